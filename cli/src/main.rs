@@ -1,0 +1,60 @@
+//! `switchboard`: one binary for the registry, the gateway and operators.
+//!
+//! `main` only parses the command line, sets up logging and hands over to a
+//! command module; the logic lives in the library crates.
+
+mod duration;
+mod registry_cmd;
+mod settings;
+mod shutdown;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use settings::RegistryArgs;
+
+/// Control plane for meshes of MCP agents.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registry and the gateway in one process on the embedded store.
+    Up(RegistryArgs),
+    /// Run the registry alone.
+    Registry(RegistryArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("switchboard: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) | Command::Registry(args) => registry_cmd::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("switchboard: {error:#}");
+            ExitCode::from(error_code(&error))
+        }
+    }
+}
+
+/// 2 for configuration mistakes (nothing was started), 1 otherwise.
+fn error_code(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<settings::ConfigError>().is_some() { 2 } else { 1 }
+}

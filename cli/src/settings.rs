@@ -1,0 +1,177 @@
+//! Configuration: flags > `SWITCHBOARD_*` environment > optional TOML file >
+//! defaults (DESIGN.md §9). Everything is validated before a port is bound,
+//! and a mistake names the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+use switchboard_registry::RegistryConfig;
+
+use crate::duration;
+
+/// A configuration mistake; nothing was started.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::error::Error for ConfigError {}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+/// Flags of `switchboard registry` and `switchboard up`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RegistryArgs {
+    /// TOML configuration file (settings named as the flags, with `_`).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the embedded store [default: ./switchboard-data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Registry gRPC address [default: 127.0.0.1:7600].
+    #[arg(long, env = "SWITCHBOARD_REGISTRY_ADDR")]
+    pub registry_addr: Option<String>,
+    /// Registry admin HTTP address: /healthz, /readyz, /metrics [default: 127.0.0.1:7601].
+    #[arg(long, env = "SWITCHBOARD_REGISTRY_ADMIN_ADDR")]
+    pub registry_admin_addr: Option<String>,
+    /// How often agents heartbeat [default: 5s].
+    #[arg(long, env = "SWITCHBOARD_HEARTBEAT_INTERVAL")]
+    pub heartbeat_interval: Option<String>,
+    /// Silence after which an agent is DEGRADED [default: 15s].
+    #[arg(long, env = "SWITCHBOARD_DEGRADED_AFTER")]
+    pub degraded_after: Option<String>,
+    /// Silence after which an agent is EXPIRED [default: 30s].
+    #[arg(long, env = "SWITCHBOARD_EXPIRED_AFTER")]
+    pub expired_after: Option<String>,
+    /// How long EXPIRED agents are kept for operators [default: 10m].
+    #[arg(long, env = "SWITCHBOARD_RETENTION")]
+    pub retention: Option<String>,
+    /// Events kept for watch replay [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_HISTORY_MAX_EVENTS")]
+    pub history_max_events: Option<usize>,
+}
+
+/// The same settings as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    registry_addr: Option<String>,
+    registry_admin_addr: Option<String>,
+    heartbeat_interval: Option<String>,
+    degraded_after: Option<String>,
+    expired_after: Option<String>,
+    retention: Option<String>,
+    history_max_events: Option<usize>,
+}
+
+/// Resolved, validated registry settings.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// Where the embedded store lives.
+    pub data_dir: PathBuf,
+    /// gRPC listen address.
+    pub registry_addr: SocketAddr,
+    /// Admin HTTP listen address.
+    pub registry_admin_addr: SocketAddr,
+    /// The registry core's configuration.
+    pub registry: RegistryConfig,
+}
+
+impl RegistryArgs {
+    /// Merges flags/env (already merged by clap) over the file over defaults.
+    pub fn resolve(self) -> Result<RegistrySettings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let mut registry = RegistryConfig::default();
+        let liveness = &mut registry.liveness;
+        if let Some(text) = self.heartbeat_interval.or(file.heartbeat_interval) {
+            liveness.interval = parse_duration("heartbeat_interval", &text)?;
+        }
+        if let Some(text) = self.degraded_after.or(file.degraded_after) {
+            liveness.degraded_after = parse_duration("degraded_after", &text)?;
+        }
+        if let Some(text) = self.expired_after.or(file.expired_after) {
+            liveness.expired_after = parse_duration("expired_after", &text)?;
+        }
+        if let Some(text) = self.retention.or(file.retention) {
+            liveness.retention = parse_duration("retention", &text)?;
+        }
+        if let Some(count) = self.history_max_events.or(file.history_max_events) {
+            registry.history_max_events = count;
+        }
+        registry.validate().map_err(ConfigError)?;
+        Ok(RegistrySettings {
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| "switchboard-data".into()),
+            registry_addr: parse_addr(
+                "registry_addr",
+                self.registry_addr.or(file.registry_addr),
+                "127.0.0.1:7600",
+            )?,
+            registry_admin_addr: parse_addr(
+                "registry_admin_addr",
+                self.registry_admin_addr.or(file.registry_admin_addr),
+                "127.0.0.1:7601",
+            )?,
+            registry,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+}
+
+fn parse_duration(setting: &str, text: &str) -> Result<std::time::Duration, ConfigError> {
+    duration::parse(text).map_err(|e| ConfigError(format!("{setting}: {e}")))
+}
+
+fn parse_addr(
+    setting: &str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    text.parse().map_err(|_| ConfigError(format!("{setting}: bad address {text:?}: want IP:PORT")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = std::env::temp_dir().join(format!("sb-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "registry_addr = \"127.0.0.1:9000\"\nexpired_after = \"40s\"\n")
+            .unwrap();
+        let args = RegistryArgs {
+            config: Some(file),
+            registry_addr: Some("127.0.0.1:9100".into()),
+            ..RegistryArgs::default()
+        };
+        let settings = args.resolve().unwrap();
+        assert_eq!(settings.registry_addr.port(), 9100);
+        assert_eq!(settings.registry.liveness.expired_after.as_secs(), 40);
+        assert_eq!(settings.registry_admin_addr.port(), 7601);
+    }
+
+    #[test]
+    fn mistakes_name_the_setting() {
+        let bad_addr =
+            RegistryArgs { registry_addr: Some("nowhere".into()), ..RegistryArgs::default() };
+        assert!(bad_addr.resolve().unwrap_err().to_string().contains("registry_addr"));
+        let bad_ladder =
+            RegistryArgs { degraded_after: Some("1s".into()), ..RegistryArgs::default() };
+        assert!(bad_ladder.resolve().unwrap_err().to_string().contains("degraded_after"));
+    }
+}

@@ -1,0 +1,242 @@
+//! A local, always-consistent view of the registry's agents, fed by Watch.
+//!
+//! - The first message of every (re)subscription is authoritative: a snapshot
+//!   is staged aside and swapped in whole at END_OF_SNAPSHOT, so readers see
+//!   the old view until the new one is complete — never an empty or partial
+//!   one (Linkerd's rule, REFERENCE.md A.3).
+//! - After any break it resumes from its last revision (replay, no relist),
+//!   with exponential backoff and full jitter.
+//! - Within one epoch a revision that goes backwards is rejected, and the
+//!   cache relists (etcd #15271); a new epoch means a new store: relist.
+//! - Owners (the gateway, the CLI) read [`WatchCache::view`] without locks or
+//!   wait for changes on [`WatchCache::subscribe`].
+
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use switchboard_proto::v1::watch_service_client::WatchServiceClient;
+use switchboard_proto::v1::{Agent, EventType, WatchFilter, WatchRequest, WatchResponse};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::Backoff;
+
+/// How a cache watches.
+#[derive(Debug, Clone, Default)]
+pub struct WatchCacheConfig {
+    /// Which agents to keep.
+    pub filter: WatchFilter,
+    /// Delays between reconnects.
+    pub backoff: Backoff,
+}
+
+/// One consistent view of the watched agents.
+#[derive(Debug, Clone, Default)]
+pub struct CacheView {
+    /// Store epoch the view belongs to.
+    pub epoch: String,
+    /// Revision the view reflects.
+    pub revision: u64,
+    /// Agents by id.
+    pub agents: OrdMap<String, Arc<Agent>>,
+    /// False until the first snapshot is complete.
+    pub complete: bool,
+}
+
+/// A running cache; dropping it stops the watch.
+pub struct WatchCache {
+    view: watch::Receiver<Arc<CacheView>>,
+    stop: CancellationToken,
+}
+
+impl WatchCache {
+    /// Starts watching through `channel`.
+    pub fn spawn(channel: Channel, config: WatchCacheConfig) -> Self {
+        let (publish, view) = watch::channel(Arc::new(CacheView::default()));
+        let stop = CancellationToken::new();
+        let follower = Follower {
+            client: WatchServiceClient::new(channel),
+            config,
+            publish,
+            current: CacheView::default(),
+            relist: true,
+        };
+        tokio::spawn(follower.run(stop.clone()));
+        Self { view, stop }
+    }
+
+    /// The current view (cheap: an `Arc`).
+    pub fn view(&self) -> Arc<CacheView> {
+        self.view.borrow().clone()
+    }
+
+    /// A receiver notified on every change of the view.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<CacheView>> {
+        self.view.clone()
+    }
+
+    /// Waits until the first snapshot is in.
+    pub async fn ready(&self) {
+        let mut view = self.view.clone();
+        let _ = view.wait_for(|v| v.complete).await;
+    }
+}
+
+impl Drop for WatchCache {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Why a stream was abandoned.
+#[derive(Debug)]
+enum Broken {
+    /// Transport or server error: resume from the last revision.
+    Stream(tonic::Status),
+    /// The server contradicted itself: relist from scratch.
+    Protocol(String),
+}
+
+struct Follower {
+    client: WatchServiceClient<Channel>,
+    config: WatchCacheConfig,
+    publish: watch::Sender<Arc<CacheView>>,
+    /// The view as last published (or being built on top of).
+    current: CacheView,
+    /// Ask for a snapshot rather than a resume next time.
+    relist: bool,
+}
+
+impl Follower {
+    async fn run(mut self, stop: CancellationToken) {
+        let mut backoff = self.config.backoff.clone();
+        loop {
+            let outcome = tokio::select! {
+                () = stop.cancelled() => return,
+                outcome = self.follow_once(&mut backoff) => outcome,
+            };
+            match outcome {
+                Broken::Stream(status) => {
+                    tracing::debug!(code = ?status.code(), message = status.message(), "watch broke; resuming");
+                }
+                Broken::Protocol(reason) => {
+                    tracing::warn!(%reason, "watch stream inconsistent; relisting");
+                    self.relist = true;
+                }
+            }
+            let delay = backoff.next_delay();
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn follow_once(&mut self, backoff: &mut Backoff) -> Broken {
+        let request = WatchRequest {
+            since_revision: if self.relist { 0 } else { self.current.revision },
+            store_epoch: if self.relist { String::new() } else { self.current.epoch.clone() },
+            filter: Some(self.config.filter.clone()),
+        };
+        let mut stream = match self.client.watch(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => return Broken::Stream(status),
+        };
+        let mut staging: Option<OrdMap<String, Arc<Agent>>> = self.relist.then(OrdMap::new);
+        loop {
+            match stream.message().await {
+                Ok(Some(message)) => {
+                    backoff.reset();
+                    if let Err(broken) = self.apply(message, &mut staging) {
+                        return broken;
+                    }
+                }
+                Ok(None) => return Broken::Stream(tonic::Status::unavailable("watch ended")),
+                Err(status) => return Broken::Stream(status),
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        message: WatchResponse,
+        staging: &mut Option<OrdMap<String, Arc<Agent>>>,
+    ) -> Result<(), Broken> {
+        let kind = EventType::try_from(message.r#type).unwrap_or(EventType::Unspecified);
+        match kind {
+            EventType::ResyncRequired => *staging = Some(OrdMap::new()),
+            EventType::Snapshot => {
+                let agent =
+                    message.agent.ok_or_else(|| protocol("snapshot entry without agent"))?;
+                staging.get_or_insert_with(OrdMap::new).insert(agent.id.clone(), Arc::new(agent));
+            }
+            EventType::EndOfSnapshot => {
+                let agents =
+                    staging.take().ok_or_else(|| protocol("end of snapshot without one"))?;
+                self.current = CacheView {
+                    epoch: message.store_epoch,
+                    revision: message.revision,
+                    agents,
+                    complete: true,
+                };
+                self.relist = false;
+                self.publish();
+            }
+            EventType::Bookmark => {
+                self.check_order(&message, true)?;
+                self.current.revision = message.revision;
+            }
+            EventType::Added
+            | EventType::Changed
+            | EventType::StatusChanged
+            | EventType::Removed => {
+                if staging.is_some() {
+                    return Err(protocol("change before the snapshot ended"));
+                }
+                self.check_order(&message, false)?;
+                let agent = message.agent.ok_or_else(|| protocol("change without agent"))?;
+                if kind == EventType::Removed {
+                    self.current.agents.remove(&agent.id);
+                } else {
+                    self.current.agents.insert(agent.id.clone(), Arc::new(agent));
+                }
+                self.current.revision = message.revision;
+                self.publish();
+            }
+            EventType::Unspecified => return Err(protocol("message of unknown type")),
+        }
+        Ok(())
+    }
+
+    /// Rejects a revision that goes backwards (or repeats, for changes) within
+    /// the epoch, and an epoch switch without a snapshot.
+    fn check_order(&self, message: &WatchResponse, allow_equal: bool) -> Result<(), Broken> {
+        if message.store_epoch != self.current.epoch {
+            return Err(protocol(&format!(
+                "epoch changed from {:?} to {:?} without a snapshot",
+                self.current.epoch, message.store_epoch
+            )));
+        }
+        let ok = if allow_equal {
+            message.revision >= self.current.revision
+        } else {
+            message.revision > self.current.revision
+        };
+        if !ok {
+            return Err(protocol(&format!(
+                "revision went backwards: {} after {}",
+                message.revision, self.current.revision
+            )));
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        self.publish.send_replace(Arc::new(self.current.clone()));
+    }
+}
+
+fn protocol(reason: &str) -> Broken {
+    Broken::Protocol(reason.to_owned())
+}

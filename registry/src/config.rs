@@ -1,0 +1,106 @@
+//! Registry configuration: plain structs, validated before any port is bound.
+
+use std::time::Duration;
+
+use switchboard_health::LivenessConfig;
+
+/// Everything the registry core needs to know.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Heartbeat timing, status ladder and mass-expiry guard.
+    pub liveness: LivenessConfig,
+    /// Event history kept for watch replay, newest first: at most this many events.
+    pub history_max_events: usize,
+    /// Event history older than this is compacted.
+    pub history_max_age: Duration,
+    /// Watch: live events buffered for all watchers together (one shared ring;
+    /// a watcher further behind than this is ended with a resumable status).
+    pub watch_buffer: usize,
+    /// Watch: messages queued for one watcher's connection.
+    pub watcher_queue: usize,
+    /// Watch: a watcher whose queue stays full this long is ended with a
+    /// resumable status.
+    pub slow_watcher_timeout: Duration,
+    /// Watch: idle streams get a progress bookmark this often.
+    pub bookmark_interval: Duration,
+    /// Most mutations committed (and flushed) together.
+    pub max_batch: usize,
+    /// Limits on what a client may send.
+    pub limits: Limits,
+}
+
+/// Input limits. Every one of them is enforced with `INVALID_ARGUMENT` naming
+/// the field.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most tools per agent.
+    pub max_tools: usize,
+    /// Most dependency specs per tool.
+    pub max_dependencies: usize,
+    /// Largest encoded input schema of one tool, in bytes.
+    pub max_schema_bytes: usize,
+    /// Most labels per agent.
+    pub max_labels: usize,
+    /// Longest label value, in bytes.
+    pub max_label_value_bytes: usize,
+    /// Longest tool description, in bytes.
+    pub max_description_bytes: usize,
+    /// Most tags per tool or dependency.
+    pub max_tags: usize,
+    /// Largest gRPC message the registry decodes, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            liveness: LivenessConfig::default(),
+            history_max_events: 10_000,
+            history_max_age: Duration::from_secs(3600),
+            watch_buffer: 8192,
+            watcher_queue: 256,
+            slow_watcher_timeout: Duration::from_secs(10),
+            bookmark_interval: Duration::from_secs(5),
+            max_batch: 512,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_tools: 256,
+            max_dependencies: 32,
+            max_schema_bytes: 64 * 1024,
+            max_labels: 64,
+            max_label_value_bytes: 256,
+            max_description_bytes: 4096,
+            max_tags: 32,
+            max_message_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// Checks every setting; the message names the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        self.liveness.validate().map_err(|e| e.to_string())?;
+        let positive = [
+            ("history_max_events", self.history_max_events),
+            ("watch_buffer", self.watch_buffer),
+            ("watcher_queue", self.watcher_queue),
+            ("max_batch", self.max_batch),
+            ("max_message_bytes", self.limits.max_message_bytes),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name} must be greater than 0"));
+            }
+        }
+        if self.bookmark_interval.is_zero() {
+            return Err("bookmark_interval must be greater than 0".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Drives the liveness tracker's timers: sleeps until the next deadline,
+//! polls the due transitions and hands the affected agents to the writer.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::registry::Shared;
+
+/// Sleep used when no deadline is pending (a registration wakes us earlier).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Runs until the registry closes.
+pub async fn run(shared: Arc<Shared>) {
+    loop {
+        let next = shared.liveness.lock().next_deadline();
+        let wake_at = next.unwrap_or_else(|| Instant::now() + IDLE);
+        tokio::select! {
+            () = shared.closing.cancelled() => return,
+            () = shared.liveness_changed.notified() => continue,
+            () = tokio::time::sleep_until(wake_at) => {}
+        }
+        let (transitions, guard_active) = {
+            let mut tracker = shared.liveness.lock();
+            let transitions = tracker.poll(Instant::now());
+            (transitions, tracker.guard_active())
+        };
+        shared.metrics.guard_active.set(i64::from(guard_active));
+        if transitions.is_empty() {
+            continue;
+        }
+        shared.metrics.transitions.inc_by(transitions.len() as u64);
+        shared.dirty_status.lock().extend(transitions.into_iter().map(|t| t.key));
+        shared.status_changed.notify_one();
+    }
+}

@@ -1,0 +1,332 @@
+//! Applying mutations to the next snapshot: the body of one group commit.
+//!
+//! A [`BatchBuilder`] takes the current snapshot, applies every mutation of the
+//! batch in order — each gets the next revision and one event — then rewires
+//! exactly the agents whose dependencies the batch touched, and hands back the
+//! new snapshot, the [`CommitBatch`] to make durable, and the wiring pushes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use prost_types::Timestamp;
+use switchboard_health::{LivenessTracker, Status as Liveness};
+use switchboard_proto::v1::{Agent, AgentStatus, Event, EventType, RegisterAgentRequest};
+
+use crate::error::{RegistryError, RegistryResult};
+use crate::state::{Snapshot, Wiring, provided_capabilities};
+use crate::store::CommitBatch;
+
+/// A change to the registry, applied by the single writer.
+#[derive(Debug)]
+pub enum Mutation {
+    /// Register or replace an agent (already validated).
+    Register(Box<RegisterAgentRequest>),
+    /// Remove an agent.
+    Deregister(String),
+    /// Replace an agent's labels.
+    SetLabels {
+        /// The agent.
+        agent_id: String,
+        /// Its new labels.
+        labels: HashMap<String, String>,
+    },
+}
+
+/// What a mutation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The agent is registered.
+    Registered {
+        /// Its id (assigned when the request had none).
+        agent_id: String,
+        /// Revision of the registration (of the existing record when nothing changed).
+        revision: u64,
+        /// True when the agent was new.
+        created: bool,
+    },
+    /// The agent was removed at this revision.
+    Deregistered {
+        /// Revision of the removal.
+        revision: u64,
+    },
+    /// The labels were replaced (or already equal) at this revision.
+    LabelsSet {
+        /// Revision of the change.
+        revision: u64,
+    },
+}
+
+/// The result of one batch.
+pub struct Built {
+    /// The snapshot to publish once the batch is durable.
+    pub snapshot: Snapshot,
+    /// What to make durable.
+    pub batch: CommitBatch,
+    /// Agents whose wiring changed, to push to their heartbeat streams.
+    pub pushes: Vec<(String, Arc<Wiring>)>,
+    /// Events to publish to watchers, in revision order.
+    pub events: Vec<Arc<Event>>,
+}
+
+/// Builds the next snapshot from a batch of mutations.
+pub struct BatchBuilder {
+    next: Snapshot,
+    now: Timestamp,
+    touched: BTreeSet<String>,
+    rewire: BTreeSet<String>,
+    dirty: BTreeSet<String>,
+    events: Vec<Arc<Event>>,
+    compact_before: Option<u64>,
+    max_events: usize,
+    oldest_seconds: i64,
+}
+
+// === impl BatchBuilder ===
+
+impl BatchBuilder {
+    /// Starts a batch on top of `current`.
+    pub fn new(current: &Snapshot, max_events: usize, max_age: std::time::Duration) -> Self {
+        let now = now_timestamp();
+        let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        Self {
+            next: current.clone(),
+            oldest_seconds: now.seconds.saturating_sub(max_age),
+            now,
+            touched: BTreeSet::new(),
+            rewire: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            events: Vec::new(),
+            compact_before: None,
+            max_events,
+        }
+    }
+
+    /// True when nothing has changed so far.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Applies one mutation.
+    pub fn apply(
+        &mut self,
+        mutation: Mutation,
+        tracker: &mut LivenessTracker<String>,
+    ) -> RegistryResult<Outcome> {
+        match mutation {
+            Mutation::Register(request) => Ok(self.register(*request, tracker)),
+            Mutation::Deregister(id) => self.deregister(&id, tracker),
+            Mutation::SetLabels { agent_id, labels } => self.set_labels(&agent_id, labels),
+        }
+    }
+
+    /// Brings the stored status of `id` in line with the liveness tracker;
+    /// purges it when the tracker has forgotten an expired agent.
+    pub fn sync_status(&mut self, id: &str, tracker: &mut LivenessTracker<String>) {
+        let Some(agent) = self.next.agents.get(id).cloned() else { return };
+        let Some(liveness) = tracker.status(&id.to_owned()) else {
+            if agent.status() == AgentStatus::Expired {
+                if let Some(removed) = self.next.remove_agent(id) {
+                    self.dirty.insert(id.to_owned());
+                    self.touch(&removed);
+                    self.emit(EventType::Removed, removed, "purged");
+                }
+            } else {
+                // Every stored agent is tracked; re-track rather than lose it.
+                tracing::warn!(agent_id = %id, "untracked agent found; tracking it again");
+                tracker.restore(
+                    id.to_owned(),
+                    to_liveness(agent.status()),
+                    tokio::time::Instant::now(),
+                );
+            }
+            return;
+        };
+        let status = to_status(liveness);
+        if agent.status() == status {
+            return;
+        }
+        let mut changed = (*agent).clone();
+        changed.set_status(status);
+        changed.status_changed_at = Some(self.now);
+        let changed = self.put(changed);
+        self.touch(&changed);
+        self.emit(EventType::StatusChanged, changed, "");
+    }
+
+    /// Rewires the touched agents and returns everything to commit and publish.
+    pub fn finish(mut self) -> Built {
+        let revision = self.next.revision;
+        let mut affected = self.next.dependents_of(&self.touched);
+        affected.extend(std::mem::take(&mut self.rewire));
+        let pushes = affected
+            .into_iter()
+            .filter_map(|id| self.next.rewire_agent(&id, revision).map(|w| (id, w)))
+            .collect();
+        let mut batch = CommitBatch {
+            revision,
+            compact_before: self.compact_before,
+            events: self.events.iter().map(|e| (**e).clone()).collect(),
+            ..CommitBatch::default()
+        };
+        for id in std::mem::take(&mut self.dirty) {
+            match self.next.agents.get(&id) {
+                Some(agent) => batch.upserts.push((**agent).clone()),
+                None => batch.deletes.push(id),
+            }
+        }
+        Built { snapshot: self.next, batch, pushes, events: self.events }
+    }
+
+    fn register(
+        &mut self,
+        request: RegisterAgentRequest,
+        tracker: &mut LivenessTracker<String>,
+    ) -> Outcome {
+        let id = if request.agent_id.is_empty() {
+            format!("{}-{:08x}", request.name, rand::random::<u32>())
+        } else {
+            request.agent_id.clone()
+        };
+        tracker.register(id.clone(), tokio::time::Instant::now());
+        let existing = self.next.agents.get(&id).cloned();
+        let mut agent = Agent {
+            id: id.clone(),
+            name: request.name,
+            version: request.version,
+            endpoint: request.endpoint,
+            labels: request.labels,
+            tools: request.tools,
+            status: AgentStatus::Healthy as i32,
+            registered_at: Some(self.now),
+            status_changed_at: Some(self.now),
+            ..Agent::default()
+        };
+        if let Some(old) = &existing {
+            if same_registration(old, &agent) && old.status() == AgentStatus::Healthy {
+                // Suppress no-op updates: a re-registration after a reconnect
+                // changes nothing and must wake nobody.
+                return Outcome::Registered {
+                    agent_id: id,
+                    revision: old.mod_revision,
+                    created: false,
+                };
+            }
+            agent.create_revision = old.create_revision;
+            agent.registered_at = old.registered_at;
+            if old.status() == AgentStatus::Healthy {
+                agent.status_changed_at = old.status_changed_at;
+            }
+            self.touch(old);
+        }
+        let agent = self.put(agent);
+        self.touch(&agent);
+        self.rewire.insert(id.clone());
+        let kind = if existing.is_some() { EventType::Changed } else { EventType::Added };
+        let revision = self.emit(kind, agent, "");
+        Outcome::Registered { agent_id: id, revision, created: existing.is_none() }
+    }
+
+    fn deregister(
+        &mut self,
+        id: &str,
+        tracker: &mut LivenessTracker<String>,
+    ) -> RegistryResult<Outcome> {
+        let removed = self
+            .next
+            .remove_agent(id)
+            .ok_or_else(|| RegistryError::AgentNotFound(id.to_owned()))?;
+        tracker.forget(&id.to_owned());
+        self.touch(&removed);
+        self.dirty.insert(id.to_owned());
+        let revision = self.emit(EventType::Removed, removed, "deregistered");
+        Ok(Outcome::Deregistered { revision })
+    }
+
+    fn set_labels(&mut self, id: &str, labels: HashMap<String, String>) -> RegistryResult<Outcome> {
+        let agent = self
+            .next
+            .agents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| RegistryError::AgentNotFound(id.to_owned()))?;
+        if agent.labels == labels {
+            return Ok(Outcome::LabelsSet { revision: agent.mod_revision });
+        }
+        let mut changed = (*agent).clone();
+        changed.labels = labels;
+        let changed = self.put(changed);
+        let revision = self.emit(EventType::Changed, changed, "");
+        Ok(Outcome::LabelsSet { revision })
+    }
+
+    /// Stamps the agent with the next revision and stores it in the snapshot.
+    fn put(&mut self, mut agent: Agent) -> Arc<Agent> {
+        self.next.revision += 1;
+        agent.mod_revision = self.next.revision;
+        if agent.create_revision == 0 {
+            agent.create_revision = self.next.revision;
+        }
+        let agent = Arc::new(agent);
+        self.dirty.insert(agent.id.clone());
+        self.next.put_agent(agent.clone());
+        agent
+    }
+
+    /// Records an event at the current revision (bumping it for removals,
+    /// which have no `put`).
+    fn emit(&mut self, kind: EventType, agent: Arc<Agent>, reason: &str) -> u64 {
+        if kind == EventType::Removed {
+            self.next.revision += 1;
+        }
+        let event = Arc::new(Event {
+            r#type: kind as i32,
+            revision: self.next.revision,
+            agent: Some((*agent).clone()),
+            reason: reason.to_owned(),
+            time: Some(self.now),
+        });
+        if let Some(start) = self.next.record(event.clone(), self.max_events, self.oldest_seconds) {
+            self.compact_before = Some(start);
+        }
+        self.events.push(event);
+        self.next.revision
+    }
+
+    fn touch(&mut self, agent: &Agent) {
+        self.touched.extend(provided_capabilities(agent).map(str::to_owned));
+    }
+}
+
+/// True when two records describe the same registration (ignoring status,
+/// revisions and times).
+fn same_registration(a: &Agent, b: &Agent) -> bool {
+    a.name == b.name
+        && a.version == b.version
+        && a.endpoint == b.endpoint
+        && a.labels == b.labels
+        && a.tools == b.tools
+}
+
+/// The wall clock as a protobuf timestamp.
+pub fn now_timestamp() -> Timestamp {
+    Timestamp::from(SystemTime::now())
+}
+
+/// Liveness status → wire status.
+pub fn to_status(liveness: Liveness) -> AgentStatus {
+    match liveness {
+        Liveness::Healthy => AgentStatus::Healthy,
+        Liveness::Degraded => AgentStatus::Degraded,
+        Liveness::Expired => AgentStatus::Expired,
+    }
+}
+
+/// Wire status → liveness status (unspecified counts as expired).
+pub fn to_liveness(status: AgentStatus) -> Liveness {
+    match status {
+        AgentStatus::Healthy => Liveness::Healthy,
+        AgentStatus::Degraded => Liveness::Degraded,
+        AgentStatus::Expired | AgentStatus::Unspecified => Liveness::Expired,
+    }
+}

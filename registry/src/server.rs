@@ -1,0 +1,95 @@
+//! Serving a registry: the gRPC port (Registry, Heartbeat, Watch,
+//! `grpc.health.v1`, reflection v1 and v1alpha) and the admin HTTP port
+//! (`/healthz`, `/readyz`, `/metrics`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_health::{MetricsRenderer, Readiness, probe_router};
+use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
+use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
+use switchboard_proto::v1::watch_service_server::WatchServiceServer;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::registry::Registry;
+use crate::service::{HeartbeatApi, RegistryApi, WatchApi};
+
+/// HTTP/2 keepalive: a half-open connection is noticed within
+/// `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT`, well inside `expired_after`.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An error while serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC server failed.
+    #[error("grpc server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// The reflection service could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The admin server failed.
+    #[error("admin server: {0}")]
+    Admin(#[from] std::io::Error),
+}
+
+/// Serves the registry's gRPC services on `listener` until `shutdown`
+/// completes, then finishes in-flight calls.
+pub async fn serve_grpc(
+    registry: Registry,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
+    health.set_serving::<HeartbeatServiceServer<HeartbeatApi>>().await;
+    health.set_serving::<WatchServiceServer<WatchApi>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let max = registry.config().limits.max_message_bytes;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            RegistryServiceServer::new(RegistryApi::new(registry.clone()))
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            HeartbeatServiceServer::new(HeartbeatApi::new(registry.clone()))
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            WatchServiceServer::new(WatchApi::new(registry)).max_decoding_message_size(max),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Serves `/healthz`, `/readyz` and `/metrics` on `listener` until `shutdown`.
+pub async fn serve_admin(
+    registry: Registry,
+    readiness: Readiness,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let renderer: MetricsRenderer = Arc::new(move || registry.metrics().render());
+    let router = probe_router(readiness, renderer);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! `switchboard.v1.HeartbeatService`: the bidirectional heartbeat stream that
+//! also carries pushed wiring, and the unary heartbeat.
+//!
+//! A stream is bound to the agent id of its first heartbeat. From then on the
+//! session task answers each heartbeat with an ack and forwards every wiring
+//! change the writer publishes for that agent — the latest one only, so a
+//! slow agent never queues stale wirings. When the stream ends without a
+//! deregister, the agent is DEGRADED at once (unless a newer stream for the
+//! same agent has taken over).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
+use switchboard_proto::v1::stream_heartbeats_response::Message;
+use switchboard_proto::v1::{
+    ControlAction, ControlMessage, HeartbeatAck, LabelUpdate, ResolutionUpdate,
+    SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest, StreamHeartbeatsResponse,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::RegistryError;
+use crate::mutation::to_status;
+use crate::registry::{HeartbeatOutcome, Registry};
+use crate::state::Wiring;
+use crate::validate;
+
+use super::heartbeat_parameters;
+
+/// Messages queued towards one agent.
+const SESSION_QUEUE: usize = 16;
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<StreamHeartbeatsResponse, Status>> + Send>>;
+
+/// Implements `HeartbeatService` over a [`Registry`].
+#[derive(Clone)]
+pub struct HeartbeatApi {
+    registry: Registry,
+}
+
+impl HeartbeatApi {
+    /// Serves `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+
+    fn ack(&self, sequence: u64, outcome: HeartbeatOutcome, agent_id: &str) -> HeartbeatAck {
+        let status = match outcome {
+            HeartbeatOutcome::Alive(status) => to_status(status),
+            HeartbeatOutcome::Unknown => switchboard_proto::v1::AgentStatus::Unspecified,
+        };
+        let resolution_revision =
+            self.registry.snapshot().wiring.get(agent_id).map_or(0, |w| w.revision);
+        HeartbeatAck {
+            sequence,
+            status: status as i32,
+            server_time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+            heartbeat: Some(heartbeat_parameters(self.registry.config())),
+            resolution_revision,
+        }
+    }
+
+    /// Applies a label update carried by a heartbeat.
+    async fn update_labels(
+        &self,
+        agent_id: &str,
+        labels: Option<LabelUpdate>,
+    ) -> Result<(), Status> {
+        if let Some(update) = labels {
+            self.registry.set_labels(agent_id, update.labels).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl HeartbeatService for HeartbeatApi {
+    type StreamHeartbeatsStream = ResponseStream;
+
+    async fn stream_heartbeats(
+        &self,
+        request: Request<Streaming<StreamHeartbeatsRequest>>,
+    ) -> Result<Response<Self::StreamHeartbeatsStream>, Status> {
+        let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
+        let session = Session { api: self.clone(), outbox, bound: None };
+        tokio::spawn(session.run(request.into_inner()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    #[tracing::instrument(name = "SendHeartbeat", skip_all, fields(agent_id = %request.get_ref().agent_id))]
+    async fn send_heartbeat(
+        &self,
+        request: Request<SendHeartbeatRequest>,
+    ) -> Result<Response<SendHeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        validate::agent_id("agent_id", &request.agent_id)?;
+        let outcome = self.registry.heartbeat(&request.agent_id);
+        if outcome == HeartbeatOutcome::Unknown {
+            return Err(Status::not_found(format!(
+                "agent {:?} is not registered: call RegisterAgent again",
+                request.agent_id
+            )));
+        }
+        self.update_labels(&request.agent_id, request.labels).await?;
+        Ok(Response::new(SendHeartbeatResponse {
+            ack: Some(self.ack(request.sequence, outcome, &request.agent_id)),
+        }))
+    }
+}
+
+/// One agent's heartbeat stream.
+struct Session {
+    api: HeartbeatApi,
+    outbox: mpsc::Sender<Result<StreamHeartbeatsResponse, Status>>,
+    /// Agent id, stream id and wiring channel, once the first heartbeat came.
+    bound: Option<(String, u64, watch::Receiver<Arc<Wiring>>)>,
+}
+
+/// Why a session loop stopped.
+enum End {
+    /// The agent closed or broke the stream, or stopped reading.
+    Gone,
+    /// The agent sent something that ends the stream with an error.
+    Rejected(Status),
+}
+
+impl Session {
+    async fn run(mut self, mut inbound: Streaming<StreamHeartbeatsRequest>) {
+        let closing = self.api.registry.closing();
+        let end = loop {
+            let wiring_changed = async {
+                match &mut self.bound {
+                    Some((_, _, wiring)) => wiring.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            let step = tokio::select! {
+                message = inbound.message() => match message {
+                    Ok(Some(heartbeat)) => self.on_heartbeat(heartbeat).await,
+                    Ok(None) | Err(_) => Err(End::Gone),
+                },
+                true = wiring_changed => self.push_wiring().await,
+                () = closing.cancelled() => {
+                    let _ = self.send(Message::Control(ControlMessage {
+                        action: ControlAction::Drain as i32,
+                        reason: "registry is shutting down".into(),
+                    })).await;
+                    Err(End::Gone)
+                }
+            };
+            if let Err(end) = step {
+                break end;
+            }
+        };
+        if let End::Rejected(status) = end {
+            let _ = self.outbox.send(Err(status)).await;
+        }
+        if let Some((agent_id, stream_id, _)) = &self.bound {
+            self.api.registry.stream_closed(agent_id, *stream_id);
+        }
+    }
+
+    async fn on_heartbeat(&mut self, heartbeat: StreamHeartbeatsRequest) -> Result<(), End> {
+        let agent_id = heartbeat.agent_id.as_str();
+        validate::agent_id("agent_id", agent_id).map_err(|e| End::Rejected(Status::from(e)))?;
+        if let Some((bound, _, _)) = &self.bound
+            && bound != agent_id
+        {
+            return Err(End::Rejected(Status::from(RegistryError::invalid(
+                "agent_id",
+                format!(
+                    "this stream is bound to agent {bound:?}, got a heartbeat for {agent_id:?}"
+                ),
+            ))));
+        }
+        let outcome = self.api.registry.heartbeat(agent_id);
+        if outcome == HeartbeatOutcome::Unknown {
+            return self
+                .send(Message::Control(ControlMessage {
+                    action: ControlAction::Reregister as i32,
+                    reason: format!("agent {agent_id:?} is not registered"),
+                }))
+                .await;
+        }
+        if let Err(status) = self.api.update_labels(agent_id, heartbeat.labels).await {
+            return Err(End::Rejected(status));
+        }
+        let ack = self.api.ack(heartbeat.sequence, outcome, agent_id);
+        self.send(Message::Ack(ack)).await?;
+        if self.bound.is_none() {
+            self.bind(agent_id, heartbeat.applied_resolution_revision).await?;
+        }
+        Ok(())
+    }
+
+    /// Binds the stream to its agent and sends the wiring the agent has not
+    /// applied yet (it may have changed between registration and this stream).
+    async fn bind(&mut self, agent_id: &str, applied: u64) -> Result<(), End> {
+        let Some(mut wiring) = self.api.registry.subscribe_wiring(agent_id) else {
+            return Ok(());
+        };
+        let stream_id = self.api.registry.stream_opened(agent_id);
+        let current = wiring.borrow_and_update().clone();
+        self.bound = Some((agent_id.to_owned(), stream_id, wiring));
+        if current.revision > applied {
+            self.send(Message::Resolution(update(&current))).await?;
+        }
+        Ok(())
+    }
+
+    async fn push_wiring(&mut self) -> Result<(), End> {
+        let Some((_, _, wiring)) = &mut self.bound else { return Ok(()) };
+        let current = wiring.borrow_and_update().clone();
+        self.send(Message::Resolution(update(&current))).await
+    }
+
+    async fn send(&self, message: Message) -> Result<(), End> {
+        let response = StreamHeartbeatsResponse { message: Some(message) };
+        self.outbox.send(Ok(response)).await.map_err(|_| End::Gone)
+    }
+}
+
+fn update(wiring: &Wiring) -> ResolutionUpdate {
+    ResolutionUpdate { resolution_revision: wiring.revision, resolutions: wiring.tools.clone() }
+}

@@ -1,0 +1,240 @@
+//! `switchboard.v1.RegistryService`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use switchboard_proto::v1::registry_service_server::RegistryService;
+use switchboard_proto::v1::{
+    Agent, AgentStatus, CapabilitySummary, DeregisterAgentRequest, DeregisterAgentResponse,
+    GetAgentRequest, GetAgentResponse, ListAgentsRequest, ListAgentsResponse,
+    ListCapabilitiesRequest, ListCapabilitiesResponse, RegisterAgentRequest, RegisterAgentResponse,
+    ResolveDependenciesRequest, ResolveDependenciesResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::error::RegistryError;
+use crate::registry::Registry;
+use crate::resolution::parse_version;
+use crate::validate;
+
+use super::heartbeat_parameters;
+
+const DEFAULT_PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
+const MAX_RESOLVE_SPECS: usize = 64;
+
+/// Implements `RegistryService` over a [`Registry`].
+#[derive(Clone)]
+pub struct RegistryApi {
+    registry: Registry,
+}
+
+impl RegistryApi {
+    /// Serves `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+
+    /// The agent with its in-memory last heartbeat filled in.
+    fn with_heartbeat(&self, agent: &Agent) -> Agent {
+        let mut agent = agent.clone();
+        agent.last_heartbeat_at =
+            self.registry.last_heartbeat(&agent.id).map(prost_types::Timestamp::from);
+        agent
+    }
+}
+
+#[tonic::async_trait]
+impl RegistryService for RegistryApi {
+    #[tracing::instrument(name = "RegisterAgent", skip_all, fields(agent = %request.get_ref().name))]
+    async fn register_agent(
+        &self,
+        request: Request<RegisterAgentRequest>,
+    ) -> Result<Response<RegisterAgentResponse>, Status> {
+        let registered = self.registry.register(request.into_inner()).await?;
+        tracing::info!(agent_id = %registered.agent_id, revision = registered.revision, "registered");
+        Ok(Response::new(RegisterAgentResponse {
+            agent_id: registered.agent_id,
+            revision: registered.revision,
+            store_epoch: registered.snapshot.epoch.to_string(),
+            resolutions: registered.wiring.tools.clone(),
+            heartbeat: Some(heartbeat_parameters(self.registry.config())),
+            resolution_revision: registered.wiring.revision,
+            created: registered.created,
+        }))
+    }
+
+    #[tracing::instrument(name = "DeregisterAgent", skip_all, fields(agent_id = %request.get_ref().agent_id))]
+    async fn deregister_agent(
+        &self,
+        request: Request<DeregisterAgentRequest>,
+    ) -> Result<Response<DeregisterAgentResponse>, Status> {
+        let revision = self.registry.deregister(&request.get_ref().agent_id).await?;
+        tracing::info!(revision, "deregistered");
+        Ok(Response::new(DeregisterAgentResponse { revision }))
+    }
+
+    #[tracing::instrument(name = "GetAgent", skip_all, fields(agent_id = %request.get_ref().agent_id))]
+    async fn get_agent(
+        &self,
+        request: Request<GetAgentRequest>,
+    ) -> Result<Response<GetAgentResponse>, Status> {
+        let id = &request.get_ref().agent_id;
+        validate::agent_id("agent_id", id)?;
+        let snapshot = self.registry.snapshot();
+        let agent =
+            snapshot.agents.get(id).ok_or_else(|| RegistryError::AgentNotFound(id.clone()))?;
+        let wiring = snapshot.wiring.get(id).cloned().unwrap_or_default();
+        Ok(Response::new(GetAgentResponse {
+            agent: Some(self.with_heartbeat(agent)),
+            resolutions: wiring.tools.clone(),
+            resolution_revision: wiring.revision,
+            revision: snapshot.revision,
+        }))
+    }
+
+    #[tracing::instrument(name = "ListAgents", skip_all)]
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = page_size(request.page_size)?;
+        let after = decode_page_token(&request.page_token)?;
+        let status = AgentStatus::try_from(request.status).map_err(|_| {
+            RegistryError::invalid("status", format!("unknown status {}", request.status))
+        })?;
+        let snapshot = self.registry.snapshot();
+        let range = match &after {
+            Some(last) => snapshot.agents.range::<_, String>((
+                std::ops::Bound::Excluded(last.clone()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => snapshot.agents.range::<_, String>(..),
+        };
+        let mut agents = Vec::new();
+        let mut next_page_token = String::new();
+        for (id, agent) in range {
+            if !matches(agent, &request, status) {
+                continue;
+            }
+            if agents.len() == page_size {
+                // More matches exist beyond this page.
+                next_page_token = URL_SAFE_NO_PAD.encode(agents_last_id(&agents).unwrap_or(id));
+                break;
+            }
+            agents.push(self.with_heartbeat(agent));
+        }
+        Ok(Response::new(ListAgentsResponse {
+            agents,
+            next_page_token,
+            revision: snapshot.revision,
+        }))
+    }
+
+    #[tracing::instrument(name = "ListCapabilities", skip_all)]
+    async fn list_capabilities(
+        &self,
+        _request: Request<ListCapabilitiesRequest>,
+    ) -> Result<Response<ListCapabilitiesResponse>, Status> {
+        let snapshot = self.registry.snapshot();
+        let mut summaries: BTreeMap<&str, CapabilitySummary> = BTreeMap::new();
+        let mut versions: BTreeMap<&str, Vec<semver::Version>> = BTreeMap::new();
+        for capability in snapshot.providers.keys() {
+            for (agent, tool) in snapshot.candidates(capability) {
+                let status = agent.status();
+                if status == AgentStatus::Expired {
+                    continue;
+                }
+                let summary = summaries.entry(capability).or_insert_with(|| CapabilitySummary {
+                    capability: capability.clone(),
+                    ..CapabilitySummary::default()
+                });
+                summary.providers += 1;
+                if status == AgentStatus::Healthy {
+                    summary.healthy_providers += 1;
+                }
+                if let Ok(version) = parse_version(&tool.version) {
+                    versions.entry(capability).or_default().push(version);
+                }
+            }
+        }
+        let capabilities = summaries
+            .into_iter()
+            .map(|(name, mut summary)| {
+                let mut list = versions.remove(name).unwrap_or_default();
+                list.sort_unstable_by(|a, b| b.cmp(a));
+                list.dedup();
+                summary.versions = list.iter().map(ToString::to_string).collect();
+                summary
+            })
+            .collect();
+        Ok(Response::new(ListCapabilitiesResponse { capabilities, revision: snapshot.revision }))
+    }
+
+    #[tracing::instrument(name = "ResolveDependencies", skip_all)]
+    async fn resolve_dependencies(
+        &self,
+        request: Request<ResolveDependenciesRequest>,
+    ) -> Result<Response<ResolveDependenciesResponse>, Status> {
+        let request = request.into_inner();
+        if request.dependencies.len() > MAX_RESOLVE_SPECS {
+            return Err(RegistryError::invalid(
+                "dependencies",
+                format!(
+                    "{} specs, at most {MAX_RESOLVE_SPECS} allowed",
+                    request.dependencies.len()
+                ),
+            )
+            .into());
+        }
+        let limits = &self.registry.config().limits;
+        for (i, spec) in request.dependencies.iter().enumerate() {
+            validate::dependency(&format!("dependencies[{i}]"), spec, limits)?;
+        }
+        let requester = Some(request.requester_agent_id.as_str()).filter(|id| !id.is_empty());
+        let snapshot = self.registry.snapshot();
+        let resolutions = request
+            .dependencies
+            .iter()
+            .map(|spec| snapshot.resolve(spec, requester, true))
+            .collect();
+        Ok(Response::new(ResolveDependenciesResponse { resolutions, revision: snapshot.revision }))
+    }
+}
+
+fn agents_last_id(agents: &[Agent]) -> Option<&String> {
+    agents.last().map(|a| &a.id)
+}
+
+fn matches(agent: &Agent, request: &ListAgentsRequest, status: AgentStatus) -> bool {
+    (request.name.is_empty() || agent.name == request.name)
+        && (status == AgentStatus::Unspecified || agent.status() == status)
+        && (request.capability.is_empty()
+            || agent.tools.iter().any(|t| t.capability == request.capability))
+        && (request.tag.is_empty() || agent.tools.iter().any(|t| t.tags.contains(&request.tag)))
+}
+
+fn page_size(requested: i32) -> Result<usize, RegistryError> {
+    match usize::try_from(requested) {
+        Ok(0) => Ok(DEFAULT_PAGE_SIZE),
+        Ok(size) if size <= MAX_PAGE_SIZE => Ok(size),
+        _ => Err(RegistryError::invalid(
+            "page_size",
+            format!("{requested} is out of range 0..={MAX_PAGE_SIZE}"),
+        )),
+    }
+}
+
+fn decode_page_token(token: &str) -> Result<Option<String>, RegistryError> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| RegistryError::invalid("page_token", format!("bad page token {token:?}")))
+}

@@ -1,0 +1,255 @@
+//! The registry's in-memory state as immutable snapshots.
+//!
+//! The single writer builds the next [`Snapshot`] from the current one (the
+//! persistent `imbl` collections make that clone O(1) and share every
+//! unchanged agent), commits the batch, then publishes it. Readers — RPCs,
+//! watchers, heartbeat streams — load the current snapshot without a lock and
+//! never copy it (REFERENCE.md B.8: one shared immutable snapshot, cursors
+//! instead of per-client copies).
+//!
+//! Two indexes keep resolution incremental (DESIGN.md §3.5): `providers`
+//! (capability → agents offering it) finds candidates without scanning every
+//! agent, and `dependents` (capability → agents needing it) finds exactly the
+//! agents whose wiring a change can touch.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use imbl::{HashMap, OrdMap, OrdSet, Vector};
+use switchboard_proto::v1::{
+    Agent, AgentStatus, DependencyResolution, DependencySpec, Event, EventType, Tool,
+    ToolResolution,
+};
+
+use crate::resolution;
+
+/// The dependency wiring of one agent: every tool's resolution.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Wiring {
+    /// Registry revision at which this wiring last changed.
+    pub revision: u64,
+    /// Resolution of every tool, in tool order.
+    pub tools: Vec<ToolResolution>,
+}
+
+/// The whole registry state at one revision.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Store epoch.
+    pub epoch: Arc<str>,
+    /// Revision of the latest mutation.
+    pub revision: u64,
+    /// Every event with a revision ≥ this is in `history`; a watcher can
+    /// resume from any revision ≥ `history_start - 1`.
+    pub history_start: u64,
+    /// Agents by id.
+    pub agents: OrdMap<String, Arc<Agent>>,
+    /// Capability → ids of agents with a tool providing it.
+    pub providers: HashMap<String, OrdSet<String>>,
+    /// Capability → ids of agents with a dependency on it.
+    pub dependents: HashMap<String, OrdSet<String>>,
+    /// Agent id → its current wiring.
+    pub wiring: HashMap<String, Arc<Wiring>>,
+    /// Retained event history, ordered by revision.
+    pub history: Vector<Arc<Event>>,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// Builds the startup snapshot from stored agents and history, indexing
+    /// and resolving everything once.
+    pub fn restore(
+        epoch: String,
+        revision: u64,
+        history_start: u64,
+        agents: Vec<Agent>,
+        events: Vec<Event>,
+    ) -> Self {
+        let mut snapshot = Snapshot {
+            epoch: epoch.into(),
+            revision,
+            history_start: history_start.max(1),
+            history: events.into_iter().map(Arc::new).collect(),
+            ..Snapshot::default()
+        };
+        let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
+        for agent in agents {
+            snapshot.index(&agent);
+            snapshot.agents.insert(agent.id.clone(), Arc::new(agent));
+        }
+        for id in ids {
+            snapshot.rewire_agent(&id, revision);
+        }
+        snapshot
+    }
+
+    /// The (agent, tool) pairs offering `capability`, any status.
+    pub fn candidates<'a>(
+        &'a self,
+        capability: &'a str,
+    ) -> impl Iterator<Item = (&'a Agent, &'a Tool)> + 'a {
+        self.providers
+            .get(capability)
+            .into_iter()
+            .flat_map(|ids| ids.iter())
+            .filter_map(|id| self.agents.get(id))
+            .flat_map(move |agent| {
+                agent
+                    .tools
+                    .iter()
+                    .filter(move |t| t.capability == capability)
+                    .map(|t| (&**agent, t))
+            })
+    }
+
+    /// Resolves one spec on behalf of `requester`.
+    pub fn resolve(
+        &self,
+        spec: &DependencySpec,
+        requester: Option<&str>,
+        explain: bool,
+    ) -> DependencyResolution {
+        resolution::resolve(spec, self.candidates(&spec.capability), requester, explain)
+    }
+
+    /// Resolves every dependency of every tool of `agent`.
+    pub fn resolve_agent(&self, agent: &Agent) -> Vec<ToolResolution> {
+        agent
+            .tools
+            .iter()
+            .map(|tool| ToolResolution {
+                tool_name: tool.name.clone(),
+                dependencies: tool
+                    .dependencies
+                    .iter()
+                    .map(|spec| self.resolve(spec, Some(&agent.id), false))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Inserts or replaces an agent, keeping the indexes right. Returns the
+    /// previous record.
+    pub fn put_agent(&mut self, agent: Arc<Agent>) -> Option<Arc<Agent>> {
+        let previous = self.agents.insert(agent.id.clone(), agent.clone());
+        if let Some(old) = &previous {
+            self.unindex(old);
+        }
+        self.index(&agent);
+        previous
+    }
+
+    /// Removes an agent, its index entries and its wiring.
+    pub fn remove_agent(&mut self, id: &str) -> Option<Arc<Agent>> {
+        let removed = self.agents.remove(id)?;
+        self.unindex(&removed);
+        self.wiring.remove(id);
+        Some(removed)
+    }
+
+    /// Recomputes the wiring of `id`; returns it when it changed.
+    pub fn rewire_agent(&mut self, id: &str, revision: u64) -> Option<Arc<Wiring>> {
+        let agent = self.agents.get(id)?.clone();
+        let tools = self.resolve_agent(&agent);
+        if self.wiring.get(id).is_some_and(|w| w.tools == tools) {
+            return None;
+        }
+        let wiring = Arc::new(Wiring { revision, tools });
+        self.wiring.insert(id.to_owned(), wiring.clone());
+        Some(wiring)
+    }
+
+    /// Ids of agents whose wiring may depend on any of `capabilities`.
+    pub fn dependents_of(&self, capabilities: &BTreeSet<String>) -> BTreeSet<String> {
+        capabilities
+            .iter()
+            .filter_map(|c| self.dependents.get(c))
+            .flat_map(|ids| ids.iter().cloned())
+            .collect()
+    }
+
+    /// Appends an event and compacts the history by count and age. Returns
+    /// the new `history_start` when compaction dropped something.
+    pub fn record(
+        &mut self,
+        event: Arc<Event>,
+        max_events: usize,
+        oldest_seconds: i64,
+    ) -> Option<u64> {
+        self.history.push_back(event);
+        let mut compacted = false;
+        while let Some(front) = self.history.front() {
+            let too_old = front.time.as_ref().is_some_and(|t| t.seconds < oldest_seconds);
+            if self.history.len() <= max_events && !too_old {
+                break;
+            }
+            self.history_start = front.revision + 1;
+            self.history.pop_front();
+            compacted = true;
+        }
+        compacted.then_some(self.history_start)
+    }
+
+    /// Number of agents with each status: (healthy, degraded, expired).
+    pub fn status_counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for agent in self.agents.values() {
+            match agent.status() {
+                AgentStatus::Healthy => counts.0 += 1,
+                AgentStatus::Degraded => counts.1 += 1,
+                AgentStatus::Expired | AgentStatus::Unspecified => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    fn index(&mut self, agent: &Agent) {
+        for tool in &agent.tools {
+            if !tool.capability.is_empty() {
+                self.providers.entry(tool.capability.clone()).or_default().insert(agent.id.clone());
+            }
+            for spec in &tool.dependencies {
+                self.dependents
+                    .entry(spec.capability.clone())
+                    .or_default()
+                    .insert(agent.id.clone());
+            }
+        }
+    }
+
+    fn unindex(&mut self, agent: &Agent) {
+        for tool in &agent.tools {
+            remove_from_index(&mut self.providers, &tool.capability, &agent.id);
+            for spec in &tool.dependencies {
+                remove_from_index(&mut self.dependents, &spec.capability, &agent.id);
+            }
+        }
+    }
+}
+
+fn remove_from_index(index: &mut HashMap<String, OrdSet<String>>, key: &str, id: &str) {
+    let now_empty = match index.get_mut(key) {
+        Some(ids) => {
+            ids.remove(id);
+            ids.is_empty()
+        }
+        None => false,
+    };
+    if now_empty {
+        index.remove(key);
+    }
+}
+
+/// Capabilities an agent provides.
+pub fn provided_capabilities(agent: &Agent) -> impl Iterator<Item = &str> {
+    agent.tools.iter().map(|t| t.capability.as_str()).filter(|c| !c.is_empty())
+}
+
+/// The event type of a stored event.
+pub fn event_type(event: &Event) -> EventType {
+    EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified)
+}
+
+#[cfg(test)]
+mod tests;

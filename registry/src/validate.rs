@@ -1,0 +1,221 @@
+//! Validation of everything a client sends. Every rejection names the field
+//! and the value, so an operator can fix the request without reading code.
+
+use prost::Message as _;
+use switchboard_proto::v1::{DependencySpec, RegisterAgentRequest, Tool};
+
+use crate::config::Limits;
+use crate::error::{RegistryError, RegistryResult};
+use crate::resolution::{TagConstraints, VersionConstraint, parse_version};
+
+/// Longest agent id.
+const MAX_ID_LEN: usize = 128;
+/// Longest endpoint URL.
+const MAX_ENDPOINT_LEN: usize = 2048;
+/// Longest agent software version.
+const MAX_VERSION_LEN: usize = 64;
+
+/// True for names, tags and capabilities: `[a-z0-9][a-z0-9_.-]{0,63}`.
+pub fn is_valid_name(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    match bytes.first() {
+        Some(first) if first.is_ascii_lowercase() || first.is_ascii_digit() => {}
+        _ => return false,
+    }
+    bytes.len() <= 64
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(b))
+}
+
+/// True for MCP tool names valid in every client: `[A-Za-z0-9_-]{1,64}`.
+pub fn is_valid_tool_name(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// True for agent ids: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`.
+pub fn is_valid_agent_id(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    matches!(bytes.first(), Some(b) if b.is_ascii_alphanumeric())
+        && bytes.len() <= MAX_ID_LEN
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(b))
+}
+
+/// Checks an agent id given to Get, Deregister or a heartbeat.
+pub fn agent_id(field: &str, id: &str) -> RegistryResult<()> {
+    if id.is_empty() {
+        return Err(RegistryError::invalid(field, "must not be empty"));
+    }
+    if !is_valid_agent_id(id) {
+        return Err(RegistryError::invalid(
+            field,
+            format!("bad agent id {id:?}: want [A-Za-z0-9][A-Za-z0-9_.-]{{0,127}}"),
+        ));
+    }
+    Ok(())
+}
+
+fn name(field: &str, text: &str) -> RegistryResult<()> {
+    if text.is_empty() {
+        return Err(RegistryError::invalid(field, "must not be empty"));
+    }
+    if !is_valid_name(text) {
+        return Err(RegistryError::invalid(
+            field,
+            format!("bad name {text:?}: want [a-z0-9][a-z0-9_.-]{{0,63}}"),
+        ));
+    }
+    Ok(())
+}
+
+fn tags(field: &str, tags: &[String], limits: &Limits) -> RegistryResult<()> {
+    if tags.len() > limits.max_tags {
+        return Err(RegistryError::invalid(
+            field,
+            format!("{} tags, at most {} allowed", tags.len(), limits.max_tags),
+        ));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        name(&format!("{field}[{i}]"), tag)?;
+    }
+    Ok(())
+}
+
+fn endpoint(text: &str) -> RegistryResult<()> {
+    let field = "endpoint";
+    if text.is_empty() {
+        return Err(RegistryError::invalid(field, "must not be empty"));
+    }
+    if text.len() > MAX_ENDPOINT_LEN {
+        return Err(RegistryError::invalid(field, format!("longer than {MAX_ENDPOINT_LEN} bytes")));
+    }
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| RegistryError::invalid(field, format!("bad url {text:?}: {e}")))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err(RegistryError::invalid(
+            field,
+            format!("bad url {text:?}: want http:// or https:// with a host"),
+        )),
+    }
+}
+
+fn labels(
+    field: &str,
+    labels: &std::collections::HashMap<String, String>,
+    limits: &Limits,
+) -> RegistryResult<()> {
+    if labels.len() > limits.max_labels {
+        return Err(RegistryError::invalid(
+            field,
+            format!("{} labels, at most {} allowed", labels.len(), limits.max_labels),
+        ));
+    }
+    for (key, value) in labels {
+        name(&format!("{field}[{key:?}]"), key)?;
+        if value.len() > limits.max_label_value_bytes {
+            return Err(RegistryError::invalid(
+                format!("{field}[{key:?}]"),
+                format!("value longer than {} bytes", limits.max_label_value_bytes),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a dependency spec (also used by ResolveDependencies).
+pub fn dependency(field: &str, spec: &DependencySpec, limits: &Limits) -> RegistryResult<()> {
+    name(&format!("{field}.capability"), &spec.capability)?;
+    VersionConstraint::parse(&spec.version)
+        .map_err(|e| RegistryError::invalid(format!("{field}.version"), e))?;
+    if spec.tags.len() > limits.max_tags {
+        return Err(RegistryError::invalid(
+            format!("{field}.tags"),
+            format!("{} tags, at most {} allowed", spec.tags.len(), limits.max_tags),
+        ));
+    }
+    TagConstraints::parse(&spec.tags)
+        .map_err(|e| RegistryError::invalid(format!("{field}.tags"), e))?;
+    Ok(())
+}
+
+fn tool(field: &str, tool: &Tool, limits: &Limits) -> RegistryResult<()> {
+    if !is_valid_tool_name(&tool.name) {
+        return Err(RegistryError::invalid(
+            format!("{field}.name"),
+            format!("bad tool name {:?}: want [A-Za-z0-9_-]{{1,64}}", tool.name),
+        ));
+    }
+    if !tool.capability.is_empty() {
+        name(&format!("{field}.capability"), &tool.capability)?;
+    }
+    parse_version(&tool.version)
+        .map_err(|e| RegistryError::invalid(format!("{field}.version"), e))?;
+    tags(&format!("{field}.tags"), &tool.tags, limits)?;
+    if tool.description.len() > limits.max_description_bytes {
+        return Err(RegistryError::invalid(
+            format!("{field}.description"),
+            format!("longer than {} bytes", limits.max_description_bytes),
+        ));
+    }
+    if let Some(schema) = &tool.input_schema {
+        let size = schema.encoded_len();
+        if size > limits.max_schema_bytes {
+            return Err(RegistryError::invalid(
+                format!("{field}.input_schema"),
+                format!("{size} bytes, at most {} allowed", limits.max_schema_bytes),
+            ));
+        }
+    }
+    if tool.dependencies.len() > limits.max_dependencies {
+        return Err(RegistryError::invalid(
+            format!("{field}.dependencies"),
+            format!(
+                "{} dependencies, at most {} allowed",
+                tool.dependencies.len(),
+                limits.max_dependencies
+            ),
+        ));
+    }
+    for (i, spec) in tool.dependencies.iter().enumerate() {
+        dependency(&format!("{field}.dependencies[{i}]"), spec, limits)?;
+    }
+    Ok(())
+}
+
+/// Checks a whole registration.
+pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> RegistryResult<()> {
+    if !request.agent_id.is_empty() {
+        agent_id("agent_id", &request.agent_id)?;
+    }
+    name("name", &request.name)?;
+    if request.version.len() > MAX_VERSION_LEN {
+        return Err(RegistryError::invalid(
+            "version",
+            format!("longer than {MAX_VERSION_LEN} bytes"),
+        ));
+    }
+    endpoint(&request.endpoint)?;
+    labels("labels", &request.labels, limits)?;
+    if request.tools.len() > limits.max_tools {
+        return Err(RegistryError::invalid(
+            "tools",
+            format!("{} tools, at most {} allowed", request.tools.len(), limits.max_tools),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, t) in request.tools.iter().enumerate() {
+        let field = format!("tools[{i}]");
+        tool(&field, t, limits)?;
+        if !seen.insert(t.name.as_str()) {
+            return Err(RegistryError::invalid(
+                format!("{field}.name"),
+                format!("duplicate tool name {:?}", t.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

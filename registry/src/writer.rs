@@ -1,0 +1,125 @@
+//! The single writer: group commit of every mutation.
+//!
+//! One task owns all writes. It waits for work, takes every mutation that is
+//! queued (up to `max_batch`) plus the agents whose liveness changed, applies
+//! them to a new snapshot, makes the batch durable with one `Store::commit`
+//! (so concurrent registrations share one flush), then publishes: snapshot
+//! first, then events to watchers (a watcher that subscribes and then loads
+//! the snapshot can never miss an event), then wiring pushes, then replies.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{RegistryError, RegistryResult};
+use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
+use crate::registry::Shared;
+use crate::store::Store;
+
+/// A mutation and where to send its outcome.
+pub struct Command {
+    /// What to change.
+    pub mutation: Mutation,
+    /// Receives the outcome once it is durable.
+    pub reply: oneshot::Sender<RegistryResult<Outcome>>,
+}
+
+type Replies = Vec<(oneshot::Sender<RegistryResult<Outcome>>, RegistryResult<Outcome>)>;
+
+/// Runs until the registry closes, then commits what is queued and flushes.
+pub async fn run(shared: Arc<Shared>, store: Arc<dyn Store>, mut inbox: mpsc::Receiver<Command>) {
+    loop {
+        let mut commands = Vec::new();
+        tokio::select! {
+            biased;
+            command = inbox.recv() => match command {
+                Some(command) => commands.push(command),
+                None => break,
+            },
+            () = shared.status_changed.notified() => {}
+            () = shared.closing.cancelled() => break,
+        }
+        while commands.len() < shared.config.max_batch {
+            match inbox.try_recv() {
+                Ok(command) => commands.push(command),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&shared, store.as_ref(), commands).await;
+    }
+    // Closing: refuse new work, commit what was already queued.
+    inbox.close();
+    let mut rest = Vec::new();
+    while let Ok(command) = inbox.try_recv() {
+        rest.push(command);
+    }
+    if !rest.is_empty() {
+        commit_batch(&shared, store.as_ref(), rest).await;
+    }
+    if let Err(error) = store.flush().await {
+        tracing::error!(%error, "final flush failed");
+    }
+}
+
+async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>) {
+    let current = shared.snapshot.load_full();
+    let mut builder = BatchBuilder::new(
+        &current,
+        shared.config.history_max_events,
+        shared.config.history_max_age,
+    );
+    let mut replies: Replies = Vec::with_capacity(commands.len());
+    {
+        let mut tracker = shared.liveness.lock();
+        for command in commands {
+            let outcome = builder.apply(command.mutation, &mut tracker);
+            replies.push((command.reply, outcome));
+        }
+        let dirty = std::mem::take(&mut *shared.dirty_status.lock());
+        for id in dirty {
+            builder.sync_status(&id, &mut tracker);
+        }
+    }
+    if builder.is_empty() {
+        send_replies(replies);
+        return;
+    }
+    let Built { snapshot, batch, pushes, events } = builder.finish();
+    let started = std::time::Instant::now();
+    if let Err(error) = store.commit(batch).await {
+        tracing::error!(%error, "commit failed; batch not applied");
+        let message = error.to_string();
+        for (reply, outcome) in replies {
+            let failed = outcome
+                .and(Err(RegistryError::Store(crate::store::StoreError::Invalid(message.clone()))));
+            let _ = reply.send(failed);
+        }
+        return;
+    }
+    shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    shared.metrics.observe_snapshot(&snapshot);
+    shared.snapshot.store(Arc::new(snapshot));
+    for event in events {
+        // No receiver is fine: nobody is watching.
+        let _ = shared.events.send(event);
+    }
+    push_wiring(shared, pushes);
+    send_replies(replies);
+}
+
+fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<crate::state::Wiring>)>) {
+    let mailboxes = shared.mailboxes.lock();
+    for (agent_id, wiring) in pushes {
+        if let Some(mailbox) = mailboxes.get(&agent_id) {
+            mailbox.send_replace(wiring);
+            shared.metrics.pushes.inc();
+        }
+    }
+}
+
+fn send_replies(replies: Replies) {
+    for (reply, outcome) in replies {
+        // The caller may have gone away (cancelled RPC); the write stands.
+        let _ = reply.send(outcome);
+    }
+}

@@ -1,0 +1,48 @@
+//! Harness for end-to-end tests: real registries on `127.0.0.1:0`, in
+//! process or as child processes of the real `switchboard` binary, and
+//! deadline-bounded polling instead of sleeps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod process;
+mod registry;
+mod session;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use process::{RegistryProcess, switchboard_bin};
+pub use registry::InProcessRegistry;
+pub use session::HeartbeatSession;
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Logs of the code under test, once per test binary (`SWITCHBOARD_LOG`).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

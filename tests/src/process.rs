@@ -1,0 +1,129 @@
+//! The real `switchboard` binary as a child process, for tests where a crash
+//! (SIGKILL) or a restart matters.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Path of the built binary: `$SWITCHBOARD_BIN`, else `target/debug/switchboard`
+/// next to this workspace (tests/run builds it before the tests).
+pub fn switchboard_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWITCHBOARD_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug/switchboard");
+    assert!(path.exists(), "{} is missing: run `cargo build --bins` first", path.display());
+    path
+}
+
+/// A running `switchboard` child process and the addresses it announced.
+pub struct RegistryProcess {
+    pub child: Child,
+    /// `LISTEN <name> <addr>` lines, by name.
+    pub listeners: Vec<(String, SocketAddr)>,
+}
+
+impl RegistryProcess {
+    /// `switchboard registry` on `data_dir`, ports chosen by the OS.
+    pub fn registry(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "registry",
+            "--registry-addr",
+            "127.0.0.1:0",
+            "--registry-admin-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ];
+        let dir = data_dir.to_str().expect("utf-8 path");
+        args.push(dir);
+        args.extend_from_slice(extra);
+        Self::spawn(&args, &["registry-grpc", "registry-admin"])
+    }
+
+    /// Runs the binary with `args` and waits for the named listeners.
+    pub fn spawn(args: &[&str], wait_for: &[&str]) -> Self {
+        let mut child = Command::new(switchboard_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut listeners = Vec::new();
+        while !wait_for.iter().all(|name| listeners.iter().any(|(n, _)| n == name)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines_rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("switchboard {args:?} did not announce {wait_for:?}"));
+            let mut words = line.split_whitespace();
+            if let (Some("LISTEN"), Some(name), Some(addr)) =
+                (words.next(), words.next(), words.next())
+            {
+                listeners.push((name.to_owned(), addr.parse().expect("listen address")));
+            }
+        }
+        Self { child, listeners }
+    }
+
+    /// The address announced for `name`.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no listener {name}"))
+    }
+
+    /// The gRPC address of a registry.
+    pub fn grpc_addr(&self) -> String {
+        self.addr("registry-grpc").to_string()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits (at most 20 s) for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        kill(pid, Signal::SIGTERM).expect("send SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("switchboard did not stop within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
