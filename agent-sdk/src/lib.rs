@@ -1,1 +1,52 @@
-//! placeholder
+//! Rust SDK for Switchboard agents.
+//!
+//! Write ordinary [`rmcp`] tools; the SDK layers the mesh on them: per tool a
+//! capability, version, tags and dependencies ([`MeshTool`]). It serves the
+//! tools over MCP Streamable HTTP (both protocol eras), registers them all in
+//! one call, keeps the heartbeat stream, and swaps pushed wiring into the
+//! [`Dependency`] proxies your tools call.
+//!
+//! ```no_run
+//! use rmcp::{handler::server::wrapper::Parameters, schemars, tool, tool_router};
+//! use switchboard_agent::{Agent, Dependency};
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct GreetArgs { name: String }
+//!
+//! #[derive(Clone)]
+//! struct Hello { date: Dependency }
+//!
+//! #[tool_router(server_handler)]
+//! impl Hello {
+//!     #[tool(description = "Greet someone, with today's date from the mesh")]
+//!     async fn greet(&self, Parameters(args): Parameters<GreetArgs>) -> String {
+//!         match self.date.call_text(serde_json::json!({})).await {
+//!             Ok(date) => format!("Hello, {}! Today is {date}.", args.name),
+//!             Err(_) => format!("Hello, {}! (no date service right now)", args.name),
+//!         }
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), switchboard_agent::AgentError> {
+//!     let date = Dependency::new("date_service", ">=1.0");
+//!     Agent::new("hello")
+//!         .tool("greet", |t| t.capability("greeting").depends_on(&date))
+//!         .serve(Hello { date }, Hello::tool_router())
+//!         .await
+//! }
+//! ```
+
+mod agent;
+mod dependency;
+mod error;
+mod mesh;
+mod mesh_tool;
+mod metrics;
+mod observe;
+mod server;
+
+pub use agent::{Agent, RunningAgent};
+pub use dependency::{Dependency, DependencyError, text_of};
+pub use error::AgentError;
+pub use mesh_tool::MeshTool;

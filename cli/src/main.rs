@@ -3,17 +3,21 @@
 //! `main` only parses the command line, sets up logging and hands over to a
 //! command module; the logic lives in the library crates.
 
+mod bench_cmd;
 mod duration;
+mod gateway_cmd;
+mod ops;
 mod registry_cmd;
 mod settings;
 mod shutdown;
 mod telemetry;
+mod up_cmd;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use settings::RegistryArgs;
+use settings::{GatewayArgs, RegistryArgs, UpArgs};
 
 /// Control plane for meshes of MCP agents.
 #[derive(Debug, Parser)]
@@ -26,9 +30,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry and the gateway in one process on the embedded store.
-    Up(RegistryArgs),
+    Up(UpArgs),
     /// Run the registry alone.
     Registry(RegistryArgs),
+    /// Run the MCP gateway alone, fed by a registry's Watch stream.
+    Gateway(GatewayArgs),
+    /// Operator commands: agents, agent, resolve, watch, call, status.
+    #[command(flatten)]
+    Ops(ops::OpsCommand),
+    /// Measure this machine: heartbeat, register, watch-fanout, rewire, gateway, restart.
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,7 +53,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) | Command::Registry(args) => registry_cmd::run(args).await,
+            Command::Up(args) => up_cmd::run(args).await,
+            Command::Registry(args) => registry_cmd::run(args).await,
+            Command::Gateway(args) => gateway_cmd::run(args).await,
+            Command::Ops(command) => ops::run(command).await,
+            Command::Bench(args) => bench_cmd::run(args).await,
         }
     });
     match result {
@@ -54,7 +69,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// 2 for configuration mistakes (nothing was started), 1 otherwise.
+/// 2 for configuration mistakes (nothing was started), 1 otherwise; operator
+/// commands choose their own codes (see `ops`).
 fn error_code(error: &anyhow::Error) -> u8 {
+    if let Some(code) = error.downcast_ref::<ops::ExitCode>() {
+        return code.0;
+    }
     if error.downcast_ref::<settings::ConfigError>().is_some() { 2 } else { 1 }
 }

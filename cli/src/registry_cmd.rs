@@ -1,25 +1,46 @@
-//! `switchboard registry` (and, for now, `switchboard up`): run the registry
-//! on the embedded sled store until SIGTERM or ctrl-c.
+//! `switchboard registry`: run the registry on the embedded sled store until
+//! SIGTERM or ctrl-c. `up` reuses [`start`] and [`RunningRegistry::stop`].
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use switchboard_health::Readiness;
-use switchboard_registry::{Registry, SledStore, server};
+use switchboard_registry::server::ServeError;
+use switchboard_registry::{Registry, RegistryTasks, SledStore, server};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
-use crate::settings::RegistryArgs;
+use crate::settings::{RegistryArgs, RegistrySettings};
 use crate::{shutdown, telemetry};
 
 /// Longest wait for in-flight calls after a shutdown request.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A registry serving its gRPC and admin ports.
+pub struct RunningRegistry {
+    /// Where the gRPC services listen.
+    pub grpc_addr: SocketAddr,
+    registry: Registry,
+    grpc: JoinHandle<Result<(), ServeError>>,
+    admin: JoinHandle<Result<(), ServeError>>,
+    tasks: RegistryTasks,
+}
 
 /// Runs the registry until a shutdown signal.
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
     telemetry::init()?;
     let stop = shutdown::on_signal();
+    let running = start(settings).await?;
+    stop.cancelled().await;
+    running.stop().await
+}
+
+/// Opens the store, starts the registry and binds its ports (announced on
+/// stdout as `LISTEN registry-grpc <addr>` and `LISTEN registry-admin <addr>`).
+pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
     let readiness = Readiness::new();
     let loading = readiness.register("registry-store");
     let store = SledStore::open(&settings.data_dir)
@@ -30,55 +51,45 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     loading.ready();
     let grpc = bind(settings.registry_addr, "registry-grpc").await?;
     let admin = bind(settings.registry_admin_addr, "registry-admin").await?;
-
+    let grpc_addr = grpc.local_addr()?;
     let closing = registry.closing();
-    // On a signal, end the long-lived streams first (heartbeat sessions are
-    // told to drain, watchers get a resumable status) so the gRPC server's
-    // graceful shutdown can finish.
-    let propagate = {
-        let (stop, closing) = (stop.clone(), closing.clone());
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            closing.cancel();
-        })
-    };
-    let grpc_task =
-        tokio::spawn(server::serve_grpc(registry.clone(), grpc, cancelled(closing.clone())));
-    let admin_task = tokio::spawn(server::serve_admin(
+    let grpc =
+        tokio::spawn(server::serve_grpc(registry.clone(), grpc, closing.clone().cancelled_owned()));
+    let admin = tokio::spawn(server::serve_admin(
         registry.clone(),
         readiness,
         admin,
-        cancelled(closing.clone()),
+        closing.cancelled_owned(),
     ));
-    drop(registry);
-
-    closing.cancelled().await;
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        let grpc = grpc_task.await;
-        let admin = admin_task.await;
-        (grpc, admin)
-    })
-    .await;
-    match drained {
-        Ok((grpc, admin)) => {
-            grpc.context("grpc server task")?.context("grpc server")?;
-            admin.context("admin server task")?.context("admin server")?;
-        }
-        Err(_) => tracing::warn!("in-flight calls did not finish in time"),
-    }
-    tasks.shutdown().await;
-    propagate.abort();
-    tracing::info!("registry stopped; store flushed");
-    Ok(())
+    Ok(RunningRegistry { grpc_addr, registry, grpc, admin, tasks })
 }
 
-async fn cancelled(token: tokio_util::sync::CancellationToken) {
-    token.cancelled().await;
+impl RunningRegistry {
+    /// Ends the long-lived streams first (heartbeat sessions are told to
+    /// drain, watchers get a resumable status) so the servers' graceful
+    /// shutdown can finish, then flushes the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.registry.closing().cancel();
+        drop(self.registry);
+        let drained =
+            tokio::time::timeout(DRAIN_TIMEOUT, async { (self.grpc.await, self.admin.await) })
+                .await;
+        match drained {
+            Ok((grpc, admin)) => {
+                grpc.context("grpc server task")?.context("grpc server")?;
+                admin.context("admin server task")?.context("admin server")?;
+            }
+            Err(_) => tracing::warn!("in-flight calls did not finish in time"),
+        }
+        self.tasks.shutdown().await;
+        tracing::info!("registry stopped; store flushed");
+        Ok(())
+    }
 }
 
 /// Binds a listener and announces it on stdout (`LISTEN <name> <addr>`), the
 /// line scripts and tests wait for.
-async fn bind(addr: std::net::SocketAddr, name: &str) -> anyhow::Result<TcpListener> {
+async fn bind(addr: SocketAddr, name: &str) -> anyhow::Result<TcpListener> {
     let listener =
         TcpListener::bind(addr).await.with_context(|| format!("{name}: cannot bind {addr}"))?;
     let local = listener.local_addr()?;

@@ -175,3 +175,68 @@ mod tests {
         assert!(bad_ladder.resolve().unwrap_err().to_string().contains("degraded_after"));
     }
 }
+
+/// Flags of `switchboard gateway`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct GatewayArgs {
+    /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics [default: 127.0.0.1:7700].
+    #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
+    pub gateway_addr: Option<String>,
+    /// The registry's gRPC address [default: 127.0.0.1:7600].
+    #[arg(long, env = "SWITCHBOARD_REGISTRY")]
+    pub registry: Option<String>,
+    /// Extra `Host` values accepted at /mcp, comma-separated (loopback is always
+    /// accepted; `*` accepts any, for deployments behind a proxy).
+    #[arg(long, env = "SWITCHBOARD_GATEWAY_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted at /mcp, comma-separated (`http://localhost:*`);
+    /// requests with any other `Origin` get 403.
+    #[arg(long, env = "SWITCHBOARD_GATEWAY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Longest wait for one upstream tool call [default: 30s].
+    #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
+    pub call_timeout: Option<String>,
+}
+
+/// Flags of `switchboard up`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct UpArgs {
+    /// Registry settings.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Gateway HTTP address [default: 127.0.0.1:7700].
+    #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
+    pub gateway_addr: Option<String>,
+    /// Also start the example agents (date-service, hello).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// Resolved, validated gateway settings.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// HTTP listen address.
+    pub gateway_addr: SocketAddr,
+    /// The gateway's configuration.
+    pub gateway: switchboard_gateway::GatewayConfig,
+}
+
+impl GatewayArgs {
+    /// Merges flags/env over defaults and validates.
+    pub fn resolve(self) -> Result<GatewaySettings, ConfigError> {
+        let mut gateway = switchboard_gateway::GatewayConfig::default();
+        if let Some(registry) = self.registry {
+            gateway.registry = registry;
+        }
+        if let Some(text) = self.call_timeout {
+            gateway.call_timeout = parse_duration("call_timeout", &text)?;
+        }
+        gateway.allowed_hosts = self.allowed_hosts;
+        gateway.allowed_origins = self.allowed_origins;
+        gateway.validate().map_err(ConfigError)?;
+        Ok(GatewaySettings {
+            gateway_addr: parse_addr("gateway_addr", self.gateway_addr, "127.0.0.1:7700")?,
+            gateway,
+        })
+    }
+}

@@ -17,12 +17,12 @@ pub enum ConnectError {
         reason: String,
     },
     /// Connecting failed.
-    #[error("cannot reach the registry at {address}: {source}")]
+    #[error("cannot reach the registry at {address}: {cause}")]
     Unreachable {
         /// The address given.
         address: String,
-        /// The transport error.
-        source: tonic::transport::Error,
+        /// The transport error with its causes (`transport error: connection refused`).
+        cause: String,
     },
 }
 
@@ -44,13 +44,29 @@ fn endpoint(address: &str) -> Result<Endpoint, ConnectError> {
 
 /// Connects now; fails when the registry is unreachable.
 pub async fn connect(address: &str) -> Result<Channel, ConnectError> {
-    endpoint(address)?
-        .connect()
-        .await
-        .map_err(|source| ConnectError::Unreachable { address: address.to_owned(), source })
+    endpoint(address)?.connect().await.map_err(|error| ConnectError::Unreachable {
+        address: address.to_owned(),
+        cause: error_chain(&error),
+    })
 }
 
 /// A channel that connects on first use and reconnects by itself.
 pub fn connect_lazy(address: &str) -> Result<Channel, ConnectError> {
     Ok(endpoint(address)?.connect_lazy())
+}
+
+/// An error and its sources, joined: tonic's own message alone ("transport
+/// error") does not say what went wrong.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

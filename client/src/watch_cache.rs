@@ -6,7 +6,8 @@
 //!   one (Linkerd's rule, REFERENCE.md A.3).
 //! - After any break it resumes from its last revision (replay, no relist),
 //!   with exponential backoff and full jitter.
-//! - Within one epoch a revision that goes backwards is rejected, and the
+//! - Within one epoch a revision that goes backwards — in a change, a
+//!   bookmark or a whole snapshot — is rejected, never published, and the
 //!   cache relists (etcd #15271); a new epoch means a new store: relist.
 //! - Owners (the gateway, the CLI) read [`WatchCache::view`] without locks or
 //!   wait for changes on [`WatchCache::subscribe`].
@@ -139,11 +140,15 @@ impl Follower {
             store_epoch: if self.relist { String::new() } else { self.current.epoch.clone() },
             filter: Some(self.config.filter.clone()),
         };
+        // `since_revision = 0` is always answered with a snapshot — also on a
+        // resume from a view at revision 0 — and an empty one has no entries
+        // to open the staging map.
+        let snapshot_due = request.since_revision == 0;
         let mut stream = match self.client.watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Broken::Stream(status),
         };
-        let mut staging: Option<OrdMap<String, Arc<Agent>>> = self.relist.then(OrdMap::new);
+        let mut staging: Option<OrdMap<String, Arc<Agent>>> = snapshot_due.then(OrdMap::new);
         loop {
             match stream.message().await {
                 Ok(Some(message)) => {
@@ -174,6 +179,18 @@ impl Follower {
             EventType::EndOfSnapshot => {
                 let agents =
                     staging.take().ok_or_else(|| protocol("end of snapshot without one"))?;
+                // A snapshot older than the view within the same epoch (a
+                // lagging or rolled-back server) is refused: the old view
+                // stays until a snapshot at least as new arrives.
+                if self.current.complete
+                    && message.store_epoch == self.current.epoch
+                    && message.revision < self.current.revision
+                {
+                    return Err(protocol(&format!(
+                        "snapshot revision went backwards: {} after {}",
+                        message.revision, self.current.revision
+                    )));
+                }
                 self.current = CacheView {
                     epoch: message.store_epoch,
                     revision: message.revision,

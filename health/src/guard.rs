@@ -9,8 +9,11 @@
 //!
 //! Semantics, checked on every [`poll`](crate::LivenessTracker::poll):
 //!
-//! - *expiring* = agents expired within the last `window` + agents currently
-//!   held back + agents newly due to expire in this poll;
+//! - *expiring* = agents expired within the last `window` + every agent now
+//!   DEGRADED (silent: each would expire within one window unless it
+//!   heartbeats — this includes those held back and those due in this poll).
+//!   Counting only the agents already due would let a fleet cut off over a
+//!   few milliseconds expire half-way before the guard sees it;
 //! - *population* = live (HEALTHY or DEGRADED) agents + agents expired within
 //!   the window (so the denominator is roughly the fleet as it was when the
 //!   window began);
@@ -81,7 +84,13 @@ impl Guard {
     /// Decides whether the `fresh` agents newly due at `now` (plus the held
     /// ones) may expire. Updates and logs the engaged state. `live` counts
     /// HEALTHY and DEGRADED agents, including the ones due.
-    pub(crate) fn allows_expiry(&mut self, now: Instant, live: usize, fresh: usize) -> bool {
+    pub(crate) fn allows_expiry(
+        &mut self,
+        now: Instant,
+        live: usize,
+        fresh: usize,
+        at_risk: usize,
+    ) -> bool {
         if let Some(start) = now.checked_sub(self.config.window) {
             while self.recent.front().is_some_and(|at| *at <= start) {
                 self.recent.pop_front();
@@ -89,7 +98,7 @@ impl Guard {
         }
         let recent = self.recent.len();
         let pending = self.held + fresh;
-        let expiring = recent + pending;
+        let expiring = recent + at_risk.max(pending);
         let population = live + recent;
         let threshold = self.config.max_expiring_fraction * population as f64;
         let engage =

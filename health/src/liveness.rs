@@ -405,7 +405,8 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
         let is_fresh = |key: &K| self.records.get(key).is_some_and(|r| !r.state.is_held());
         let fresh = expiring.iter().filter(|(_, key)| is_fresh(key)).count();
         let live = self.core.counts.healthy + self.core.counts.degraded;
-        let allowed = self.core.guard.allows_expiry(now, live, fresh);
+        let at_risk = self.core.counts.degraded;
+        let allowed = self.core.guard.allows_expiry(now, live, fresh, at_risk);
         let recheck = after(now, self.core.config.interval);
         for (deadline, key) in expiring {
             let Some(record) = self.records.get_mut(&key) else { continue };

@@ -14,6 +14,7 @@ use switchboard_health::{LivenessTracker, Status as Liveness};
 use switchboard_proto::v1::{Agent, AgentStatus, Event, EventType, RegisterAgentRequest};
 
 use crate::error::{RegistryError, RegistryResult};
+use crate::resolution::{CONNECTION_LOST, HEARTBEAT_LATE, NO_HEARTBEAT};
 use crate::state::{Snapshot, Wiring, provided_capabilities};
 use crate::store::CommitBatch;
 
@@ -122,7 +123,14 @@ impl BatchBuilder {
 
     /// Brings the stored status of `id` in line with the liveness tracker;
     /// purges it when the tracker has forgotten an expired agent.
-    pub fn sync_status(&mut self, id: &str, tracker: &mut LivenessTracker<String>) {
+    /// `connection_lost`: the agent's heartbeat stream broke and it has not
+    /// heartbeated since (recorded as the status reason).
+    pub fn sync_status(
+        &mut self,
+        id: &str,
+        tracker: &mut LivenessTracker<String>,
+        connection_lost: bool,
+    ) {
         let Some(agent) = self.next.agents.get(id).cloned() else { return };
         let Some(liveness) = tracker.status(&id.to_owned()) else {
             if agent.status() == AgentStatus::Expired {
@@ -143,12 +151,16 @@ impl BatchBuilder {
             return;
         };
         let status = to_status(liveness);
-        if agent.status() == status {
+        let reason = status_reason(status, connection_lost);
+        if agent.status() == status && agent.status_reason == reason {
             return;
         }
         let mut changed = (*agent).clone();
+        if agent.status() != status {
+            changed.status_changed_at = Some(self.now);
+        }
         changed.set_status(status);
-        changed.status_changed_at = Some(self.now);
+        reason.clone_into(&mut changed.status_reason);
         let changed = self.put(changed);
         self.touch(&changed);
         self.emit(EventType::StatusChanged, changed, "");
@@ -198,6 +210,7 @@ impl BatchBuilder {
             labels: request.labels,
             tools: request.tools,
             status: AgentStatus::Healthy as i32,
+            status_reason: String::new(),
             registered_at: Some(self.now),
             status_changed_at: Some(self.now),
             ..Agent::default()
@@ -295,6 +308,16 @@ impl BatchBuilder {
 
     fn touch(&mut self, agent: &Agent) {
         self.touched.extend(provided_capabilities(agent).map(str::to_owned));
+    }
+}
+
+/// The `status_reason` recorded with a status.
+fn status_reason(status: AgentStatus, connection_lost: bool) -> &'static str {
+    match status {
+        AgentStatus::Degraded if connection_lost => CONNECTION_LOST,
+        AgentStatus::Degraded => HEARTBEAT_LATE,
+        AgentStatus::Expired | AgentStatus::Unspecified => NO_HEARTBEAT,
+        AgentStatus::Healthy => "",
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub mailboxes: Mutex<HashMap<String, watch::Sender<Arc<Wiring>>>>,
     /// Agent id → id of its current heartbeat stream.
     pub streams: Mutex<HashMap<String, u64>>,
+    /// Agents whose heartbeat stream broke and who have not heartbeated since.
+    pub connection_lost: Mutex<std::collections::HashSet<String>>,
     pub next_stream_id: AtomicU64,
     pub metrics: Metrics,
     /// Cancelled when the registry starts shutting down.
@@ -136,6 +138,7 @@ impl Registry {
             status_changed: Notify::new(),
             mailboxes: Mutex::new(HashMap::new()),
             streams: Mutex::new(HashMap::new()),
+            connection_lost: Mutex::new(std::collections::HashSet::new()),
             next_stream_id: AtomicU64::new(1),
             metrics,
             closing: closing.clone(),
@@ -175,6 +178,7 @@ impl Registry {
             return Err(RegistryError::ShuttingDown);
         };
         self.shared.liveness_changed.notify_one();
+        self.shared.connection_lost.lock().remove(&agent_id);
         self.shared.metrics.registrations.inc();
         let snapshot = self.snapshot();
         let wiring = snapshot.wiring.get(&agent_id).cloned().unwrap_or_default();
@@ -187,6 +191,7 @@ impl Registry {
         match self.mutate(Mutation::Deregister(agent_id.to_owned())).await? {
             Outcome::Deregistered { revision } => {
                 self.shared.mailboxes.lock().remove(agent_id);
+                self.shared.connection_lost.lock().remove(agent_id);
                 Ok(revision)
             }
             _ => Err(RegistryError::ShuttingDown),
@@ -222,9 +227,10 @@ impl Registry {
             (transition.is_some(), tracker.status(&key))
         };
         self.shared.metrics.heartbeats.inc();
+        let reconnected = self.shared.connection_lost.lock().remove(agent_id);
         match outcome {
             (changed, Some(status)) => {
-                if changed {
+                if changed || reconnected {
                     self.mark_dirty(key);
                 }
                 HeartbeatOutcome::Alive(status)
@@ -263,18 +269,24 @@ impl Registry {
             return;
         }
         let key = agent_id.to_owned();
-        let transition = self.shared.liveness.lock().connection_lost(&key, Instant::now());
-        if transition.is_some() {
-            tracing::info!(agent_id, "heartbeat stream broke: agent degraded");
-            self.mark_dirty(key);
+        if !self.shared.liveness.lock().is_tracked(&key) {
+            return; // deregistered before its stream ended
         }
+        self.shared.liveness.lock().connection_lost(&key, Instant::now());
+        self.shared.connection_lost.lock().insert(key.clone());
+        tracing::info!(agent_id, "heartbeat stream broke: agent degraded");
+        self.mark_dirty(key);
         self.shared.liveness_changed.notify_one();
     }
 
     /// The wiring channel of an agent's heartbeat streams (None if unknown).
     pub fn subscribe_wiring(&self, agent_id: &str) -> Option<watch::Receiver<Arc<Wiring>>> {
-        let current = self.snapshot().wiring.get(agent_id).cloned()?;
+        // Read the wiring under the mailbox lock: the writer publishes a
+        // snapshot before it takes this lock to push, so either we read its
+        // wiring or its push finds our mailbox. Reading before locking could
+        // miss both and leave the stream on a stale wiring.
         let mut mailboxes = self.shared.mailboxes.lock();
+        let current = self.snapshot().wiring.get(agent_id).cloned()?;
         let sender = mailboxes
             .entry(agent_id.to_owned())
             .or_insert_with(|| watch::channel(current.clone()).0);

@@ -13,6 +13,9 @@
 //!    provider: the dependency would look resolved while no other agent can serve it.
 //! 3. **Status**: HEALTHY; DEGRADED only when no HEALTHY candidate passes every other rule, so a
 //!    healthy provider of the wrong version does not block a degraded one that fits; EXPIRED never.
+//!    A provider DEGRADED because its heartbeat stream broke (`status_reason` = "connection
+//!    lost") is treated as gone: a crashed process must not stay wired as a "last resort" —
+//!    its dependents are rewired elsewhere or told the dependency is unresolved.
 //!    UNSPECIFIED (or a status value this build does not know) is treated as unknown and excluded:
 //!    traffic should only go where the registry can vouch for liveness.
 //! 4. **Version**: see [`VersionConstraint`]. A provider version that is not semver matches only a
@@ -37,6 +40,13 @@ mod tests;
 
 pub use tags::{PREFERRED_TAG_SCORE, REQUIRED_TAG_SCORE, TagConstraints, TagVerdict};
 pub use version::{VersionConstraint, parse_version};
+
+/// `Agent.status_reason` of an agent whose heartbeat stream broke.
+pub const CONNECTION_LOST: &str = "connection lost";
+/// `Agent.status_reason` of an agent whose heartbeats are late.
+pub const HEARTBEAT_LATE: &str = "heartbeat late";
+/// `Agent.status_reason` of an expired agent.
+pub const NO_HEARTBEAT: &str = "no heartbeat";
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -67,6 +77,7 @@ struct Eligible<'a> {
 /// explained pays nothing for it.
 enum Exclusion<'a, 'f> {
     OwnTool,
+    ConnectionLost,
     Status(AgentStatus),
     Version(ProviderVersion<'a>, &'f VersionConstraint),
     MissingTag(&'f str),
@@ -194,6 +205,9 @@ impl Filters {
         if !matches!(status, AgentStatus::Healthy | AgentStatus::Degraded) {
             return Err(Exclusion::Status(status));
         }
+        if status == AgentStatus::Degraded && agent.status_reason == CONNECTION_LOST {
+            return Err(Exclusion::ConnectionLost);
+        }
         let version = ProviderVersion::parse(&tool.version);
         if !self.version.admits(&version) {
             return Err(Exclusion::Version(version, &self.version));
@@ -274,6 +288,7 @@ impl fmt::Display for Exclusion<'_, '_> {
                 f.write_str("own tool (an agent does not satisfy its own dependencies)")
             }
             Self::Status(AgentStatus::Expired) => f.write_str("status expired"),
+            Self::ConnectionLost => f.write_str("connection lost (its heartbeat stream broke)"),
             Self::Status(_) => f.write_str("status unknown"),
             Self::Version(version, constraint) => {
                 write!(f, "version {version} does not satisfy {constraint}")
@@ -290,7 +305,9 @@ impl Tally {
     fn record(&mut self, exclusion: &Exclusion<'_, '_>) {
         let count = match exclusion {
             Exclusion::OwnTool => &mut self.own,
-            Exclusion::Status(AgentStatus::Expired) => &mut self.expired,
+            Exclusion::Status(AgentStatus::Expired) | Exclusion::ConnectionLost => {
+                &mut self.expired
+            }
             Exclusion::Status(_) => &mut self.unknown,
             Exclusion::Version(..) => &mut self.version,
             Exclusion::MissingTag(_) | Exclusion::ExcludedTag(_) => &mut self.tags,

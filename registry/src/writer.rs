@@ -76,8 +76,9 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
             replies.push((command.reply, outcome));
         }
         let dirty = std::mem::take(&mut *shared.dirty_status.lock());
+        let lost = shared.connection_lost.lock();
         for id in dirty {
-            builder.sync_status(&id, &mut tracker);
+            builder.sync_status(&id, &mut tracker, lost.contains(&id));
         }
     }
     if builder.is_empty() {

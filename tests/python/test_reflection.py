@@ -1,8 +1,9 @@
 """What an operator does with grpcurl, done through Python's grpcio-reflection.
 
-grpcurl is not installable here (DESIGN.md §11); grpcio-reflection does the same three things:
-list services, describe them (with the comments from the .proto files), and invoke RPCs with
-JSON bodies through dynamic messages, knowing nothing of the contract but what reflection says.
+grpcurl is not installable here (DESIGN.md §11); grpcio-reflection does the same three things
+(see grpcurl_like.py): list services, describe them (with the comments from the .proto files), and
+invoke RPCs with JSON bodies through dynamic messages, knowing nothing of the contract but what
+reflection says.
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ import urllib.request
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, json_format, message_factory
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
-    ProtoReflectionDescriptorDatabase,
-)
 
 from conftest import eventually
-
-TIMEOUT = 10  # seconds, for every RPC
+from grpcurl_like import TIMEOUT, Grpcurl, leading_comment, raw_list_services, seconds
 
 SWITCHBOARD_SERVICES = [
     "switchboard.v1.RegistryService",
@@ -42,63 +37,6 @@ WEATHER_AGENT = json.dumps({
         "inputSchema": {"type": "object", "properties": {"city": {"type": "string"}}},
     }],
 })
-
-
-class Grpcurl:
-    """`grpcurl list / describe / -d JSON` over one channel, through server reflection."""
-
-    def __init__(self, channel: grpc.Channel):
-        self.channel = channel
-        self.db = ProtoReflectionDescriptorDatabase(channel)
-        self.pool = descriptor_pool.DescriptorPool(self.db)
-
-    def list(self) -> list[str]:
-        return list(self.db.get_services())
-
-    def call(self, method: str, body: str | dict) -> dict:
-        """Invoke `pkg.Service/Method` with a JSON body; returns the JSON answer as a dict."""
-        service, name = method.split("/")
-        desc = self.pool.FindServiceByName(service).FindMethodByName(name)
-        request_cls = message_factory.GetMessageClass(desc.input_type)
-        response_cls = message_factory.GetMessageClass(desc.output_type)
-        request = json_format.Parse(body if isinstance(body, str) else json.dumps(body),
-                                    request_cls())
-        stub = self.channel.unary_unary(
-            f"/{method}",
-            request_serializer=request_cls.SerializeToString,
-            response_deserializer=response_cls.FromString,
-        )
-        return json_format.MessageToDict(stub(request, timeout=TIMEOUT))
-
-
-def raw_list_services(channel: grpc.Channel, version: str) -> list[str]:
-    """`list_services` on grpc.reflection.<version>.ServerReflection, with no client library.
-
-    grpcio-reflection ships only v1alpha stubs; v1 has the same messages on the wire (only the
-    proto package differs), so the v1alpha message classes serve both.
-    """
-    info = channel.stream_stream(
-        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
-        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
-    )
-    request = reflection_pb2.ServerReflectionRequest(list_services="")
-    responses = list(info(iter([request]), timeout=TIMEOUT))
-    assert len(responses) == 1, responses
-    assert responses[0].WhichOneof("message_response") == "list_services_response", responses[0]
-    return [s.name for s in responses[0].list_services_response.service]
-
-
-def leading_comment(file_proto, path: list[int]) -> str:
-    for location in file_proto.source_code_info.location:
-        if list(location.path) == path:
-            return location.leading_comments
-    return ""
-
-
-def seconds(duration: str) -> float:
-    assert duration.endswith("s"), duration
-    return float(duration[:-1])
 
 
 @pytest.fixture

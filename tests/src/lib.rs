@@ -4,14 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod agent_process;
+pub mod mcp;
+mod metrics;
 mod process;
+mod provider;
+mod raw_stream;
 mod registry;
 mod session;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use agent_process::{AgentProcess, workspace_bin};
+pub use metrics::metric_value;
 pub use process::{RegistryProcess, switchboard_bin};
+pub use provider::ProviderProcess;
+pub use raw_stream::RawHeartbeatStream;
 pub use registry::InProcessRegistry;
 pub use session::HeartbeatSession;
 
@@ -46,3 +55,22 @@ pub fn init_logging() {
         .with_test_writer()
         .try_init();
 }
+
+mod pinned;
+mod watch_check;
+
+pub use pinned::{Loaded, PinnedRegistry};
+pub use watch_check::{
+    Checked, Started, View, WatchRecorder, check_stream, kind, list_agents, normalized,
+    resume_revision,
+};
+
+mod cli;
+
+pub use cli::{CliRun, cli, cli_command, gateway_missing};
+
+mod echo_agent;
+pub mod gateway;
+
+pub use echo_agent::{Echo, echo, start_echo};
+pub use gateway::{InProcessGateway, McpClient};

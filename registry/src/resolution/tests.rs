@@ -332,3 +332,18 @@ fn spec_without_capability_is_rejected() {
     assert!(resolution.providers.is_empty());
     assert_eq!(resolution.reason, "bad dependency spec: no capability");
 }
+
+#[test]
+fn a_provider_whose_connection_broke_is_never_wired_even_as_a_last_resort() {
+    let mut crashed =
+        agent("gone-1", AgentStatus::Degraded, vec![tool("today", CAP, "1.0.0", &[])]);
+    crashed.status_reason = super::CONNECTION_LOST.to_owned();
+    let late = agent("late-1", AgentStatus::Degraded, vec![tool("today", CAP, "1.0.0", &[])]);
+
+    let only_crashed = run(&spec("", &[]), std::slice::from_ref(&crashed), None);
+    assert!(only_crashed.providers.is_empty(), "a crashed provider is not a last resort");
+    assert!(only_crashed.candidates[0].reason.contains("connection lost"));
+
+    let both = run(&spec("", &[]), &[crashed, late], None);
+    assert_eq!(chosen_ids(&both), ["late-1"], "a merely late provider still is");
+}

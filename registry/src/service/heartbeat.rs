@@ -190,7 +190,11 @@ impl Session {
         }
         let ack = self.api.ack(heartbeat.sequence, outcome, agent_id);
         self.send(Message::Ack(ack)).await?;
-        if self.bound.is_none() {
+        // A deregister drops the agent's wiring channel; if the agent then
+        // registered again while keeping this stream, bind a fresh channel, or
+        // no wiring would ever reach it again.
+        let stale = matches!(&self.bound, Some((_, _, wiring)) if wiring.has_changed().is_err());
+        if self.bound.is_none() || stale {
             self.bind(agent_id, heartbeat.applied_resolution_revision).await?;
         }
         Ok(())

@@ -169,6 +169,9 @@ impl Watcher {
         // Resuming: the client's view at `since` is unknown to us, so a
         // filtered watch reports removals conservatively (see `filter`).
         self.filter.resume();
+        // The client holds everything up to `since`; each replayed event moves
+        // that on, so a watcher ended mid-replay names where it really got to.
+        self.delivered = since;
         let first = snapshot.history.front().map_or(since + 1, |e| e.revision);
         let skip = usize::try_from((since + 1).saturating_sub(first)).unwrap_or(usize::MAX);
         for event in snapshot.history.iter().skip(skip) {
@@ -176,6 +179,7 @@ impl Watcher {
                 break;
             }
             self.forward(event, &snapshot.epoch).await?;
+            self.delivered = event.revision;
         }
         self.delivered = snapshot.revision;
         Ok(())
@@ -221,7 +225,18 @@ impl Watcher {
                     self.send(bookmark).await?;
                 }
                 () = self.outbox.closed() => return Err(Stop::Gone),
-                () = closing.cancelled() => return Err(Stop::Closing),
+                () = closing.cancelled() => {
+                    // A final bookmark: everything up to here was delivered,
+                    // so the watcher resumes from it without a relist.
+                    let bookmark = WatchResponse {
+                        r#type: EventType::Bookmark as i32,
+                        revision: self.delivered,
+                        store_epoch: epoch.to_string(),
+                        ..WatchResponse::default()
+                    };
+                    let _ = self.outbox.try_send(bookmark);
+                    return Err(Stop::Closing);
+                }
             }
         }
     }
@@ -264,7 +279,13 @@ impl Watcher {
             Err(mpsc::error::TrySendError::Full(message)) => message,
         };
         let timeout = self.registry.config().slow_watcher_timeout;
-        match tokio::time::timeout(timeout, self.outbox.send(message)).await {
+        let closing = self.registry.closing();
+        // A stuck client must not hold up a graceful shutdown.
+        let waited = tokio::select! {
+            waited = tokio::time::timeout(timeout, self.outbox.send(message)) => waited,
+            () = closing.cancelled() => return Err(Stop::Closing),
+        };
+        match waited {
             Ok(Ok(())) => self.sent(),
             Ok(Err(_)) => Err(Stop::Gone),
             Err(_) => Err(Stop::Behind),

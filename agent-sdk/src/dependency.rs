@@ -1,0 +1,203 @@
+//! Live dependency proxies.
+//!
+//! A [`Dependency`] is declared once, attached to the tools that need it, and
+//! cloned into the tool handler. The registry's wiring (at registration and
+//! on every push) swaps its provider list atomically; a call picks the next
+//! top-ranked provider round-robin and calls its tool over a pooled MCP
+//! session. When nothing is resolved the call fails fast with
+//! [`DependencyError::Unresolved`], so the tool can still answer, degraded.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use arc_swap::ArcSwap;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
+use switchboard_proto::v1::{DependencySpec, Provider};
+
+/// The pool shared by every dependency of this process.
+static POOL: LazyLock<McpPool> = LazyLock::new(|| McpPool::new(McpPoolConfig::default()));
+
+/// Why a dependency call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DependencyError {
+    /// No provider is wired right now.
+    #[error("dependency {capability:?} is unresolved")]
+    Unresolved {
+        /// The capability needed.
+        capability: String,
+    },
+    /// Every provider tried was unreachable.
+    #[error("dependency {capability:?}: no provider reachable: {message}")]
+    Unreachable {
+        /// The capability needed.
+        capability: String,
+        /// The last failure.
+        message: String,
+    },
+    /// The provider's tool reported a failure (`isError`) or an MCP error.
+    #[error("dependency {capability:?}: provider tool failed: {message}")]
+    ToolError {
+        /// The capability needed.
+        capability: String,
+        /// What the provider said.
+        message: String,
+    },
+    /// The provider did not answer in time.
+    #[error("dependency {capability:?}: provider timed out")]
+    Timeout {
+        /// The capability needed.
+        capability: String,
+    },
+}
+
+/// A handle on one dependency: capability, version constraint and tags, and
+/// the providers the registry currently wires to it.
+#[derive(Clone)]
+pub struct Dependency {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    spec: DependencySpec,
+    providers: ArcSwap<Vec<Provider>>,
+    next: AtomicUsize,
+}
+
+impl Dependency {
+    /// A dependency on `capability` at versions matching `version`
+    /// (`>=1.0`, `^1.2`, `1.x || 2.x`; empty for any).
+    pub fn new(capability: &str, version: &str) -> Self {
+        Self::with_tags(capability, version, &[])
+    }
+
+    /// Same, with tag constraints: `tag` required, `+tag` preferred, `-tag` excluded.
+    pub fn with_tags(capability: &str, version: &str, tags: &[&str]) -> Self {
+        let spec = DependencySpec {
+            capability: capability.to_owned(),
+            version: version.to_owned(),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                spec,
+                providers: ArcSwap::from_pointee(Vec::new()),
+                next: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// The spec sent to the registry.
+    pub fn spec(&self) -> &DependencySpec {
+        &self.inner.spec
+    }
+
+    /// The capability needed.
+    pub fn capability(&self) -> &str {
+        &self.inner.spec.capability
+    }
+
+    /// True when at least one provider is wired.
+    pub fn is_resolved(&self) -> bool {
+        !self.inner.providers.load().is_empty()
+    }
+
+    /// The providers wired now (all top-ranked).
+    pub fn providers(&self) -> Arc<Vec<Provider>> {
+        self.inner.providers.load_full()
+    }
+
+    /// Replaces the wiring (called by the agent runtime).
+    pub(crate) fn set_providers(&self, providers: Vec<Provider>) {
+        self.inner.providers.store(Arc::new(providers));
+    }
+
+    /// Calls the provider's tool with `arguments` (a JSON object), balancing
+    /// across providers and failing over when one is unreachable.
+    pub async fn call(
+        &self,
+        arguments: serde_json::Value,
+    ) -> Result<CallToolResult, DependencyError> {
+        let started = std::time::Instant::now();
+        let result = self.call_providers(arguments).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(DependencyError::Unresolved { .. }) => "unresolved",
+            Err(DependencyError::Unreachable { .. }) => "unreachable",
+            Err(DependencyError::ToolError { .. }) => "tool_error",
+            Err(DependencyError::Timeout { .. }) => "timeout",
+        };
+        crate::metrics::METRICS.dependency_call(self.capability(), outcome, started.elapsed());
+        result
+    }
+
+    async fn call_providers(
+        &self,
+        arguments: serde_json::Value,
+    ) -> Result<CallToolResult, DependencyError> {
+        let providers = self.providers();
+        if providers.is_empty() {
+            return Err(DependencyError::Unresolved { capability: self.capability().to_owned() });
+        }
+        let arguments = match arguments {
+            serde_json::Value::Object(map) => Some(map),
+            serde_json::Value::Null => None,
+            other => Some(JsonObject::from_iter([("value".to_owned(), other)])),
+        };
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let mut last = String::new();
+        for offset in 0..providers.len() {
+            let provider = &providers[(start + offset) % providers.len()];
+            let mut params = CallToolRequestParams::new(provider.tool_name.clone());
+            params.arguments = arguments.clone();
+            match POOL.call_tool(&provider.endpoint, params).await {
+                Ok(result) if result.is_error == Some(true) => {
+                    return Err(self.tool_error(text_of(&result)));
+                }
+                Ok(result) => return Ok(result),
+                Err(error) if error.is_retryable_elsewhere() => last = error.to_string(),
+                Err(McpCallError::Timeout { .. }) => {
+                    return Err(DependencyError::Timeout {
+                        capability: self.capability().to_owned(),
+                    });
+                }
+                Err(McpCallError::Mcp { error, .. }) => {
+                    return Err(self.tool_error(error.message.to_string()));
+                }
+                Err(error) => last = error.to_string(),
+            }
+        }
+        Err(DependencyError::Unreachable {
+            capability: self.capability().to_owned(),
+            message: last,
+        })
+    }
+
+    /// [`Dependency::call`], returning the text content of the result.
+    pub async fn call_text(&self, arguments: serde_json::Value) -> Result<String, DependencyError> {
+        self.call(arguments).await.map(|result| text_of(&result))
+    }
+
+    fn tool_error(&self, message: String) -> DependencyError {
+        DependencyError::ToolError { capability: self.capability().to_owned(), message }
+    }
+}
+
+impl std::fmt::Debug for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dependency")
+            .field("spec", &self.inner.spec)
+            .field("providers", &self.inner.providers.load().len())
+            .finish()
+    }
+}
+
+/// The text blocks of a result, joined by newlines.
+pub fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text().map(|text| text.text.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

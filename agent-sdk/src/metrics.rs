@@ -1,0 +1,108 @@
+//! The agent's own metrics, served at `/metrics` on its MCP port:
+//! tool calls it served and dependency calls it made, by outcome, with
+//! latency histograms. Names follow Prometheus conventions (`_total`,
+//! `_seconds`) under the `switchboard_agent_` prefix.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a served tool call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    /// Tool name.
+    pub tool: String,
+    /// `ok`, `tool_error` (isError) or `error` (protocol error).
+    pub outcome: &'static str,
+}
+
+/// Labels of a dependency call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    /// Capability called.
+    pub capability: String,
+    /// `ok`, `unresolved`, `unreachable`, `tool_error` or `timeout`.
+    pub outcome: &'static str,
+}
+
+/// Labels of a latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabel {
+    /// Tool or capability.
+    pub name: String,
+}
+
+/// Every metric of the SDK.
+pub struct AgentMetrics {
+    registry: Registry,
+    pub(crate) tool_calls: Family<ToolLabels, Counter>,
+    pub(crate) tool_seconds: Family<NameLabel, Histogram>,
+    pub(crate) dependency_calls: Family<DependencyLabels, Counter>,
+    pub(crate) dependency_seconds: Family<NameLabel, Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~1.6 s, doubling.
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.00005, 2.0, 16))
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<AgentMetrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("switchboard_agent");
+    let tool_calls = Family::<ToolLabels, Counter>::default();
+    let tool_seconds = Family::<NameLabel, Histogram>::new_with_constructor(
+        latency_histogram as fn() -> Histogram,
+    );
+    let dependency_calls = Family::<DependencyLabels, Counter>::default();
+    let dependency_seconds = Family::<NameLabel, Histogram>::new_with_constructor(
+        latency_histogram as fn() -> Histogram,
+    );
+    registry.register("tool_calls", "Tool calls served, by tool and outcome", tool_calls.clone());
+    registry.register(
+        "tool_call_duration_seconds",
+        "Time to serve a tool call",
+        tool_seconds.clone(),
+    );
+    registry.register(
+        "dependency_calls",
+        "Calls made through dependency proxies, by capability and outcome",
+        dependency_calls.clone(),
+    );
+    registry.register(
+        "dependency_call_duration_seconds",
+        "Time of a dependency call",
+        dependency_seconds.clone(),
+    );
+    AgentMetrics { registry, tool_calls, tool_seconds, dependency_calls, dependency_seconds }
+});
+
+impl AgentMetrics {
+    /// Records one served tool call.
+    pub fn tool_call(&self, tool: &str, outcome: &'static str, elapsed: Duration) {
+        self.tool_calls.get_or_create(&ToolLabels { tool: tool.to_owned(), outcome }).inc();
+        self.tool_seconds
+            .get_or_create(&NameLabel { name: tool.to_owned() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one dependency call.
+    pub fn dependency_call(&self, capability: &str, outcome: &'static str, elapsed: Duration) {
+        let labels = DependencyLabels { capability: capability.to_owned(), outcome };
+        self.dependency_calls.get_or_create(&labels).inc();
+        self.dependency_seconds
+            .get_or_create(&NameLabel { name: capability.to_owned() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}

@@ -1,0 +1,297 @@
+//! A fleet of simulated agents, each with its own bidirectional
+//! `StreamHeartbeats` stream; the streams are multiplexed over a few HTTP/2
+//! connections, as agents behind a sidecar or in one process would be.
+//!
+//! Each agent keeps one heartbeat in flight: it sends, waits for the ack of
+//! that sequence (recording send → ack), then either sends again at once
+//! ([`Mode::Saturate`]) or at its next tick ([`Mode::Every`], ticks spread
+//! over the interval). Broken streams are reopened with jittered backoff, so
+//! a fleet rides through a registry restart like real agents do.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
+use switchboard_proto::v1::stream_heartbeats_response::Message;
+use switchboard_proto::v1::{ControlAction, StreamHeartbeatsRequest};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::error::{BenchError, BenchResult};
+use crate::stats::SharedLatency;
+
+/// An ack later than this breaks the stream (and it is reopened).
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the agents heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Send the next heartbeat as soon as the previous one is acked.
+    Saturate,
+    /// Each agent heartbeats once per interval.
+    Every(Duration),
+}
+
+/// A measurement phase: the mode and where its figures go.
+#[derive(Clone)]
+pub struct Phase {
+    mode: Mode,
+    stats: Arc<PhaseStats>,
+}
+
+/// Figures of one phase.
+#[derive(Debug, Default)]
+pub struct PhaseStats {
+    /// Send → ack of the same sequence.
+    pub latency: SharedLatency,
+    /// Acks received.
+    pub acks: Arc<AtomicU64>,
+}
+
+/// Counters over the fleet's whole life.
+#[derive(Debug, Default)]
+pub struct FleetCounters {
+    /// Streams reopened after a break.
+    pub reconnects: AtomicU64,
+    /// Resolution updates pushed to the agents.
+    pub pushes: AtomicU64,
+    /// Times the registry said "re-register" (it did not know the agent).
+    pub reregister: AtomicU64,
+    /// Streams that failed to open or broke.
+    pub stream_errors: AtomicU64,
+}
+
+/// Running agents; stop them with [`Fleet::stop`].
+pub struct Fleet {
+    phase: watch::Sender<Phase>,
+    stop: CancellationToken,
+    ready: Arc<AtomicUsize>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Lifetime counters.
+    pub counters: Arc<FleetCounters>,
+}
+
+// === impl Phase ===
+
+impl Phase {
+    /// A phase in `mode`, with fresh figures.
+    pub fn new(mode: Mode) -> Self {
+        Self { mode, stats: Arc::new(PhaseStats::default()) }
+    }
+
+    /// Its figures.
+    pub fn stats(&self) -> Arc<PhaseStats> {
+        self.stats.clone()
+    }
+}
+
+// === impl Fleet ===
+
+impl Fleet {
+    /// Starts one stream per agent id, agent `i` on `channels[i % len]`,
+    /// heartbeating in `mode`. Every agent sends its first heartbeat at once.
+    pub fn start(ids: Vec<String>, channels: &[Channel], mode: Mode) -> BenchResult<Self> {
+        if channels.is_empty() {
+            return Err(BenchError::Option("a fleet needs at least one connection".into()));
+        }
+        let (phase, phases) = watch::channel(Phase::new(mode));
+        let stop = CancellationToken::new();
+        let ready = Arc::new(AtomicUsize::new(0));
+        let counters = Arc::new(FleetCounters::default());
+        let tasks = ids
+            .into_iter()
+            .enumerate()
+            .map(|(index, id)| {
+                let agent = SimAgent {
+                    index,
+                    id,
+                    channel: channels[index % channels.len()].clone(),
+                    phases: phases.clone(),
+                    stop: stop.clone(),
+                    ready: ready.clone(),
+                    counters: counters.clone(),
+                    sequence: 0,
+                };
+                tokio::spawn(agent.run())
+            })
+            .collect();
+        Ok(Self { phase, stop, ready, tasks, counters })
+    }
+
+    /// Agents whose first heartbeat was acked.
+    pub fn ready(&self) -> usize {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every agent had its first ack.
+    pub async fn wait_ready(&self, timeout: Duration) -> BenchResult<()> {
+        let deadline = Instant::now() + timeout;
+        while self.ready() < self.tasks.len() {
+            if Instant::now() > deadline {
+                return Err(BenchError::timeout(
+                    format!(
+                        "{} heartbeat streams to open ({} did)",
+                        self.tasks.len(),
+                        self.ready()
+                    ),
+                    timeout,
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Switches every agent to `phase` (agents waiting for a tick re-plan).
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.send_replace(phase);
+    }
+
+    /// Stops every agent (their streams close) and waits for them, bounded.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let all = futures::future::join_all(self.tasks);
+        let _ = tokio::time::timeout(Duration::from_secs(10), all).await;
+    }
+}
+
+/// One simulated agent.
+struct SimAgent {
+    index: usize,
+    id: String,
+    channel: Channel,
+    phases: watch::Receiver<Phase>,
+    stop: CancellationToken,
+    ready: Arc<AtomicUsize>,
+    counters: Arc<FleetCounters>,
+    sequence: u64,
+}
+
+impl SimAgent {
+    async fn run(mut self) {
+        let mut first = true;
+        let mut failures = 0u32;
+        while !self.stop.is_cancelled() {
+            let opened = self.stream_once(&mut first).await;
+            if self.stop.is_cancelled() {
+                return;
+            }
+            self.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
+            failures = if opened { 1 } else { failures.saturating_add(1) };
+            // Full jitter, 50 ms doubling up to 1 s.
+            let cap = Duration::from_millis(50u64 << failures.min(5)).min(Duration::from_secs(1));
+            let delay = cap.mul_f64(rand::random::<f64>());
+            tokio::select! {
+                () = self.stop.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One stream's life; returns whether it got at least one ack.
+    async fn stream_once(&mut self, first: &mut bool) -> bool {
+        let (outbox, requests) = mpsc::channel(4);
+        let mut client = HeartbeatServiceClient::new(self.channel.clone());
+        let opening = client.stream_heartbeats(ReceiverStream::new(requests));
+        let mut inbound = tokio::select! {
+            () = self.stop.cancelled() => return false,
+            opened = opening => match opened {
+                Ok(response) => response.into_inner(),
+                Err(_) => return false,
+            },
+        };
+        let mut acked = false;
+        let mut next_tick: Option<tokio::time::Instant> = None;
+        // The first heartbeat of a stream goes out at once (binds the stream).
+        let mut send_now = true;
+        loop {
+            let phase = self.phases.borrow_and_update().clone();
+            if !send_now && let Mode::Every(interval) = phase.mode {
+                let tick = *next_tick.get_or_insert_with(|| {
+                    tokio::time::Instant::now() + interval.mul_f64(rand::random::<f64>())
+                });
+                tokio::select! {
+                    () = self.stop.cancelled() => return acked,
+                    changed = self.phases.changed() => {
+                        if changed.is_err() { return acked; }
+                        next_tick = None;
+                        continue;
+                    }
+                    () = tokio::time::sleep_until(tick) => {}
+                }
+                let now = tokio::time::Instant::now();
+                let mut next = tick + interval;
+                if next < now {
+                    next = now; // late: never burst to catch up
+                }
+                next_tick = Some(next);
+            }
+            send_now = false;
+            self.sequence += 1;
+            let heartbeat = StreamHeartbeatsRequest {
+                agent_id: self.id.clone(),
+                sequence: self.sequence,
+                ..StreamHeartbeatsRequest::default()
+            };
+            let sent = Instant::now();
+            if outbox.send(heartbeat).await.is_err() {
+                return acked;
+            }
+            match self.wait_ack(&mut inbound).await {
+                AckWait::Acked => {}
+                AckWait::Broken => return acked,
+                AckWait::Stopped => return acked,
+            }
+            phase.stats.latency.record(self.index, sent.elapsed());
+            phase.stats.acks.fetch_add(1, Ordering::Relaxed);
+            acked = true;
+            if *first {
+                *first = false;
+                self.ready.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    async fn wait_ack(
+        &self,
+        inbound: &mut tonic::Streaming<switchboard_proto::v1::StreamHeartbeatsResponse>,
+    ) -> AckWait {
+        let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+        loop {
+            let message = tokio::select! {
+                () = self.stop.cancelled() => return AckWait::Stopped,
+                () = tokio::time::sleep_until(deadline) => return AckWait::Broken,
+                message = inbound.message() => message,
+            };
+            match message {
+                Ok(Some(response)) => match response.message {
+                    Some(Message::Ack(ack)) if ack.sequence == self.sequence => {
+                        return AckWait::Acked;
+                    }
+                    Some(Message::Resolution(_)) => {
+                        self.counters.pushes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Message::Control(control))
+                        if control.action == ControlAction::Reregister as i32 =>
+                    {
+                        self.counters.reregister.fetch_add(1, Ordering::Relaxed);
+                        return AckWait::Broken;
+                    }
+                    _ => {}
+                },
+                Ok(None) | Err(_) => return AckWait::Broken,
+            }
+        }
+    }
+}
+
+enum AckWait {
+    Acked,
+    Broken,
+    Stopped,
+}

@@ -1,0 +1,198 @@
+//! The load generator of Switchboard: the scenarios behind
+//! `switchboard bench <scenario>`, measured against a registry (and gateway)
+//! on this machine, with latency percentiles, throughput and the registry's
+//! memory in one report.
+//!
+//! | scenario | what it measures |
+//! |---|---|
+//! | `heartbeat` | N agents, one bidi heartbeat stream each: acks/s at saturation, send → ack latency at a fixed rate |
+//! | `register` | durable `RegisterAgent` (5 tools) with C concurrent clients |
+//! | `watch-fanout` | a change → its arrival at each of W watchers |
+//! | `rewire` | provider joins / leaves / is SIGKILLed → the dependent's pushed wiring |
+//! | `gateway` | `tools/call` through the gateway vs straight to the agent |
+//! | `restart` | a registry holding N agents restarted (SIGTERM, SIGKILL): time to serve, agents expired |
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), switchboard_bench::BenchError> {
+//! use switchboard_bench::{BenchOptions, Scenario};
+//!
+//! let mut options = BenchOptions::new(Scenario::Register, "target/release/switchboard".into());
+//! options.smoke = true;
+//! let report = switchboard_bench::run(&options).await?;
+//! println!("{}", report.render_table());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Everything is bounded: every phase has a duration, every wait a timeout,
+//! and child processes are killed when the run ends. Traffic goes to the
+//! given registry address only (loopback when spawned).
+
+mod error;
+pub mod fixture;
+pub mod fleet;
+pub mod helpers;
+pub mod peers;
+pub mod procfs;
+pub mod process;
+pub mod progress;
+pub mod report;
+mod scenario;
+pub mod stats;
+pub mod target;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use error::{BenchError, BenchResult};
+pub use report::{Report, Row};
+
+/// The benchmark scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Heartbeat streams: saturation and fixed rate.
+    Heartbeat,
+    /// Durable registrations with concurrent clients.
+    Register,
+    /// Change → every watcher.
+    WatchFanout,
+    /// Provider joins, leaves, crashes → dependent rewired.
+    Rewire,
+    /// Gateway overhead on `tools/call`.
+    Gateway,
+    /// Registry restart with many stored agents.
+    Restart,
+}
+
+/// Everything a run needs; unset sizes take the scenario's defaults
+/// (smaller with `smoke`).
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// What to run.
+    pub scenario: Scenario,
+    /// An existing registry's gRPC address; `None` spawns a fresh one.
+    pub registry: Option<String>,
+    /// An existing gateway's address (`host:port`); `None` spawns one.
+    pub gateway: Option<String>,
+    /// The `switchboard` binary: spawned as registry, gateway and helpers.
+    pub switchboard_bin: PathBuf,
+    /// Agent counts (heartbeat, restart; background agents of watch-fanout).
+    pub agents: Vec<usize>,
+    /// Watcher counts (watch-fanout).
+    pub watchers: Vec<usize>,
+    /// Concurrent clients (register, gateway).
+    pub concurrency: Vec<usize>,
+    /// HTTP/2 connections the streams and calls are spread over.
+    pub connections: Option<usize>,
+    /// Length of each measured phase.
+    pub duration: Option<Duration>,
+    /// Fixed rate: heartbeats/s (heartbeat), changes/s (watch-fanout).
+    pub rate: Option<f64>,
+    /// Samples of one-at-a-time scenarios (rewire, restart).
+    pub iterations: Option<usize>,
+    /// Tiny sizes and short phases: checks that a scenario works.
+    pub smoke: bool,
+    /// No progress lines on stderr.
+    pub quiet: bool,
+}
+
+impl Scenario {
+    /// Every scenario, in the order `all` runs them.
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Heartbeat,
+        Scenario::Register,
+        Scenario::WatchFanout,
+        Scenario::Rewire,
+        Scenario::Gateway,
+        Scenario::Restart,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Heartbeat => "heartbeat",
+            Scenario::Register => "register",
+            Scenario::WatchFanout => "watch-fanout",
+            Scenario::Rewire => "rewire",
+            Scenario::Gateway => "gateway",
+            Scenario::Restart => "restart",
+        }
+    }
+}
+
+impl BenchOptions {
+    /// Defaults for `scenario`, spawning registries from `switchboard_bin`.
+    pub fn new(scenario: Scenario, switchboard_bin: PathBuf) -> Self {
+        Self {
+            scenario,
+            registry: None,
+            gateway: None,
+            switchboard_bin,
+            agents: Vec::new(),
+            watchers: Vec::new(),
+            concurrency: Vec::new(),
+            connections: None,
+            duration: None,
+            rate: None,
+            iterations: None,
+            smoke: false,
+            quiet: false,
+        }
+    }
+
+    /// Checks values that would make a run meaningless.
+    pub fn validate(&self) -> BenchResult<()> {
+        let zero = |name: &str, values: &[usize]| {
+            if values.contains(&0) {
+                Err(BenchError::Option(format!("--{name} must be greater than 0")))
+            } else {
+                Ok(())
+            }
+        };
+        zero("watchers", &self.watchers)?;
+        zero("concurrency", &self.concurrency)?;
+        if self.scenario != Scenario::WatchFanout {
+            zero("agents", &self.agents)?;
+        }
+        if self.connections == Some(0) {
+            return Err(BenchError::Option("--connections must be greater than 0".into()));
+        }
+        if self.duration.is_some_and(|d| d.is_zero() || d > Duration::from_secs(600)) {
+            return Err(BenchError::Option("--duration must be within 1s..600s".into()));
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return Err(BenchError::Option("--rate must be a positive number".into()));
+        }
+        if self.iterations.is_some_and(|i| i == 0 || i > 10_000) {
+            return Err(BenchError::Option("--iterations must be within 1..10000".into()));
+        }
+        if self.scenario == Scenario::Restart && self.registry.is_some() {
+            return Err(BenchError::Option(
+                "restart kills and restarts the registry: use --spawn, not --registry".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The phase length: `--duration`, else `normal` (or `smoke`).
+    pub(crate) fn phase(&self, normal: Duration, smoke: Duration) -> Duration {
+        self.duration.unwrap_or(if self.smoke { smoke } else { normal })
+    }
+
+    /// A list option, else the scenario's default (or smoke default).
+    pub(crate) fn sizes(&self, given: &[usize], normal: &[usize], smoke: &[usize]) -> Vec<usize> {
+        if !given.is_empty() {
+            given.to_vec()
+        } else if self.smoke {
+            smoke.to_vec()
+        } else {
+            normal.to_vec()
+        }
+    }
+}
+
+/// Runs the scenario of `options` and returns its report.
+pub async fn run(options: &BenchOptions) -> BenchResult<Report> {
+    options.validate()?;
+    scenario::run(options).await
+}

@@ -1,0 +1,70 @@
+//! Dispatch of the scenarios and what they share: the registry to load and
+//! the report being filled.
+
+mod gateway;
+mod heartbeat;
+mod register;
+mod restart;
+mod rewire;
+mod watch_fanout;
+
+use crate::error::BenchResult;
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::target::RegistryTarget;
+use crate::{BenchOptions, Scenario};
+
+/// What a running scenario works with.
+pub(crate) struct Ctx<'a> {
+    pub options: &'a BenchOptions,
+    pub progress: Progress,
+}
+
+impl Ctx<'_> {
+    /// A registry for one case: a fresh child with `spawn_args` when
+    /// spawning, else the given one.
+    pub async fn target(&self, spawn_args: &[String]) -> BenchResult<RegistryTarget> {
+        match &self.options.registry {
+            Some(addr) => RegistryTarget::external(addr).await,
+            None => {
+                let target = RegistryTarget::spawn(&self.options.switchboard_bin, spawn_args).await?;
+                self.progress.say(format!(
+                    "spawned registry pid {} at {}",
+                    target.pid().unwrap_or(0),
+                    target.addr
+                ));
+                Ok(target)
+            }
+        }
+    }
+}
+
+pub(crate) async fn run(options: &BenchOptions) -> BenchResult<Report> {
+    let name = options.scenario.name();
+    let ctx = Ctx { options, progress: Progress::new(name, options.quiet) };
+    let mut report = Report::new(name, options.smoke);
+    if options.registry.is_none() {
+        let bin = options.switchboard_bin.to_string_lossy();
+        if bin.contains("/debug/") {
+            report.machine.build = "debug".into();
+            report.note("the registry is a debug build: figures are not representative (use a release build)");
+        } else if bin.contains("/release/") {
+            report.machine.build = "release".into();
+        }
+    }
+    match options.scenario {
+        Scenario::Heartbeat => heartbeat::run(&ctx, &mut report).await?,
+        Scenario::Register => register::run(&ctx, &mut report).await?,
+        Scenario::WatchFanout => watch_fanout::run(&ctx, &mut report).await?,
+        Scenario::Rewire => rewire::run(&ctx, &mut report).await?,
+        Scenario::Gateway => gateway::run(&ctx, &mut report).await?,
+        Scenario::Restart => restart::run(&ctx, &mut report).await?,
+    }
+    Ok(report)
+}
+
+/// Default number of connections for `streams` multiplexed streams: about
+/// one per thousand, at least `min` (to use both cores), at most 16.
+pub(crate) fn connections_for(options: &BenchOptions, streams: usize, min: usize) -> usize {
+    options.connections.unwrap_or_else(|| streams.div_ceil(1000).clamp(min, 16)).min(streams.max(1))
+}

@@ -1,0 +1,108 @@
+//! What every operator command shares: the `--registry`, `--gateway` and
+//! `--output` flags, the registry channel, and the mapping of failures to exit
+//! codes.
+
+use clap::{Args, ValueEnum};
+use switchboard_proto::v1::AgentStatus;
+use tonic::transport::Channel;
+
+use super::ExitCode;
+
+/// `--registry`: where the registry's gRPC API listens.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryFlag {
+    /// The registry's gRPC address (`host:port` or URL).
+    #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = "127.0.0.1:7600")]
+    pub registry: String,
+}
+
+/// `--gateway`: the gateway's MCP endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayFlag {
+    /// The gateway's MCP endpoint URL.
+    #[arg(long, env = "SWITCHBOARD_GATEWAY", default_value = "http://127.0.0.1:7700/mcp")]
+    pub gateway: String,
+}
+
+/// `--output`: for people or for scripts.
+#[derive(Debug, Clone, Args)]
+pub struct OutputFlag {
+    /// Output format: a human table, or JSON for scripts.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, env = "SWITCHBOARD_OUTPUT")]
+    pub output: Output,
+}
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document (for `watch`, one JSON object per line).
+    Json,
+}
+
+/// A status filter on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusFilter {
+    /// Heartbeats arrive on time.
+    Healthy,
+    /// Heartbeats are late or the heartbeat stream broke.
+    Degraded,
+    /// No heartbeat for `expired_after`.
+    Expired,
+}
+
+impl From<StatusFilter> for AgentStatus {
+    fn from(filter: StatusFilter) -> Self {
+        match filter {
+            StatusFilter::Healthy => AgentStatus::Healthy,
+            StatusFilter::Degraded => AgentStatus::Degraded,
+            StatusFilter::Expired => AgentStatus::Expired,
+        }
+    }
+}
+
+/// Connects to the registry now: unreachable is exit code 3.
+pub async fn registry(address: &str) -> anyhow::Result<Channel> {
+    switchboard_client::connect(address).await.map_err(|error| match error {
+        switchboard_client::ConnectError::BadAddress { .. } => {
+            ExitCode::error(ExitCode::USAGE, error.to_string())
+        }
+        switchboard_client::ConnectError::Unreachable { .. } => {
+            ExitCode::error(ExitCode::UNREACHABLE, error.to_string())
+        }
+    })
+}
+
+/// Maps a failed registry call to its exit code, with the registry's message.
+pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
+    let message = status.message();
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => ExitCode::error(
+            ExitCode::UNREACHABLE,
+            format!("cannot reach the registry at {address}: {message}"),
+        ),
+        tonic::Code::NotFound => ExitCode::error(ExitCode::NOT_FOUND, message),
+        tonic::Code::InvalidArgument => ExitCode::error(ExitCode::USAGE, message),
+        code => ExitCode::error(ExitCode::FAILED, format!("registry answered {code:?}: {message}")),
+    }
+}
+
+/// An error and its causes on one line, without repeating a cause.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// Prints one JSON document (pretty) on stdout.
+pub fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}

@@ -1,0 +1,58 @@
+//! `switchboard up`: registry + gateway in one process on the embedded store;
+//! with `--demo`, also the example agents (date-service and hello, run
+//! in-process with the same code as `examples/`), so a new user sees tools at
+//! the gateway within seconds.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use switchboard_agent::{Agent, RunningAgent};
+use switchboard_examples::{date_service, hello};
+
+use crate::settings::{GatewayArgs, UpArgs};
+use crate::{gateway_cmd, registry_cmd, shutdown, telemetry};
+
+/// Runs everything until a shutdown signal.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let registry_settings = args.registry.resolve()?;
+    let gateway_args = GatewayArgs { gateway_addr: args.gateway_addr, ..GatewayArgs::default() };
+    let mut gateway_settings = gateway_args.resolve()?;
+    telemetry::init()?;
+    let stop = shutdown::on_signal();
+
+    let registry = registry_cmd::start(registry_settings).await?;
+    gateway_settings.gateway.registry = registry.grpc_addr.to_string();
+    let listener = gateway_cmd::bind(&gateway_settings).await?;
+    let gateway_addr = listener.local_addr()?;
+    let gateway = tokio::spawn(gateway_cmd::serve(gateway_settings, listener, stop.child_token()));
+
+    let demo =
+        if args.demo { start_demo(&registry.grpc_addr.to_string()).await? } else { Vec::new() };
+    if args.demo {
+        tracing::info!(
+            "demo mesh up: point an MCP client at http://{gateway_addr}/mcp and call greet"
+        );
+    }
+    stop.cancelled().await;
+    for agent in demo {
+        if let Err(error) = agent.shutdown().await {
+            tracing::warn!(%error, "demo agent did not stop cleanly");
+        }
+    }
+    match tokio::time::timeout(Duration::from_secs(10), gateway).await {
+        Ok(joined) => joined.context("gateway task")??,
+        Err(_) => tracing::warn!("gateway did not stop in time"),
+    }
+    registry.stop().await
+}
+
+/// Starts date-service then hello against the registry.
+async fn start_demo(registry: &str) -> anyhow::Result<Vec<RunningAgent>> {
+    let demo_agent = |name: &str| Agent::new(name).registry(registry).listen("127.0.0.1:0");
+    let date =
+        date_service::start(demo_agent("date-service")).await.context("demo: date-service")?;
+    println!("LISTEN agent-mcp {}", date.local_addr);
+    let hello = hello::start(demo_agent("hello")).await.context("demo: hello")?;
+    println!("LISTEN agent-mcp {}", hello.local_addr);
+    Ok(vec![date, hello])
+}

@@ -1,0 +1,260 @@
+//! A pool of reused MCP client sessions, one per agent endpoint.
+//!
+//! A handshake per call would cost a round trip or two; instead each endpoint
+//! gets one long-lived rmcp client whose peer multiplexes concurrent calls.
+//! The lifecycle mode is `Auto`: the stateless 2026-07-28 revision when the
+//! agent speaks it (no handshake at all), the `initialize` handshake otherwise.
+//! A session that fails at the transport level is dropped and rebuilt on the
+//! next call.
+//!
+//! Errors say whether the request may have reached the agent: only calls that
+//! certainly did not (no session could be made, or no connection could be
+//! opened for the request) are [`McpCallError::is_retryable_elsewhere`], so a
+//! caller never runs a tool twice because of a failover.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion, Tool};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
+use rmcp::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, ServiceExt as _};
+use tokio::sync::OnceCell;
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct McpPoolConfig {
+    /// Longest wait for one call (handshake included).
+    pub call_timeout: Duration,
+    /// Longest wait for a new session.
+    pub connect_timeout: Duration,
+    /// Concurrent calls one session may carry.
+    pub max_concurrent_requests: usize,
+    /// Use only the legacy `initialize` handshake (for old agents).
+    pub legacy_only: bool,
+}
+
+impl Default for McpPoolConfig {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            max_concurrent_requests: 256,
+            legacy_only: false,
+        }
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum McpCallError {
+    /// No session could be made, or no connection for the request: it never left.
+    #[error("agent {endpoint} unreachable: {message}")]
+    Unreachable {
+        /// The agent's endpoint.
+        endpoint: String,
+        /// What failed.
+        message: String,
+    },
+    /// The session broke while the call was in flight: it may have run.
+    #[error("agent {endpoint} connection failed: {message}")]
+    Transport {
+        /// The agent's endpoint.
+        endpoint: String,
+        /// What failed.
+        message: String,
+    },
+    /// No answer in time.
+    #[error("agent {endpoint} did not answer within {timeout:?}")]
+    Timeout {
+        /// The agent's endpoint.
+        endpoint: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The agent answered with an MCP error (unknown tool, bad arguments…).
+    #[error("agent {endpoint} answered with error {}: {}", .error.code.0, .error.message)]
+    Mcp {
+        /// The agent's endpoint.
+        endpoint: String,
+        /// The error as sent by the agent.
+        error: rmcp::ErrorData,
+    },
+}
+
+impl McpCallError {
+    /// True when the request certainly never reached the agent, so trying
+    /// another replica cannot run the tool twice.
+    pub fn is_retryable_elsewhere(&self) -> bool {
+        matches!(self, McpCallError::Unreachable { .. })
+    }
+}
+
+type Session = RunningService<RoleClient, ()>;
+
+/// Shared MCP client sessions, by endpoint.
+#[derive(Default)]
+pub struct McpPool {
+    config: McpPoolConfig,
+    sessions: Mutex<HashMap<String, Arc<OnceCell<Arc<Session>>>>>,
+}
+
+impl McpPool {
+    /// An empty pool.
+    pub fn new(config: McpPoolConfig) -> Self {
+        Self { config, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    /// Calls `tool` on the agent at `endpoint`.
+    pub async fn call_tool(
+        &self,
+        endpoint: &str,
+        params: CallToolRequestParams,
+    ) -> Result<CallToolResult, McpCallError> {
+        let session = self.session(endpoint).await?;
+        let timeout = self.config.call_timeout;
+        match tokio::time::timeout(timeout, session.call_tool(params)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(error)) => Err(self.classify(endpoint, &session, error)),
+            Err(_) => Err(McpCallError::Timeout { endpoint: endpoint.to_owned(), timeout }),
+        }
+    }
+
+    /// Lists the tools of the agent at `endpoint`.
+    pub async fn list_tools(&self, endpoint: &str) -> Result<Vec<Tool>, McpCallError> {
+        let session = self.session(endpoint).await?;
+        let timeout = self.config.call_timeout;
+        match tokio::time::timeout(timeout, session.list_all_tools()).await {
+            Ok(Ok(tools)) => Ok(tools),
+            Ok(Err(error)) => Err(self.classify(endpoint, &session, error)),
+            Err(_) => Err(McpCallError::Timeout { endpoint: endpoint.to_owned(), timeout }),
+        }
+    }
+
+    /// Forgets the session of `endpoint` (the agent left).
+    pub fn forget(&self, endpoint: &str) {
+        self.sessions.lock().remove(endpoint);
+    }
+
+    /// Endpoints with an open or opening session.
+    pub fn len(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// True when no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    async fn session(&self, endpoint: &str) -> Result<Arc<Session>, McpCallError> {
+        let cell = self.sessions.lock().entry(endpoint.to_owned()).or_default().clone();
+        let made = cell.get_or_try_init(|| self.connect(endpoint)).await;
+        if made.is_err() {
+            self.drop_cell(endpoint, &cell);
+        }
+        made.cloned()
+    }
+
+    async fn connect(&self, endpoint: &str) -> Result<Arc<Session>, McpCallError> {
+        let unreachable =
+            |message: String| McpCallError::Unreachable { endpoint: endpoint.to_owned(), message };
+        let mut config = StreamableHttpClientTransportConfig::with_uri(endpoint.to_owned());
+        config.max_concurrent_requests = self.config.max_concurrent_requests;
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let connecting = async {
+            if self.config.legacy_only {
+                ().serve(transport).await
+            } else {
+                let lifecycle = ClientLifecycleMode::Auto {
+                    preferred_versions: vec![ProtocolVersion::LATEST],
+                    legacy_version: None,
+                };
+                ().serve_with_lifecycle(transport, lifecycle).await
+            }
+        };
+        match tokio::time::timeout(self.config.connect_timeout, connecting).await {
+            Ok(Ok(session)) => Ok(Arc::new(session)),
+            Ok(Err(error)) => Err(unreachable(error.to_string())),
+            Err(_) => {
+                Err(unreachable(format!("no handshake within {:?}", self.config.connect_timeout)))
+            }
+        }
+    }
+
+    /// Maps an rmcp error; a transport failure also retires the session.
+    fn classify(
+        &self,
+        endpoint: &str,
+        session: &Arc<Session>,
+        error: ServiceError,
+    ) -> McpCallError {
+        match error {
+            ServiceError::McpError(error) => {
+                McpCallError::Mcp { endpoint: endpoint.to_owned(), error }
+            }
+            ServiceError::Timeout { timeout } => {
+                McpCallError::Timeout { endpoint: endpoint.to_owned(), timeout }
+            }
+            other => {
+                self.retire(endpoint, session);
+                let message = other.to_string();
+                match other {
+                    ServiceError::TransportSend(error) if never_sent(&error) => {
+                        McpCallError::Unreachable { endpoint: endpoint.to_owned(), message }
+                    }
+                    _ => McpCallError::Transport { endpoint: endpoint.to_owned(), message },
+                }
+            }
+        }
+    }
+
+    /// Drops `session` from the pool unless it was already replaced.
+    fn retire(&self, endpoint: &str, session: &Arc<Session>) {
+        let mut sessions = self.sessions.lock();
+        let current = sessions.get(endpoint).and_then(|cell| cell.get().cloned());
+        if current.is_some_and(|current| Arc::ptr_eq(&current, session)) {
+            sessions.remove(endpoint);
+        }
+    }
+
+    fn drop_cell(&self, endpoint: &str, cell: &Arc<OnceCell<Arc<Session>>>) {
+        let mut sessions = self.sessions.lock();
+        if sessions.get(endpoint).is_some_and(|current| Arc::ptr_eq(current, cell)) {
+            sessions.remove(endpoint);
+        }
+    }
+}
+
+/// True when a failed send certainly never reached the agent: no TCP
+/// connection could be made (connection refused, no route…). rmcp reports
+/// every failed POST as `TransportSend`, including a connection that broke
+/// after the request was written (the agent may have run the tool), so only
+/// a connect failure anywhere in the error chain counts. A pooled keep-alive
+/// connection to a process that died is not one of those: hyper notices the
+/// peer's close and retries the request on a new connection, whose connect
+/// is then refused.
+fn never_sent(error: &DynamicTransportError) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+    while let Some(error) = current {
+        if let Some(StreamableHttpError::Client(client)) =
+            error.downcast_ref::<StreamableHttpError<reqwest::Error>>()
+            && client.is_connect()
+        {
+            return true;
+        }
+        if error.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect)
+            || error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}

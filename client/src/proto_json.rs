@@ -1,0 +1,72 @@
+//! JSON ↔ protobuf `Struct`, for tool input schemas: agents send JSON
+//! Schema as a `Struct` in their registration, the gateway hands it back to
+//! MCP clients as JSON.
+
+use prost_types::value::Kind;
+use prost_types::{ListValue, Struct, Value};
+use serde_json::{Map, Value as Json};
+
+/// A JSON object as a protobuf `Struct`.
+pub fn to_struct(object: &Map<String, Json>) -> Struct {
+    Struct { fields: object.iter().map(|(k, v)| (k.clone(), to_value(v))).collect() }
+}
+
+/// A protobuf `Struct` as a JSON object.
+pub fn from_struct(object: &Struct) -> Map<String, Json> {
+    object.fields.iter().map(|(k, v)| (k.clone(), from_value(v))).collect()
+}
+
+fn from_value(value: &Value) -> Json {
+    match &value.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::BoolValue(b)) => Json::Bool(*b),
+        Some(Kind::NumberValue(n)) => number(*n),
+        Some(Kind::StringValue(s)) => Json::String(s.clone()),
+        Some(Kind::ListValue(list)) => Json::Array(list.values.iter().map(from_value).collect()),
+        Some(Kind::StructValue(object)) => Json::Object(from_struct(object)),
+    }
+}
+
+/// Whole numbers come back as integers (`"minimum": 1`, not `1.0`).
+fn number(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        #[allow(clippy::cast_possible_truncation)]
+        return Json::from(n as i64);
+    }
+    serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+}
+
+fn to_value(json: &Json) -> Value {
+    let kind = match json {
+        Json::Null => Kind::NullValue(0),
+        Json::Bool(b) => Kind::BoolValue(*b),
+        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Json::String(s) => Kind::StringValue(s.clone()),
+        Json::Array(items) => {
+            Kind::ListValue(ListValue { values: items.iter().map(to_value).collect() })
+        }
+        Json::Object(object) => Kind::StructValue(to_struct(object)),
+    };
+    Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_schemas_keep_their_shape() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
+            "required": ["name"],
+        });
+        let converted = to_struct(schema.as_object().unwrap());
+        let Some(Kind::ListValue(required)) = &converted.fields["required"].kind else { panic!() };
+        assert_eq!(required.values.len(), 1);
+        let Some(Kind::StructValue(properties)) = &converted.fields["properties"].kind else {
+            panic!()
+        };
+        assert!(properties.fields.contains_key("name"));
+    }
+}

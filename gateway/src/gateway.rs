@@ -1,0 +1,376 @@
+//! The gateway core: the current routing table, and routing one call.
+//!
+//! A call picks among HEALTHY replicas by the power of two choices on
+//! in-flight calls (DEGRADED ones only when no healthy one is left), skips
+//! replicas whose breaker is open, and fails over to another replica only
+//! when the request certainly never reached the first — a tool is never run
+//! twice because of the gateway.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use parking_lot::Mutex;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ListToolsResult};
+use rmcp::service::Peer;
+use rmcp::{ErrorData, RoleServer};
+use switchboard_client::{CacheView, McpCallError, McpPool, McpPoolConfig, WatchCache};
+use tokio::sync::watch;
+
+use crate::breaker::BreakerState;
+use crate::config::GatewayConfig;
+use crate::errors::{self, gateway_error};
+use crate::metrics::{EndpointLabel, GatewayMetrics, ToolLabel};
+use crate::routing_table::{Endpoint, Replica, Route, RoutingTable};
+
+/// A cloneable handle to the gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: GatewayConfig,
+    table: ArcSwap<RoutingTable>,
+    ready: AtomicBool,
+    pool: McpPool,
+    metrics: GatewayMetrics,
+    /// Fingerprint of the listed tools; subscribers are told when it changes.
+    listing: watch::Sender<u64>,
+    /// Legacy-session peers to notify of list changes.
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+}
+
+impl Gateway {
+    /// A gateway with an empty table (not ready until [`Gateway::apply`]).
+    pub fn new(config: GatewayConfig) -> Self {
+        let pool = McpPool::new(McpPoolConfig {
+            call_timeout: config.call_timeout,
+            ..McpPoolConfig::default()
+        });
+        let (listing, _) = watch::channel(0);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                table: ArcSwap::from_pointee(RoutingTable::default()),
+                ready: AtomicBool::new(false),
+                pool,
+                metrics: GatewayMetrics::new(),
+                listing,
+                peers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Keeps the table in step with `cache` until the cache is dropped.
+    pub async fn follow(self, cache: WatchCache) {
+        let mut views = cache.subscribe();
+        loop {
+            let view = views.borrow_and_update().clone();
+            if view.complete {
+                self.apply(&view);
+            }
+            if views.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Installs the table for `view` and tells listeners if the tools changed.
+    pub fn apply(&self, view: &CacheView) {
+        let inner = &self.inner;
+        let previous = inner.table.load_full();
+        let table = RoutingTable::build(view, &previous, inner.config.breaker);
+        let current: std::collections::HashSet<String> =
+            table.endpoint_urls().into_iter().collect();
+        for gone in previous.endpoint_urls().into_iter().filter(|url| !current.contains(url)) {
+            inner.pool.forget(&gone);
+            inner.metrics.breaker_state.remove(&EndpointLabel { endpoint: gone });
+        }
+        inner.metrics.table_revision.set(i64::try_from(table.revision).unwrap_or(i64::MAX));
+        inner.metrics.tools.set(i64::try_from(table.tools.len()).unwrap_or(i64::MAX));
+        let changed = table.fingerprint != previous.fingerprint;
+        let fingerprint = table.fingerprint;
+        inner.table.store(Arc::new(table));
+        inner.ready.store(true, Ordering::Release);
+        if changed {
+            inner.listing.send_replace(fingerprint);
+            self.notify_peers();
+        }
+    }
+
+    /// True once the first snapshot is in.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// The current table.
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.inner.table.load_full()
+    }
+
+    /// Metrics of this gateway.
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.inner.metrics
+    }
+
+    /// A receiver notified whenever the listed tools change.
+    pub fn listing_changes(&self) -> watch::Receiver<u64> {
+        self.inner.listing.subscribe()
+    }
+
+    /// Remembers a legacy-session peer for `list_changed` notifications.
+    pub fn add_peer(&self, peer: Peer<RoleServer>) {
+        let mut peers = self.inner.peers.lock();
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(peer);
+        self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+    }
+
+    fn notify_peers(&self) {
+        let mut peers = self.inner.peers.lock();
+        peers.retain(|p| !p.is_transport_closed());
+        self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+        for peer in peers.clone() {
+            tokio::spawn(async move {
+                if let Err(error) = peer.notify_tool_list_changed().await {
+                    tracing::debug!(%error, "list_changed not delivered");
+                }
+            });
+        }
+    }
+
+    /// One page of `tools/list`. The cursor is opaque: the last name of the
+    /// previous page, encoded.
+    pub fn list(&self, cursor: Option<&str>) -> Result<ListToolsResult, ErrorData> {
+        if !self.is_ready() {
+            return Err(gateway_error(
+                errors::NOT_READY,
+                "the gateway has no routing table yet: the registry is not reachable",
+            ));
+        }
+        let table = self.table();
+        let after = match cursor {
+            None => None,
+            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+                ErrorData::invalid_params(format!("bad cursor {cursor:?}"), None)
+            })?),
+        };
+        let start = match &after {
+            Some(name) => table.tools.partition_point(|t| t.name.as_ref() <= name.as_str()),
+            None => 0,
+        };
+        let page_size = self.inner.config.page_size;
+        let page: Vec<_> = table.tools.iter().skip(start).take(page_size).cloned().collect();
+        let mut result = ListToolsResult::with_all_items(page);
+        if start + page_size < table.tools.len() {
+            result.next_cursor =
+                result.tools.last().map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()));
+        }
+        Ok(result)
+    }
+
+    /// Routes one `tools/call`.
+    pub async fn call(
+        &self,
+        mut params: CallToolRequestParams,
+    ) -> Result<CallToolResult, ErrorData> {
+        let exposed = params.name.to_string();
+        let metrics = &self.inner.metrics;
+        if !self.is_ready() {
+            metrics.request(&exposed, "not_ready");
+            return Err(gateway_error(
+                errors::NOT_READY,
+                "the gateway has no routing table yet: the registry is not reachable",
+            ));
+        }
+        let table = self.table();
+        let Some(route) = table.routes.get(&exposed) else {
+            metrics.request("-", "unknown_tool");
+            return Err(errors::unknown_tool(&exposed));
+        };
+        params.name = route.upstream_tool.clone().into();
+        params.meta = None;
+        let (outcome, result) = self.route(&exposed, route, params).await;
+        metrics.request(&exposed, outcome);
+        result
+    }
+
+    async fn route(
+        &self,
+        exposed: &str,
+        route: &Route,
+        params: CallToolRequestParams,
+    ) -> (&'static str, Result<CallToolResult, ErrorData>) {
+        let mut tried: Vec<&str> = Vec::new();
+        let mut last_unreachable = String::new();
+        while tried.len() < self.inner.config.max_attempts {
+            let replica = match pick(route, &tried) {
+                Ok(replica) => replica,
+                Err(_) if !tried.is_empty() => break,
+                Err(refusal) => return refusal.into_error(),
+            };
+            tried.push(&replica.agent_id);
+            if !replica.endpoint.breaker.try_acquire() {
+                continue;
+            }
+            let started = Instant::now();
+            let result = {
+                let _in_flight = InFlight::enter(&replica.endpoint);
+                self.inner.pool.call_tool(&replica.endpoint.url, params.clone()).await
+            };
+            self.inner
+                .metrics
+                .upstream_seconds
+                .get_or_create(&ToolLabel { tool: exposed.to_owned() })
+                .observe(started.elapsed().as_secs_f64());
+            let breaker = &replica.endpoint.breaker;
+            match result {
+                Ok(result) => {
+                    breaker.record_success();
+                    self.observe_breaker(&replica.endpoint);
+                    let outcome = if result.is_error == Some(true) { "tool_error" } else { "ok" };
+                    return (outcome, Ok(result));
+                }
+                Err(McpCallError::Mcp { error, .. }) => {
+                    breaker.record_success();
+                    return ("agent_error", Err(error));
+                }
+                Err(error) => {
+                    breaker.record_failure();
+                    self.observe_breaker(&replica.endpoint);
+                    if error.is_retryable_elsewhere() {
+                        tracing::warn!(%error, agent_id = %replica.agent_id, "replica unreachable; failing over");
+                        self.inner.metrics.failovers.inc();
+                        last_unreachable = error.to_string();
+                        continue;
+                    }
+                    return upstream_failure(exposed, &error);
+                }
+            }
+        }
+        let message = format!(
+            "tool {exposed:?}: no replica reachable ({} tried): {last_unreachable}",
+            tried.len()
+        );
+        ("unreachable", Err(gateway_error(errors::UPSTREAM_UNREACHABLE, message)))
+    }
+
+    fn observe_breaker(&self, endpoint: &Endpoint) {
+        let state = match endpoint.breaker.state() {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        self.inner
+            .metrics
+            .breaker_state
+            .get_or_create(&EndpointLabel { endpoint: endpoint.url.clone() })
+            .set(state);
+    }
+}
+
+type Refusal = (&'static str, Result<CallToolResult, ErrorData>);
+
+/// Why no replica could be picked.
+#[derive(Debug, Clone, Copy)]
+enum NoPick {
+    /// Replicas exist but every breaker is open.
+    BreakerOpen,
+    /// No routable replica at all.
+    NoReplica,
+}
+
+impl NoPick {
+    fn into_error(self) -> Refusal {
+        match self {
+            NoPick::BreakerOpen => (
+                "breaker_open",
+                Err(gateway_error(
+                    errors::BREAKER_OPEN,
+                    "every replica's circuit breaker is open: the agents keep failing; retry shortly",
+                )),
+            ),
+            NoPick::NoReplica => (
+                "no_replica",
+                Err(gateway_error(
+                    errors::NO_REPLICA,
+                    "no healthy replica serves this tool right now",
+                )),
+            ),
+        }
+    }
+}
+
+/// Power of two choices among the best available replicas not yet tried.
+fn pick<'a>(route: &'a Route, tried: &[&str]) -> Result<&'a Replica, NoPick> {
+    let untried = |r: &&Replica| !tried.contains(&r.agent_id.as_str());
+    let available = |healthy: bool| -> Vec<&Replica> {
+        route
+            .replicas
+            .iter()
+            .filter(untried)
+            .filter(|r| r.healthy == healthy && r.endpoint.breaker.is_available())
+            .collect()
+    };
+    let mut candidates = available(true);
+    if candidates.is_empty() {
+        candidates = available(false);
+    }
+    match candidates.len() {
+        0 if route.replicas.iter().any(|r| !r.endpoint.breaker.is_available()) => {
+            Err(NoPick::BreakerOpen)
+        }
+        0 => Err(NoPick::NoReplica),
+        1 => Ok(candidates[0]),
+        n => {
+            let first = rand::random_range(0..n);
+            let second = (first + rand::random_range(1..n)) % n;
+            let (a, b) = (candidates[first], candidates[second]);
+            let load = |r: &Replica| r.endpoint.in_flight.load(Ordering::Relaxed);
+            Ok(if load(b) < load(a) { b } else { a })
+        }
+    }
+}
+
+fn upstream_failure(exposed: &str, error: &McpCallError) -> Refusal {
+    match error {
+        McpCallError::Timeout { timeout, .. } => (
+            "timeout",
+            Err(gateway_error(
+                errors::UPSTREAM_TIMEOUT,
+                format!("tool {exposed:?}: the agent did not answer within {timeout:?}"),
+            )),
+        ),
+        other => (
+            "failed",
+            Err(gateway_error(
+                errors::UPSTREAM_FAILED,
+                format!("tool {exposed:?}: the agent connection failed mid-call: {other}"),
+            )),
+        ),
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()
+}
+
+/// Counts a call in flight on an endpoint for its duration.
+struct InFlight<'a>(&'a Endpoint);
+
+impl<'a> InFlight<'a> {
+    fn enter(endpoint: &'a Endpoint) -> Self {
+        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(endpoint)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,192 @@
+//! The routing table: an immutable snapshot built from the Watch cache and
+//! swapped atomically; calls read it without locks.
+//!
+//! Rules (DESIGN.md §7):
+//! - routable agents: HEALTHY, and DEGRADED only when merely late (a DEGRADED
+//!   agent whose heartbeat stream broke is treated as gone); never EXPIRED;
+//! - replicas (agents with the same name) serving a tool are one tool;
+//! - the same tool name from different agents: each is exposed as
+//!   `<agent>__<tool>` (a separator valid for `^[a-zA-Z0-9_-]{1,64}$`);
+//! - tools only unroutable agents serve keep a route without replicas (not
+//!   listed), so calling one says "no replica" rather than "unknown tool";
+//! - per-endpoint state (in-flight count, breaker) survives rebuilds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use rmcp::model::Tool as McpTool;
+use switchboard_client::CacheView;
+use switchboard_client::proto_json::from_struct;
+use switchboard_proto::v1::{Agent, AgentStatus, Tool};
+
+use crate::breaker::{Breaker, BreakerConfig};
+
+/// `Agent.status_reason` of an agent whose heartbeat stream broke.
+const CONNECTION_LOST: &str = "connection lost";
+/// Separator between agent and tool names for colliding tools.
+pub const SEPARATOR: &str = "__";
+/// Longest tool name every client accepts.
+const MAX_NAME: usize = 64;
+
+/// Live state of one agent endpoint, shared across table versions.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The agent's MCP URL.
+    pub url: String,
+    /// Calls in flight (power of two choices compares these).
+    pub in_flight: AtomicUsize,
+    /// Transport-failure breaker.
+    pub breaker: Breaker,
+}
+
+/// One agent able to serve a route.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    /// The agent's id.
+    pub agent_id: String,
+    /// False for DEGRADED (late) agents: used only when no healthy one is left.
+    pub healthy: bool,
+    /// Its endpoint state.
+    pub endpoint: Arc<Endpoint>,
+}
+
+/// How to serve one exposed tool.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The tool's name at the agents.
+    pub upstream_tool: String,
+    /// Agents serving it.
+    pub replicas: Vec<Replica>,
+}
+
+/// One version of the table.
+#[derive(Debug, Default)]
+pub struct RoutingTable {
+    /// Registry revision it reflects.
+    pub revision: u64,
+    /// Exposed name → route.
+    pub routes: BTreeMap<String, Route>,
+    /// `tools/list` entries, ordered by name.
+    pub tools: Vec<McpTool>,
+    /// Changes whenever the listed tools change (for `list_changed`).
+    pub fingerprint: u64,
+}
+
+impl RoutingTable {
+    /// Builds the table for `view`, reusing endpoint state from `previous`.
+    pub fn build(view: &CacheView, previous: &RoutingTable, breaker: BreakerConfig) -> Self {
+        let endpoints = previous.endpoints();
+        let endpoint = |url: &str| {
+            endpoints.get(url).cloned().unwrap_or_else(|| {
+                Arc::new(Endpoint {
+                    url: url.to_owned(),
+                    in_flight: AtomicUsize::new(0),
+                    breaker: Breaker::new(breaker),
+                })
+            })
+        };
+        // tool name → agent name → (definition, replicas)
+        let mut groups: BTreeMap<&str, BTreeMap<&str, (&Tool, Vec<Replica>)>> = BTreeMap::new();
+        for agent in view.agents.values().filter(|a| routable(a)) {
+            let replica = Replica {
+                agent_id: agent.id.clone(),
+                healthy: agent.status() == AgentStatus::Healthy,
+                endpoint: endpoint(&agent.endpoint),
+            };
+            for tool in &agent.tools {
+                let entry = groups
+                    .entry(&tool.name)
+                    .or_default()
+                    .entry(&agent.name)
+                    .or_insert((tool, Vec::new()));
+                entry.1.push(replica.clone());
+            }
+        }
+        let mut routes = BTreeMap::new();
+        let mut tools = Vec::new();
+        for (tool_name, by_agent) in groups {
+            let collide = by_agent.len() > 1;
+            for (agent_name, (definition, replicas)) in by_agent {
+                let exposed =
+                    if collide { prefixed(agent_name, tool_name) } else { tool_name.to_owned() };
+                tools.push(mcp_tool(&exposed, definition));
+                routes.insert(exposed, Route { upstream_tool: tool_name.to_owned(), replicas });
+            }
+        }
+        // Tools whose agents are all known but unroutable (crashed, late past
+        // their stream, expired) stay as routes without replicas: a client
+        // calling one gets "no replica" (-32001), not "unknown tool". They are
+        // not listed.
+        for agent in view.agents.values().filter(|a| !routable(a)) {
+            for tool in &agent.tools {
+                for exposed in [tool.name.clone(), prefixed(&agent.name, &tool.name)] {
+                    routes.entry(exposed).or_insert_with(|| Route {
+                        upstream_tool: tool.name.clone(),
+                        replicas: Vec::new(),
+                    });
+                }
+            }
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        let fingerprint = fingerprint(&tools);
+        Self { revision: view.revision, routes, tools, fingerprint }
+    }
+
+    /// Every endpoint in use, by URL.
+    fn endpoints(&self) -> HashMap<String, Arc<Endpoint>> {
+        self.routes
+            .values()
+            .flat_map(|route| &route.replicas)
+            .map(|replica| (replica.endpoint.url.clone(), replica.endpoint.clone()))
+            .collect()
+    }
+
+    /// URLs of every endpoint in use.
+    pub fn endpoint_urls(&self) -> Vec<String> {
+        self.endpoints().into_keys().collect()
+    }
+}
+
+fn routable(agent: &Agent) -> bool {
+    match agent.status() {
+        AgentStatus::Healthy => true,
+        AgentStatus::Degraded => agent.status_reason != CONNECTION_LOST,
+        AgentStatus::Expired | AgentStatus::Unspecified => false,
+    }
+}
+
+/// `<agent>__<tool>`, with the agent part made valid and short enough.
+pub fn prefixed(agent_name: &str, tool_name: &str) -> String {
+    let agent: String = agent_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    let room = MAX_NAME.saturating_sub(tool_name.len() + SEPARATOR.len()).max(1);
+    let agent = &agent[..agent.len().min(room)];
+    format!("{agent}{SEPARATOR}{tool_name}")
+}
+
+fn mcp_tool(name: &str, tool: &Tool) -> McpTool {
+    let schema = tool.input_schema.as_ref().map(from_struct).unwrap_or_else(|| {
+        serde_json::Map::from_iter([("type".to_owned(), serde_json::Value::from("object"))])
+    });
+    let mut definition = McpTool::new(name.to_owned(), tool.description.clone(), Arc::new(schema));
+    if tool.description.is_empty() {
+        definition.description = None;
+    }
+    definition
+}
+
+fn fingerprint(tools: &[McpTool]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for tool in tools {
+        tool.name.hash(&mut hasher);
+        serde_json::to_string(tool).unwrap_or_default().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests;

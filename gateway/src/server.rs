@@ -1,0 +1,110 @@
+//! Serving the gateway: `/mcp` (both MCP eras, rmcp's Streamable HTTP
+//! service), `/healthz`, `/readyz` (ready once the first routing snapshot is
+//! in) and `/metrics`, all on one HTTP port.
+//!
+//! Legacy clients get sessions (so `list_changed` can reach them on their
+//! SSE stream); 2026-07-28 requests are stateless and answered as plain JSON.
+//! `Host` and `Origin` are validated against loopback plus what the operator
+//! configured (DNS-rebinding protection; `*` for deployments behind a proxy).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt as _;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use switchboard_client::{WatchCache, WatchCacheConfig};
+use switchboard_health::{MetricsRenderer, Readiness, probe_router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Gateway, GatewayConfig, GatewayHandler};
+
+const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[::1]"];
+const LOOPBACK_ORIGINS: &[&str] = &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
+/// A gateway error before or while serving.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The configuration is wrong.
+    #[error("invalid gateway configuration: {0}")]
+    Config(String),
+    /// The registry address is unusable.
+    #[error(transparent)]
+    Registry(#[from] switchboard_client::ConnectError),
+    /// Serving failed.
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    config.validate().map_err(GatewayError::Config)?;
+    let channel = switchboard_client::connect_lazy(&config.registry)?;
+    let cache = WatchCache::spawn(channel, WatchCacheConfig::default());
+    let gateway = Gateway::new(config.clone());
+    let readiness = Readiness::new();
+    let first_snapshot = readiness.register("routing-snapshot");
+    let mut views = cache.subscribe();
+    tokio::spawn(async move {
+        if views.wait_for(|view| view.complete).await.is_ok() {
+            first_snapshot.ready();
+        }
+    });
+    let following = tokio::spawn(gateway.clone().follow(cache));
+
+    let sessions = CancellationToken::new();
+    let app = router(&config, gateway, readiness, sessions.clone());
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sessions.cancel();
+    following.abort();
+    result.map_err(GatewayError::Io)
+}
+
+/// The gateway's HTTP routes.
+pub fn router(
+    config: &GatewayConfig,
+    gateway: Gateway,
+    readiness: Readiness,
+    sessions: CancellationToken,
+) -> axum::Router {
+    let mut mcp_config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
+        .with_legacy_session_mode(true)
+        .with_cancellation_token(sessions);
+    mcp_config = if config.allowed_hosts.iter().any(|h| h == "*") {
+        mcp_config.disable_allowed_hosts()
+    } else {
+        let hosts = LOOPBACK_HOSTS
+            .iter()
+            .map(|h| (*h).to_owned())
+            .chain(config.allowed_hosts.iter().cloned());
+        mcp_config.with_allowed_hosts(hosts)
+    };
+    mcp_config = if config.allowed_origins.iter().any(|o| o == "*") {
+        mcp_config.disable_allowed_origins()
+    } else {
+        let origins = LOOPBACK_ORIGINS
+            .iter()
+            .map(|o| (*o).to_owned())
+            .chain(config.allowed_origins.iter().cloned());
+        mcp_config.with_allowed_origins(origins).enforce_origin_validation()
+    };
+    let handler = GatewayHandler::new(gateway.clone());
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        mcp_config,
+    );
+    let metrics: MetricsRenderer = Arc::new(move || gateway.metrics().render());
+    axum::Router::new().nest_service("/mcp", service).merge(probe_router(readiness, metrics))
+}

@@ -1,0 +1,237 @@
+//! The Rust agent SDK with real processes: the example agents `date-service`
+//! and `hello` against a real registry process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use rmcp::{tool, tool_router};
+use serde_json::json;
+use switchboard_agent::{Agent, AgentError};
+use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+use switchboard_proto::v1::{AgentStatus, GetAgentRequest};
+use switchboard_tests::{AgentProcess, RegistryProcess, eventually, mcp};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+async fn greet(hello: &AgentProcess) -> String {
+    let result = mcp::call_tool(&hello.endpoint(), "greet", json!({"name": "Ada"}))
+        .await
+        .expect("greet answers");
+    mcp::text(&result)
+}
+
+async fn greets_with_date(hello: &AgentProcess) -> bool {
+    greet(hello).await.contains("Today is ")
+}
+
+async fn registry_client(registry: &str) -> RegistryServiceClient<tonic::transport::Channel> {
+    RegistryServiceClient::new(switchboard_client::connect(registry).await.expect("registry"))
+}
+
+/// A free loopback port (for a registry that must come back on the same address).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn registry_on(dir: &std::path::Path, addr: &str) -> RegistryProcess {
+    let data = dir.to_str().unwrap();
+    let args = [
+        "registry",
+        "--data-dir",
+        data,
+        "--registry-addr",
+        addr,
+        "--registry-admin-addr",
+        "127.0.0.1:0",
+        "--heartbeat-interval",
+        "300ms",
+        "--degraded-after",
+        "2s",
+        "--expired-after",
+        "4s",
+    ];
+    RegistryProcess::spawn(&args, &["registry-grpc", "registry-admin"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_greets_with_the_date_served_by_date_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::registry(dir.path(), &[]);
+    let _date = AgentProcess::spawn("date-service", &registry.grpc_addr());
+    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
+    let text = greet(&hello).await;
+    assert!(text.starts_with("Hello, Ada! Today is 2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greet_degrades_when_date_service_is_killed_and_recovers_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::registry(dir.path(), &[]);
+    // hello first: its wiring arrives by push when date-service joins.
+    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
+    let date = AgentProcess::spawn("date-service", &registry.grpc_addr());
+    eventually("greet with a date", DEADLINE, || async {
+        greets_with_date(&hello).await.then_some(())
+    })
+    .await;
+
+    date.kill();
+    let degraded = eventually("a degraded greet", DEADLINE, || async {
+        let text = greet(&hello).await;
+        text.contains("no date today").then_some(text)
+    })
+    .await;
+    assert!(degraded.starts_with("Hello, Ada!"), "still answers: {degraded}");
+
+    let _date = AgentProcess::spawn("date-service", &registry.grpc_addr());
+    eventually("the date again, without restarting hello", DEADLINE, || async {
+        greets_with_date(&hello).await.then_some(())
+    })
+    .await;
+}
+
+fn tool_calls_served(metrics: &str) -> f64 {
+    let sample = r#"switchboard_agent_tool_calls_total{tool="get_date",outcome="ok"} "#;
+    metrics.lines().find_map(|l| l.strip_prefix(sample)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_spread_across_two_date_service_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::registry(dir.path(), &[]);
+    let replicas = [
+        AgentProcess::spawn("date-service", &registry.grpc_addr()),
+        AgentProcess::spawn("date-service", &registry.grpc_addr()),
+    ];
+    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
+    let mut client = registry_client(&registry.grpc_addr()).await;
+    eventually("hello wired to both replicas", DEADLINE, || {
+        let mut client = client.clone();
+        let id = hello.agent_id.clone();
+        async move {
+            let answer =
+                client.get_agent(GetAgentRequest { agent_id: id }).await.ok()?.into_inner();
+            (answer.resolutions[0].dependencies[0].providers.len() == 2).then_some(())
+        }
+    })
+    .await;
+    for _ in 0..8 {
+        assert!(greets_with_date(&hello).await);
+    }
+    for replica in &replicas {
+        let url = format!("http://{}/metrics", replica.mcp_addr);
+        let metrics = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        let served = tool_calls_served(&metrics);
+        assert!(served >= 1.0, "replica {} served no call:\n{metrics}", replica.agent_id);
+    }
+    drop(client.get_agent(GetAgentRequest { agent_id: hello.agent_id.clone() }).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_keep_serving_through_a_registry_outage_and_reattach_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let registry = registry_on(dir.path(), &addr);
+    let date = AgentProcess::spawn("date-service", &addr);
+    let hello = AgentProcess::spawn("hello", &addr);
+    eventually("greet with a date", DEADLINE, || async {
+        greets_with_date(&hello).await.then_some(())
+    })
+    .await;
+
+    registry.kill();
+    for _ in 0..3 {
+        assert!(greets_with_date(&hello).await, "last wiring kept while the registry is down");
+    }
+
+    let _registry = registry_on(dir.path(), &addr);
+    let mut client = registry_client(&addr).await;
+    for agent in [&date.agent_id, &hello.agent_id] {
+        eventually("the agent re-attached and heartbeats", DEADLINE, || {
+            let mut client = client.clone();
+            let id = agent.clone();
+            async move {
+                let agent = client
+                    .get_agent(GetAgentRequest { agent_id: id })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .agent?;
+                // last_heartbeat_at lives in memory: set only once the agent is back.
+                (agent.status() == AgentStatus::Healthy && agent.last_heartbeat_at.is_some())
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+    assert!(greets_with_date(&hello).await);
+    drop(client.get_agent(GetAgentRequest { agent_id: date.agent_id.clone() }).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_deregisters_at_once_and_dependents_are_rewired() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::registry(dir.path(), &[]);
+    let date = AgentProcess::spawn("date-service", &registry.grpc_addr());
+    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
+    eventually("greet with a date", DEADLINE, || async {
+        greets_with_date(&hello).await.then_some(())
+    })
+    .await;
+
+    let date_id = date.agent_id.clone();
+    let status = date.terminate();
+    assert!(status.success(), "clean exit: {status:?}");
+    let mut client = registry_client(&registry.grpc_addr()).await;
+    let gone = client.get_agent(GetAgentRequest { agent_id: date_id }).await.unwrap_err();
+    assert_eq!(gone.code(), tonic::Code::NotFound, "deregistered before exiting");
+    let text = greet(&hello).await;
+    assert!(text.contains("no date today"), "rewired at once: {text}");
+}
+
+#[derive(Clone)]
+struct Clock;
+
+#[tool_router(server_handler)]
+impl Clock {
+    #[tool(description = "Now")]
+    async fn now(&self) -> String {
+        "now".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_a_clear_error_naming_the_problem() {
+    let output = std::process::Command::new(switchboard_tests::workspace_bin("hello"))
+        .env("SWITCHBOARD_REGISTRY", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("registry unreachable at start"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::registry(dir.path(), &[]);
+    let address = registry.grpc_addr();
+    let start = |configure: fn(Agent) -> Agent| {
+        let agent = configure(Agent::new("clock").registry(&address));
+        async move { agent.start(Clock, Clock::tool_router()).await.map(|_| ()) }
+    };
+    let error = start(|a| a.tool("now", |t| t.capability("Not A Capability"))).await.unwrap_err();
+    assert!(matches!(error, AgentError::Rejected(_)));
+    assert!(error.to_string().contains(r#"tool "now": capability"#), "{error}");
+
+    let error =
+        start(|a| a.tool("now", |t| t.capability("clock").version("one.two"))).await.unwrap_err();
+    assert!(error.to_string().contains(r#"tool "now": version"#), "{error}");
+
+    let error = start(|a| a.tool("later", |t| t.capability("clock"))).await.unwrap_err();
+    assert!(matches!(error, AgentError::Config(_)));
+    assert!(error.to_string().contains("later"), "{error}");
+
+    let error = start(|a| a.listen("not-an-address")).await.unwrap_err();
+    assert!(error.to_string().contains("not-an-address"), "{error}");
+}
