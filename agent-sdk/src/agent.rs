@@ -162,13 +162,17 @@ impl Agent {
 
         let stop = CancellationToken::new();
         let serving = tokio::spawn(server::serve(listener, handler, hosts, stop.child_token()));
-        let meshing = tokio::spawn(mesh.run(stop.child_token()));
+        // The heartbeat loop outlives `stop`: it ends only after the
+        // deregistration, so the registry never sees a broken stream first.
+        let leaving = stop.child_token();
+        let mesh_stop = CancellationToken::new();
+        let meshing = tokio::spawn(mesh.run(leaving, mesh_stop.clone()));
         let task = tokio::spawn(shut_down_later(
             stop.clone(),
             channel,
             agent_id.clone(),
             serving,
-            meshing,
+            (meshing, mesh_stop),
             self.drain_timeout,
         ));
         tracing::info!(agent_id = %agent_id, %endpoint, "agent registered and serving");
@@ -234,17 +238,17 @@ impl RunningAgent {
 }
 
 /// The shutdown sequence: deregister first (dependents rewire, the gateway
-/// stops routing here), then stop accepting and drain.
+/// stops routing here), then close the heartbeat stream, then stop accepting
+/// and drain.
 async fn shut_down_later(
     stop: CancellationToken,
     channel: tonic::transport::Channel,
     agent_id: String,
     serving: JoinHandle<std::io::Result<()>>,
-    meshing: JoinHandle<()>,
+    (meshing, mesh_stop): (JoinHandle<()>, CancellationToken),
     drain_timeout: Duration,
 ) -> Result<(), AgentError> {
     stop.cancelled().await;
-    let _ = meshing.await;
     let request = DeregisterAgentRequest { agent_id: agent_id.clone() };
     let mut client = RegistryServiceClient::new(channel);
     match tokio::time::timeout(DEREGISTER_TIMEOUT, client.deregister_agent(request)).await {
@@ -252,6 +256,8 @@ async fn shut_down_later(
         Ok(Err(status)) => tracing::warn!(%agent_id, %status, "deregistration failed"),
         Err(_) => tracing::warn!(%agent_id, "deregistration timed out"),
     }
+    mesh_stop.cancel();
+    let _ = meshing.await;
     match tokio::time::timeout(drain_timeout, serving).await {
         Ok(Ok(result)) => result.map_err(AgentError::Serve),
         Ok(Err(join)) => Err(AgentError::Serve(std::io::Error::other(join))),

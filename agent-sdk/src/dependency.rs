@@ -6,6 +6,12 @@
 //! top-ranked provider round-robin and calls its tool over a pooled MCP
 //! session. When nothing is resolved the call fails fast with
 //! [`DependencyError::Unresolved`], so the tool can still answer, degraded.
+//!
+//! Each attempt is a CLIENT span `tools/call <tool>` whose trace context is
+//! written into the request's `params._meta`: called from a tool, it
+//! continues the trace of the call that tool is serving. (From a task the
+//! tool spawns, instrument that task with `tracing::Instrument::in_current_span`
+//! to keep the trace.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -14,6 +20,8 @@ use arc_swap::ArcSwap;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
 use switchboard_proto::v1::{DependencySpec, Provider};
+use switchboard_telemetry::mcp::{self, Outcome};
+use tracing::Instrument as _;
 
 /// The pool shared by every dependency of this process.
 static POOL: LazyLock<McpPool> = LazyLock::new(|| McpPool::new(McpPoolConfig::default()));
@@ -150,7 +158,7 @@ impl Dependency {
             let provider = &providers[(start + offset) % providers.len()];
             let mut params = CallToolRequestParams::new(provider.tool_name.clone());
             params.arguments = arguments.clone();
-            match POOL.call_tool(&provider.endpoint, params).await {
+            match call_traced(provider, params).await {
                 Ok(result) if result.is_error == Some(true) => {
                     return Err(self.tool_error(text_of(&result)));
                 }
@@ -190,6 +198,31 @@ impl std::fmt::Debug for Dependency {
             .field("providers", &self.inner.providers.load().len())
             .finish()
     }
+}
+
+/// One call to one provider, in a CLIENT span whose context travels in the
+/// request's `_meta` (so the provider's tool span is its child).
+async fn call_traced(
+    provider: &Provider,
+    mut params: CallToolRequestParams,
+) -> Result<CallToolResult, McpCallError> {
+    let span = mcp::client_span(&provider.tool_name, &provider.endpoint);
+    span.record("switchboard.agent.id", provider.agent_id.as_str());
+    let call = async {
+        mcp::inject(&mut params);
+        POOL.call_tool(&provider.endpoint, params).await
+    };
+    let result = call.instrument(span.clone()).await;
+    let outcome = match &result {
+        Ok(result) if result.is_error == Some(true) => Outcome::ToolError,
+        Ok(_) => Outcome::Ok,
+        Err(McpCallError::Mcp { error, .. }) => Outcome::RpcError(error.code.0),
+        Err(McpCallError::Timeout { .. }) => Outcome::Failed("timeout"),
+        Err(McpCallError::Unreachable { .. }) => Outcome::Failed("unreachable"),
+        Err(McpCallError::Transport { .. }) => Outcome::Failed("transport"),
+    };
+    mcp::record_outcome(&span, outcome);
+    result
 }
 
 /// The text blocks of a result, joined by newlines.

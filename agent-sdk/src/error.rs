@@ -23,4 +23,7 @@ pub enum AgentError {
     /// Serving failed.
     #[error("serving failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// Logging or trace export could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] switchboard_telemetry::TelemetryError),
 }

@@ -43,10 +43,12 @@ mod error;
 mod mesh;
 mod mesh_tool;
 mod metrics;
-mod observe;
 mod server;
+pub mod telemetry;
+mod traced;
 
 pub use agent::{Agent, RunningAgent};
 pub use dependency::{Dependency, DependencyError, text_of};
 pub use error::AgentError;
 pub use mesh_tool::MeshTool;
+pub use traced::Traced;

@@ -91,8 +91,11 @@ impl Mesh {
         Ok((mesh, agent_id))
     }
 
-    /// Heartbeats until `stop`, reconnecting and re-registering as needed.
-    pub async fn run(mut self, stop: CancellationToken) {
+    /// Heartbeats until `stop`, reconnecting and re-registering as needed —
+    /// except once `leaving` is cancelled: an agent on its way out must not
+    /// come back because the registry, having processed its deregistration,
+    /// asks it to re-register.
+    pub async fn run(mut self, leaving: CancellationToken, stop: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let end = tokio::select! {
@@ -100,6 +103,7 @@ impl Mesh {
                 end = self.stream_once(&mut backoff) => end,
             };
             match end {
+                End::Reregister if leaving.is_cancelled() => return,
                 End::Reregister => {
                     tracing::info!(agent_id = %self.request.agent_id, "registry asked to re-register");
                     if let Err(status) = self.register_once().await {

@@ -5,6 +5,7 @@
 //! avoids the delayed-ACK stalls seen with SSE-framed answers (DESIGN.md §11).
 //! rmcp accepts only loopback `Host` headers by default, so the allowed hosts
 //! come from the advertised endpoint too — otherwise the gateway gets 403.
+//! The handler is wrapped in [`Traced`]: tool calls get spans and metrics.
 
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::traced::Traced;
 
 /// Hosts accepted in the `Host` header: loopback plus the advertised host.
 pub fn allowed_hosts(endpoint_host: &str, endpoint_port: Option<u16>) -> Vec<String> {
@@ -42,16 +45,14 @@ where
         .with_json_response(true)
         .with_legacy_session_mode(false)
         .with_cancellation_token(sessions.clone());
+    let handler = Traced::new(handler);
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let mcp = axum::Router::new()
-        .fallback_service(service)
-        .layer(axum::middleware::from_fn(crate::observe::tool_calls));
     let app = axum::Router::new()
-        .nest("/mcp", mcp)
+        .nest_service("/mcp", service)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/metrics", axum::routing::get(|| async { crate::metrics::METRICS.render() }));
     let listener = listener.tap_io(|tcp| {

@@ -9,7 +9,7 @@ use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{
-    DeregisterAgentRequest, DependencySpec, RegisterAgentRequest, RegisterAgentResponse, Tool,
+    DependencySpec, DeregisterAgentRequest, RegisterAgentRequest, RegisterAgentResponse, Tool,
 };
 use tonic::transport::Channel;
 
@@ -41,7 +41,7 @@ pub fn agent_request(group: &str, tag: &str, index: usize) -> RegisterAgentReque
             name: format!("tool_{t}"),
             capability: if t == 0 { format!("bench.cap{}", index % 50) } else { String::new() },
             version: format!("1.{}.0", index % 5),
-            tags: vec!["bench".into(), if index % 2 == 0 { "eu" } else { "us" }.into()],
+            tags: vec!["bench".into(), if index.is_multiple_of(2) { "eu" } else { "us" }.into()],
             description: format!(
                 "Benchmark tool {t} of agent {index}: takes a text and a count, answers text."
             ),
@@ -79,9 +79,8 @@ fn schema() -> Struct {
         ("text", object(vec![("type", string("string"))])),
         ("count", object(vec![("type", string("integer"))])),
     ]);
-    let required = Value {
-        kind: Some(Kind::ListValue(ListValue { values: vec![string("text")] })),
-    };
+    let required =
+        Value { kind: Some(Kind::ListValue(ListValue { values: vec![string("text")] })) };
     Struct {
         fields: [
             ("type".to_owned(), string("object")),
@@ -143,16 +142,17 @@ pub async fn register_all(
 /// Deregisters `ids` (best effort: the run is over, a failure is only logged
 /// by the count it returns).
 pub async fn deregister_all(channel: &Channel, ids: Vec<String>, concurrency: usize) -> usize {
-    let failed = futures::stream::iter(ids)
-        .map(|agent_id| {
-            let mut client = RegistryServiceClient::new(channel.clone());
-            async move { client.deregister_agent(DeregisterAgentRequest { agent_id }).await.is_err() }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .filter(|failed| std::future::ready(*failed))
-        .count()
-        .await;
-    failed
+    futures::stream::iter(ids)
+            .map(|agent_id| {
+                let mut client = RegistryServiceClient::new(channel.clone());
+                async move {
+                    client.deregister_agent(DeregisterAgentRequest { agent_id }).await.is_err()
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .filter(|failed| std::future::ready(*failed))
+            .count()
+            .await
 }
 
 #[cfg(test)]

@@ -92,7 +92,9 @@ impl StreamingAgent {
         });
         tokio::time::timeout(Duration::from_secs(10), acked)
             .await
-            .map_err(|_| BenchError::timeout(format!("the first ack of {agent_id}"), Duration::from_secs(10)))?
+            .map_err(|_| {
+                BenchError::timeout(format!("the first ack of {agent_id}"), Duration::from_secs(10))
+            })?
             .map_err(|_| BenchError::Option(format!("the heartbeat stream of {agent_id} ended")))?;
         Ok(Self { agent_id, updates, task })
     }

@@ -170,8 +170,11 @@ impl ChildProcess {
 
     fn failure(&self, message: String) -> BenchError {
         let tail = self.stderr_tail();
-        let message =
-            if tail.is_empty() { message } else { format!("{message}; its stderr ends with:\n{tail}") };
+        let message = if tail.is_empty() {
+            message
+        } else {
+            format!("{message}; its stderr ends with:\n{tail}")
+        };
         BenchError::Process { program: self.program.clone(), message }
     }
 }

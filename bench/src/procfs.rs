@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-/// Memory and write figures of one process at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Memory, CPU and write figures of one process at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ProcessStats {
     /// The process.
     pub pid: u32,
@@ -20,6 +20,8 @@ pub struct ProcessStats {
     pub write_syscalls: Option<u64>,
     /// Bytes sent to the block layer so far (`write_bytes`).
     pub disk_write_bytes: Option<u64>,
+    /// CPU time used so far, user + system, in seconds.
+    pub cpu_seconds: Option<f64>,
 }
 
 impl ProcessStats {
@@ -35,7 +37,15 @@ impl ProcessStats {
             written_bytes: field(&io, "wchar:"),
             write_syscalls: field(&io, "syscw:"),
             disk_write_bytes: field(&io, "write_bytes:"),
+            cpu_seconds: cpu_seconds(pid),
         })
+    }
+
+    /// Cores used on average between `earlier` and this reading, `wall`
+    /// seconds apart.
+    pub fn cores_since(&self, earlier: &ProcessStats, wall: f64) -> Option<f64> {
+        let used = self.cpu_seconds? - earlier.cpu_seconds?;
+        (wall > 0.0).then(|| used / wall)
     }
 
     /// Resident set size in MiB.
@@ -68,6 +78,21 @@ impl WriteDelta {
             disk_bytes: d(after.disk_write_bytes, before.disk_write_bytes),
         }
     }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on
+/// every Linux architecture that matters here).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// utime + stime of `/proc/<pid>/stat`, in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields start after its ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
 }
 
 fn field(text: &str, name: &str) -> Option<u64> {
@@ -129,6 +154,7 @@ mod tests {
         let stats = ProcessStats::read(std::process::id()).unwrap();
         assert!(stats.rss_kb.unwrap() > 0);
         assert!(stats.peak_rss_kb.unwrap() >= stats.rss_kb.unwrap());
+        assert!(stats.cpu_seconds.unwrap() >= 0.0);
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::stats::{Latency, LatencySummary};
 /// The outcome of one `switchboard bench <scenario>` run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// What was measured: `switchboard`, or the peer (`etcd 3.4`…).
+    pub system: String,
     /// Scenario name (`heartbeat`, `register`…).
     pub scenario: String,
     /// True for a `--smoke` run (tiny sizes: figures mean nothing).
@@ -63,6 +65,7 @@ impl Report {
     /// An empty report for `scenario`.
     pub fn new(scenario: &str, smoke: bool) -> Self {
         Self {
+            system: "switchboard".to_owned(),
             scenario: scenario.to_owned(),
             smoke,
             rows: Vec::new(),
@@ -77,12 +80,22 @@ impl Report {
         self.notes.push(note.into());
     }
 
+    /// Gives every row without process figures those of `pid` now (a peer
+    /// server found by its port).
+    pub fn attach_process(&mut self, pid: Option<u32>) {
+        let stats = pid.and_then(ProcessStats::read);
+        for row in self.rows.iter_mut().filter(|r| r.registry.is_none()) {
+            row.registry = stats;
+        }
+    }
+
     /// The rows as a markdown table, then the notes.
     pub fn render_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "switchboard bench {}{} — {} cores, {}, {} build",
+            "{} {}{} — {} cores, {}, {} build",
+            self.system,
             self.scenario,
             if self.smoke { " (smoke: sizes too small to mean anything)" } else { "" },
             self.machine.cores,
@@ -94,7 +107,8 @@ impl Report {
         }
         if !self.rows.is_empty() {
             let header = ["case", "count", "per s", "p50 ms", "p99 ms", "max ms", "RSS MB", "more"];
-            let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+            let mut lines: Vec<Vec<String>> =
+                vec![header.iter().map(|h| (*h).to_owned()).collect()];
             for row in &self.rows {
                 lines.push(row.cells());
             }
@@ -166,7 +180,8 @@ impl Row {
             .as_ref()
             .and_then(|r| r.rss_kb)
             .map_or_else(|| "-".to_owned(), |kb| format!("{:.0}", kb as f64 / 1024.0));
-        let more: Vec<String> = self.extra.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
+        let more: Vec<String> =
+            self.extra.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
         vec![
             self.case.clone(),
             self.count.to_string(),

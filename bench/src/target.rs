@@ -117,7 +117,9 @@ impl RegistryTarget {
     /// the exit took. Only for a spawned registry.
     pub async fn stop_process(&mut self, kill: bool) -> BenchResult<Duration> {
         let Some(child) = self.child.as_mut() else {
-            return Err(BenchError::Option("only a spawned registry (--spawn) can be stopped".into()));
+            return Err(BenchError::Option(
+                "only a spawned registry (--spawn) can be stopped".into(),
+            ));
         };
         let started = Instant::now();
         if kill {

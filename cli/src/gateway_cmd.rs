@@ -10,7 +10,7 @@ use crate::{shutdown, telemetry};
 /// Runs the gateway until a shutdown signal.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
-    telemetry::init()?;
+    let _telemetry = telemetry::init("switchboard-gateway", &settings.telemetry)?;
     let stop = shutdown::on_signal();
     let listener = bind(&settings).await?;
     serve(settings, listener, stop).await

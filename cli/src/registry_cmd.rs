@@ -31,11 +31,13 @@ pub struct RunningRegistry {
 /// Runs the registry until a shutdown signal.
 pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
-    telemetry::init()?;
+    let _telemetry = telemetry::init("switchboard-registry", &settings.telemetry)?;
     let stop = shutdown::on_signal();
     let running = start(settings).await?;
-    stop.cancelled().await;
-    running.stop().await
+    let asked = running.until_stopped(&stop).await;
+    running.stop().await?;
+    anyhow::ensure!(asked, "the registry stopped after a storage failure (see the log)");
+    Ok(())
 }
 
 /// Opens the store, starts the registry and binds its ports (announced on
@@ -65,6 +67,19 @@ pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry
 }
 
 impl RunningRegistry {
+    /// Waits for `stop` (a signal: returns true), or for the registry to
+    /// close by itself after a storage failure (returns false).
+    pub async fn until_stopped(&self, stop: &tokio_util::sync::CancellationToken) -> bool {
+        let closing = self.registry.closing();
+        tokio::select! {
+            () = stop.cancelled() => true,
+            () = closing.cancelled() => {
+                tracing::error!("registry closed itself");
+                false
+            }
+        }
+    }
+
     /// Ends the long-lived streams first (heartbeat sessions are told to
     /// drain, watchers get a resumable status) so the servers' graceful
     /// shutdown can finish, then flushes the store.

@@ -53,6 +53,22 @@ pub struct RegistryArgs {
     /// Events kept for watch replay [default: 10000].
     #[arg(long, env = "SWITCHBOARD_HISTORY_MAX_EVENTS")]
     pub history_max_events: Option<usize>,
+    /// Trace export.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// Trace-export flags, named after the standard OpenTelemetry variables.
+#[derive(Debug, Clone, Args, Default)]
+pub struct TelemetryArgs {
+    /// OTLP/gRPC collector to export traces to, e.g. http://127.0.0.1:4317
+    /// [default: none, traces are not exported].
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans [default: switchboard-registry,
+    /// switchboard-gateway or switchboard].
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
 }
 
 /// The same settings as read from a TOML file.
@@ -80,6 +96,8 @@ pub struct RegistrySettings {
     pub registry_admin_addr: SocketAddr,
     /// The registry core's configuration.
     pub registry: RegistryConfig,
+    /// Trace export.
+    pub telemetry: TelemetryArgs,
 }
 
 impl RegistryArgs {
@@ -120,6 +138,7 @@ impl RegistryArgs {
                 "127.0.0.1:7601",
             )?,
             registry,
+            telemetry: self.telemetry,
         })
     }
 }
@@ -174,6 +193,35 @@ mod tests {
             RegistryArgs { degraded_after: Some("1s".into()), ..RegistryArgs::default() };
         assert!(bad_ladder.resolve().unwrap_err().to_string().contains("degraded_after"));
     }
+
+    #[test]
+    fn trace_export_flags_reach_the_resolved_settings() {
+        use clap::Parser as _;
+
+        #[derive(Debug, clap::Parser)]
+        struct Gateway {
+            #[command(flatten)]
+            args: GatewayArgs,
+        }
+        #[derive(Debug, clap::Parser)]
+        struct Up {
+            #[command(flatten)]
+            args: UpArgs,
+        }
+        let gateway = Gateway::parse_from([
+            "gateway",
+            "--otlp-endpoint",
+            "http://collector:4317",
+            "--service-name",
+            "edge",
+        ]);
+        let settings = gateway.args.resolve().unwrap();
+        assert_eq!(settings.telemetry.otlp_endpoint.as_deref(), Some("http://collector:4317"));
+        assert_eq!(settings.telemetry.service_name.as_deref(), Some("edge"));
+        let up = Up::parse_from(["up", "--otlp-endpoint", "http://collector:4317"]);
+        let settings = up.args.registry.resolve().unwrap();
+        assert_eq!(settings.telemetry.otlp_endpoint.as_deref(), Some("http://collector:4317"));
+    }
 }
 
 /// Flags of `switchboard gateway`.
@@ -196,12 +244,15 @@ pub struct GatewayArgs {
     /// Longest wait for one upstream tool call [default: 30s].
     #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
     pub call_timeout: Option<String>,
+    /// Trace export.
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
 }
 
 /// Flags of `switchboard up`.
 #[derive(Debug, Clone, Args, Default)]
 pub struct UpArgs {
-    /// Registry settings.
+    /// Registry settings, and trace export for the whole process.
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Gateway HTTP address [default: 127.0.0.1:7700].
@@ -219,6 +270,8 @@ pub struct GatewaySettings {
     pub gateway_addr: SocketAddr,
     /// The gateway's configuration.
     pub gateway: switchboard_gateway::GatewayConfig,
+    /// Trace export.
+    pub telemetry: TelemetryArgs,
 }
 
 impl GatewayArgs {
@@ -237,6 +290,7 @@ impl GatewayArgs {
         Ok(GatewaySettings {
             gateway_addr: parse_addr("gateway_addr", self.gateway_addr, "127.0.0.1:7700")?,
             gateway,
+            telemetry: self.telemetry,
         })
     }
 }

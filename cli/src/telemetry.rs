@@ -1,21 +1,26 @@
-//! Logging setup shared by every command: `SWITCHBOARD_LOG` is the filter
-//! (default `info`), `SWITCHBOARD_LOG_FORMAT=plain|json` the format. Logs go
-//! to stderr; stdout carries only machine-readable lines (`LISTEN ...`).
+//! Telemetry for every long-running command, set up in one place
+//! (`switchboard-telemetry`): logs to stderr (`SWITCHBOARD_LOG` filter,
+//! `SWITCHBOARD_LOG_FORMAT=plain|json`; stdout carries only the
+//! machine-readable `LISTEN ...` lines) and, when a collector is configured
+//! (`--otlp-endpoint` / `OTEL_EXPORTER_OTLP_ENDPOINT`), traces over OTLP/gRPC.
 
-use tracing_subscriber::EnvFilter;
+use switchboard_telemetry::{Telemetry, TelemetryConfig, TelemetryError};
 
-/// Installs the global subscriber.
-pub fn init() -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,h2=warn,hyper=warn,tower=warn"));
-    let format = std::env::var("SWITCHBOARD_LOG_FORMAT").unwrap_or_else(|_| "plain".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = match format.as_str() {
-        "json" => builder.json().flatten_event(true).try_init(),
-        "plain" => builder.try_init(),
-        other => {
-            anyhow::bail!("SWITCHBOARD_LOG_FORMAT: unknown format {other:?} (want plain or json)")
+use crate::settings::{ConfigError, TelemetryArgs};
+
+/// Installs logging and trace export for a process serving as `service`
+/// (its default `service.name`). Keep the returned guard until the command
+/// ends: dropping it flushes the last spans.
+pub fn init(service: &str, args: &TelemetryArgs) -> anyhow::Result<Telemetry> {
+    let config = TelemetryConfig::from_env(service, env!("CARGO_PKG_VERSION"))
+        .map_err(ConfigError)?
+        .with_otlp_endpoint(args.otlp_endpoint.clone())
+        .with_service_name(args.service_name.clone());
+    switchboard_telemetry::init(&config).map_err(|error| match error {
+        // A bad filter or endpoint is a configuration mistake (exit code 2).
+        TelemetryError::Filter { .. } | TelemetryError::Exporter { .. } => {
+            ConfigError(error.to_string()).into()
         }
-    };
-    result.map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
+        other => other.into(),
+    })
 }

@@ -17,7 +17,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let registry_settings = args.registry.resolve()?;
     let gateway_args = GatewayArgs { gateway_addr: args.gateway_addr, ..GatewayArgs::default() };
     let mut gateway_settings = gateway_args.resolve()?;
-    telemetry::init()?;
+    let _telemetry = telemetry::init("switchboard", &registry_settings.telemetry)?;
     let stop = shutdown::on_signal();
 
     let registry = registry_cmd::start(registry_settings).await?;
@@ -33,7 +33,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             "demo mesh up: point an MCP client at http://{gateway_addr}/mcp and call greet"
         );
     }
-    stop.cancelled().await;
+    let asked = registry.until_stopped(&stop).await;
+    stop.cancel();
     for agent in demo {
         if let Err(error) = agent.shutdown().await {
             tracing::warn!(%error, "demo agent did not stop cleanly");
@@ -43,7 +44,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Ok(joined) => joined.context("gateway task")??,
         Err(_) => tracing::warn!("gateway did not stop in time"),
     }
-    registry.stop().await
+    registry.stop().await?;
+    anyhow::ensure!(asked, "the registry stopped after a storage failure (see the log)");
+    Ok(())
 }
 
 /// Starts date-service then hello against the registry.

@@ -166,8 +166,9 @@ impl McpPool {
         let mut config = StreamableHttpClientTransportConfig::with_uri(endpoint.to_owned());
         config.max_concurrent_requests = self.config.max_concurrent_requests;
         let transport = StreamableHttpClientTransport::from_config(config);
-        let connecting = async {
-            if self.config.legacy_only {
+        let legacy_only = self.config.legacy_only;
+        let connecting = async move {
+            if legacy_only {
                 ().serve(transport).await
             } else {
                 let lifecycle = ClientLifecycleMode::Auto {
@@ -177,10 +178,17 @@ impl McpPool {
                 ().serve_with_lifecycle(transport, lifecycle).await
             }
         };
-        match tokio::time::timeout(self.config.connect_timeout, connecting).await {
-            Ok(Ok(session)) => Ok(Arc::new(session)),
-            Ok(Err(error)) => Err(unreachable(error.to_string())),
+        // rmcp's session tasks keep the span current when they start for as
+        // long as the session lives: started from a call's span, they would
+        // hold it open (never ended, never exported). A task of its own
+        // starts them outside any span.
+        let mut connecting = tokio::spawn(connecting);
+        match tokio::time::timeout(self.config.connect_timeout, &mut connecting).await {
+            Ok(Ok(Ok(session))) => Ok(Arc::new(session)),
+            Ok(Ok(Err(error))) => Err(unreachable(error.to_string())),
+            Ok(Err(join)) => Err(unreachable(join.to_string())),
             Err(_) => {
+                connecting.abort();
                 Err(unreachable(format!("no handshake within {:?}", self.config.connect_timeout)))
             }
         }

@@ -79,7 +79,14 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    # SWITCHBOARD_LOG may be a Rust filter (`info,h2=warn`): its first level applies here.
+    level = args.log_level.split(",")[0].rsplit("=", 1)[-1].upper()
+    if not isinstance(logging.getLevelName(level), int):
+        level = "WARNING"
+    # force: the MCP SDK configured the root logger when `server` was created.
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    if level != "DEBUG":
+        logging.getLogger("httpx2").setLevel(logging.WARNING)  # a line per dependency call
     mesh.load_stubs(args.stubs)
     agent = mesh.MeshAgent(
         server=server,

@@ -271,7 +271,10 @@ class MeshAgent:
             loop.add_signal_handler(sig, stop.set)
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            raise SystemExit(f"cannot listen on {_hostport(self.host, self.port)}: {e}") from e
         sock.listen(512)
         bound_host, bound_port = sock.getsockname()[:2]
         endpoint = self.endpoint or f"http://{self._advertised_host()}:{bound_port}/mcp"

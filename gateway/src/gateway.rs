@@ -25,6 +25,7 @@ use crate::config::GatewayConfig;
 use crate::errors::{self, gateway_error};
 use crate::metrics::{EndpointLabel, GatewayMetrics, ToolLabel};
 use crate::routing_table::{Endpoint, Replica, Route, RoutingTable};
+use crate::trace;
 
 /// A cloneable handle to the gateway.
 #[derive(Clone)]
@@ -194,8 +195,10 @@ impl Gateway {
         };
         params.name = route.upstream_tool.clone().into();
         params.meta = None;
+        let started = Instant::now();
         let (outcome, result) = self.route(&exposed, route, params).await;
         metrics.request(&exposed, outcome);
+        metrics.request_duration(&exposed, started.elapsed());
         result
     }
 
@@ -220,7 +223,7 @@ impl Gateway {
             let started = Instant::now();
             let result = {
                 let _in_flight = InFlight::enter(&replica.endpoint);
-                self.inner.pool.call_tool(&replica.endpoint.url, params.clone()).await
+                trace::upstream_call(&self.inner.pool, replica, params.clone()).await
             };
             self.inner
                 .metrics
@@ -374,3 +377,6 @@ impl Drop for InFlight<'_> {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests;

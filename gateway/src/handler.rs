@@ -46,9 +46,11 @@ impl ServerHandler for GatewayHandler {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        self.gateway.call(request).await.map(CallToolResponse::Complete)
+        let tool = request.name.to_string();
+        let call = self.gateway.call(request);
+        crate::trace::serve(&tool, &context, call).await.map(CallToolResponse::Complete)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

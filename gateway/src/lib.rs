@@ -17,6 +17,7 @@ mod handler;
 mod metrics;
 mod routing_table;
 mod server;
+mod trace;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use config::GatewayConfig;

@@ -94,6 +94,7 @@ impl Metrics {
             "Watchers ended because they fell behind",
             watch_slow_disconnects.clone(),
         );
+        switchboard_telemetry::register_metrics(&mut registry);
         Self {
             registry,
             agents,

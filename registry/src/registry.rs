@@ -227,10 +227,13 @@ impl Registry {
             (transition.is_some(), tracker.status(&key))
         };
         self.shared.metrics.heartbeats.inc();
-        let reconnected = self.shared.connection_lost.lock().remove(agent_id);
         match outcome {
             (changed, Some(status)) => {
-                if changed || reconnected {
+                // A broken stream always leaves the agent DEGRADED, so only a
+                // heartbeat that revives it can end a lost connection: the
+                // common heartbeat takes no lock but the tracker's.
+                if changed {
+                    self.shared.connection_lost.lock().remove(agent_id);
                     self.mark_dirty(key);
                 }
                 HeartbeatOutcome::Alive(status)

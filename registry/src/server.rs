@@ -1,6 +1,9 @@
 //! Serving a registry: the gRPC port (Registry, Heartbeat, Watch,
 //! `grpc.health.v1`, reflection v1 and v1alpha) and the admin HTTP port
 //! (`/healthz`, `/readyz`, `/metrics`).
+//!
+//! Every RPC gets a server span continuing the caller's `traceparent`
+//! ([`GrpcServerTraceLayer`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use switchboard_health::{MetricsRenderer, Readiness, probe_router};
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
 use switchboard_proto::v1::watch_service_server::WatchServiceServer;
+use switchboard_telemetry::grpc::GrpcServerTraceLayer;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -61,7 +65,7 @@ pub async fn serve_grpc(
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+        .layer(GrpcServerTraceLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -88,7 +88,12 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     let Built { snapshot, batch, pushes, events } = builder.finish();
     let started = std::time::Instant::now();
     if let Err(error) = store.commit(batch).await {
-        tracing::error!(%error, "commit failed; batch not applied");
+        // After a failed write the store's state is unknown (sled poisons
+        // itself after an I/O error): refuse to go on, like etcd does on a
+        // failed fsync. Callers get an error; the registry shuts down and a
+        // supervisor restarts it from what is durable.
+        tracing::error!(%error, "commit failed; stopping the registry");
+        shared.closing.cancel();
         let message = error.to_string();
         for (reply, outcome) in replies {
             let failed = outcome

@@ -39,7 +39,7 @@ pub struct TelemetryConfig {
     /// (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`).
     /// `None` turns trace export off (the default).
     pub otlp_endpoint: Option<String>,
-    /// Log filter in `EnvFilter` syntax (`SWITCHBOARD_LOG`).
+    /// Log filter in `EnvFilter` syntax (`SWITCHBOARD_LOG`, else `RUST_LOG`).
     pub log_filter: String,
     /// Log line format (`SWITCHBOARD_LOG_FORMAT`).
     pub log_format: LogFormat,
@@ -75,7 +75,7 @@ impl TelemetryConfig {
     /// (`OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_SDK_DISABLED`,
     /// `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_EXPORTER_OTLP_TIMEOUT`) and
-    /// `SWITCHBOARD_LOG` / `SWITCHBOARD_LOG_FORMAT`.
+    /// `SWITCHBOARD_LOG` (else `RUST_LOG`) / `SWITCHBOARD_LOG_FORMAT`.
     pub fn from_env(default_service_name: &str, service_version: &str) -> Result<Self, String> {
         Self::from_lookup(default_service_name, service_version, |key| std::env::var(key).ok())
     }
@@ -91,12 +91,12 @@ impl TelemetryConfig {
         if let Some(name) = var("OTEL_SERVICE_NAME") {
             config.service_name = name;
         }
-        config.otlp_endpoint =
-            var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        config.otlp_endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"));
         if var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             config.otlp_endpoint = None;
         }
-        if let Some(filter) = var("SWITCHBOARD_LOG") {
+        if let Some(filter) = var("SWITCHBOARD_LOG").or_else(|| var("RUST_LOG")) {
             config.log_filter = filter;
         }
         if let Some(format) = var("SWITCHBOARD_LOG_FORMAT") {
@@ -163,19 +163,17 @@ mod tests {
         ];
         let config = TelemetryConfig::from_lookup("svc", "1", lookup(&vars)).unwrap();
         assert_eq!(config.otlp_endpoint.as_deref(), Some("http://b:4317"));
-        let vars = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"), ("OTEL_SDK_DISABLED", "true")];
+        let vars =
+            [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4317"), ("OTEL_SDK_DISABLED", "true")];
         let config = TelemetryConfig::from_lookup("svc", "1", lookup(&vars)).unwrap();
         assert_eq!(config.otlp_endpoint, None);
     }
 
     #[test]
     fn mistakes_name_the_variable() {
-        let error = TelemetryConfig::from_lookup(
-            "svc",
-            "1",
-            lookup(&[("SWITCHBOARD_LOG_FORMAT", "xml")]),
-        )
-        .unwrap_err();
+        let error =
+            TelemetryConfig::from_lookup("svc", "1", lookup(&[("SWITCHBOARD_LOG_FORMAT", "xml")]))
+                .unwrap_err();
         assert!(error.contains("SWITCHBOARD_LOG_FORMAT"), "{error}");
         let error =
             TelemetryConfig::from_lookup("svc", "1", lookup(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]))

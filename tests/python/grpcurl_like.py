@@ -4,7 +4,7 @@ RPCs with JSON bodies through dynamic messages, knowing nothing of the contract 
 reflection says.
 
 `Grpcurl` is the library; `run_command(argv, channel_for)` runs one grpcurl command line (as
-written in docs/grpcurl.md) and returns what grpcurl would print, parsed.
+written in the README's grpcurl section) and returns what grpcurl would print, parsed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every grpcurl command of docs/grpcurl.md, run in order against a real registry.
+"""Every grpcurl command of the README's grpcurl section, run in order against a real registry.
 
 The commands are read from the ```sh blocks of the doc, parsed as a shell would split them, and
 run through grpcio-reflection and dynamic JSON messages (grpcurl_like.py) with the documented
@@ -17,7 +17,8 @@ import pytest
 from conftest import REPO_ROOT
 from grpcurl_like import Grpcurl, commands_in_markdown, parse_command, run_command
 
-DOC = REPO_ROOT / "docs/grpcurl.md"
+DOC = REPO_ROOT / "README.md"
+SECTION = "### grpcurl"
 DOCUMENTED_ADDRESS = "127.0.0.1:7600"
 AGENT_ID = "weather-0a1b2c3d"
 SWITCHBOARD_SERVICES = [
@@ -27,8 +28,16 @@ SWITCHBOARD_SERVICES = [
 ]
 
 
+def grpcurl_section() -> str:
+    """The README from its grpcurl heading to the next heading of the same level."""
+    text = Path(DOC).read_text()
+    start = text.index(SECTION)
+    end = text.find("\n### ", start + len(SECTION))
+    return text[start:] if end == -1 else text[start:end]
+
+
 def documented_commands():
-    return [parse_command(text) for text in commands_in_markdown(Path(DOC).read_text())]
+    return [parse_command(text) for text in commands_in_markdown(grpcurl_section())]
 
 
 def method_name(symbol: str) -> str:

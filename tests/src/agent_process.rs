@@ -1,13 +1,9 @@
 //! Example agents (`date-service`, `hello`) as child processes.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 /// Path of a binary built in this workspace (`target/debug/<name>`).
 pub fn workspace_bin(name: &str) -> PathBuf {
@@ -39,21 +35,11 @@ impl AgentProcess {
     /// Starts `bin` with extra environment and waits until it registered.
     pub fn spawn_with(bin: &str, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(workspace_bin(bin));
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         command.env("RUST_LOG", "warn");
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("spawn agent");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, lines_rx) = crate::process::spawn_with_lines(command);
         let deadline = Instant::now() + Duration::from_secs(30);
         let (mut mcp_addr, mut agent_id) = (None, None);
         while mcp_addr.is_none() || agent_id.is_none() {
@@ -83,16 +69,7 @@ impl AgentProcess {
 
     /// SIGTERM and wait for the exit status (20 s at most).
     pub fn terminate(mut self) -> ExitStatus {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        kill(pid, Signal::SIGTERM).expect("SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "agent did not stop within 20 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::process::terminate(&mut self.child)
     }
 }
 

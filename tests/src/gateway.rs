@@ -64,6 +64,17 @@ impl InProcessGateway {
         body
     }
 
+    /// Waits until the routing table reflects registry revision `revision`.
+    pub async fn caught_up(&self, revision: u64) {
+        let what = format!("gateway table at revision {revision}");
+        crate::eventually(&what, Duration::from_secs(30), || async {
+            let metrics = self.metrics().await;
+            let at = crate::metric_value(&metrics, "switchboard_gateway_table_revision")?;
+            (at >= revision as f64).then_some(())
+        })
+        .await;
+    }
+
     /// Stops serving and returns how serving ended.
     pub async fn stop(mut self) -> Result<(), GatewayError> {
         self.stop.cancel();
@@ -214,4 +225,33 @@ impl Drop for RegistryOn {
 /// A loopback address with nothing listening (the port was free a moment ago).
 pub fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Registers agent `name` serving `tool` at `endpoint` (nothing need listen
+/// there) and keeps it HEALTHY with a heartbeat stream until the session is
+/// aborted.
+pub async fn register_fake(
+    channel: tonic::transport::Channel,
+    name: &str,
+    tool: &str,
+    endpoint: &str,
+) -> crate::HeartbeatSession {
+    use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+    use switchboard_proto::v1::{RegisterAgentRequest, Tool};
+    let request = RegisterAgentRequest {
+        name: name.to_owned(),
+        version: "1.0.0".to_owned(),
+        endpoint: endpoint.to_owned(),
+        tools: vec![Tool {
+            name: tool.to_owned(),
+            version: "1.0.0".to_owned(),
+            description: format!("{tool} of a fake {name}"),
+            ..Tool::default()
+        }],
+        ..RegisterAgentRequest::default()
+    };
+    let mut client = RegistryServiceClient::new(channel.clone());
+    let agent_id =
+        client.register_agent(request).await.expect("register fake").into_inner().agent_id;
+    crate::HeartbeatSession::open(channel, &agent_id, Duration::from_millis(500)).await
 }

@@ -74,3 +74,9 @@ pub mod gateway;
 
 pub use echo_agent::{Echo, echo, start_echo};
 pub use gateway::{InProcessGateway, McpClient};
+
+mod otlp_receiver;
+mod telemetry_mesh;
+
+pub use otlp_receiver::{OtlpReceiver, ReceivedSpan, span_kind};
+pub use telemetry_mesh::{TracedMesh, spawn_switchboard};

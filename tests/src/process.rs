@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -50,22 +51,9 @@ impl RegistryProcess {
 
     /// Runs the binary with `args` and waits for the named listeners.
     pub fn spawn(args: &[&str], wait_for: &[&str]) -> Self {
-        let mut child = Command::new(switchboard_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn switchboard");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut command = Command::new(switchboard_bin());
+        command.args(args);
+        let (child, lines_rx) = spawn_with_lines(command);
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut listeners = Vec::new();
         while !wait_for.iter().all(|name| listeners.iter().any(|(n, _)| n == name)) {
@@ -105,19 +93,45 @@ impl RegistryProcess {
 
     /// SIGTERM, then waits (at most 20 s) for the exit status.
     pub fn terminate(mut self) -> ExitStatus {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
-        kill(pid, Signal::SIGTERM).expect("send SIGTERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+        terminate(&mut self.child)
+    }
+}
+
+/// Starts `command` with stdout piped; its lines arrive on the receiver.
+pub(crate) fn spawn_with_lines(mut command: Command) -> (Child, Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
             }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("switchboard did not stop within 20 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
+    });
+    (child, lines_rx)
+}
+
+/// SIGTERM, then waits (at most 20 s) for the exit status; SIGKILL and panic
+/// after that.
+pub(crate) fn terminate(child: &mut Child) -> ExitStatus {
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    kill(pid, Signal::SIGTERM).expect("send SIGTERM");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not stop within 20 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

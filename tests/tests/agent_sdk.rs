@@ -11,7 +11,10 @@ use rmcp::{tool, tool_router};
 use serde_json::json;
 use switchboard_agent::{Agent, AgentError};
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_proto::v1::{AgentStatus, GetAgentRequest};
+use switchboard_proto::v1::watch_service_client::WatchServiceClient;
+use switchboard_proto::v1::{
+    AgentStatus, EventType, GetAgentRequest, ListAgentsRequest, WatchRequest,
+};
 use switchboard_tests::{AgentProcess, RegistryProcess, eventually, mcp};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -183,9 +186,30 @@ async fn sigterm_deregisters_at_once_and_dependents_are_rewired() {
     .await;
 
     let date_id = date.agent_id.clone();
+    let mut client = registry_client(&registry.grpc_addr()).await;
+    let before =
+        client.list_agents(ListAgentsRequest::default()).await.unwrap().into_inner().revision;
     let status = date.terminate();
     assert!(status.success(), "clean exit: {status:?}");
-    let mut client = registry_client(&registry.grpc_addr()).await;
+    // The history after the shutdown: a removal, and no DEGRADED before it
+    // (the SDK deregisters before it closes its heartbeat stream).
+    let channel = switchboard_client::connect(&registry.grpc_addr()).await.unwrap();
+    let request = WatchRequest { since_revision: before, ..WatchRequest::default() };
+    let mut watch = WatchServiceClient::new(channel).watch(request).await.unwrap().into_inner();
+    loop {
+        let event =
+            tokio::time::timeout(DEADLINE, watch.message()).await.unwrap().unwrap().unwrap();
+        if event.agent.as_ref().is_none_or(|a| a.id != date_id) {
+            continue;
+        }
+        assert_eq!(
+            event.r#type(),
+            EventType::Removed,
+            "first event of the leaving agent: {event:?}"
+        );
+        assert_eq!(event.reason, "deregistered");
+        break;
+    }
     let gone = client.get_agent(GetAgentRequest { agent_id: date_id }).await.unwrap_err();
     assert_eq!(gone.code(), tonic::Code::NotFound, "deregistered before exiting");
     let text = greet(&hello).await;

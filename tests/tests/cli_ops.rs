@@ -121,11 +121,11 @@ async fn agents_lists_every_agent_as_a_table_and_as_json() {
             ids(&ok(mesh.run(&all).await).json())
         }
     };
-    assert_eq!(by(&["--capability", "greeting"]).await, [mesh.hello.agent_id.clone()]);
-    assert_eq!(by(&["--name", "date-service"]).await, [mesh.date.agent_id.clone()]);
+    assert_eq!(by(&["--capability", "greeting"]).await, [mesh.hello.agent_id.as_str()]);
+    assert_eq!(by(&["--name", "date-service"]).await, [mesh.date.agent_id.as_str()]);
     assert_eq!(
         by(&["--status", "healthy", "--name", "hello"]).await,
-        [mesh.hello.agent_id.clone()]
+        [mesh.hello.agent_id.as_str()]
     );
     assert!(by(&["--status", "degraded"]).await.is_empty());
     assert!(by(&["--tag", "gpu"]).await.is_empty());

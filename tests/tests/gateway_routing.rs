@@ -72,3 +72,63 @@ async fn the_same_tool_from_two_agents_is_prefixed_and_each_call_reaches_its_age
     let names = client.tool_names().await.unwrap();
     assert_eq!(names, ["alpha__whoami", "beta__whoami"]);
 }
+
+/// A legacy-session client that reports every `tools/list_changed`.
+struct ListChanged(tokio::sync::mpsc::UnboundedSender<()>);
+
+impl rmcp::ClientHandler for ListChanged {
+    async fn on_tool_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        let _ = self.0.send(());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connected_clients_of_both_eras_are_told_when_the_tool_list_changes() {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::{ClientLifecycleMode, ClientServiceExt as _, ServiceExt as _};
+
+    let registry = InProcessRegistry::start().await;
+    let addr = registry.addr.to_string();
+    let gateway = InProcessGateway::start(&addr).await;
+    let _first = echo(&addr, "first", "first").await;
+    gateway.caught_up(registry.registry.snapshot().revision).await;
+
+    // Legacy era: the initialize handshake, notifications on the session's stream.
+    let (told, mut legacy_notes) = tokio::sync::mpsc::unbounded_channel();
+    let legacy = ListChanged(told)
+        .serve(StreamableHttpClientTransport::from_uri(gateway.url()))
+        .await
+        .expect("legacy session");
+    // 2026-07-28: a `subscriptions/listen` stream asking for tool list changes.
+    let lifecycle = ClientLifecycleMode::Auto {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::LATEST],
+        legacy_version: None,
+    };
+    let modern =
+        ().serve_with_lifecycle(StreamableHttpClientTransport::from_uri(gateway.url()), lifecycle)
+            .await
+            .expect("modern client");
+    let mut filter = SubscriptionFilter::default();
+    filter.tools_list_changed = Some(true);
+    let mut subscription = modern.peer().listen(filter).await.expect("listen");
+    assert_eq!(legacy.peer().list_all_tools().await.unwrap().len(), 1);
+
+    let _second = echo(&addr, "second", "second").await;
+    tokio::time::timeout(DEADLINE, legacy_notes.recv())
+        .await
+        .expect("the legacy session is told within the deadline")
+        .expect("a notification");
+    let note = tokio::time::timeout(DEADLINE, subscription.next())
+        .await
+        .expect("the listen stream is told within the deadline")
+        .expect("the stream is open")
+        .expect("a notification");
+    assert!(matches!(note, ServerNotification::ToolListChangedNotification(_)), "{note:?}");
+    let names: Vec<String> =
+        legacy.peer().list_all_tools().await.unwrap().into_iter().map(|t| t.name.into()).collect();
+    assert_eq!(names, ["first__whoami", "second__whoami"]);
+}

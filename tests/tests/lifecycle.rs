@@ -18,8 +18,10 @@ async fn up_serves_and_stops_on_sigterm_with_exit_0_and_data_flushed() {
         "127.0.0.1:0",
         "--registry-admin-addr",
         "127.0.0.1:0",
+        "--gateway-addr",
+        "127.0.0.1:0",
     ];
-    let process = RegistryProcess::spawn(&args, &["registry-grpc", "registry-admin"]);
+    let process = RegistryProcess::spawn(&args, &["registry-grpc", "registry-admin", "gateway"]);
     let channel = switchboard_client::connect(&process.grpc_addr()).await.unwrap();
     let id = RegistryServiceClient::new(channel)
         .register_agent(common::provider("weather", "forecast", "1.0.0", &[]))

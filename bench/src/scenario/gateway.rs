@@ -77,7 +77,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let mut agent = ChildProcess::spawn(&options.switchboard_bin, &args, &[("RUST_LOG", "warn")])?;
     let agent_addr = agent.wait_listen("agent-mcp", Duration::from_secs(30)).await?;
     agent
-        .wait_for_line("REGISTERED", Duration::from_secs(30), |l| l.starts_with("REGISTERED").then_some(()))
+        .wait_for_line("REGISTERED", Duration::from_secs(30), |l| {
+            l.starts_with("REGISTERED").then_some(())
+        })
         .await?;
     let direct = format!("http://{agent_addr}/mcp");
     let via_gateway = format!("http://{gateway_addr}/mcp");
@@ -86,7 +88,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
 
     for clients in sizes {
         let straight = measure(ctx, "direct", &direct, "echo", clients, phase_length).await?;
-        let routed = measure(ctx, "gateway", &via_gateway, &gateway_tool, clients, phase_length).await?;
+        let routed =
+            measure(ctx, "gateway", &via_gateway, &gateway_tool, clients, phase_length).await?;
         let added = match (&straight.latency, &routed.latency) {
             (Some(s), Some(r)) => Some(r.p50_ms - s.p50_ms),
             _ => None,
@@ -122,7 +125,9 @@ async fn wait_for_route(gateway: &str, timeout: Duration) -> BenchResult<String>
         let pool = McpPool::new(McpPoolConfig::default());
         let last = match pool.list_tools(gateway).await {
             Ok(tools) => {
-                if let Some(tool) = tools.iter().find(|t| t.name == "echo" || t.name.ends_with("__echo")) {
+                if let Some(tool) =
+                    tools.iter().find(|t| t.name == "echo" || t.name.ends_with("__echo"))
+                {
                     return Ok(tool.name.to_string());
                 }
                 format!("tools/list has {} tools, no echo", tools.len())

@@ -10,10 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::BenchResult;
+use switchboard_proto::v1::ListAgentsRequest;
+use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+use tonic::transport::Channel;
+
+use crate::error::{BenchError, BenchResult};
 use crate::fixture::{agent_request, deregister_all, register_all, run_tag};
 use crate::fleet::{Fleet, Mode, Phase};
-use crate::procfs::WriteDelta;
+use crate::procfs::{ProcessStats, WriteDelta};
 use crate::report::{Report, Row};
 
 use super::{Ctx, connections_for};
@@ -31,8 +35,12 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         let ids: Vec<String> = requests.iter().map(|r| r.agent_id.clone()).collect();
         let done = Arc::new(AtomicU64::new(0));
         let registered = {
-            let _shown =
-                ctx.progress.phase(&format!("registering {agents} agents"), "registered", None, done.clone());
+            let _shown = ctx.progress.phase(
+                &format!("registering {agents} agents"),
+                "registered",
+                None,
+                done.clone(),
+            );
             register_all(&channels, requests, 64, || {
                 done.fetch_add(1, Ordering::Relaxed);
             })
@@ -46,10 +54,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
             .and_then(|d| Duration::try_from(d).ok())
             .unwrap_or(Duration::from_secs(5));
 
+        let registered_rss = target.stats().and_then(|s| s.rss_mb());
         let fleet = Fleet::start(ids.clone(), &channels, Mode::Every(interval))?;
-        ctx.progress.say(format!("opening {agents} heartbeat streams over {connections} connections"));
+        ctx.progress
+            .say(format!("opening {agents} heartbeat streams over {connections} connections"));
         fleet.wait_ready(Duration::from_secs(120)).await?;
+        let revision_before = revision(&channels[0]).await?;
         let before = target.stats();
+        let me = std::process::id();
+        let bench_before = ProcessStats::read(me);
+        if let (Some(registered), Some(open)) = (registered_rss, before.and_then(|s| s.rss_mb())) {
+            ctx.progress.say(format!(
+                "registry RSS: {registered:.0} MB with {agents} agents registered, {open:.0} MB \
+                 with their streams open"
+            ));
+        }
 
         // Phase 1: saturation.
         let saturate = Phase::new(Mode::Saturate);
@@ -61,9 +80,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
             let _shown = ctx.progress.phase(&label, "acks", Some(phase_length), stats.acks.clone());
             tokio::time::sleep(phase_length).await;
         }
-        let acks = stats.acks.load(Ordering::Relaxed);
+        // Acks that arrive after the phase ended are left out of both figures.
+        let saturated_latency = stats.latency.collect();
+        let acks = saturated_latency.len();
         let seconds = started.elapsed().as_secs_f64();
         let rate = options.rate.unwrap_or((acks as f64 / seconds * 0.5).max(1.0));
+        let middle = target.stats();
+        let bench_middle = ProcessStats::read(me);
 
         // Phase 2: fixed rate; its first interval is a ramp (ticks are spread
         // over one interval), so it is not measured.
@@ -80,9 +103,16 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
                 ctx.progress.phase(&label, "acks", Some(phase_length), fixed_stats.acks.clone());
             tokio::time::sleep(phase_length).await;
         }
-        let fixed_acks = fixed_stats.acks.load(Ordering::Relaxed);
+        let fixed_latency = fixed_stats.latency.collect();
+        let fixed_acks = fixed_latency.len();
         let fixed_seconds = fixed_started.elapsed().as_secs_f64();
         let after = target.stats();
+        let bench_after = ProcessStats::read(me);
+        let revisions = revision(&channels[0]).await?.saturating_sub(revision_before);
+        let cores = |a: &Option<ProcessStats>, b: &Option<ProcessStats>, wall: f64| match (a, b) {
+            (Some(a), Some(b)) => b.cores_since(a, wall).map(|c| (c * 100.0).round() / 100.0),
+            _ => None,
+        };
         let writes = match (&before, &after) {
             (Some(b), Some(a)) => Some(WriteDelta::between(b, a)),
             _ => None,
@@ -92,18 +122,37 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
             format!("heartbeat saturate, {agents} agents"),
             acks,
             seconds,
-            &stats.latency.collect(),
+            &saturated_latency,
         )
         .with("connections", connections as u64)
-        .with_registry(after);
-        let at_rate = Row::new(
+        .with("registry_revisions", revisions)
+        .with_registry(middle);
+        if let Some(registered) = registered_rss {
+            saturated = saturated.with("rss_mb_registered_no_streams", registered.round());
+        }
+        // Saturation phase only (the registry stats above are read at its end).
+        if let Some(c) = cores(&before, &middle, seconds) {
+            saturated = saturated.with("registry_cores", c);
+        }
+        if let Some(c) = cores(&bench_before, &bench_middle, seconds) {
+            saturated = saturated.with("loadgen_cores", c);
+        }
+        let mut at_rate = Row::new(
             format!("heartbeat at {rate:.0}/s, {agents} agents"),
             fixed_acks,
             fixed_seconds,
-            &fixed_stats.latency.collect(),
+            &fixed_latency,
         )
         .with("target_per_s", rate.round() as u64)
         .with_registry(after);
+        // Includes the unmeasured ramp before the fixed-rate phase: slightly low.
+        let since_middle = fixed_seconds + every.min(Duration::from_secs(5)).as_secs_f64();
+        if let Some(c) = cores(&middle, &after, since_middle) {
+            at_rate = at_rate.with("registry_cores", c);
+        }
+        if let Some(c) = cores(&bench_middle, &bench_after, since_middle) {
+            at_rate = at_rate.with("loadgen_cores", c);
+        }
         if let Some(writes) = writes {
             // Bytes the registry sent to the block layer over both phases.
             saturated = saturated.with("registry_disk_bytes", writes.disk_bytes);
@@ -125,10 +174,24 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         target.shutdown().await;
     }
     report.note(
+        "registry_revisions = mutations recorded during both phases (0: a heartbeat changes \
+         nothing durable)",
+    );
+    report.note(
         "heartbeat: one stream per agent, one heartbeat in flight per stream; latency = send → ack \
          of the same sequence; registry_disk_bytes = bytes the registry process wrote to the \
          block layer during both phases (/proc/<pid>/io write_bytes; 0 = no disk write per \
          heartbeat)",
     );
     Ok(())
+}
+
+/// The registry's current revision.
+async fn revision(channel: &Channel) -> BenchResult<u64> {
+    let request = ListAgentsRequest { page_size: 1, ..ListAgentsRequest::default() };
+    let page = RegistryServiceClient::new(channel.clone())
+        .list_agents(request)
+        .await
+        .map_err(|s| BenchError::rpc("reading the revision", s))?;
+    Ok(page.into_inner().revision)
 }

@@ -61,7 +61,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
             .collect();
         {
             let label = format!("{clients} clients");
-            let _shown = ctx.progress.phase(&label, "registrations", Some(phase_length), done.clone());
+            let _shown =
+                ctx.progress.phase(&label, "registrations", Some(phase_length), done.clone());
             for worker in workers {
                 let _ = worker.await;
             }

@@ -9,8 +9,8 @@
 //! expired 10 s; smoke: 500 ms / 1.5 s / 3 s) so that one `expired_after`
 //! fits in a short run; the grace logic does not depend on the values.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;

@@ -35,9 +35,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
 
     // Join and leave.
     let capability = format!("bench.rewire.{tag}");
-    let mut dependent =
-        StreamingAgent::start(channel.clone(), dependent_request(&format!("bench-dep-{tag}"), &capability))
-            .await?;
+    let mut dependent = StreamingAgent::start(
+        channel.clone(),
+        dependent_request(&format!("bench-dep-{tag}"), &capability),
+    )
+    .await?;
     let (mut join, mut leave) = (Latency::new(), Latency::new());
     ctx.progress.say(format!("{joins} provider joins and leaves"));
     for i in 0..joins {
@@ -49,7 +51,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
             .await
             .map_err(|s| BenchError::rpc("registering a provider", s))?;
         let at = dependent
-            .wait_update("the join push", PUSH_TIMEOUT, |u| providers(u).contains(&provider.as_str()))
+            .wait_update("the join push", PUSH_TIMEOUT, |u| {
+                providers(u).contains(&provider.as_str())
+            })
             .await?;
         join.record(at.saturating_duration_since(sent));
         let sent = Instant::now();
@@ -68,9 +72,11 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
 
     // Crash, with a second provider standing by.
     let capability = format!("bench.crash.{tag}");
-    let _backup =
-        StreamingAgent::start(channel.clone(), provider_request(&format!("bench-backup-{tag}"), &capability))
-            .await?;
+    let _backup = StreamingAgent::start(
+        channel.clone(),
+        provider_request(&format!("bench-backup-{tag}"), &capability),
+    )
+    .await?;
     let backup_id = format!("bench-backup-{tag}");
     let mut dependent = StreamingAgent::start(
         channel.clone(),
@@ -111,7 +117,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         victim.kill().await;
     }
     report.rows.push(
-        Row::samples("provider SIGKILLed → dependent rewired", &crash).with_registry(target.stats()),
+        Row::samples("provider SIGKILLed → dependent rewired", &crash)
+            .with_registry(target.stats()),
     );
     report.note(
         "rewire: latency = RegisterAgent/DeregisterAgent sent (or SIGKILL sent) → the pushed \

@@ -135,7 +135,9 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         };
         let expected = changes * watchers as u64;
         let drain_deadline = Instant::now() + Duration::from_secs(10);
-        while fanout.deliveries.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
+        while fanout.deliveries.load(Ordering::Relaxed) < expected
+            && Instant::now() < drain_deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let delivered = fanout.deliveries.load(Ordering::Relaxed);
@@ -158,7 +160,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         report.rows.push(row);
 
         stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks)).await;
         if let Some(fleet) = fleet {
             fleet.stop().await;
         }

@@ -100,10 +100,10 @@ fn text(result: &CallToolResult) -> String {
         .iter()
         .filter_map(|block| block.as_text().map(|t| t.text.as_str()))
         .collect();
-    if texts.is_empty() {
-        if let Some(structured) = &result.structured_content {
-            return serde_json::to_string_pretty(structured).unwrap_or_default();
-        }
+    if texts.is_empty()
+        && let Some(structured) = &result.structured_content
+    {
+        return serde_json::to_string_pretty(structured).unwrap_or_default();
     }
     texts.join("\n")
 }

@@ -88,20 +88,6 @@ pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
     }
 }
 
-/// An error and its causes on one line, without repeating a cause.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
 /// Prints one JSON document (pretty) on stdout.
 pub fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));

@@ -153,8 +153,10 @@ async fn probe_gateway(url: &str) -> GatewayReport {
             Ok(response) => *code = Some(response.status().as_u16()),
             Err(error) => {
                 let origin = base.origin().ascii_serialization();
-                let error =
-                    format!("cannot reach the gateway at {origin}: {}", common::chain(&error));
+                let error = format!(
+                    "cannot reach the gateway at {origin}: {}",
+                    switchboard_client::error_chain(&error)
+                );
                 return GatewayReport { error: Some(error), ..Default::default() };
             }
         }
