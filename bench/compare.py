@@ -79,7 +79,7 @@ def main():
             unit = (mine.get(name) or their.get(name))[1]
             if a and b:
                 ratio = a / b if name == "throughput" else b / a
-                adv = f"{ratio:.1f}×" if ratio >= 1.95 else f"{ratio:.2f}×"
+                adv = f"{ratio:.0f}×" if ratio >= 100 else f"{ratio:.1f}×" if ratio >= 1.95 else f"{ratio:.2f}×"
             else:
                 adv = "not measured" if other is None else "n/a"
             print(f"| {row['case']} | {name} | {fmt(a, unit)} | {fmt(b, unit)} | {adv} |")

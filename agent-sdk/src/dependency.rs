@@ -20,8 +20,6 @@ use arc_swap::ArcSwap;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
 use switchboard_proto::v1::{DependencySpec, Provider};
-use switchboard_telemetry::mcp::{self, Outcome};
-use tracing::Instrument as _;
 
 /// The pool shared by every dependency of this process.
 static POOL: LazyLock<McpPool> = LazyLock::new(|| McpPool::new(McpPoolConfig::default()));
@@ -158,7 +156,7 @@ impl Dependency {
             let provider = &providers[(start + offset) % providers.len()];
             let mut params = CallToolRequestParams::new(provider.tool_name.clone());
             params.arguments = arguments.clone();
-            match call_traced(provider, params).await {
+            match POOL.call_tool_traced(&provider.endpoint, &provider.agent_id, params).await {
                 Ok(result) if result.is_error == Some(true) => {
                     return Err(self.tool_error(text_of(&result)));
                 }
@@ -198,31 +196,6 @@ impl std::fmt::Debug for Dependency {
             .field("providers", &self.inner.providers.load().len())
             .finish()
     }
-}
-
-/// One call to one provider, in a CLIENT span whose context travels in the
-/// request's `_meta` (so the provider's tool span is its child).
-async fn call_traced(
-    provider: &Provider,
-    mut params: CallToolRequestParams,
-) -> Result<CallToolResult, McpCallError> {
-    let span = mcp::client_span(&provider.tool_name, &provider.endpoint);
-    span.record("switchboard.agent.id", provider.agent_id.as_str());
-    let call = async {
-        mcp::inject(&mut params);
-        POOL.call_tool(&provider.endpoint, params).await
-    };
-    let result = call.instrument(span.clone()).await;
-    let outcome = match &result {
-        Ok(result) if result.is_error == Some(true) => Outcome::ToolError,
-        Ok(_) => Outcome::Ok,
-        Err(McpCallError::Mcp { error, .. }) => Outcome::RpcError(error.code.0),
-        Err(McpCallError::Timeout { .. }) => Outcome::Failed("timeout"),
-        Err(McpCallError::Unreachable { .. }) => Outcome::Failed("unreachable"),
-        Err(McpCallError::Transport { .. }) => Outcome::Failed("transport"),
-    };
-    mcp::record_outcome(&span, outcome);
-    result
 }
 
 /// The text blocks of a result, joined by newlines.

@@ -143,11 +143,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         options.iterations = args.iterations;
         options.smoke = args.smoke;
         options.quiet = args.quiet;
-        if scenario == Scenario::Restart && options.registry.is_some() {
-            if args.scenario == ScenarioArg::All {
-                eprintln!("[restart] skipped: it needs a spawned registry (--spawn)");
-                continue;
-            }
+        if scenario == Scenario::Restart
+            && options.registry.is_some()
+            && args.scenario == ScenarioArg::All
+        {
+            eprintln!("[restart] skipped: it needs a spawned registry (--spawn)");
+            continue;
         }
         let report = switchboard_bench::run(&options)
             .await

@@ -24,7 +24,9 @@ use rmcp::transport::streamable_http_client::{
 };
 use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 use rmcp::{ClientLifecycleMode, ClientServiceExt as _, RoleClient, ServiceExt as _};
+use switchboard_telemetry::mcp::{self, Outcome};
 use tokio::sync::OnceCell;
+use tracing::Instrument as _;
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -123,6 +125,34 @@ impl McpPool {
             Ok(Err(error)) => Err(self.classify(endpoint, &session, error)),
             Err(_) => Err(McpCallError::Timeout { endpoint: endpoint.to_owned(), timeout }),
         }
+    }
+
+    /// [`McpPool::call_tool`] as an OpenTelemetry CLIENT span that carries the
+    /// caller's trace into the agent (`params._meta.traceparent`) and records
+    /// the outcome. `agent_id` names the agent on the span.
+    pub async fn call_tool_traced(
+        &self,
+        endpoint: &str,
+        agent_id: &str,
+        mut params: CallToolRequestParams,
+    ) -> Result<CallToolResult, McpCallError> {
+        let span = mcp::client_span(&params.name, endpoint);
+        span.record("switchboard.agent.id", agent_id);
+        let call = async {
+            mcp::inject(&mut params);
+            self.call_tool(endpoint, params).await
+        };
+        let result = call.instrument(span.clone()).await;
+        let outcome = match &result {
+            Ok(result) if result.is_error == Some(true) => Outcome::ToolError,
+            Ok(_) => Outcome::Ok,
+            Err(McpCallError::Mcp { error, .. }) => Outcome::RpcError(error.code.0),
+            Err(McpCallError::Timeout { .. }) => Outcome::Failed("timeout"),
+            Err(McpCallError::Unreachable { .. }) => Outcome::Failed("unreachable"),
+            Err(McpCallError::Transport { .. }) => Outcome::Failed("transport"),
+        };
+        mcp::record_outcome(&span, outcome);
+        result
     }
 
     /// Lists the tools of the agent at `endpoint`.

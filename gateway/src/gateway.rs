@@ -25,7 +25,6 @@ use crate::config::GatewayConfig;
 use crate::errors::{self, gateway_error};
 use crate::metrics::{EndpointLabel, GatewayMetrics, ToolLabel};
 use crate::routing_table::{Endpoint, Replica, Route, RoutingTable};
-use crate::trace;
 
 /// A cloneable handle to the gateway.
 #[derive(Clone)]
@@ -223,7 +222,10 @@ impl Gateway {
             let started = Instant::now();
             let result = {
                 let _in_flight = InFlight::enter(&replica.endpoint);
-                trace::upstream_call(&self.inner.pool, replica, params.clone()).await
+                self.inner
+                    .pool
+                    .call_tool_traced(&replica.endpoint.url, &replica.agent_id, params.clone())
+                    .await
             };
             self.inner
                 .metrics

@@ -6,14 +6,11 @@
 //! client → gateway (server) → upstream attempt (client) → agent tool.
 
 use opentelemetry::context::FutureExt as _;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
-use switchboard_client::{McpCallError, McpPool};
 use switchboard_telemetry::mcp::{self, Outcome};
 use tracing::Instrument as _;
-
-use crate::routing_table::Replica;
 
 /// Runs `call` (routing one `tools/call` of `tool`) inside its server span.
 pub(crate) async fn serve(
@@ -31,32 +28,6 @@ pub(crate) async fn serve(
         Ok(result) if result.is_error == Some(true) => Outcome::ToolError,
         Ok(_) => Outcome::Ok,
         Err(error) => Outcome::RpcError(error.code.0),
-    };
-    mcp::record_outcome(&span, outcome);
-    result
-}
-
-/// One attempt on `replica`, in a client span whose context goes upstream in `_meta`.
-pub(crate) async fn upstream_call(
-    pool: &McpPool,
-    replica: &Replica,
-    mut params: CallToolRequestParams,
-) -> Result<CallToolResult, McpCallError> {
-    let url = &replica.endpoint.url;
-    let span = mcp::client_span(&params.name, url);
-    span.record("switchboard.agent.id", replica.agent_id.as_str());
-    let call = async {
-        mcp::inject(&mut params);
-        pool.call_tool(url, params).await
-    };
-    let result = call.instrument(span.clone()).await;
-    let outcome = match &result {
-        Ok(result) if result.is_error == Some(true) => Outcome::ToolError,
-        Ok(_) => Outcome::Ok,
-        Err(McpCallError::Mcp { error, .. }) => Outcome::RpcError(error.code.0),
-        Err(McpCallError::Timeout { .. }) => Outcome::Failed("timeout"),
-        Err(McpCallError::Unreachable { .. }) => Outcome::Failed("unreachable"),
-        Err(McpCallError::Transport { .. }) => Outcome::Failed("transport"),
     };
     mcp::record_outcome(&span, outcome);
     result

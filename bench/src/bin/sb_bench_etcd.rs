@@ -73,19 +73,25 @@ async fn main() -> anyhow::Result<()> {
                 let clients = etcd::clients(&args.endpoint, pick(watchers * 10, 1)).await?;
                 let rate = args.rate.unwrap_or(20.0);
                 etcd::watch(&clients, watchers, rate, length, &progress, &mut report).await?;
+                report.attach_process(server_pid(&args.endpoint));
             }
         }
         other => {
             anyhow::bail!("unknown scenario {other:?}: want heartbeat, register or watch-fanout")
         }
     }
-    // The server's memory, when it runs here (found by its listening port).
-    let addr = args.endpoint.trim_start_matches("http://").trim_end_matches('/').parse().ok();
-    report.attach_process(addr.and_then(switchboard_bench::procfs::listener_pid));
+    // The server's memory, when it runs here, after each case.
+    report.attach_process(server_pid(&args.endpoint));
     if args.output == "json" {
         println!("{}", report.to_json());
     } else {
         println!("{}", report.render_table());
     }
     Ok(())
+}
+
+/// The pid of the etcd listening at `endpoint`, when it runs here.
+fn server_pid(endpoint: &str) -> Option<u32> {
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/').parse().ok()?;
+    switchboard_bench::procfs::listener_pid(addr)
 }

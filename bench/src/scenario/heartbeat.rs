@@ -128,7 +128,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         .with("registry_revisions", revisions)
         .with_registry(middle);
         if let Some(registered) = registered_rss {
-            saturated = saturated.with("rss_mb_registered_no_streams", registered.round());
+            saturated = saturated.with("rss_mb_registered_no_streams", registered.round() as u64);
         }
         // Saturation phase only (the registry stats above are read at its end).
         if let Some(c) = cores(&before, &middle, seconds) {
