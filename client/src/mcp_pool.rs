@@ -195,6 +195,13 @@ impl McpPool {
             |message: String| McpCallError::Unreachable { endpoint: endpoint.to_owned(), message };
         let mut config = StreamableHttpClientTransportConfig::with_uri(endpoint.to_owned());
         config.max_concurrent_requests = self.config.max_concurrent_requests;
+        // rmcp's default HTTP client opens a fresh connection per request.
+        // That costs a loopback handshake per call, but it is what makes a
+        // dead agent's failure unambiguous: "connection refused" means the
+        // request never left, so failover can never run a tool twice. Over a
+        // kept-alive connection the first request after a crash fails as
+        // "connection closed mid-request", which may have run (measured: the
+        // gateway's failover test then fails under load).
         let transport = StreamableHttpClientTransport::from_config(config);
         let legacy_only = self.config.legacy_only;
         let connecting = async move {

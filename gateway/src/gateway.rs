@@ -86,9 +86,13 @@ impl Gateway {
         let table = RoutingTable::build(view, &previous, inner.config.breaker);
         let current: std::collections::HashSet<String> =
             table.endpoint_urls().into_iter().collect();
-        for gone in previous.endpoint_urls().into_iter().filter(|url| !current.contains(url)) {
-            inner.pool.forget(&gone);
-            inner.metrics.breaker_state.remove(&EndpointLabel { endpoint: gone });
+        for (url, endpoint) in previous.endpoints() {
+            if current.contains(&url) {
+                continue;
+            }
+            endpoint.retired.store(true, Ordering::SeqCst);
+            inner.pool.forget(&url);
+            inner.metrics.breaker_state.remove(&EndpointLabel { endpoint: url });
         }
         inner.metrics.table_revision.set(i64::try_from(table.revision).unwrap_or(i64::MAX));
         inner.metrics.tools.set(i64::try_from(table.tools.len()).unwrap_or(i64::MAX));
@@ -270,11 +274,15 @@ impl Gateway {
             BreakerState::Open => 1,
             BreakerState::HalfOpen => 2,
         };
-        self.inner
-            .metrics
-            .breaker_state
-            .get_or_create(&EndpointLabel { endpoint: endpoint.url.clone() })
-            .set(state);
+        let label = EndpointLabel { endpoint: endpoint.url.clone() };
+        let series = &self.inner.metrics.breaker_state;
+        series.get_or_create(&label).set(state);
+        // A call that picked this endpoint from an older table may finish
+        // after the endpoint left: checking after the write means any
+        // interleaving with `apply` ends with the series gone.
+        if endpoint.retired.load(Ordering::SeqCst) {
+            series.remove(&label);
+        }
     }
 }
 

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use rmcp::model::Tool as McpTool;
 use switchboard_client::CacheView;
@@ -39,6 +39,9 @@ pub struct Endpoint {
     pub in_flight: AtomicUsize,
     /// Transport-failure breaker.
     pub breaker: Breaker,
+    /// Set once the endpoint has left the table; calls that picked it
+    /// before may still be finishing.
+    pub retired: AtomicBool,
 }
 
 /// One agent able to serve a route.
@@ -84,6 +87,7 @@ impl RoutingTable {
                     url: url.to_owned(),
                     in_flight: AtomicUsize::new(0),
                     breaker: Breaker::new(breaker),
+                    retired: AtomicBool::new(false),
                 })
             })
         };
@@ -135,7 +139,7 @@ impl RoutingTable {
     }
 
     /// Every endpoint in use, by URL.
-    fn endpoints(&self) -> HashMap<String, Arc<Endpoint>> {
+    pub(crate) fn endpoints(&self) -> HashMap<String, Arc<Endpoint>> {
         self.routes
             .values()
             .flat_map(|route| &route.replicas)

@@ -7,6 +7,7 @@
 //! writer and liveness tasks; [`server::serve_grpc`] and
 //! [`server::serve_admin`] put it on the network.
 
+pub mod change;
 pub mod config;
 pub mod error;
 pub mod metrics;

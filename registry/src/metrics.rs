@@ -123,8 +123,8 @@ impl Metrics {
         self.revision.set(i64::try_from(snapshot.revision).unwrap_or(i64::MAX));
     }
 
-    /// Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    /// Prometheus text exposition of every metric (see `Registry::render_metrics`).
+    pub(crate) fn render(&self) -> String {
         let mut text = String::new();
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::error!(%error, "metrics encoding failed");

@@ -11,8 +11,9 @@ use std::time::SystemTime;
 
 use prost_types::Timestamp;
 use switchboard_health::{LivenessTracker, Status as Liveness};
-use switchboard_proto::v1::{Agent, AgentStatus, Event, EventType, RegisterAgentRequest};
+use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest};
 
+use crate::change::Change;
 use crate::error::{RegistryError, RegistryResult};
 use crate::resolution::{CONNECTION_LOST, HEARTBEAT_LATE, NO_HEARTBEAT};
 use crate::state::{Snapshot, Wiring, provided_capabilities};
@@ -66,8 +67,8 @@ pub struct Built {
     pub batch: CommitBatch,
     /// Agents whose wiring changed, to push to their heartbeat streams.
     pub pushes: Vec<(String, Arc<Wiring>)>,
-    /// Events to publish to watchers, in revision order.
-    pub events: Vec<Arc<Event>>,
+    /// Changes to publish to watchers, in revision order.
+    pub events: Vec<Arc<Change>>,
 }
 
 /// Builds the next snapshot from a batch of mutations.
@@ -77,7 +78,7 @@ pub struct BatchBuilder {
     touched: BTreeSet<String>,
     rewire: BTreeSet<String>,
     dirty: BTreeSet<String>,
-    events: Vec<Arc<Event>>,
+    events: Vec<Arc<Change>>,
     compact_before: Option<u64>,
     max_events: usize,
     oldest_seconds: i64,
@@ -178,12 +179,12 @@ impl BatchBuilder {
         let mut batch = CommitBatch {
             revision,
             compact_before: self.compact_before,
-            events: self.events.iter().map(|e| (**e).clone()).collect(),
+            events: self.events.clone(),
             ..CommitBatch::default()
         };
         for id in std::mem::take(&mut self.dirty) {
             match self.next.agents.get(&id) {
-                Some(agent) => batch.upserts.push((**agent).clone()),
+                Some(agent) => batch.upserts.push(agent.clone()),
                 None => batch.deletes.push(id),
             }
         }
@@ -288,15 +289,15 @@ impl BatchBuilder {
 
     /// Records an event at the current revision (bumping it for removals,
     /// which have no `put`).
-    fn emit(&mut self, kind: EventType, agent: Arc<Agent>, reason: &str) -> u64 {
+    fn emit(&mut self, kind: EventType, agent: Arc<Agent>, reason: &'static str) -> u64 {
         if kind == EventType::Removed {
             self.next.revision += 1;
         }
-        let event = Arc::new(Event {
-            r#type: kind as i32,
+        let event = Arc::new(Change {
+            kind,
             revision: self.next.revision,
-            agent: Some((*agent).clone()),
-            reason: reason.to_owned(),
+            agent,
+            reason,
             time: Some(self.now),
         });
         if let Some(start) = self.next.record(event.clone(), self.max_events, self.oldest_seconds) {

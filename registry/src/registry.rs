@@ -19,11 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use switchboard_health::{LivenessTracker, Status as Liveness};
-use switchboard_proto::v1::{Event, RegisterAgentRequest};
+use switchboard_proto::v1::RegisterAgentRequest;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::change::Change;
 use crate::config::RegistryConfig;
 use crate::error::{RegistryError, RegistryResult};
 use crate::metrics::Metrics;
@@ -44,7 +45,7 @@ pub struct Registry {
 pub(crate) struct Shared {
     pub config: RegistryConfig,
     pub snapshot: ArcSwap<Snapshot>,
-    pub events: broadcast::Sender<Arc<Event>>,
+    pub events: broadcast::Sender<Arc<Change>>,
     pub liveness: Mutex<LivenessTracker<String>>,
     /// Wakes the liveness driver when a deadline may have moved earlier.
     pub liveness_changed: Notify,
@@ -128,7 +129,6 @@ impl Registry {
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
         let closing = CancellationToken::new();
         let metrics = Metrics::new();
-        metrics.observe_snapshot(&snapshot);
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             events,
@@ -162,6 +162,14 @@ impl Registry {
     /// Metrics of this registry.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// Prometheus text of every metric. Gauges derived from the state (agents
+    /// by status, revision) are computed here, per scrape, rather than on
+    /// every commit: counting statuses walks every agent.
+    pub fn render_metrics(&self) -> String {
+        self.shared.metrics.observe_snapshot(&self.snapshot());
+        self.shared.metrics.render()
     }
 
     /// Cancelled when the registry starts shutting down.
@@ -297,7 +305,7 @@ impl Registry {
     }
 
     /// Live events, published once durable.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Change>> {
         self.shared.events.subscribe()
     }
 

@@ -92,7 +92,7 @@ pub async fn serve_admin(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let renderer: MetricsRenderer = Arc::new(move || registry.metrics().render());
+    let renderer: MetricsRenderer = Arc::new(move || registry.render_metrics());
     let router = probe_router(readiness, renderer);
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())

@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 use switchboard_proto::v1::{
-    Agent, AgentStatus, DependencyResolution, DependencySpec, Event, EventType, Tool,
-    ToolResolution,
+    Agent, AgentStatus, DependencyResolution, DependencySpec, Event, Tool, ToolResolution,
 };
 
+use crate::change::Change;
 use crate::resolution;
 
 /// The dependency wiring of one agent: every tool's resolution.
@@ -51,7 +51,7 @@ pub struct Snapshot {
     /// Agent id → its current wiring.
     pub wiring: HashMap<String, Arc<Wiring>>,
     /// Retained event history, ordered by revision.
-    pub history: Vector<Arc<Event>>,
+    pub history: Vector<Arc<Change>>,
 }
 
 // === impl Snapshot ===
@@ -70,7 +70,7 @@ impl Snapshot {
             epoch: epoch.into(),
             revision,
             history_start: history_start.max(1),
-            history: events.into_iter().map(Arc::new).collect(),
+            history: events.into_iter().map(|e| Arc::new(Change::from_event(e))).collect(),
             ..Snapshot::default()
         };
         let ids: Vec<String> = agents.iter().map(|a| a.id.clone()).collect();
@@ -173,7 +173,7 @@ impl Snapshot {
     /// the new `history_start` when compaction dropped something.
     pub fn record(
         &mut self,
-        event: Arc<Event>,
+        event: Arc<Change>,
         max_events: usize,
         oldest_seconds: i64,
     ) -> Option<u64> {
@@ -244,11 +244,6 @@ fn remove_from_index(index: &mut HashMap<String, OrdSet<String>>, key: &str, id:
 /// Capabilities an agent provides.
 pub fn provided_capabilities(agent: &Agent) -> impl Iterator<Item = &str> {
     agent.tools.iter().map(|t| t.capability.as_str()).filter(|c| !c.is_empty())
-}
-
-/// The event type of a stored event.
-pub fn event_type(event: &Event) -> EventType {
-    EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified)
 }
 
 #[cfg(test)]

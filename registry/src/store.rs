@@ -7,8 +7,12 @@
 
 mod sled_store;
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use switchboard_proto::v1::{Agent, Event};
+
+use crate::change::Change;
 
 pub use sled_store::SledStore;
 
@@ -55,12 +59,13 @@ pub struct LoadedState {
 pub struct CommitBatch {
     /// Revision of the last mutation in the batch; the store's new revision.
     pub revision: u64,
-    /// Agents to insert or replace, keyed by their id.
-    pub upserts: Vec<Agent>,
+    /// Agents to insert or replace, keyed by their id (shared with the
+    /// snapshot: a batch copies nothing).
+    pub upserts: Vec<Arc<Agent>>,
     /// Ids of agents to delete.
     pub deletes: Vec<String>,
     /// New events, ordered by revision, one per mutation.
-    pub events: Vec<Event>,
+    pub events: Vec<Arc<Change>>,
     /// When set, events with a revision below this are dropped from the
     /// history, and this becomes the new compact revision.
     pub compact_before: Option<u64>,

@@ -103,7 +103,6 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         return;
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-    shared.metrics.observe_snapshot(&snapshot);
     shared.snapshot.store(Arc::new(snapshot));
     for event in events {
         // No receiver is fine: nobody is watching.

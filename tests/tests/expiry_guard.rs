@@ -105,7 +105,7 @@ async fn with_status(server: &InProcessRegistry, status: AgentStatus) -> BTreeSe
 }
 
 fn guard_metric(server: &InProcessRegistry) -> Option<f64> {
-    metric_value(&server.registry.metrics().render(), GUARD_METRIC)
+    metric_value(&server.registry.render_metrics(), GUARD_METRIC)
 }
 
 /// Registers `FLEET` agents; returns their ids, the first `CUT` to be silenced.

@@ -21,13 +21,14 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use parking_lot::Mutex;
 use switchboard_proto::v1::watch_service_server::WatchService;
-use switchboard_proto::v1::{Event, EventType, WatchRequest, WatchResponse};
+use switchboard_proto::v1::{EventType, WatchRequest, WatchResponse};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
+use crate::change::Change;
 use crate::registry::Registry;
-use crate::state::{Snapshot, event_type};
+use crate::state::Snapshot;
 
 use filter::{Filter, Verdict};
 
@@ -200,7 +201,7 @@ impl Watcher {
     }
 
     /// Live events until the client leaves, falls behind or the registry closes.
-    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<Event>>) -> Result<(), Stop> {
+    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<Change>>) -> Result<(), Stop> {
         let interval = self.registry.config().bookmark_interval;
         let closing = self.registry.closing();
         let epoch = self.registry.snapshot().epoch.clone();
@@ -241,19 +242,19 @@ impl Watcher {
         }
     }
 
-    async fn forward(&mut self, event: &Event, epoch: &str) -> Result<(), Stop> {
-        let Some(agent) = &event.agent else { return Ok(()) };
-        let kind = event_type(event);
+    async fn forward(&mut self, event: &Change, epoch: &str) -> Result<(), Stop> {
+        let agent = &event.agent;
+        let kind = event.kind;
         let (kind, reason) = match self.filter.judge(agent, kind) {
             Verdict::Skip => return Ok(()),
-            Verdict::Send(kind) => (kind, event.reason.clone()),
+            Verdict::Send(kind) => (kind, event.reason.to_owned()),
             Verdict::Removed => (EventType::Removed, "filter".to_owned()),
         };
         let message = WatchResponse {
             r#type: kind as i32,
             revision: event.revision,
             store_epoch: epoch.to_owned(),
-            agent: Some(agent.clone()),
+            agent: Some((**agent).clone()),
             compact_revision: 0,
             reason,
             time: event.time,

@@ -61,7 +61,10 @@ fn history_compacts_by_count() {
     let mut snapshot = Snapshot { history_start: 1, ..Snapshot::default() };
     let mut start = None;
     for revision in 1..=5 {
-        let event = Arc::new(switchboard_proto::v1::Event { revision, ..Default::default() });
+        let event = Arc::new(crate::change::Change::from_event(switchboard_proto::v1::Event {
+            revision,
+            ..Default::default()
+        }));
         start = snapshot.record(event, 3, i64::MIN).or(start);
     }
     assert_eq!(snapshot.history.len(), 3);

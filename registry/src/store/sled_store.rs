@@ -401,7 +401,7 @@ impl EncodedBatch {
                 .map(|agent| (agent.id.clone(), agent.encode_to_vec()))
                 .collect(),
             deletes,
-            events: events.iter().map(|event| (event.revision, event.encode_to_vec())).collect(),
+            events: events.iter().map(|event| (event.revision, event.encode_event())).collect(),
             compact_before,
         })
     }

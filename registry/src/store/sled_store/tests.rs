@@ -7,6 +7,7 @@ use std::time::Duration;
 use switchboard_proto::v1::{AgentStatus, EventType};
 
 use super::*;
+use crate::change::Change;
 
 /// Upper bound for the concurrency tests: a deadlock fails the test instead
 /// of hanging it.
@@ -37,12 +38,22 @@ fn event(revision: u64, kind: EventType, agent: &Agent) -> Event {
 }
 
 /// A batch registering `id` at `revision`, with its event.
+/// Agents as a batch carries them.
+fn shared(agents: Vec<Agent>) -> Vec<Arc<Agent>> {
+    agents.into_iter().map(Arc::new).collect()
+}
+
+/// Events as a batch carries them.
+fn changes(events: Vec<Event>) -> Vec<Arc<Change>> {
+    events.into_iter().map(|event| Arc::new(Change::from_event(event))).collect()
+}
+
 fn register(id: &str, revision: u64) -> CommitBatch {
     let agent = agent(id, revision);
     CommitBatch {
         revision,
-        events: vec![event(revision, EventType::Added, &agent)],
-        upserts: vec![agent],
+        events: changes(vec![event(revision, EventType::Added, &agent)]),
+        upserts: shared(vec![agent]),
         ..Default::default()
     }
 }
@@ -110,8 +121,8 @@ async fn committed_state_survives_reopen() {
     store
         .commit(CommitBatch {
             revision: 2,
-            upserts: vec![weather.clone(), date.clone()],
-            events: first.clone(),
+            upserts: shared(vec![weather.clone(), date.clone()]),
+            events: changes(first.clone()),
             ..Default::default()
         })
         .await
@@ -125,9 +136,9 @@ async fn committed_state_survives_reopen() {
     store
         .commit(CommitBatch {
             revision: 4,
-            upserts: vec![weather_v2.clone()],
+            upserts: shared(vec![weather_v2.clone()]),
             deletes: vec![date.id.clone()],
-            events: second.clone(),
+            events: changes(second.clone()),
             ..Default::default()
         })
         .await
@@ -274,25 +285,25 @@ async fn inconsistent_batches_are_rejected_whole() {
 
     let unordered = CommitBatch {
         revision: 2,
-        upserts: vec![a.clone(), b.clone()],
-        events: vec![event(2, EventType::Added, &b), event(1, EventType::Added, &a)],
+        upserts: shared(vec![a.clone(), b.clone()]),
+        events: changes(vec![event(2, EventType::Added, &b), event(1, EventType::Added, &a)]),
         ..Default::default()
     };
     assert_invalid(store.commit(unordered).await, "event revision 1 out of order");
 
     let beyond = CommitBatch {
         revision: 1,
-        upserts: vec![a.clone()],
-        events: vec![event(2, EventType::Added, &a)],
+        upserts: shared(vec![a.clone()]),
+        events: changes(vec![event(2, EventType::Added, &a)]),
         ..Default::default()
     };
     assert_invalid(store.commit(beyond).await, "event revision 2 out of order");
 
     let both = CommitBatch {
         revision: 1,
-        upserts: vec![a.clone()],
+        upserts: shared(vec![a.clone()]),
         deletes: vec![a.id.clone()],
-        events: vec![event(1, EventType::Added, &a)],
+        events: changes(vec![event(1, EventType::Added, &a)]),
         ..Default::default()
     };
     assert_invalid(store.commit(both).await, "\"a-00000001\" is both upserted and deleted");

@@ -1,0 +1,106 @@
+//! One recorded mutation, as the registry keeps it in memory.
+//!
+//! The wire type [`Event`] owns its agent; the history, the live event ring
+//! and the commit batch would each hold a deep copy of the agent (its tools,
+//! their JSON schemas) per mutation. A [`Change`] shares the snapshot's
+//! `Arc<Agent>` instead, and encodes itself as the exact bytes of an
+//! [`Event`] for the store without building one.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use prost::encoding::{int32, message, string, uint64};
+use prost_types::Timestamp;
+use switchboard_proto::v1::{Agent, Event, EventType};
+
+/// A mutation: what happened to which agent at which revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// What happened.
+    pub kind: EventType,
+    /// Revision assigned to it.
+    pub revision: u64,
+    /// The agent after the change (its last state for a removal).
+    pub agent: Arc<Agent>,
+    /// Why, for removals (`deregistered`, `purged`).
+    pub reason: &'static str,
+    /// When it was recorded.
+    pub time: Option<Timestamp>,
+}
+
+impl Change {
+    /// The wire form (a deep copy of the agent).
+    pub fn to_event(&self) -> Event {
+        Event {
+            r#type: self.kind as i32,
+            revision: self.revision,
+            agent: Some((*self.agent).clone()),
+            reason: self.reason.to_owned(),
+            time: self.time,
+        }
+    }
+
+    /// A stored event, back in memory.
+    pub fn from_event(event: Event) -> Self {
+        Self {
+            kind: EventType::try_from(event.r#type).unwrap_or(EventType::Unspecified),
+            revision: event.revision,
+            agent: Arc::new(event.agent.unwrap_or_default()),
+            reason: known_reason(&event.reason),
+            time: event.time,
+        }
+    }
+
+    /// The protobuf encoding of [`Change::to_event`], without the copy.
+    pub fn encode_event(&self) -> Vec<u8> {
+        let mut buffer = Vec::with_capacity(self.agent.encoded_len() + 64);
+        let kind = self.kind as i32;
+        if kind != 0 {
+            int32::encode(1, &kind, &mut buffer);
+        }
+        if self.revision != 0 {
+            uint64::encode(2, &self.revision, &mut buffer);
+        }
+        message::encode(3, &*self.agent, &mut buffer);
+        if !self.reason.is_empty() {
+            string::encode(4, &self.reason.to_owned(), &mut buffer);
+        }
+        if let Some(time) = &self.time {
+            message::encode(5, time, &mut buffer);
+        }
+        buffer
+    }
+}
+
+/// Reasons are a small closed set; unknown ones (from a newer version)
+/// read as empty.
+fn known_reason(reason: &str) -> &'static str {
+    ["deregistered", "purged", "filter"].into_iter().find(|known| *known == reason).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_proto::v1::Tool;
+
+    use super::*;
+
+    #[test]
+    fn encodes_exactly_like_the_wire_event_and_decodes_back() {
+        let agent = Agent {
+            id: "hello-1".into(),
+            name: "hello".into(),
+            tools: vec![Tool { name: "greet".into(), ..Tool::default() }],
+            ..Agent::default()
+        };
+        let change = Change {
+            kind: EventType::Removed,
+            revision: 42,
+            agent: Arc::new(agent),
+            reason: "deregistered",
+            time: Some(Timestamp { seconds: 7, nanos: 1 }),
+        };
+        assert_eq!(change.encode_event(), change.to_event().encode_to_vec());
+        let decoded = Event::decode(change.encode_event().as_slice()).unwrap();
+        assert_eq!(Change::from_event(decoded), change);
+    }
+}
