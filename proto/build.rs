@@ -16,6 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(PROTOS, ["."])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("switchboard_descriptor.bin"), descriptors.encode_to_vec())?;
-    tonic_prost_build::configure().emit_rerun_if_changed(false).compile_fds(descriptors)?;
+    // Small per-stream buffers: see `src/codec.rs`.
+    tonic_prost_build::configure()
+        .emit_rerun_if_changed(false)
+        .codec_path("crate::codec::CompactCodec")
+        .compile_fds(descriptors)?;
     Ok(())
 }

@@ -5,6 +5,8 @@
 //! registry implements the server traits, the client crate, the agent SDK,
 //! the gateway and the CLI use the generated clients.
 
+pub mod codec;
+
 /// Generated messages, clients and servers of `switchboard.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used)]
 pub mod v1 {
