@@ -77,3 +77,26 @@ fn error_code(error: &anyhow::Error) -> u8 {
     }
     if error.downcast_ref::<settings::ConfigError>().is_some() { 2 } else { 1 }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn up_takes_the_gateway_options_too() {
+        let cli = Cli::try_parse_from([
+            "switchboard",
+            "up",
+            "--call-timeout",
+            "2s",
+            "--allowed-hosts",
+            "mesh.internal,gw.internal",
+        ])
+        .unwrap();
+        let Command::Up(args) = cli.command else { panic!("not up") };
+        assert_eq!(args.gateway.call_timeout.as_deref(), Some("2s"));
+        assert_eq!(args.gateway.allowed_hosts, ["mesh.internal", "gw.internal"]);
+    }
+}

@@ -224,15 +224,9 @@ mod tests {
     }
 }
 
-/// Flags of `switchboard gateway`.
+/// Gateway settings shared by `switchboard gateway` and `switchboard up`.
 #[derive(Debug, Clone, Args, Default)]
-pub struct GatewayArgs {
-    /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics [default: 127.0.0.1:7700].
-    #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
-    pub gateway_addr: Option<String>,
-    /// The registry's gRPC address [default: 127.0.0.1:7600].
-    #[arg(long, env = "SWITCHBOARD_REGISTRY")]
-    pub registry: Option<String>,
+pub struct GatewayOptions {
     /// Extra `Host` values accepted at /mcp, comma-separated (loopback is always
     /// accepted; `*` accepts any, for deployments behind a proxy).
     #[arg(long, env = "SWITCHBOARD_GATEWAY_ALLOWED_HOSTS", value_delimiter = ',')]
@@ -244,7 +238,21 @@ pub struct GatewayArgs {
     /// Longest wait for one upstream tool call [default: 30s].
     #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
     pub call_timeout: Option<String>,
+}
+
+/// Flags of `switchboard gateway`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct GatewayArgs {
+    /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics [default: 127.0.0.1:7700].
+    #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
+    pub gateway_addr: Option<String>,
+    /// The registry's gRPC address [default: 127.0.0.1:7600].
+    #[arg(long, env = "SWITCHBOARD_REGISTRY")]
+    pub registry: Option<String>,
     /// Trace export.
+    /// Routing, timeouts and Host/Origin checks.
+    #[command(flatten)]
+    pub options: GatewayOptions,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -258,6 +266,9 @@ pub struct UpArgs {
     /// Gateway HTTP address [default: 127.0.0.1:7700].
     #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
     pub gateway_addr: Option<String>,
+    /// Gateway routing, timeouts and Host/Origin checks.
+    #[command(flatten)]
+    pub gateway: GatewayOptions,
     /// Also start the example agents (date-service, hello).
     #[arg(long)]
     pub demo: bool,
@@ -281,11 +292,11 @@ impl GatewayArgs {
         if let Some(registry) = self.registry {
             gateway.registry = registry;
         }
-        if let Some(text) = self.call_timeout {
+        if let Some(text) = self.options.call_timeout {
             gateway.call_timeout = parse_duration("call_timeout", &text)?;
         }
-        gateway.allowed_hosts = self.allowed_hosts;
-        gateway.allowed_origins = self.allowed_origins;
+        gateway.allowed_hosts = self.options.allowed_hosts;
+        gateway.allowed_origins = self.options.allowed_origins;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
             gateway_addr: parse_addr("gateway_addr", self.gateway_addr, "127.0.0.1:7700")?,

@@ -15,7 +15,11 @@ use crate::{gateway_cmd, registry_cmd, shutdown, telemetry};
 /// Runs everything until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let registry_settings = args.registry.resolve()?;
-    let gateway_args = GatewayArgs { gateway_addr: args.gateway_addr, ..GatewayArgs::default() };
+    let gateway_args = GatewayArgs {
+        gateway_addr: args.gateway_addr,
+        options: args.gateway,
+        ..GatewayArgs::default()
+    };
     let mut gateway_settings = gateway_args.resolve()?;
     let _telemetry = telemetry::init("switchboard", &registry_settings.telemetry)?;
     let stop = shutdown::on_signal();
