@@ -5,7 +5,7 @@ use serde_json::json;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{Agent, AgentStatus, ListAgentsRequest};
 
-use super::common::{self, Output, OutputFlag, RegistryFlag, StatusFilter};
+use super::common::{self, AgentFilter, Output, OutputFlag, RegistryFlag};
 use super::render::{agent_json, human_age, status_name};
 use super::table::Table;
 
@@ -19,18 +19,8 @@ pub struct AgentsArgs {
     registry: RegistryFlag,
     #[command(flatten)]
     output: OutputFlag,
-    /// Only agents with a tool providing this capability.
-    #[arg(long)]
-    capability: Option<String>,
-    /// Only agents with a tool carrying this tag.
-    #[arg(long)]
-    tag: Option<String>,
-    /// Only agents with this status.
-    #[arg(long, value_enum)]
-    status: Option<StatusFilter>,
-    /// Only agents with this name.
-    #[arg(long)]
-    name: Option<String>,
+    #[command(flatten)]
+    filter: AgentFilter,
 }
 
 /// Lists the agents.
@@ -38,10 +28,10 @@ pub async fn run(args: AgentsArgs) -> anyhow::Result<()> {
     let address = &args.registry.registry;
     let mut client = RegistryServiceClient::new(common::registry(address).await?);
     let mut request = ListAgentsRequest {
-        capability: args.capability.unwrap_or_default(),
-        tag: args.tag.unwrap_or_default(),
-        status: args.status.map_or(AgentStatus::Unspecified, AgentStatus::from) as i32,
-        name: args.name.unwrap_or_default(),
+        capability: args.filter.capability.unwrap_or_default(),
+        tag: args.filter.tag.unwrap_or_default(),
+        status: args.filter.status.map_or(AgentStatus::Unspecified, AgentStatus::from) as i32,
+        name: args.filter.name.unwrap_or_default(),
         page_size: PAGE_SIZE,
         page_token: String::new(),
     };

@@ -8,6 +8,23 @@ use tonic::transport::Channel;
 
 use super::ExitCode;
 
+/// Agent filters shared by `agents` and `watch` (combined with AND).
+#[derive(Debug, Clone, Args)]
+pub struct AgentFilter {
+    /// Only agents with a tool providing this capability.
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// Only agents with a tool carrying this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only agents with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusFilter>,
+    /// Only agents with this name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
 /// `--registry`: where the registry's gRPC API listens.
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {

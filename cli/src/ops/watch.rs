@@ -12,7 +12,7 @@ use switchboard_proto::v1::watch_service_client::WatchServiceClient;
 use switchboard_proto::v1::{AgentStatus, EventType, WatchFilter, WatchRequest, WatchResponse};
 use tokio_util::sync::CancellationToken;
 
-use super::common::{self, Output, OutputFlag, RegistryFlag, StatusFilter};
+use super::common::{self, AgentFilter, Output, OutputFlag, RegistryFlag};
 use super::render::{agent_json, status_name, time};
 
 /// Flags of `switchboard watch`.
@@ -27,18 +27,8 @@ pub struct WatchArgs {
     /// Also print BOOKMARK progress markers.
     #[arg(long)]
     bookmarks: bool,
-    /// Only agents with a tool providing this capability.
-    #[arg(long)]
-    capability: Option<String>,
-    /// Only agents with a tool carrying this tag.
-    #[arg(long)]
-    tag: Option<String>,
-    /// Only agents with this status.
-    #[arg(long, value_enum)]
-    status: Option<StatusFilter>,
-    /// Only agents with this name.
-    #[arg(long)]
-    name: Option<String>,
+    #[command(flatten)]
+    filter: AgentFilter,
     #[command(flatten)]
     registry: RegistryFlag,
     #[command(flatten)]
@@ -58,10 +48,10 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
     let address = args.registry.registry.clone();
     let mut client = WatchServiceClient::new(common::registry(&address).await?);
     let filter = WatchFilter {
-        capability: args.capability.clone().unwrap_or_default(),
-        name: args.name.clone().unwrap_or_default(),
-        tag: args.tag.clone().unwrap_or_default(),
-        status: args.status.map_or(AgentStatus::Unspecified, AgentStatus::from) as i32,
+        capability: args.filter.capability.clone().unwrap_or_default(),
+        name: args.filter.name.clone().unwrap_or_default(),
+        tag: args.filter.tag.clone().unwrap_or_default(),
+        status: args.filter.status.map_or(AgentStatus::Unspecified, AgentStatus::from) as i32,
     };
     let mut resume = Resume { revision: args.since, epoch: String::new() };
     let mut printed = 0u64;
