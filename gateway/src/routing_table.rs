@@ -2,8 +2,10 @@
 //! swapped atomically; calls read it without locks.
 //!
 //! Rules (DESIGN.md §7):
-//! - routable agents: HEALTHY, and DEGRADED only when merely late (a DEGRADED
-//!   agent whose heartbeat stream broke is treated as gone); never EXPIRED;
+//! - routable agents: those [`Agent::routability`] lets serve — the rule
+//!   dependency resolution applies too: HEALTHY first, DEGRADED only when
+//!   merely late (one whose heartbeat stream broke is treated as gone), never
+//!   EXPIRED;
 //! - replicas (agents with the same name) serving a tool are one tool;
 //! - the same tool name from different agents: each is exposed as
 //!   `<agent>__<tool>` (a separator valid for `^[a-zA-Z0-9_-]{1,64}$`);
@@ -19,12 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use rmcp::model::Tool as McpTool;
 use switchboard_client::CacheView;
 use switchboard_client::proto_json::from_struct;
-use switchboard_proto::v1::{Agent, AgentStatus, Tool};
+use switchboard_proto::Routability;
+use switchboard_proto::v1::{Agent, Tool};
 
 use crate::breaker::{Breaker, BreakerConfig};
 
-/// `Agent.status_reason` of an agent whose heartbeat stream broke.
-const CONNECTION_LOST: &str = "connection lost";
 /// Separator between agent and tool names for colliding tools.
 pub const SEPARATOR: &str = "__";
 /// Longest tool name every client accepts.
@@ -96,7 +97,7 @@ impl RoutingTable {
         for agent in view.agents.values().filter(|a| routable(a)) {
             let replica = Replica {
                 agent_id: agent.id.clone(),
-                healthy: agent.status() == AgentStatus::Healthy,
+                healthy: agent.routability() == Routability::Preferred,
                 endpoint: endpoint(&agent.endpoint),
             };
             for tool in &agent.tools {
@@ -154,11 +155,7 @@ impl RoutingTable {
 }
 
 fn routable(agent: &Agent) -> bool {
-    match agent.status() {
-        AgentStatus::Healthy => true,
-        AgentStatus::Degraded => agent.status_reason != CONNECTION_LOST,
-        AgentStatus::Expired | AgentStatus::Unspecified => false,
-    }
+    agent.routability().may_serve()
 }
 
 /// `<agent>__<tool>`, with the agent part made valid and short enough.

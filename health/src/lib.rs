@@ -1,8 +1,8 @@
 //! Liveness for Switchboard: when an agent is HEALTHY, DEGRADED or EXPIRED,
 //! and the HTTP probes of the registry and gateway.
 //!
-//! The registry never calls agents; liveness is only what agents send
-//! (DESIGN §4). Agents heartbeat every `interval`. No heartbeat for
+//! The registry never calls agents; liveness is only what agents send.
+//! Agents heartbeat every `interval`. No heartbeat for
 //! `degraded_after` makes an agent DEGRADED, for `expired_after` EXPIRED (out
 //! of every resolution and routing table), and an EXPIRED record is purged
 //! after `retention`. A heartbeat stream that breaks without a deregister makes
@@ -64,7 +64,7 @@ mod liveness;
 mod probes;
 
 pub use config::{ConfigError, GuardConfig, LivenessConfig};
-pub use liveness::{Change, LivenessTracker, Status, StatusCounts, Transition};
+pub use liveness::{Cause, Change, LivenessTracker, Status, StatusCounts, Transition};
 pub use probes::{
     MetricsRenderer, OPENMETRICS_CONTENT_TYPE, Readiness, ReadyTask, probe_router,
     registry_renderer,

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Only transitions come out of the tracker, never heartbeats, so the caller
-//! writes to disk on status changes only (DESIGN §4).
+//! writes to disk on status changes only: a heartbeat never costs a disk write.
 //!
 //! Deadlines live in a [`DeadlineQueue`] that is armed lazily: a heartbeat
 //! only stores the last-seen instant (O(1)), and an entry that pops for an
@@ -56,6 +56,19 @@ pub enum Status {
     Expired,
 }
 
+/// Why a DEGRADED agent is degraded. The cause decides whether it may still
+/// serve as a last resort: a late agent may well be alive, one whose stream
+/// broke almost certainly is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// It heartbeated before, and its heartbeats stopped arriving on time.
+    HeartbeatLate,
+    /// Its heartbeat stream broke without a deregister.
+    StreamBroke,
+    /// No heartbeat since it registered, or since the registry restarted.
+    NeverHeartbeated,
+}
+
 /// What happened to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Change {
@@ -65,6 +78,13 @@ pub enum Change {
         from: Status,
         /// The status after.
         to: Status,
+    },
+    /// It stayed DEGRADED, for another reason (a late agent's stream broke).
+    Cause {
+        /// The cause before.
+        from: Cause,
+        /// The cause after.
+        to: Cause,
     },
     /// Its EXPIRED record's retention ended; the tracker has forgotten it and
     /// the caller should remove it too.
@@ -130,9 +150,22 @@ struct Core<K> {
 #[derive(Debug)]
 struct Record {
     last: Instant,
+    /// Whether `last` is a heartbeat, a registration or a restore.
+    contact: Contact,
     state: State,
     /// The queue entry armed for this record, at or before its real deadline.
     slot: Slot,
+}
+
+/// What the tracker last heard from an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contact {
+    /// Nothing since the registry restarted: `last` is the restore instant.
+    Restored,
+    /// Its registration, no heartbeat since.
+    Registered,
+    /// A heartbeat.
+    Heartbeat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +173,7 @@ enum State {
     Healthy,
     /// `held_until` is set while the guard holds the agent's expiry back.
     Degraded {
+        cause: Cause,
         held_until: Option<Instant>,
     },
     Expired {
@@ -161,6 +195,25 @@ impl Status {
 }
 
 impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl Cause ===
+
+impl Cause {
+    /// Lowercase name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HeartbeatLate => "heartbeat late",
+            Self::StreamBroke => "stream broke",
+            Self::NeverHeartbeated => "never heartbeated",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -214,30 +267,36 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
         let now = self.tick(now);
         if let Some(record) = self.records.get_mut(&key) {
             record.last = now;
+            record.contact = Contact::Registered;
             let change = self.core.revive(&key, record)?;
             return Some(Transition { key, change });
         }
-        let record = self.core.track(key.clone(), now, State::Healthy);
+        let record = self.core.track(key.clone(), now, Contact::Registered, State::Healthy);
         self.records.insert(key, record);
         None
     }
 
     /// After a registry restart, tracks a stored agent with its stored status
-    /// and `now` as its last heartbeat: it cannot expire before
+    /// and cause (a DEGRADED one without a stored cause counts as never
+    /// heartbeated), counting from `now`: it cannot expire before
     /// `now + expired_after` (no eviction storm after a restart). An EXPIRED
-    /// one is purged `retention` after `now`. Replaces any record of `key`
-    /// without a transition.
-    pub fn restore(&mut self, key: K, status: Status, now: Instant) {
+    /// one is purged `retention` after `now`. Until the agent heartbeats,
+    /// [`last_heartbeat`](Self::last_heartbeat) says nothing: `now` is not a
+    /// heartbeat. Replaces any record of `key` without a transition.
+    pub fn restore(&mut self, key: K, status: Status, cause: Option<Cause>, now: Instant) {
         let now = self.tick(now);
         if let Some(old) = self.records.remove(&key) {
             self.core.drop_record(old);
         }
         let state = match status {
             Status::Healthy => State::Healthy,
-            Status::Degraded => State::Degraded { held_until: None },
+            Status::Degraded => State::Degraded {
+                cause: cause.unwrap_or(Cause::NeverHeartbeated),
+                held_until: None,
+            },
             Status::Expired => State::Expired { at: now },
         };
-        let record = self.core.track(key.clone(), now, state);
+        let record = self.core.track(key.clone(), now, Contact::Restored, state);
         self.records.insert(key, record);
     }
 
@@ -248,22 +307,32 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
         let now = self.tick(now);
         let record = self.records.get_mut(key)?;
         record.last = now;
+        record.contact = Contact::Heartbeat;
         let change = self.core.revive(key, record)?;
         Some(Transition { key: key.clone(), change })
     }
 
     /// The agent's heartbeat stream broke without a deregister: a HEALTHY
-    /// agent becomes DEGRADED at once (the transition is returned). It still
-    /// expires `expired_after` after its last heartbeat unless one comes.
+    /// agent becomes DEGRADED at once, and a DEGRADED one for another cause
+    /// is now degraded because its stream broke (the transition is
+    /// returned). It still expires `expired_after` after its last heartbeat
+    /// unless one comes.
     pub fn connection_lost(&mut self, key: &K, now: Instant) -> Option<Transition<K>> {
         self.tick(now);
         let record = self.records.get_mut(key)?;
-        if record.state != State::Healthy {
-            return None;
-        }
-        self.core.set_state(record, State::Degraded { held_until: None });
-        let to = Status::Degraded;
-        Some(Transition { key: key.clone(), change: Change::Status { from: Status::Healthy, to } })
+        let to = Cause::StreamBroke;
+        let change = match record.state {
+            State::Healthy => {
+                self.core.set_state(record, State::Degraded { cause: to, held_until: None });
+                Change::Status { from: Status::Healthy, to: Status::Degraded }
+            }
+            State::Degraded { cause, held_until } if cause != to => {
+                record.state = State::Degraded { cause: to, held_until };
+                Change::Cause { from: cause, to }
+            }
+            State::Degraded { .. } | State::Expired { .. } => return None,
+        };
+        Some(Transition { key: key.clone(), change })
     }
 
     /// Stops tracking the agent (deregistered). No transition is ever
@@ -284,9 +353,19 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
         self.records.get(key).map(|record| record.state.status())
     }
 
-    /// The agent's last heartbeat (or registration/restore), if tracked.
+    /// Why the agent is DEGRADED; `None` when it is not, or is not tracked.
+    pub fn cause(&self, key: &K) -> Option<Cause> {
+        match self.records.get(key)?.state {
+            State::Degraded { cause, .. } => Some(cause),
+            State::Healthy | State::Expired { .. } => None,
+        }
+    }
+
+    /// The agent's last heartbeat (or registration), if tracked; `None`
+    /// for an agent restored after a restart that has not heartbeated since.
     pub fn last_heartbeat(&self, key: &K) -> Option<Instant> {
-        self.records.get(key).map(|record| record.last)
+        let record = self.records.get(key)?;
+        (record.contact != Contact::Restored).then_some(record.last)
     }
 
     /// Number of tracked agents, EXPIRED ones included.
@@ -378,7 +457,11 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
             }
             match record.state {
                 State::Healthy => {
-                    self.core.set_state(record, State::Degraded { held_until: None });
+                    let cause = match record.contact {
+                        Contact::Heartbeat => Cause::HeartbeatLate,
+                        Contact::Registered | Contact::Restored => Cause::NeverHeartbeated,
+                    };
+                    self.core.set_state(record, State::Degraded { cause, held_until: None });
                     self.core.arm(key.clone(), record);
                     let change = Change::Status { from: Status::Healthy, to: Status::Degraded };
                     out.push((deadline, Transition { key, change }));
@@ -416,8 +499,8 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
                 self.core.arm(key.clone(), record);
                 let change = Change::Status { from: Status::Degraded, to: Status::Expired };
                 out.push((deadline, Transition { key, change }));
-            } else {
-                self.core.set_state(record, State::Degraded { held_until: Some(recheck) });
+            } else if let State::Degraded { cause, .. } = record.state {
+                self.core.set_state(record, State::Degraded { cause, held_until: Some(recheck) });
                 self.core.arm(key, record);
             }
         }
@@ -431,7 +514,7 @@ impl<K: Clone> Core<K> {
     fn deadline(&self, last: Instant, state: State) -> Instant {
         match state {
             State::Healthy => after(last, self.config.degraded_after),
-            State::Degraded { held_until } => {
+            State::Degraded { held_until, .. } => {
                 let expiry = after(last, self.config.expired_after);
                 held_until.map_or(expiry, |held| held.max(expiry))
             }
@@ -440,13 +523,13 @@ impl<K: Clone> Core<K> {
     }
 
     /// A new record, counted and armed.
-    fn track(&mut self, key: K, last: Instant, state: State) -> Record {
+    fn track(&mut self, key: K, last: Instant, contact: Contact, state: State) -> Record {
         *self.counts.slot(state.status()) += 1;
         if state.is_held() {
             self.guard.hold();
         }
         let slot = self.queue.insert(self.deadline(last, state), key);
-        Record { last, state, slot }
+        Record { last, contact, state, slot }
     }
 
     /// Un-counts and disarms a record that was removed from the map.
@@ -504,7 +587,7 @@ impl State {
     }
 
     fn is_held(self) -> bool {
-        matches!(self, Self::Degraded { held_until: Some(_) })
+        matches!(self, Self::Degraded { held_until: Some(_), .. })
     }
 }
 

@@ -6,6 +6,7 @@
 //! the gateway and the CLI use the generated clients.
 
 pub mod codec;
+mod routability;
 
 /// Generated messages, clients and servers of `switchboard.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used)]
@@ -19,3 +20,4 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));
 
 pub use prost_types;
+pub use routability::{Routability, routability};

@@ -20,7 +20,10 @@ pub mod state;
 pub mod store;
 pub mod validate;
 
+mod condition;
 mod liveness_driver;
+mod shared;
+mod streams;
 mod writer;
 
 pub use config::{Limits, RegistryConfig};

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::registry::Shared;
+use crate::shared::Shared;
 
 /// Sleep used when no deadline is pending (a registration wakes us earlier).
 const IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Runs until the registry closes.
-pub async fn run(shared: Arc<Shared>) {
+pub(crate) async fn run(shared: Arc<Shared>) {
     loop {
         let next = shared.liveness.lock().next_deadline();
         let wake_at = next.unwrap_or_else(|| Instant::now() + IDLE);
@@ -30,7 +30,6 @@ pub async fn run(shared: Arc<Shared>) {
             continue;
         }
         shared.metrics.transitions.inc_by(transitions.len() as u64);
-        shared.dirty_status.lock().extend(transitions.into_iter().map(|t| t.key));
-        shared.status_changed.notify_one();
+        shared.mark_dirty(transitions.into_iter().map(|t| t.key));
     }
 }

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use prost_types::Timestamp;
-use switchboard_health::{LivenessTracker, Status as Liveness};
-use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest};
+use switchboard_health::LivenessTracker;
+use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest, StatusReason};
 
 use crate::change::Change;
+use crate::condition::{to_cause, to_liveness, to_reason, to_status};
 use crate::error::{RegistryError, RegistryResult};
-use crate::resolution::{CONNECTION_LOST, HEARTBEAT_LATE, NO_HEARTBEAT};
 use crate::state::{Snapshot, Wiring, provided_capabilities};
 use crate::store::CommitBatch;
 
@@ -46,9 +46,15 @@ pub enum Outcome {
         revision: u64,
         /// True when the agent was new.
         created: bool,
+        /// Its wiring once the batch is applied (filled in by the writer).
+        wiring: Arc<Wiring>,
+        /// The store epoch.
+        epoch: Arc<str>,
     },
     /// The agent was removed at this revision.
     Deregistered {
+        /// The agent removed.
+        agent_id: String,
         /// Revision of the removal.
         revision: u64,
     },
@@ -122,16 +128,9 @@ impl BatchBuilder {
         }
     }
 
-    /// Brings the stored status of `id` in line with the liveness tracker;
-    /// purges it when the tracker has forgotten an expired agent.
-    /// `connection_lost`: the agent's heartbeat stream broke and it has not
-    /// heartbeated since (recorded as the status reason).
-    pub fn sync_status(
-        &mut self,
-        id: &str,
-        tracker: &mut LivenessTracker<String>,
-        connection_lost: bool,
-    ) {
+    /// Brings the stored status and cause of `id` in line with the liveness
+    /// tracker; purges it when the tracker has forgotten an expired agent.
+    pub fn sync_status(&mut self, id: &str, tracker: &mut LivenessTracker<String>) {
         let Some(agent) = self.next.agents.get(id).cloned() else { return };
         let Some(liveness) = tracker.status(&id.to_owned()) else {
             if agent.status() == AgentStatus::Expired {
@@ -146,22 +145,22 @@ impl BatchBuilder {
                 tracker.restore(
                     id.to_owned(),
                     to_liveness(agent.status()),
+                    to_cause(agent.cause()),
                     tokio::time::Instant::now(),
                 );
             }
             return;
         };
         let status = to_status(liveness);
-        let reason = status_reason(status, connection_lost);
-        if agent.status() == status && agent.status_reason == reason {
+        let cause = to_reason(liveness, tracker.cause(&id.to_owned()));
+        if agent.status() == status && agent.cause() == cause {
             return;
         }
         let mut changed = (*agent).clone();
         if agent.status() != status {
             changed.status_changed_at = Some(self.now);
         }
-        changed.set_status(status);
-        reason.clone_into(&mut changed.status_reason);
+        changed.set_condition(status, cause);
         let changed = self.put(changed);
         self.touch(&changed);
         self.emit(EventType::StatusChanged, changed, "");
@@ -212,6 +211,7 @@ impl BatchBuilder {
             tools: request.tools,
             status: AgentStatus::Healthy as i32,
             status_reason: String::new(),
+            status_cause: StatusReason::Unspecified as i32,
             registered_at: Some(self.now),
             status_changed_at: Some(self.now),
             ..Agent::default()
@@ -220,11 +220,7 @@ impl BatchBuilder {
             if same_registration(old, &agent) && old.status() == AgentStatus::Healthy {
                 // Suppress no-op updates: a re-registration after a reconnect
                 // changes nothing and must wake nobody.
-                return Outcome::Registered {
-                    agent_id: id,
-                    revision: old.mod_revision,
-                    created: false,
-                };
+                return self.registered(id, old.mod_revision, false);
             }
             agent.create_revision = old.create_revision;
             agent.registered_at = old.registered_at;
@@ -238,7 +234,12 @@ impl BatchBuilder {
         self.rewire.insert(id.clone());
         let kind = if existing.is_some() { EventType::Changed } else { EventType::Added };
         let revision = self.emit(kind, agent, "");
-        Outcome::Registered { agent_id: id, revision, created: existing.is_none() }
+        self.registered(id, revision, existing.is_none())
+    }
+
+    fn registered(&self, agent_id: String, revision: u64, created: bool) -> Outcome {
+        let epoch = self.next.epoch.clone();
+        Outcome::Registered { agent_id, revision, created, wiring: Arc::default(), epoch }
     }
 
     fn deregister(
@@ -254,7 +255,7 @@ impl BatchBuilder {
         self.touch(&removed);
         self.dirty.insert(id.to_owned());
         let revision = self.emit(EventType::Removed, removed, "deregistered");
-        Ok(Outcome::Deregistered { revision })
+        Ok(Outcome::Deregistered { agent_id: id.to_owned(), revision })
     }
 
     fn set_labels(&mut self, id: &str, labels: HashMap<String, String>) -> RegistryResult<Outcome> {
@@ -312,16 +313,6 @@ impl BatchBuilder {
     }
 }
 
-/// The `status_reason` recorded with a status.
-fn status_reason(status: AgentStatus, connection_lost: bool) -> &'static str {
-    match status {
-        AgentStatus::Degraded if connection_lost => CONNECTION_LOST,
-        AgentStatus::Degraded => HEARTBEAT_LATE,
-        AgentStatus::Expired | AgentStatus::Unspecified => NO_HEARTBEAT,
-        AgentStatus::Healthy => "",
-    }
-}
-
 /// True when two records describe the same registration (ignoring status,
 /// revisions and times).
 fn same_registration(a: &Agent, b: &Agent) -> bool {
@@ -335,22 +326,4 @@ fn same_registration(a: &Agent, b: &Agent) -> bool {
 /// The wall clock as a protobuf timestamp.
 pub fn now_timestamp() -> Timestamp {
     Timestamp::from(SystemTime::now())
-}
-
-/// Liveness status → wire status.
-pub fn to_status(liveness: Liveness) -> AgentStatus {
-    match liveness {
-        Liveness::Healthy => AgentStatus::Healthy,
-        Liveness::Degraded => AgentStatus::Degraded,
-        Liveness::Expired => AgentStatus::Expired,
-    }
-}
-
-/// Wire status → liveness status (unspecified counts as expired).
-pub fn to_liveness(status: AgentStatus) -> Liveness {
-    match status {
-        AgentStatus::Healthy => Liveness::Healthy,
-        AgentStatus::Degraded => Liveness::Degraded,
-        AgentStatus::Expired | AgentStatus::Unspecified => Liveness::Expired,
-    }
 }

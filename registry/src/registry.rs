@@ -12,25 +12,25 @@
 //! changes, the agent id is marked dirty and the writer records the new
 //! status as a mutation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 use switchboard_health::{LivenessTracker, Status as Liveness};
 use switchboard_proto::v1::RegisterAgentRequest;
-use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::change::Change;
+use crate::condition::{to_cause, to_liveness};
 use crate::config::RegistryConfig;
 use crate::error::{RegistryError, RegistryResult};
 use crate::metrics::Metrics;
-use crate::mutation::{Mutation, Outcome, to_liveness};
+use crate::mutation::{Mutation, Outcome};
+use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
 use crate::store::Store;
+use crate::streams::Closed;
 use crate::validate;
 use crate::writer::{self, Command};
 
@@ -39,30 +39,6 @@ use crate::writer::{self, Command};
 pub struct Registry {
     pub(crate) shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
-}
-
-/// State shared by the handle, the writer and the liveness driver.
-pub(crate) struct Shared {
-    pub config: RegistryConfig,
-    pub snapshot: ArcSwap<Snapshot>,
-    pub events: broadcast::Sender<Arc<Change>>,
-    pub liveness: Mutex<LivenessTracker<String>>,
-    /// Wakes the liveness driver when a deadline may have moved earlier.
-    pub liveness_changed: Notify,
-    /// Agent ids whose stored status may differ from the tracker's.
-    pub dirty_status: Mutex<BTreeSet<String>>,
-    /// Wakes the writer when `dirty_status` gained an id.
-    pub status_changed: Notify,
-    /// Agent id → wiring channel of its heartbeat streams.
-    pub mailboxes: Mutex<HashMap<String, watch::Sender<Arc<Wiring>>>>,
-    /// Agent id → id of its current heartbeat stream.
-    pub streams: Mutex<HashMap<String, u64>>,
-    /// Agents whose heartbeat stream broke and who have not heartbeated since.
-    pub connection_lost: Mutex<std::collections::HashSet<String>>,
-    pub next_stream_id: AtomicU64,
-    pub metrics: Metrics,
-    /// Cancelled when the registry starts shutting down.
-    pub closing: CancellationToken,
 }
 
 /// What a heartbeat found.
@@ -85,8 +61,8 @@ pub struct Registered {
     pub created: bool,
     /// Its wiring right after the registration.
     pub wiring: Arc<Wiring>,
-    /// The snapshot the answer comes from.
-    pub snapshot: Arc<Snapshot>,
+    /// The store epoch the revision belongs to.
+    pub epoch: Arc<str>,
 }
 
 /// Background tasks of a registry; stop them with [`RegistryTasks::shutdown`].
@@ -110,7 +86,8 @@ impl Registry {
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
         for agent in &loaded.agents {
             // Restart grace: every stored agent starts a fresh expiry window.
-            tracker.restore(agent.id.clone(), to_liveness(agent.status()), now);
+            let status = to_liveness(agent.status());
+            tracker.restore(agent.id.clone(), status, to_cause(agent.cause()), now);
         }
         let snapshot = Snapshot::restore(
             loaded.epoch,
@@ -125,25 +102,9 @@ impl Registry {
             agents = snapshot.agents.len(),
             "registry state loaded"
         );
-        let (events, _) = broadcast::channel(config.watch_buffer);
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
-        let closing = CancellationToken::new();
-        let metrics = Metrics::new();
-        let shared = Arc::new(Shared {
-            snapshot: ArcSwap::from_pointee(snapshot),
-            events,
-            liveness: Mutex::new(tracker),
-            liveness_changed: Notify::new(),
-            dirty_status: Mutex::new(BTreeSet::new()),
-            status_changed: Notify::new(),
-            mailboxes: Mutex::new(HashMap::new()),
-            streams: Mutex::new(HashMap::new()),
-            connection_lost: Mutex::new(std::collections::HashSet::new()),
-            next_stream_id: AtomicU64::new(1),
-            metrics,
-            closing: closing.clone(),
-            config,
-        });
+        let shared = Arc::new(Shared::new(config, snapshot, tracker));
+        let closing = shared.closing.clone();
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
         Ok((Registry { shared, commands }, RegistryTasks { closing, writer, driver }))
@@ -180,28 +141,19 @@ impl Registry {
     /// Validates and durably registers an agent.
     pub async fn register(&self, request: RegisterAgentRequest) -> RegistryResult<Registered> {
         validate::registration(&request, &self.shared.config.limits)?;
-        let Outcome::Registered { agent_id, revision, created } =
-            self.mutate(Mutation::Register(Box::new(request))).await?
-        else {
-            return Err(RegistryError::ShuttingDown);
-        };
-        self.shared.liveness_changed.notify_one();
-        self.shared.connection_lost.lock().remove(&agent_id);
-        self.shared.metrics.registrations.inc();
-        let snapshot = self.snapshot();
-        let wiring = snapshot.wiring.get(&agent_id).cloned().unwrap_or_default();
-        Ok(Registered { agent_id, revision, created, wiring, snapshot })
+        match self.mutate(Mutation::Register(Box::new(request))).await? {
+            Outcome::Registered { agent_id, revision, created, wiring, epoch } => {
+                Ok(Registered { agent_id, revision, created, wiring, epoch })
+            }
+            _ => Err(RegistryError::ShuttingDown),
+        }
     }
 
     /// Durably removes an agent.
     pub async fn deregister(&self, agent_id: &str) -> RegistryResult<u64> {
         validate::agent_id("agent_id", agent_id)?;
         match self.mutate(Mutation::Deregister(agent_id.to_owned())).await? {
-            Outcome::Deregistered { revision } => {
-                self.shared.mailboxes.lock().remove(agent_id);
-                self.shared.connection_lost.lock().remove(agent_id);
-                Ok(revision)
-            }
+            Outcome::Deregistered { revision, .. } => Ok(revision),
             _ => Err(RegistryError::ShuttingDown),
         }
     }
@@ -237,12 +189,8 @@ impl Registry {
         self.shared.metrics.heartbeats.inc();
         match outcome {
             (changed, Some(status)) => {
-                // A broken stream always leaves the agent DEGRADED, so only a
-                // heartbeat that revives it can end a lost connection: the
-                // common heartbeat takes no lock but the tracker's.
                 if changed {
-                    self.shared.connection_lost.lock().remove(agent_id);
-                    self.mark_dirty(key);
+                    self.shared.mark_dirty([key]);
                 }
                 HeartbeatOutcome::Alive(status)
             }
@@ -256,37 +204,35 @@ impl Registry {
         std::time::SystemTime::now().checked_sub(Instant::now().saturating_duration_since(at))
     }
 
-    /// Binds a new heartbeat stream to an agent; returns its stream id.
-    pub fn stream_opened(&self, agent_id: &str) -> u64 {
-        let id = self.shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+    /// Binds a heartbeat stream to an agent: a new one (`None`), or one that
+    /// is re-bound after the agent registered again on it. Returns its id.
+    pub fn stream_opened(&self, agent_id: &str, existing: Option<u64>) -> u64 {
         let mut streams = self.shared.streams.lock();
-        streams.insert(agent_id.to_owned(), id);
+        let id = streams.open(agent_id, existing);
         self.shared.metrics.streams.set(streams.len() as i64);
         id
     }
 
-    /// A heartbeat stream ended without a deregister: unless a newer stream
-    /// took over, the agent is DEGRADED at once.
+    /// A heartbeat stream ended without a deregister: once the agent's last
+    /// open stream has ended, it is DEGRADED at once (stream broke).
     pub fn stream_closed(&self, agent_id: &str, stream_id: u64) {
-        {
+        let closed = {
             let mut streams = self.shared.streams.lock();
-            if streams.get(agent_id) != Some(&stream_id) {
-                return;
-            }
-            streams.remove(agent_id);
+            let closed = streams.close(agent_id, stream_id);
             self.shared.metrics.streams.set(streams.len() as i64);
-        }
-        if self.shared.closing.is_cancelled() {
+            closed
+        };
+        if closed != Closed::Last || self.shared.closing.is_cancelled() {
             return;
         }
         let key = agent_id.to_owned();
-        if !self.shared.liveness.lock().is_tracked(&key) {
-            return; // deregistered before its stream ended
-        }
-        self.shared.liveness.lock().connection_lost(&key, Instant::now());
-        self.shared.connection_lost.lock().insert(key.clone());
-        tracing::info!(agent_id, "heartbeat stream broke: agent degraded");
-        self.mark_dirty(key);
+        // Unknown to the tracker: deregistered before its stream ended.
+        let Some(transition) = self.shared.liveness.lock().connection_lost(&key, Instant::now())
+        else {
+            return;
+        };
+        tracing::info!(agent_id, change = ?transition.change, "heartbeat stream broke: agent degraded");
+        self.shared.mark_dirty([key]);
         self.shared.liveness_changed.notify_one();
     }
 
@@ -307,11 +253,6 @@ impl Registry {
     /// Live events, published once durable.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Change>> {
         self.shared.events.subscribe()
-    }
-
-    fn mark_dirty(&self, agent_id: String) {
-        self.shared.dirty_status.lock().insert(agent_id);
-        self.shared.status_changed.notify_one();
     }
 
     async fn mutate(&self, mutation: Mutation) -> RegistryResult<Outcome> {

@@ -1,8 +1,8 @@
 //! Dependency resolution: which tools serve a dependency spec right now, and why.
 //!
 //! Pure logic over snapshots the caller hands in: the registry finds candidates through its
-//! capability index and calls [`resolve`] again for every dependent a change touches (DESIGN.md
-//! §3). Because that happens on every provider change, a call parses the spec once and copies a
+//! capability index and calls [`resolve`] again for every dependent a change touches, never for the
+//! whole fleet. Because that happens on every provider change, a call parses the spec once and copies a
 //! candidate's data only to return it or, when asked, to explain a verdict.
 //!
 //! A candidate meets the rules in this order, and the first one it fails is its reason:
@@ -11,13 +11,14 @@
 //! 2. **Not its own tool**: an agent does not satisfy its own dependencies. A tool calling itself
 //!    through the mesh is almost always a mistake, and counting the agent would mask a missing
 //!    provider: the dependency would look resolved while no other agent can serve it.
-//! 3. **Status**: HEALTHY; DEGRADED only when no HEALTHY candidate passes every other rule, so a
-//!    healthy provider of the wrong version does not block a degraded one that fits; EXPIRED never.
-//!    A provider DEGRADED because its heartbeat stream broke (`status_reason` = "connection
-//!    lost") is treated as gone: a crashed process must not stay wired as a "last resort" —
-//!    its dependents are rewired elsewhere or told the dependency is unresolved.
-//!    UNSPECIFIED (or a status value this build does not know) is treated as unknown and excluded:
-//!    traffic should only go where the registry can vouch for liveness.
+//! 3. **Routability** ([`switchboard_proto::Routability`], the one rule the gateway and the SDK
+//!    apply too): HEALTHY; DEGRADED (late, or never heartbeated) only when no HEALTHY candidate
+//!    passes every other rule, so a healthy provider of the wrong version does not block a
+//!    degraded one that fits; EXPIRED never. A provider DEGRADED because its heartbeat stream
+//!    broke is treated as gone: a crashed process must not stay wired as a "last resort" — its
+//!    dependents are rewired elsewhere or told the dependency is unresolved. UNSPECIFIED (or a
+//!    status value this build does not know) is excluded: traffic should only go where the
+//!    registry can vouch for liveness.
 //! 4. **Version**: see [`VersionConstraint`]. A provider version that is not semver matches only a
 //!    constraint written exactly like it, as in MCP Mesh.
 //! 5. **Tags**: see [`TagConstraints`]; their score ranks the survivors.
@@ -41,16 +42,10 @@ mod tests;
 pub use tags::{PREFERRED_TAG_SCORE, REQUIRED_TAG_SCORE, TagConstraints, TagVerdict};
 pub use version::{VersionConstraint, parse_version};
 
-/// `Agent.status_reason` of an agent whose heartbeat stream broke.
-pub const CONNECTION_LOST: &str = "connection lost";
-/// `Agent.status_reason` of an agent whose heartbeats are late.
-pub const HEARTBEAT_LATE: &str = "heartbeat late";
-/// `Agent.status_reason` of an expired agent.
-pub const NO_HEARTBEAT: &str = "no heartbeat";
-
 use std::cmp::Ordering;
 use std::fmt;
 
+use switchboard_proto::Routability;
 use switchboard_proto::v1::{
     Agent, AgentStatus, Candidate, DependencyResolution, DependencySpec, Provider, Tool,
 };
@@ -202,11 +197,11 @@ impl Filters {
             return Err(Exclusion::OwnTool);
         }
         let status = agent.status();
-        if !matches!(status, AgentStatus::Healthy | AgentStatus::Degraded) {
-            return Err(Exclusion::Status(status));
-        }
-        if status == AgentStatus::Degraded && agent.status_reason == CONNECTION_LOST {
-            return Err(Exclusion::ConnectionLost);
+        if agent.routability() == Routability::Excluded {
+            return Err(match status {
+                AgentStatus::Degraded => Exclusion::ConnectionLost,
+                other => Exclusion::Status(other),
+            });
         }
         let version = ProviderVersion::parse(&tool.version);
         if !self.version.admits(&version) {
@@ -392,6 +387,7 @@ fn provider(agent: &Agent, tool: &Tool, score: i32) -> Provider {
         tags: tool.tags.clone(),
         status: agent.status,
         score,
+        status_cause: agent.cause() as i32,
     }
 }
 

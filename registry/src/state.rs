@@ -4,10 +4,10 @@
 //! persistent `imbl` collections make that clone O(1) and share every
 //! unchanged agent), commits the batch, then publishes it. Readers — RPCs,
 //! watchers, heartbeat streams — load the current snapshot without a lock and
-//! never copy it (REFERENCE.md B.8: one shared immutable snapshot, cursors
-//! instead of per-client copies).
+//! never copy it: one shared immutable snapshot and cursors into it, never a
+//! copy per client (per-client copies are how control planes run out of memory).
 //!
-//! Two indexes keep resolution incremental (DESIGN.md §3.5): `providers`
+//! Two indexes keep resolution incremental: `providers`
 //! (capability → agents offering it) finds candidates without scanning every
 //! agent, and `dependents` (capability → agents needing it) finds exactly the
 //! agents whose wiring a change can touch.

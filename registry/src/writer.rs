@@ -5,7 +5,9 @@
 //! them to a new snapshot, makes the batch durable with one `Store::commit`
 //! (so concurrent registrations share one flush), then publishes: snapshot
 //! first, then events to watchers (a watcher that subscribes and then loads
-//! the snapshot can never miss an event), then wiring pushes, then replies.
+//! the snapshot can never miss an event), then wiring pushes, then its own
+//! bookkeeping, then replies — each carrying what the caller needs (a
+//! registration's wiring), so no caller re-reads the snapshot.
 
 use std::sync::Arc;
 
@@ -13,21 +15,26 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{RegistryError, RegistryResult};
 use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
-use crate::registry::Shared;
+use crate::shared::Shared;
+use crate::state::{Snapshot, Wiring};
 use crate::store::Store;
 
 /// A mutation and where to send its outcome.
-pub struct Command {
+pub(crate) struct Command {
     /// What to change.
     pub mutation: Mutation,
     /// Receives the outcome once it is durable.
     pub reply: oneshot::Sender<RegistryResult<Outcome>>,
 }
 
-type Replies = Vec<(oneshot::Sender<RegistryResult<Outcome>>, RegistryResult<Outcome>)>;
+type Reply = oneshot::Sender<RegistryResult<Outcome>>;
 
 /// Runs until the registry closes, then commits what is queued and flushes.
-pub async fn run(shared: Arc<Shared>, store: Arc<dyn Store>, mut inbox: mpsc::Receiver<Command>) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    store: Arc<dyn Store>,
+    mut inbox: mpsc::Receiver<Command>,
+) {
     loop {
         let mut commands = Vec::new();
         tokio::select! {
@@ -68,21 +75,22 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         shared.config.history_max_events,
         shared.config.history_max_age,
     );
-    let mut replies: Replies = Vec::with_capacity(commands.len());
+    let mut replies = Vec::with_capacity(commands.len());
+    let mut outcomes = Vec::with_capacity(commands.len());
     {
         let mut tracker = shared.liveness.lock();
         for command in commands {
-            let outcome = builder.apply(command.mutation, &mut tracker);
-            replies.push((command.reply, outcome));
+            outcomes.push(builder.apply(command.mutation, &mut tracker));
+            replies.push(command.reply);
         }
         let dirty = std::mem::take(&mut *shared.dirty_status.lock());
-        let lost = shared.connection_lost.lock();
         for id in dirty {
-            builder.sync_status(&id, &mut tracker, lost.contains(&id));
+            builder.sync_status(&id, &mut tracker);
         }
     }
     if builder.is_empty() {
-        send_replies(replies);
+        fill_wiring(&current, &mut outcomes);
+        send_replies(replies, outcomes);
         return;
     }
     let Built { snapshot, batch, pushes, events } = builder.finish();
@@ -95,24 +103,58 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         tracing::error!(%error, "commit failed; stopping the registry");
         shared.closing.cancel();
         let message = error.to_string();
-        for (reply, outcome) in replies {
-            let failed = outcome
-                .and(Err(RegistryError::Store(crate::store::StoreError::Invalid(message.clone()))));
-            let _ = reply.send(failed);
-        }
+        let failed =
+            || Err(RegistryError::Store(crate::store::StoreError::Invalid(message.clone())));
+        let outcomes = outcomes.into_iter().map(|outcome| outcome.and_then(|_| failed())).collect();
+        send_replies(replies, outcomes);
         return;
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    fill_wiring(&snapshot, &mut outcomes);
     shared.snapshot.store(Arc::new(snapshot));
     for event in events {
         // No receiver is fine: nobody is watching.
         let _ = shared.events.send(event);
     }
     push_wiring(shared, pushes);
-    send_replies(replies);
+    after_commit(shared, &outcomes);
+    send_replies(replies, outcomes);
 }
 
-fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<crate::state::Wiring>)>) {
+/// Gives every registration the agent's wiring as of `snapshot`.
+fn fill_wiring(snapshot: &Snapshot, outcomes: &mut [RegistryResult<Outcome>]) {
+    for outcome in outcomes {
+        if let Ok(Outcome::Registered { agent_id, wiring, .. }) = outcome
+            && let Some(current) = snapshot.wiring.get(agent_id.as_str())
+        {
+            *wiring = current.clone();
+        }
+    }
+}
+
+/// What follows from durable outcomes: a (re-)registered agent may have an
+/// earlier deadline for the liveness driver; a removed one gets no more
+/// wiring.
+fn after_commit(shared: &Shared, outcomes: &[RegistryResult<Outcome>]) {
+    let mut registered = false;
+    for outcome in outcomes {
+        match outcome {
+            Ok(Outcome::Registered { .. }) => {
+                registered = true;
+                shared.metrics.registrations.inc();
+            }
+            Ok(Outcome::Deregistered { agent_id, .. }) => {
+                shared.mailboxes.lock().remove(agent_id);
+            }
+            Ok(Outcome::LabelsSet { .. }) | Err(_) => {}
+        }
+    }
+    if registered {
+        shared.liveness_changed.notify_one();
+    }
+}
+
+fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<Wiring>)>) {
     let mailboxes = shared.mailboxes.lock();
     for (agent_id, wiring) in pushes {
         if let Some(mailbox) = mailboxes.get(&agent_id) {
@@ -122,8 +164,8 @@ fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<crate::state::Wiring>)>
     }
 }
 
-fn send_replies(replies: Replies) {
-    for (reply, outcome) in replies {
+fn send_replies(replies: Vec<Reply>, outcomes: Vec<RegistryResult<Outcome>>) {
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
         // The caller may have gone away (cancelled RPC); the write stands.
         let _ = reply.send(outcome);
     }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use switchboard_client::CacheView;
-use switchboard_proto::v1::{Agent, AgentStatus, Tool};
+use switchboard_proto::v1::{Agent, AgentStatus, StatusReason, Tool};
 
 use super::*;
 
@@ -59,7 +59,7 @@ fn the_same_tool_name_from_different_agents_is_prefixed() {
 #[test]
 fn expired_and_disconnected_agents_are_not_routable_but_late_ones_are() {
     let mut lost = (*agent("b", "b", AgentStatus::Degraded, &["b"])).clone();
-    lost.status_reason = CONNECTION_LOST.into();
+    lost.set_condition(AgentStatus::Degraded, StatusReason::StreamBroke);
     let table = build(vec![
         agent("a", "a", AgentStatus::Expired, &["a"]),
         Arc::new(lost),
@@ -77,7 +77,7 @@ fn expired_and_disconnected_agents_are_not_routable_but_late_ones_are() {
 #[test]
 fn a_dead_agent_never_shadows_a_routable_one() {
     let mut lost = (*agent("old", "weather", AgentStatus::Degraded, &["lookup"])).clone();
-    lost.status_reason = CONNECTION_LOST.into();
+    lost.set_condition(AgentStatus::Degraded, StatusReason::StreamBroke);
     let table =
         build(vec![Arc::new(lost), agent("new", "stocks", AgentStatus::Healthy, &["lookup"])]);
     let names: Vec<&str> = table.tools.iter().map(|t| t.name.as_ref()).collect();

@@ -267,11 +267,12 @@ async fn counts_follow_the_ladder() {
 async fn restored_agents_get_a_full_grace_period() {
     let t0 = Instant::now();
     let mut tracker = tracker(t0);
-    tracker.restore("h", Status::Healthy, t0);
-    tracker.restore("d", Status::Degraded, t0);
-    tracker.restore("e", Status::Expired, t0);
+    tracker.restore("h", Status::Healthy, None, t0);
+    tracker.restore("d", Status::Degraded, None, t0);
+    tracker.restore("e", Status::Expired, None, t0);
     assert_eq!(tracker.counts(), StatusCounts { healthy: 1, degraded: 1, expired: 1 });
-    assert_eq!(tracker.last_heartbeat(&"d"), Some(t0));
+    assert_eq!(tracker.last_heartbeat(&"d"), None, "a restore is not a heartbeat");
+    assert_eq!(tracker.cause(&"d"), Some(Cause::NeverHeartbeated));
 
     let now = at(t0, secs(15)).await;
     assert_eq!(changes(tracker.poll(now)), [("h", HEALTHY_TO_DEGRADED)]);
@@ -292,9 +293,9 @@ async fn restored_agents_get_a_full_grace_period() {
 async fn reconnecting_within_the_grace_period() {
     let t0 = Instant::now();
     let mut tracker = tracker(t0);
-    tracker.restore("h", Status::Healthy, t0);
-    tracker.restore("d", Status::Degraded, t0);
-    tracker.restore("e", Status::Expired, t0);
+    tracker.restore("h", Status::Healthy, None, t0);
+    tracker.restore("d", Status::Degraded, None, t0);
+    tracker.restore("e", Status::Expired, None, t0);
 
     let now = at(t0, secs(10)).await;
     assert_eq!(tracker.heartbeat(&"h", now), None, "already healthy: no transition");
@@ -322,7 +323,7 @@ async fn restore_replaces_a_tracked_record() {
     let mut tracker = tracker(t0);
     tracker.register("a", t0);
     let now = at(t0, secs(5)).await;
-    tracker.restore("a", Status::Expired, now);
+    tracker.restore("a", Status::Expired, None, now);
     assert_eq!(tracker.status(&"a"), Some(Status::Expired));
     assert_eq!(tracker.len(), 1);
     assert_eq!(tracker.queue_len(), 1);
@@ -402,4 +403,41 @@ fn status_names_are_lowercase() {
     assert_eq!(Status::Healthy.to_string(), "healthy");
     assert_eq!(Status::Degraded.as_str(), "degraded");
     assert_eq!(Status::Expired.to_string(), "expired");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cause_of_degradation_is_tracked() {
+    let t0 = Instant::now();
+    let mut tracker = tracker(t0);
+    tracker.register("silent", t0);
+    tracker.register("late", t0);
+    tracker.heartbeat(&"late", t0);
+    assert_eq!(tracker.cause(&"late"), None, "healthy agents have no cause");
+
+    let now = at(t0, secs(15)).await;
+    tracker.poll(now);
+    assert_eq!(tracker.cause(&"silent"), Some(Cause::NeverHeartbeated));
+    assert_eq!(tracker.cause(&"late"), Some(Cause::HeartbeatLate));
+
+    // A late agent whose stream then breaks is degraded for the new reason.
+    let lost = tracker.connection_lost(&"late", now);
+    let to_broken = Change::Cause { from: Cause::HeartbeatLate, to: Cause::StreamBroke };
+    assert_eq!(lost, Some(Transition { key: "late", change: to_broken }));
+    assert_eq!(tracker.cause(&"late"), Some(Cause::StreamBroke));
+    assert_eq!(tracker.connection_lost(&"late", now), None, "already for that reason");
+
+    // A heartbeat clears the cause.
+    tracker.heartbeat(&"late", now);
+    assert_eq!(tracker.cause(&"late"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn last_heartbeat_is_unset_after_a_restore_until_a_heartbeat() {
+    let t0 = Instant::now();
+    let mut tracker = tracker(t0);
+    tracker.restore("a", Status::Healthy, None, t0);
+    assert_eq!(tracker.last_heartbeat(&"a"), None);
+    let now = at(t0, secs(3)).await;
+    tracker.heartbeat(&"a", now);
+    assert_eq!(tracker.last_heartbeat(&"a"), Some(now));
 }

@@ -1,4 +1,4 @@
-//! Property test of [`resolve`] against a straightforward model of DESIGN.md §3: for any set of
+//! Property test of [`resolve`] against a straightforward model of the resolution rules: for any set of
 //! candidates, what is returned qualifies, shares the best rank, and is every candidate that does.
 
 use std::cmp::Ordering;

@@ -1,6 +1,8 @@
 //! Table tests of [`resolve`]: one case per rule of the module docs.
 
-use switchboard_proto::v1::{Agent, AgentStatus, DependencyResolution, DependencySpec, Tool};
+use switchboard_proto::v1::{
+    Agent, AgentStatus, DependencyResolution, DependencySpec, StatusReason, Tool,
+};
 
 use super::resolve;
 
@@ -337,13 +339,20 @@ fn spec_without_capability_is_rejected() {
 fn a_provider_whose_connection_broke_is_never_wired_even_as_a_last_resort() {
     let mut crashed =
         agent("gone-1", AgentStatus::Degraded, vec![tool("today", CAP, "1.0.0", &[])]);
-    crashed.status_reason = super::CONNECTION_LOST.to_owned();
-    let late = agent("late-1", AgentStatus::Degraded, vec![tool("today", CAP, "1.0.0", &[])]);
+    crashed.set_condition(AgentStatus::Degraded, StatusReason::StreamBroke);
+    let mut late = agent("late-1", AgentStatus::Degraded, vec![tool("today", CAP, "1.0.0", &[])]);
+    late.set_condition(AgentStatus::Degraded, StatusReason::HeartbeatLate);
 
     let only_crashed = run(&spec("", &[]), std::slice::from_ref(&crashed), None);
     assert!(only_crashed.providers.is_empty(), "a crashed provider is not a last resort");
     assert!(only_crashed.candidates[0].reason.contains("connection lost"));
 
-    let both = run(&spec("", &[]), &[crashed, late], None);
+    let both = run(&spec("", &[]), &[crashed.clone(), late], None);
     assert_eq!(chosen_ids(&both), ["late-1"], "a merely late provider still is");
+
+    // A record from a registry without the typed cause is read by its text.
+    crashed.status_cause = 0;
+    assert_eq!(crashed.status_reason, "connection lost");
+    let old = run(&spec("", &[]), std::slice::from_ref(&crashed), None);
+    assert!(old.providers.is_empty(), "the text alone still excludes it");
 }

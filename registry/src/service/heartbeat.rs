@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::condition::to_status;
 use crate::error::RegistryError;
-use crate::mutation::to_status;
 use crate::registry::{HeartbeatOutcome, Registry};
 use crate::state::Wiring;
 use crate::validate;
@@ -206,7 +206,10 @@ impl Session {
         let Some(mut wiring) = self.api.registry.subscribe_wiring(agent_id) else {
             return Ok(());
         };
-        let stream_id = self.api.registry.stream_opened(agent_id);
+        // A stream re-bound after a re-registration keeps its id: it is still
+        // one open stream of this agent.
+        let existing = self.bound.as_ref().map(|(_, id, _)| *id);
+        let stream_id = self.api.registry.stream_opened(agent_id, existing);
         let current = wiring.borrow_and_update().clone();
         self.bound = Some((agent_id.to_owned(), stream_id, wiring));
         if current.revision > applied {

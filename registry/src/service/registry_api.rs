@@ -57,7 +57,7 @@ impl RegistryService for RegistryApi {
         Ok(Response::new(RegisterAgentResponse {
             agent_id: registered.agent_id,
             revision: registered.revision,
-            store_epoch: registered.snapshot.epoch.to_string(),
+            store_epoch: registered.epoch.to_string(),
             resolutions: registered.wiring.tools.clone(),
             heartbeat: Some(heartbeat_parameters(self.registry.config())),
             resolution_revision: registered.wiring.revision,

@@ -21,7 +21,7 @@ use proptest::prelude::*;
 use tokio::time::Instant;
 
 use crate::{
-    Change, GuardConfig, LivenessConfig, LivenessTracker, Status, StatusCounts, Transition,
+    Cause, Change, GuardConfig, LivenessConfig, LivenessTracker, Status, StatusCounts, Transition,
 };
 
 #[derive(Debug, Clone)]
@@ -37,6 +37,8 @@ enum Op {
 #[derive(Debug, Clone, Copy)]
 struct ModelAgent {
     last: Instant,
+    /// Restored after a restart and silent since: no last heartbeat to show.
+    restored: bool,
     lost: bool,
     expired_from: Option<Instant>,
 }
@@ -91,7 +93,7 @@ fn op_strategy(keys: u8) -> impl Strategy<Value = Op> {
 
 impl ModelAgent {
     fn fresh(now: Instant) -> Self {
-        Self { last: now, lost: false, expired_from: None }
+        Self { last: now, restored: false, lost: false, expired_from: None }
     }
 
     /// What the ladder implies at `at`; `None` once purged.
@@ -158,6 +160,19 @@ impl Harness {
             Op::Lost(key) => {
                 let got = self.tracker.connection_lost(&key, now);
                 let was = self.mirror.get(&key).copied();
+                let late = self.model.get(&key).is_some_and(|agent| !agent.lost);
+                if was == Some(Status::Degraded) && late {
+                    // Late, and now its stream broke too: the cause changes.
+                    let change = got.map(|t| t.change);
+                    assert!(
+                        matches!(change, Some(Change::Cause { to: Cause::StreamBroke, .. })),
+                        "agent {key}: expected a cause change, got {change:?}"
+                    );
+                    if let Some(agent) = self.model.get_mut(&key) {
+                        agent.lost = true;
+                    }
+                    return;
+                }
                 let expected = (was == Some(Status::Healthy))
                     .then_some(Change::Status { from: Status::Healthy, to: Status::Degraded });
                 self.check_returned(key, got, expected);
@@ -175,9 +190,10 @@ impl Harness {
                 self.forgotten.insert(key);
             }
             Op::Restore(key, status) => {
-                self.tracker.restore(key, status, now);
+                self.tracker.restore(key, status, Some(Cause::StreamBroke), now);
                 let agent = ModelAgent {
                     last: now,
+                    restored: true,
                     lost: status == Status::Degraded,
                     expired_from: (status == Status::Expired).then_some(now),
                 };
@@ -232,6 +248,7 @@ impl Harness {
                         }
                     }
                 }
+                Change::Cause { .. } => panic!("polls never change a cause: {transition:?}"),
                 Change::Purge => {
                     assert_eq!(mirrored, Some(Status::Expired), "purge of a live agent");
                     self.mirror.remove(&key);
@@ -265,7 +282,7 @@ impl Harness {
                 Status::Degraded => counts.degraded += 1,
                 Status::Expired => counts.expired += 1,
             }
-            let last = agent.map(|a| a.last);
+            let last = agent.filter(|a| !a.restored).map(|a| a.last);
             assert_eq!(self.tracker.last_heartbeat(&key), last);
         }
         assert_eq!(self.tracker.counts(), counts);

@@ -1,0 +1,77 @@
+//! The state the registry handle, the writer and the liveness driver share.
+//!
+//! It lives apart from all three so that none of them depends on another:
+//! the handle sends mutations to the writer and reads snapshots, the writer
+//! publishes snapshots and wiring, the driver hands liveness transitions to
+//! the writer — each only through this struct.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use switchboard_health::LivenessTracker;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::change::Change;
+use crate::config::RegistryConfig;
+use crate::metrics::Metrics;
+use crate::state::{Snapshot, Wiring};
+use crate::streams::Streams;
+
+/// State shared by the handle, the writer and the liveness driver.
+pub(crate) struct Shared {
+    pub config: RegistryConfig,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub events: broadcast::Sender<Arc<Change>>,
+    /// Liveness of every agent: status, cause, deadlines. Heartbeats touch
+    /// only this.
+    pub liveness: Mutex<LivenessTracker<String>>,
+    /// Wakes the liveness driver when a deadline may have moved earlier.
+    pub liveness_changed: Notify,
+    /// Agent ids whose stored status may differ from the tracker's.
+    pub dirty_status: Mutex<BTreeSet<String>>,
+    /// Wakes the writer when `dirty_status` gained an id.
+    pub status_changed: Notify,
+    /// Agent id → wiring channel of its heartbeat streams.
+    pub mailboxes: Mutex<HashMap<String, watch::Sender<Arc<Wiring>>>>,
+    /// Open heartbeat streams, by agent.
+    pub streams: Mutex<Streams>,
+    pub metrics: Metrics,
+    /// Cancelled when the registry starts shutting down.
+    pub closing: CancellationToken,
+}
+
+// === impl Shared ===
+
+impl Shared {
+    /// A registry's shared state around its first snapshot and tracker.
+    pub fn new(
+        config: RegistryConfig,
+        snapshot: Snapshot,
+        tracker: LivenessTracker<String>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(config.watch_buffer);
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            events,
+            liveness: Mutex::new(tracker),
+            liveness_changed: Notify::new(),
+            dirty_status: Mutex::new(BTreeSet::new()),
+            status_changed: Notify::new(),
+            mailboxes: Mutex::new(HashMap::new()),
+            streams: Mutex::new(Streams::default()),
+            metrics: Metrics::new(),
+            closing: CancellationToken::new(),
+            config,
+        }
+    }
+
+    /// Asks the writer to bring the stored status of these agents in line
+    /// with the tracker.
+    pub fn mark_dirty(&self, agent_ids: impl IntoIterator<Item = String>) {
+        self.dirty_status.lock().extend(agent_ids);
+        self.status_changed.notify_one();
+    }
+}

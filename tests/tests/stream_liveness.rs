@@ -1,0 +1,160 @@
+//! Which heartbeat stream breaking makes an agent DEGRADED, and what the
+//! registry says about an agent's last heartbeat across a restart.
+//!
+//! An agent is connected while any of its heartbeat streams is open: two
+//! streams for one agent (a reconnect race, or an operator's `grpcurl`
+//! session beside the live agent) must not hide the break of the last one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+use switchboard_proto::v1::stream_heartbeats_response::Message;
+use switchboard_proto::v1::{Agent, AgentStatus, GetAgentRequest, StatusReason};
+use switchboard_registry::RegistryConfig;
+use switchboard_tests::{InProcessRegistry, RawHeartbeatStream, eventually, metric_value};
+use tonic::transport::Channel;
+
+/// Generous bound for anything that should happen "at once".
+const SOON: Duration = Duration::from_secs(10);
+
+async fn get(client: &mut RegistryServiceClient<Channel>, id: &str) -> Agent {
+    let request = GetAgentRequest { agent_id: id.to_owned() };
+    let response = client.get_agent(request).await.expect("get agent").into_inner();
+    response.agent.expect("agent")
+}
+
+/// Providers wired to the consumer's only dependency, per GetAgent.
+async fn wired(client: &mut RegistryServiceClient<Channel>, id: &str) -> Vec<String> {
+    let request = GetAgentRequest { agent_id: id.to_owned() };
+    let response = client.get_agent(request).await.expect("get agent").into_inner();
+    let dependency = &response.resolutions[0].dependencies[0];
+    dependency.providers.iter().map(|p| p.agent_id.clone()).collect()
+}
+
+/// Heartbeats on `stream` and waits for its ack.
+async fn heartbeat(stream: &mut RawHeartbeatStream, agent_id: &str, sequence: u64) -> AgentStatus {
+    stream.send(agent_id, sequence).await;
+    loop {
+        match stream.next(SOON).await.expect("stream open") {
+            Some(Message::Ack(ack)) if ack.sequence == sequence => return ack.status(),
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+}
+
+async fn open_streams(server: &InProcessRegistry, n: f64) {
+    eventually(&format!("{n} open heartbeat streams"), SOON, || async {
+        let text = server.registry.render_metrics();
+        (metric_value(&text, "switchboard_registry_heartbeat_streams") == Some(n)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_stream_breaking_degrades_even_when_a_newer_one_broke_first() {
+    // Default timings: nothing turns late within this test, so DEGRADED can
+    // only come from a broken stream.
+    let server = InProcessRegistry::start().await;
+    let mut client = server.registry_client().await;
+    let provider = common::provider("weather", "forecast", "1.0.0", &[]);
+    let provider_id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
+    let consumer = common::consumer("planner", "forecast", "", &[]);
+    let consumer_id = client.register_agent(consumer).await.unwrap().into_inner().agent_id;
+    assert_eq!(wired(&mut client, &consumer_id).await, std::slice::from_ref(&provider_id));
+
+    let mut older = RawHeartbeatStream::open(server.channel().await).await;
+    assert_eq!(heartbeat(&mut older, &provider_id, 1).await, AgentStatus::Healthy);
+    let mut newer = RawHeartbeatStream::open(server.channel().await).await;
+    assert_eq!(heartbeat(&mut newer, &provider_id, 2).await, AgentStatus::Healthy);
+    open_streams(&server, 2.0).await;
+
+    // The newer stream breaks while the older one still carries heartbeats:
+    // the agent is still connected.
+    drop(newer);
+    open_streams(&server, 1.0).await;
+    assert_eq!(heartbeat(&mut older, &provider_id, 3).await, AgentStatus::Healthy);
+    assert_eq!(get(&mut client, &provider_id).await.status(), AgentStatus::Healthy);
+
+    // Now the last one breaks: DEGRADED at once, and the dependent is rewired.
+    drop(older);
+    let agent = eventually("the provider degraded by its broken stream", SOON, || {
+        let mut client = client.clone();
+        let id = provider_id.clone();
+        async move {
+            let agent = get(&mut client, &id).await;
+            (agent.status() == AgentStatus::Degraded).then_some(agent)
+        }
+    })
+    .await;
+    assert_eq!(agent.status_cause(), StatusReason::StreamBroke);
+    assert_eq!(agent.status_reason, "connection lost", "the text is kept for operators");
+    assert!(wired(&mut client, &consumer_id).await.is_empty(), "dependent told: unresolved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_agent_whose_stream_then_breaks_is_out_of_resolution() {
+    let mut config = RegistryConfig::default();
+    config.liveness.interval = Duration::from_millis(100);
+    config.liveness.degraded_after = Duration::from_millis(500);
+    config.liveness.expired_after = Duration::from_secs(60);
+    let server = InProcessRegistry::start_with(config, None).await;
+    let mut client = server.registry_client().await;
+    let provider = common::provider("weather", "forecast", "1.0.0", &[]);
+    let provider_id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
+    let consumer = common::consumer("planner", "forecast", "", &[]);
+    let consumer_id = client.register_agent(consumer).await.unwrap().into_inner().agent_id;
+
+    let mut stream = RawHeartbeatStream::open(server.channel().await).await;
+    heartbeat(&mut stream, &provider_id, 1).await;
+    // Silent but connected: late, still a last-resort provider.
+    let late = eventually("the provider late", SOON, || {
+        let mut client = client.clone();
+        let id = provider_id.clone();
+        async move {
+            let agent = get(&mut client, &id).await;
+            (agent.status() == AgentStatus::Degraded).then_some(agent)
+        }
+    })
+    .await;
+    assert_eq!(late.status_cause(), StatusReason::HeartbeatLate);
+    assert_eq!(wired(&mut client, &consumer_id).await, std::slice::from_ref(&provider_id));
+
+    drop(stream);
+    eventually("the late provider's stream break recorded", SOON, || {
+        let mut client = client.clone();
+        let id = provider_id.clone();
+        async move {
+            let cause = get(&mut client, &id).await.status_cause();
+            (cause == StatusReason::StreamBroke).then_some(())
+        }
+    })
+    .await;
+    assert!(wired(&mut client, &consumer_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_heartbeat_is_unset_after_a_restart_until_the_agent_heartbeats() {
+    let server = InProcessRegistry::start().await;
+    let mut client = server.registry_client().await;
+    let provider = common::provider("weather", "forecast", "1.0.0", &[]);
+    let id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
+    let mut stream = RawHeartbeatStream::open(server.channel().await).await;
+    heartbeat(&mut stream, &id, 1).await;
+    assert!(get(&mut client, &id).await.last_heartbeat_at.is_some());
+    drop(stream);
+
+    let dir = server.stop().await;
+    let server = InProcessRegistry::start_with(RegistryConfig::default(), Some(dir)).await;
+    let mut client = server.registry_client().await;
+    let restored = get(&mut client, &id).await;
+    assert_eq!(restored.last_heartbeat_at, None, "the restart is not a heartbeat");
+
+    let mut stream = RawHeartbeatStream::open(server.channel().await).await;
+    heartbeat(&mut stream, &id, 2).await;
+    assert!(get(&mut client, &id).await.last_heartbeat_at.is_some());
+}
