@@ -17,8 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("switchboard_descriptor.bin"), descriptors.encode_to_vec())?;
     // Small per-stream buffers: see `src/codec.rs`.
+    // `bytes` fields (MCP definitions, held verbatim) become `bytes::Bytes`:
+    // the snapshot, the history, the store and the wire share one buffer.
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
+        .bytes(".")
         .codec_path("crate::codec::CompactCodec")
         .compile_fds(descriptors)?;
     Ok(())

@@ -209,6 +209,11 @@ impl BatchBuilder {
             endpoint: request.endpoint,
             labels: request.labels,
             tools: request.tools,
+            resources: request.resources,
+            resource_templates: request.resource_templates,
+            prompts: request.prompts,
+            mcp_capabilities: request.mcp_capabilities,
+            mcp_server_info: request.mcp_server_info,
             status: AgentStatus::Healthy as i32,
             status_reason: String::new(),
             status_cause: StatusReason::Unspecified as i32,
@@ -321,6 +326,11 @@ fn same_registration(a: &Agent, b: &Agent) -> bool {
         && a.endpoint == b.endpoint
         && a.labels == b.labels
         && a.tools == b.tools
+        && a.resources == b.resources
+        && a.resource_templates == b.resource_templates
+        && a.prompts == b.prompts
+        && a.mcp_capabilities == b.mcp_capabilities
+        && a.mcp_server_info == b.mcp_server_info
 }
 
 /// The wall clock as a protobuf timestamp.

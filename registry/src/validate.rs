@@ -214,8 +214,10 @@ pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> Registry
             ));
         }
     }
-    Ok(())
+    mcp::definitions(request)
 }
+
+mod mcp;
 
 #[cfg(test)]
 mod tests;
