@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::mesh::{Mesh, Wiring};
-use switchboard_client::proto_json;
 
 use crate::{AgentError, MeshTool, server};
 
@@ -156,6 +155,7 @@ impl Agent {
             endpoint: endpoint.clone(),
             labels: self.labels.clone(),
             tools,
+            ..RegisterAgentRequest::default()
         };
         let wiring = Wiring::new(&self.tools);
         let (mesh, agent_id) = Mesh::register(channel.clone(), request, wiring).await?;
@@ -199,14 +199,19 @@ impl Agent {
                 let meta = self.tools.get(tool.name.as_ref()).cloned().unwrap_or_default();
                 let version =
                     if meta.version.is_empty() { "1.0.0".into() } else { meta.version.clone() };
+                // The whole MCP definition travels as the JSON the agent
+                // serves; the registry keeps it as bytes and the gateway
+                // serves it verbatim.
+                let definition = serde_json::to_vec(&tool).unwrap_or_default();
                 Tool {
                     name: tool.name.to_string(),
                     capability: meta.capability.clone(),
                     version,
                     tags: meta.tags.clone(),
                     description: tool.description.as_deref().unwrap_or_default().to_owned(),
-                    input_schema: Some(proto_json::to_struct(&tool.input_schema)),
+                    input_schema: None,
                     dependencies: meta.specs(),
+                    mcp_definition: definition.into(),
                 }
             })
             .collect())

@@ -55,6 +55,7 @@ pub fn agent_request(group: &str, tag: &str, index: usize) -> RegisterAgentReque
             } else {
                 Vec::new()
             },
+            ..Tool::default()
         })
         .collect();
     RegisterAgentRequest {
@@ -64,6 +65,7 @@ pub fn agent_request(group: &str, tag: &str, index: usize) -> RegisterAgentReque
         endpoint: format!("http://127.0.0.1:9/bench/{group}/{index}/mcp"),
         labels: [("bench.run".to_owned(), tag.to_owned())].into_iter().collect(),
         tools,
+        ..RegisterAgentRequest::default()
     }
 }
 

@@ -170,6 +170,12 @@ pub fn prefixed(agent_name: &str, tool_name: &str) -> String {
 }
 
 fn mcp_tool(name: &str, tool: &Tool) -> McpTool {
+    // The agent's own definition, kept whole (title, annotations,
+    // outputSchema, icons, _meta); only the exposed name is ours.
+    if let Ok(mut definition) = serde_json::from_slice::<McpTool>(&tool.mcp_definition) {
+        definition.name = name.to_owned().into();
+        return definition;
+    }
     let schema = tool.input_schema.as_ref().map(from_struct).unwrap_or_else(|| {
         serde_json::Map::from_iter([("type".to_owned(), serde_json::Value::from("object"))])
     });

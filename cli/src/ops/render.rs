@@ -105,9 +105,19 @@ pub fn tool_json(tool: &Tool) -> Value {
         "version": tool.version,
         "tags": tool.tags,
         "description": tool.description,
-        "input_schema": tool.input_schema.as_ref().map(struct_json),
+        "input_schema": input_schema(tool),
         "dependencies": tool.dependencies.iter().map(spec_json).collect::<Vec<_>>(),
     })
+}
+
+/// The tool's argument schema: the `input_schema` field of older agents,
+/// else the `inputSchema` of its MCP definition.
+fn input_schema(tool: &Tool) -> Option<Value> {
+    if let Some(schema) = &tool.input_schema {
+        return Some(struct_json(schema));
+    }
+    let definition: Value = serde_json::from_slice(&tool.mcp_definition).ok()?;
+    definition.get("inputSchema").cloned()
 }
 
 /// A dependency spec.
