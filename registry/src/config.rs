@@ -29,8 +29,10 @@ pub struct RegistryConfig {
     pub limits: Limits,
 }
 
-/// Input limits. Every one of them is enforced with `INVALID_ARGUMENT` naming
-/// the field.
+/// Input limits. Each is enforced with `INVALID_ARGUMENT` naming the field,
+/// except `max_message_bytes`: a message over it is refused by the gRPC
+/// decoder before any field is read, with `RESOURCE_EXHAUSTED` naming the
+/// limit (gRPC's code for a message too large).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Most tools per agent.
@@ -47,7 +49,8 @@ pub struct Limits {
     pub max_description_bytes: usize,
     /// Most tags per tool or dependency.
     pub max_tags: usize,
-    /// Largest gRPC message the registry decodes, in bytes.
+    /// Largest gRPC message the registry decodes, in bytes; larger ones get
+    /// `RESOURCE_EXHAUSTED`.
     pub max_message_bytes: usize,
 }
 

@@ -1,9 +1,20 @@
-//! The registry's error type and its one mapping to `tonic::Status`.
+//! The registry's error type and its one mapping to `tonic::Status`, plus the
+//! rewrite of the statuses tonic itself answers when a request cannot be
+//! decoded (see [`decode_failure`]).
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::store::StoreError;
+use crate::validate::shown;
+
+/// Prefix of every message of prost's `DecodeError`, which tonic answers as
+/// `INTERNAL`.
+const PROST_DECODE_ERROR: &str = "failed to decode Protobuf message";
+/// tonic's message when a request body ends inside a message.
+const TONIC_TRUNCATED: &str = "Unexpected EOF decoding stream.";
+/// tonic's message when a unary request body carries no message at all.
+const TONIC_MISSING: &str = "Missing request message.";
 
 /// Result of registry operations.
 pub type RegistryResult<T> = Result<T, RegistryError>;
@@ -20,7 +31,7 @@ pub enum RegistryError {
         message: String,
     },
     /// The agent does not exist.
-    #[error("agent {0:?} not found")]
+    #[error("agent {} not found", shown(.0))]
     AgentNotFound(String),
     /// The storage layer failed.
     #[error("store: {0}")]
@@ -53,5 +64,90 @@ impl From<RegistryError> for Status {
                 Status::internal("internal storage error")
             }
         }
+    }
+}
+
+/// The status to answer instead of the one tonic made when it could not
+/// decode a request; `None` for every other status.
+///
+/// tonic answers a message over the decoding limit with `OUT_OF_RANGE`, and
+/// bytes that are not the RPC's message with `INTERNAL`. Both are the
+/// caller's doing, so the caller gets what gRPC says for them:
+/// `RESOURCE_EXHAUSTED` naming the limit in bytes, and `INVALID_ARGUMENT`
+/// with prost's description (which names the message and field that failed).
+/// No handler of ours answers `OUT_OF_RANGE`, and our own `INTERNAL`s never
+/// carry tonic's or prost's texts, so only tonic's decoder errors match.
+pub fn decode_failure(status: &Status, max_message_bytes: usize) -> Option<Status> {
+    let message = status.message();
+    match status.code() {
+        Code::OutOfRange => {
+            let found = message
+                .split_once("found ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|n| format!(" of {n} bytes"))
+                .unwrap_or_default();
+            Some(Status::resource_exhausted(format!(
+                "request message{found} is larger than the limit of {max_message_bytes} bytes \
+                 (max_message_bytes)"
+            )))
+        }
+        Code::Internal if message.starts_with(PROST_DECODE_ERROR) => {
+            Some(Status::invalid_argument(format!(
+                "request is not a valid message for this rpc: {message}"
+            )))
+        }
+        Code::Internal if message == TONIC_TRUNCATED => Some(Status::invalid_argument(
+            "request is not a valid message for this rpc: the body ends inside a grpc frame",
+        )),
+        Code::Internal if message == TONIC_MISSING => {
+            Some(Status::invalid_argument("request carries no message"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tonic_decoder_statuses_become_the_callers_codes() {
+        let too_large = Status::out_of_range(
+            "Error, decoded message length too large: found 5242880 bytes, the limit is: 4194304 bytes",
+        );
+        let mapped = decode_failure(&too_large, 4_194_304).unwrap();
+        assert_eq!(mapped.code(), Code::ResourceExhausted);
+        assert_eq!(
+            mapped.message(),
+            "request message of 5242880 bytes is larger than the limit of 4194304 bytes \
+             (max_message_bytes)"
+        );
+
+        let garbage = Status::internal(
+            "failed to decode Protobuf message: GetAgentRequest.agent_id: invalid string value: \
+             data is not UTF-8 encoded",
+        );
+        let mapped = decode_failure(&garbage, 1).unwrap();
+        assert_eq!(mapped.code(), Code::InvalidArgument);
+        assert!(mapped.message().contains("GetAgentRequest.agent_id"), "{mapped:?}");
+
+        assert_eq!(
+            decode_failure(&Status::internal(TONIC_TRUNCATED), 1).unwrap().code(),
+            Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn our_own_statuses_are_left_alone() {
+        let ours: Status = RegistryError::Store(StoreError::Invalid("x".into())).into();
+        assert!(decode_failure(&ours, 1).is_none());
+        assert!(decode_failure(&Status::not_found("agent \"a\" not found"), 1).is_none());
+    }
+
+    #[test]
+    fn not_found_quotes_a_long_id_cut_short() {
+        let message = RegistryError::AgentNotFound("a".repeat(5000)).to_string();
+        assert!(message.len() < 200, "{message}");
     }
 }

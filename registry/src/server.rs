@@ -3,7 +3,11 @@
 //! (`/healthz`, `/readyz`, `/metrics`).
 //!
 //! Every RPC gets a server span continuing the caller's `traceparent`
-//! ([`GrpcServerTraceLayer`]).
+//! ([`GrpcServerTraceLayer`]). A request tonic cannot decode — over
+//! `limits.max_message_bytes`, or not the RPC's message — is answered
+//! `RESOURCE_EXHAUSTED` or `INVALID_ARGUMENT` ([`DecodeErrors`]).
+
+mod decode_errors;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +24,8 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::registry::Registry;
 use crate::service::{HeartbeatApi, RegistryApi, WatchApi};
+
+pub use decode_errors::DecodeErrors;
 
 /// HTTP/2 keepalive: a half-open connection is noticed within
 /// `KEEPALIVE_INTERVAL + KEEPALIVE_TIMEOUT`, well inside `expired_after`.
@@ -69,17 +75,20 @@ pub async fn serve_grpc(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(
+        .add_service(DecodeErrors::new(
             RegistryServiceServer::new(RegistryApi::new(registry.clone()))
                 .max_decoding_message_size(max),
-        )
-        .add_service(
+            max,
+        ))
+        .add_service(DecodeErrors::new(
             HeartbeatServiceServer::new(HeartbeatApi::new(registry.clone()))
                 .max_decoding_message_size(max),
-        )
-        .add_service(
+            max,
+        ))
+        .add_service(DecodeErrors::new(
             WatchServiceServer::new(WatchApi::new(registry)).max_decoding_message_size(max),
-        )
+            max,
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

@@ -1,5 +1,13 @@
 //! Validation of everything a client sends. Every rejection names the field
 //! and the value, so an operator can fix the request without reading code.
+//!
+//! A quoted value is cut to its first [`SHOWN_CHARS`] characters
+//! ([`shown`]): errors travel in gRPC headers, and a client refuses headers
+//! past its metadata limit (16 KiB by default in tonic), so echoing a 5 KB id
+//! in full would turn `INVALID_ARGUMENT` into the client's own
+//! `RESOURCE_EXHAUSTED`, and hide which field was wrong.
+
+use std::collections::HashMap;
 
 use prost::Message as _;
 use switchboard_proto::v1::{DependencySpec, RegisterAgentRequest, Tool};
@@ -14,6 +22,24 @@ const MAX_ID_LEN: usize = 128;
 const MAX_ENDPOINT_LEN: usize = 2048;
 /// Longest agent software version.
 const MAX_VERSION_LEN: usize = 64;
+/// Characters of a client's value quoted in an error message.
+pub const SHOWN_CHARS: usize = 64;
+
+/// A client's value quoted for an error message: in full when short,
+/// otherwise its first [`SHOWN_CHARS`] characters (cut on a char boundary),
+/// `…` and the full length.
+///
+/// ```
+/// use switchboard_registry::validate::shown;
+/// assert_eq!(shown("a b"), r#""a b""#);
+/// assert_eq!(shown(&"x".repeat(100)), format!("{:?}… (100 bytes)", "x".repeat(64)));
+/// ```
+pub fn shown(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
 
 /// True for names, tags and capabilities: `[a-z0-9][a-z0-9_.-]{0,63}`.
 pub fn is_valid_name(text: &str) -> bool {
@@ -48,7 +74,7 @@ pub fn agent_id(field: &str, id: &str) -> RegistryResult<()> {
     if !is_valid_agent_id(id) {
         return Err(RegistryError::invalid(
             field,
-            format!("bad agent id {id:?}: want [A-Za-z0-9][A-Za-z0-9_.-]{{0,127}}"),
+            format!("bad agent id {}: want [A-Za-z0-9][A-Za-z0-9_.-]{{0,127}}", shown(id)),
         ));
     }
     Ok(())
@@ -58,10 +84,16 @@ fn name(field: &str, text: &str) -> RegistryResult<()> {
     if text.is_empty() {
         return Err(RegistryError::invalid(field, "must not be empty"));
     }
-    if !is_valid_name(text) {
+    filter_name(field, text)
+}
+
+/// Checks an optional name, tag or capability (a filter of ListAgents or
+/// Watch): empty means "any".
+pub fn filter_name(field: &str, text: &str) -> RegistryResult<()> {
+    if !text.is_empty() && !is_valid_name(text) {
         return Err(RegistryError::invalid(
             field,
-            format!("bad name {text:?}: want [a-z0-9][a-z0-9_.-]{{0,63}}"),
+            format!("bad name {}: want [a-z0-9][a-z0-9_.-]{{0,63}}", shown(text)),
         ));
     }
     Ok(())
@@ -90,19 +122,21 @@ fn endpoint(text: &str) -> RegistryResult<()> {
     }
     let uri: http::Uri = text
         .parse()
-        .map_err(|e| RegistryError::invalid(field, format!("bad url {text:?}: {e}")))?;
+        .map_err(|e| RegistryError::invalid(field, format!("bad url {}: {e}", shown(text))))?;
     match (uri.scheme_str(), uri.host()) {
         (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
         _ => Err(RegistryError::invalid(
             field,
-            format!("bad url {text:?}: want http:// or https:// with a host"),
+            format!("bad url {}: want http:// or https:// with a host", shown(text)),
         )),
     }
 }
 
-fn labels(
+/// Checks an agent's labels, from a registration or a heartbeat's label
+/// update: keys are names, values at most `max_label_value_bytes`.
+pub fn labels(
     field: &str,
-    labels: &std::collections::HashMap<String, String>,
+    labels: &HashMap<String, String>,
     limits: &Limits,
 ) -> RegistryResult<()> {
     if labels.len() > limits.max_labels {
@@ -111,11 +145,15 @@ fn labels(
             format!("{} labels, at most {} allowed", labels.len(), limits.max_labels),
         ));
     }
-    for (key, value) in labels {
-        name(&format!("{field}[{key:?}]"), key)?;
+    // Sorted, so the same bad request always names the same label.
+    let mut sorted: Vec<_> = labels.iter().collect();
+    sorted.sort_unstable();
+    for (key, value) in sorted {
+        let entry = format!("{field}[{}]", shown(key));
+        name(&entry, key)?;
         if value.len() > limits.max_label_value_bytes {
             return Err(RegistryError::invalid(
-                format!("{field}[{key:?}]"),
+                entry,
                 format!("value longer than {} bytes", limits.max_label_value_bytes),
             ));
         }
@@ -143,7 +181,7 @@ fn tool(field: &str, tool: &Tool, limits: &Limits) -> RegistryResult<()> {
     if !is_valid_tool_name(&tool.name) {
         return Err(RegistryError::invalid(
             format!("{field}.name"),
-            format!("bad tool name {:?}: want [A-Za-z0-9_-]{{1,64}}", tool.name),
+            format!("bad tool name {}: want [A-Za-z0-9_-]{{1,64}}", shown(&tool.name)),
         ));
     }
     if !tool.capability.is_empty() {
@@ -210,7 +248,7 @@ pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> Registry
         if !seen.insert(t.name.as_str()) {
             return Err(RegistryError::invalid(
                 format!("{field}.name"),
-                format!("duplicate tool name {:?}", t.name),
+                format!("duplicate tool name {}", shown(&t.name)),
             ));
         }
     }

@@ -161,6 +161,7 @@ async fn an_oversized_message_is_refused_without_harm() {
     let mut request = valid();
     request.tools[0].description = "x".repeat(5 * 1024 * 1024);
     let status = client.register_agent(request).await.unwrap_err();
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("limit of 4194304 bytes"), "{status:?}");
     client.register_agent(valid()).await.expect("server still serves");
 }

@@ -162,6 +162,7 @@ async fn a_compacted_revision_or_a_foreign_epoch_gets_resync_then_a_fresh_snapsh
     let messages =
         future.wait_until("resync snapshot", DEADLINE, |m| has(m, EventType::EndOfSnapshot)).await;
     assert_eq!(kind(&messages[0]), EventType::ResyncRequired);
+    assert_eq!(messages[0].reason, "future");
 
     // The stream stays open after the resync: live events follow.
     let (revision, _) = register(&mut client, agent("late", "cap.a")).await;

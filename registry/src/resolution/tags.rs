@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::validate::shown;
+
 /// Score a provider earns for each required tag (all of them are present, or it is excluded).
 pub const REQUIRED_TAG_SCORE: i32 = 5;
 /// Score a provider earns for each preferred tag it carries.
@@ -72,8 +74,9 @@ impl TagConstraints {
             };
             if !is_valid_tag(tag) {
                 return Err(format!(
-                    "bad tag constraint {raw:?}: a tag is `[a-z0-9][a-z0-9_.-]{{0,63}}`, \
-                     optionally after `+` (preferred) or `-` (excluded)"
+                    "bad tag constraint {}: a tag is `[a-z0-9][a-z0-9_.-]{{0,63}}`, \
+                     optionally after `+` (preferred) or `-` (excluded)",
+                    shown(raw)
                 ));
             }
             if !list.iter().any(|t| t == tag) {
@@ -202,8 +205,10 @@ mod tests {
         let long = "a".repeat(65);
         for bad in ["", "+", "-", "EU", "+-x", "--x", "a b", "_eu", "é", long.as_str()] {
             let error = parse(&[bad]).unwrap_err();
-            assert!(error.starts_with(&format!("bad tag constraint {bad:?}: ")), "{error}");
+            assert!(error.starts_with(&format!("bad tag constraint {}: ", shown(bad))), "{error}");
         }
+        let error = parse(&[&format!("+{}", "x".repeat(10_000))]).unwrap_err();
+        assert!(error.len() < 300, "a long tag is quoted cut short: {error}");
         assert_eq!(
             parse(&["eu", "-eu"]).unwrap_err(),
             "bad tag constraints: tag \"eu\" is both required and excluded"

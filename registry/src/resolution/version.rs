@@ -20,6 +20,8 @@ use std::fmt;
 
 use semver::{Comparator, Op, Version, VersionReq};
 
+use crate::validate::shown;
+
 /// A parsed version constraint of a dependency spec: alternatives joined by `||`, each a set of
 /// comparators that must all hold.
 ///
@@ -73,7 +75,7 @@ impl VersionConstraint {
             .map(|alternative| {
                 parse_alternative(alternative).map_err(|(part, why)| {
                     let part = if part.is_empty() { text } else { &part };
-                    format!("bad version constraint {part:?}: {why}")
+                    format!("bad version constraint {}: {why}", shown(part))
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -252,7 +254,7 @@ pub fn parse_version(text: &str) -> Result<Version, String> {
         _ => None,
     };
     Version::parse(padded.as_deref().unwrap_or(body))
-        .map_err(|e| format!("bad version {text:?}: {e}"))
+        .map_err(|e| format!("bad version {}: {e}", shown(text)))
 }
 
 #[cfg(test)]

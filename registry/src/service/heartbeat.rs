@@ -7,6 +7,18 @@
 //! slow agent never queues stale wirings. When the stream ends without a
 //! deregister, the agent is DEGRADED at once (unless a newer stream for the
 //! same agent has taken over).
+//!
+//! A heartbeat is checked whole before it counts: a bad agent id or a label
+//! update that would fail RegisterAgent's rules gets `INVALID_ARGUMENT` (on a
+//! stream, as the status that ends it: the response has no message for an
+//! error) and changes nothing — not even the agent's liveness.
+//!
+//! An agent the registry has recorded as EXPIRED is not revived by a
+//! heartbeat: its expiry was published, every dependent was rewired away and
+//! every gateway dropped it, so it must register again (Consul and Eureka
+//! work the same way). It gets what an unknown agent gets — the REREGISTER
+//! control message on a stream, `NOT_FOUND` from the unary call — which the
+//! SDKs already answer by registering again.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +27,7 @@ use futures::Stream;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
-    ControlAction, ControlMessage, HeartbeatAck, LabelUpdate, ResolutionUpdate,
+    AgentStatus, ControlAction, ControlMessage, HeartbeatAck, LabelUpdate, ResolutionUpdate,
     SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest, StreamHeartbeatsResponse,
 };
 use tokio::sync::{mpsc, watch};
@@ -23,10 +35,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::condition::to_status;
-use crate::error::RegistryError;
+use crate::error::{RegistryError, decode_failure};
 use crate::registry::{HeartbeatOutcome, Registry};
 use crate::state::Wiring;
-use crate::validate;
+use crate::validate::{self, shown};
 
 use super::heartbeat_parameters;
 
@@ -63,7 +75,38 @@ impl HeartbeatApi {
         }
     }
 
-    /// Applies a label update carried by a heartbeat.
+    /// Checks a heartbeat before anything of it counts: its agent id and its
+    /// label update, by the rules of RegisterAgent.
+    fn check(&self, agent_id: &str, labels: Option<&LabelUpdate>) -> Result<(), RegistryError> {
+        validate::agent_id("agent_id", agent_id)?;
+        if let Some(update) = labels {
+            validate::labels("labels.labels", &update.labels, &self.registry.config().limits)?;
+        }
+        Ok(())
+    }
+
+    /// Records a heartbeat from a checked agent id, unless the registry has
+    /// recorded the agent as EXPIRED: then, like an unknown agent, it must
+    /// register again.
+    fn heartbeat(&self, agent_id: &str) -> Result<HeartbeatOutcome, String> {
+        let expired = self
+            .registry
+            .snapshot()
+            .agents
+            .get(agent_id)
+            .is_some_and(|agent| agent.status() == AgentStatus::Expired);
+        if expired {
+            return Err(format!("agent {} expired", shown(agent_id)));
+        }
+        match self.registry.heartbeat(agent_id) {
+            HeartbeatOutcome::Unknown => {
+                Err(format!("agent {} is not registered", shown(agent_id)))
+            }
+            alive => Ok(alive),
+        }
+    }
+
+    /// Applies a label update carried by a checked heartbeat.
     async fn update_labels(
         &self,
         agent_id: &str,
@@ -96,14 +139,10 @@ impl HeartbeatService for HeartbeatApi {
         request: Request<SendHeartbeatRequest>,
     ) -> Result<Response<SendHeartbeatResponse>, Status> {
         let request = request.into_inner();
-        validate::agent_id("agent_id", &request.agent_id)?;
-        let outcome = self.registry.heartbeat(&request.agent_id);
-        if outcome == HeartbeatOutcome::Unknown {
-            return Err(Status::not_found(format!(
-                "agent {:?} is not registered: call RegisterAgent again",
-                request.agent_id
-            )));
-        }
+        self.check(&request.agent_id, request.labels.as_ref())?;
+        let outcome = self
+            .heartbeat(&request.agent_id)
+            .map_err(|why| Status::not_found(format!("{why}: call RegisterAgent again")))?;
         self.update_labels(&request.agent_id, request.labels).await?;
         Ok(Response::new(SendHeartbeatResponse {
             ack: Some(self.ack(request.sequence, outcome, &request.agent_id)),
@@ -140,7 +179,12 @@ impl Session {
             let step = tokio::select! {
                 message = inbound.message() => match message {
                     Ok(Some(heartbeat)) => self.on_heartbeat(heartbeat).await,
-                    Ok(None) | Err(_) => Err(End::Gone),
+                    Ok(None) => Err(End::Gone),
+                    // A message tonic could not decode is the agent's
+                    // mistake, answered as on unary calls; any other error
+                    // is the connection going away.
+                    Err(status) => Err(decode_failure(&status, self.max_message_bytes())
+                        .map_or(End::Gone, End::Rejected)),
                 },
                 true = wiring_changed => self.push_wiring().await,
                 () = closing.cancelled() => {
@@ -165,26 +209,28 @@ impl Session {
 
     async fn on_heartbeat(&mut self, heartbeat: StreamHeartbeatsRequest) -> Result<(), End> {
         let agent_id = heartbeat.agent_id.as_str();
-        validate::agent_id("agent_id", agent_id).map_err(|e| End::Rejected(Status::from(e)))?;
+        self.api
+            .check(agent_id, heartbeat.labels.as_ref())
+            .map_err(|e| End::Rejected(Status::from(e)))?;
         if let Some((bound, _, _)) = &self.bound
             && bound != agent_id
         {
             return Err(End::Rejected(Status::from(RegistryError::invalid(
                 "agent_id",
                 format!(
-                    "this stream is bound to agent {bound:?}, got a heartbeat for {agent_id:?}"
+                    "this stream is bound to agent {}, got a heartbeat for {}",
+                    shown(bound),
+                    shown(agent_id)
                 ),
             ))));
         }
-        let outcome = self.api.registry.heartbeat(agent_id);
-        if outcome == HeartbeatOutcome::Unknown {
-            return self
-                .send(Message::Control(ControlMessage {
-                    action: ControlAction::Reregister as i32,
-                    reason: format!("agent {agent_id:?} is not registered"),
-                }))
-                .await;
-        }
+        let outcome = match self.api.heartbeat(agent_id) {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                let action = ControlAction::Reregister as i32;
+                return self.send(Message::Control(ControlMessage { action, reason })).await;
+            }
+        };
         if let Err(status) = self.api.update_labels(agent_id, heartbeat.labels).await {
             return Err(End::Rejected(status));
         }
@@ -222,6 +268,10 @@ impl Session {
         let Some((_, _, wiring)) = &mut self.bound else { return Ok(()) };
         let current = wiring.borrow_and_update().clone();
         self.send(Message::Resolution(update(&current))).await
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        self.api.registry.config().limits.max_message_bytes
     }
 
     async fn send(&self, message: Message) -> Result<(), End> {

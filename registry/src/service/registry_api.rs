@@ -1,9 +1,9 @@
 //! `switchboard.v1.RegistryService`.
 
+mod page_token;
+
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use switchboard_proto::v1::registry_service_server::RegistryService;
 use switchboard_proto::v1::{
     Agent, AgentStatus, CapabilitySummary, DeregisterAgentRequest, DeregisterAgentResponse,
@@ -101,11 +101,16 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<ListAgentsResponse>, Status> {
         let request = request.into_inner();
         let page_size = page_size(request.page_size)?;
-        let after = decode_page_token(&request.page_token)?;
+        for (field, value) in
+            [("capability", &request.capability), ("tag", &request.tag), ("name", &request.name)]
+        {
+            validate::filter_name(field, value)?;
+        }
         let status = AgentStatus::try_from(request.status).map_err(|_| {
             RegistryError::invalid("status", format!("unknown status {}", request.status))
         })?;
         let snapshot = self.registry.snapshot();
+        let after = page_token::decode(&snapshot.epoch, &request)?;
         let range = match &after {
             Some(last) => snapshot.agents.range::<_, String>((
                 std::ops::Bound::Excluded(last.clone()),
@@ -121,7 +126,8 @@ impl RegistryService for RegistryApi {
             }
             if agents.len() == page_size {
                 // More matches exist beyond this page.
-                next_page_token = URL_SAFE_NO_PAD.encode(agents_last_id(&agents).unwrap_or(id));
+                let last = agents_last_id(&agents).unwrap_or(id);
+                next_page_token = page_token::encode(&snapshot.epoch, &request, last);
                 break;
             }
             agents.push(self.with_heartbeat(agent));
@@ -225,16 +231,4 @@ fn page_size(requested: i32) -> Result<usize, RegistryError> {
             format!("{requested} is out of range 0..={MAX_PAGE_SIZE}"),
         )),
     }
-}
-
-fn decode_page_token(token: &str) -> Result<Option<String>, RegistryError> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(Some)
-        .ok_or_else(|| RegistryError::invalid("page_token", format!("bad page token {token:?}")))
 }

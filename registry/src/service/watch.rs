@@ -156,10 +156,19 @@ impl Watcher {
         }
         let foreign_epoch =
             !request.store_epoch.is_empty() && request.store_epoch != *snapshot.epoch;
-        let compacted = since + 1 < snapshot.history_start;
-        if foreign_epoch || compacted || since > snapshot.revision {
+        // A revision this store has not reached: the client saw another store
+        // (one restored from an older copy, or recreated while the client
+        // sent no epoch), so nothing can be replayed onto its view; only a
+        // snapshot helps.
+        let future = since > snapshot.revision;
+        let compacted = since.saturating_add(1) < snapshot.history_start;
+        if foreign_epoch || future || compacted {
             self.registry.metrics().watch_resyncs.inc();
-            let reason = if foreign_epoch { "epoch" } else { "compacted" };
+            let reason = match (foreign_epoch, future) {
+                (true, _) => "epoch",
+                (false, true) => "future",
+                (false, false) => "compacted",
+            };
             let mut marker = self.marker(EventType::ResyncRequired, snapshot, since);
             marker.compact_revision = snapshot.history_start;
             marker.reason = reason.into();

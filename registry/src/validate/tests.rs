@@ -56,3 +56,21 @@ fn endpoints_must_be_http_urls_with_a_host() {
         assert!(endpoint(bad).is_err(), "{bad:?} should be rejected");
     }
 }
+
+#[test]
+fn shown_quotes_short_values_whole_and_cuts_long_ones_on_a_char_boundary() {
+    assert_eq!(shown("a b"), "\"a b\"");
+    assert_eq!(shown(&"é".repeat(SHOWN_CHARS)), format!("{:?}", "é".repeat(SHOWN_CHARS)));
+    let long = "é".repeat(100);
+    assert_eq!(shown(&long), format!("{:?}… (200 bytes)", "é".repeat(SHOWN_CHARS)));
+}
+
+#[test]
+fn label_errors_name_the_label_cut_short() {
+    let key = "K".repeat(5000);
+    let labels = HashMap::from([(key, "v".to_owned())]);
+    let error = super::labels("labels", &labels, &Limits::default()).unwrap_err();
+    let RegistryError::InvalidArgument { field, message } = &error else { panic!("{error}") };
+    assert!(field.starts_with("labels[\"KKK") && field.len() < 100, "{field}");
+    assert!(message.len() < 200, "{message}");
+}

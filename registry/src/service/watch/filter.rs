@@ -13,7 +13,7 @@ use switchboard_proto::v1::{Agent, AgentStatus, EventType, WatchFilter};
 use tonic::Status;
 
 use crate::error::RegistryError;
-use crate::validate::is_valid_name;
+use crate::validate::filter_name;
 
 /// What to do with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,9 +45,7 @@ impl Filter {
             ("filter.name", &spec.name),
             ("filter.tag", &spec.tag),
         ] {
-            if !value.is_empty() && !is_valid_name(value) {
-                return Err(RegistryError::invalid(field, format!("bad name {value:?}")).into());
-            }
+            filter_name(field, value)?;
         }
         let status = AgentStatus::try_from(spec.status).map_err(|_| {
             Status::from(RegistryError::invalid(
