@@ -112,8 +112,8 @@ pub async fn run(args: BenchArgs) -> BenchResult<()> {
     let lifetime = args.duration.unwrap_or(HELPER_LIFETIME);
     match args.scenario {
         ScenarioArg::Provider => {
-            let (registry, capability) = (required(&args.registry, "registry")?, &args.capability);
-            let capability = required(capability, "capability")?;
+            let registry = required(&args.registry, "registry")?;
+            let capability = required(&args.capability, "capability")?;
             return helpers::run_provider(registry, capability, lifetime).await;
         }
         ScenarioArg::EchoAgent => {
@@ -187,10 +187,8 @@ impl BenchArgs {
     fn options(&self) -> BenchResult<BenchOptions> {
         let bench_bin = std::env::current_exe()
             .map_err(|e| BenchError::io("finding this binary (current_exe)", e))?;
-        let switchboard_bin = match &self.switchboard_bin {
-            Some(path) => path.clone(),
-            None => beside(&bench_bin)?,
-        };
+        let switchboard_bin =
+            self.switchboard_bin.clone().unwrap_or_else(|| bench_bin.with_file_name("switchboard"));
         let peer = match (&self.etcd, &self.mcp_mesh) {
             (Some(url), _) => Some(Peer::Etcd(url.clone())),
             (None, Some(url)) => Some(Peer::McpMesh(url.clone())),
@@ -221,20 +219,6 @@ impl BenchArgs {
             }
         }
     }
-}
-
-/// The `switchboard` binary in the directory of `bench_bin`.
-fn beside(bench_bin: &std::path::Path) -> BenchResult<PathBuf> {
-    let path = bench_bin.with_file_name("switchboard");
-    if path.exists() {
-        return Ok(path);
-    }
-    Err(BenchError::Option(format!(
-        "--switchboard-bin: no switchboard binary at {} (next to this one): build it with \
-         `cargo build --release -p switchboard`, or pass --switchboard-bin PATH or \
-         SWITCHBOARD_BIN",
-        path.display()
-    )))
 }
 
 /// A flag a helper process cannot do without.

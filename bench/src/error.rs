@@ -43,7 +43,7 @@ pub enum BenchError {
         source: std::io::Error,
     },
     /// A scenario stopped on an error.
-    #[error("bench {scenario}: {source}")]
+    #[error("{scenario}: {source}")]
     Scenario {
         /// The scenario's name.
         scenario: &'static str,

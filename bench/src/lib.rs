@@ -53,7 +53,7 @@ mod scenario;
 pub mod stats;
 pub mod target;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{BenchError, BenchResult};
@@ -203,7 +203,7 @@ impl BenchOptions {
             return Err(BenchError::Option("--connections must be greater than 0".into()));
         }
         if self.duration.is_some_and(|d| d.is_zero() || d > Duration::from_secs(600)) {
-            return Err(BenchError::Option("--duration must be within 1s..600s".into()));
+            return Err(BenchError::Option("--duration must be positive and at most 600s".into()));
         }
         if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
             return Err(BenchError::Option("--rate must be a positive number".into()));
@@ -228,6 +228,19 @@ impl BenchOptions {
             ));
         }
         Ok(())
+    }
+
+    /// The `switchboard` binary to spawn, when it is there.
+    pub(crate) fn switchboard(&self) -> BenchResult<&Path> {
+        if self.switchboard_bin.is_file() {
+            return Ok(&self.switchboard_bin);
+        }
+        Err(BenchError::Option(format!(
+            "--switchboard-bin: no switchboard binary at {}: build it (`cargo build --release -p \
+             switchboard` puts it next to switchboard-bench), or pass --switchboard-bin PATH or \
+             set SWITCHBOARD_BIN",
+            self.switchboard_bin.display()
+        )))
     }
 
     /// The phase length: `--duration`, else `normal` (or `smoke`).

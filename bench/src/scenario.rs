@@ -31,8 +31,7 @@ impl Ctx<'_> {
         match &self.options.registry {
             Some(addr) => RegistryTarget::external(addr).await,
             None => {
-                let target =
-                    RegistryTarget::spawn(&self.options.switchboard_bin, spawn_args).await?;
+                let target = RegistryTarget::spawn(self.options.switchboard()?, spawn_args).await?;
                 self.progress.say(format!(
                     "spawned registry pid {} at {}",
                     target.pid().unwrap_or(0),

@@ -206,3 +206,15 @@ fn a_peer_scenario_it_does_not_have_is_refused_by_name() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("--mcp-mesh") && err.contains("gateway"), "{err}");
 }
+
+#[test]
+fn switchboard_bench_without_the_product_binary_says_where_it_looked() {
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = empty.path().join("switchboard");
+    let mut command = Command::new(workspace_bin("switchboard-bench"));
+    command.args(["register", "--smoke", "--quiet", "--switchboard-bin"]).arg(&nowhere);
+    let (status, _, err) = finish(command, &["register", "--switchboard-bin"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains(&nowhere.display().to_string()), "{err}");
+    assert!(err.contains("cargo build --release -p switchboard"), "{err}");
+}

@@ -86,7 +86,7 @@ async fn gateway(
             .map(String::from)
             .into();
     let env = [("SWITCHBOARD_LOG", "warn")];
-    let mut child = ChildProcess::spawn(&ctx.options.switchboard_bin, &args, &env)?;
+    let mut child = ChildProcess::spawn(ctx.options.switchboard()?, &args, &env)?;
     let addr = child.wait_listen("gateway", Duration::from_secs(20)).await?;
     Ok((Some(child), addr.to_string()))
 }
