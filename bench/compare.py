@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Merge `switchboard bench --output json` reports with a peer's reports
-(same format, from sb-bench-etcd / sb-bench-mcp-mesh) into one markdown
-table, case by case, with the ratio.
+"""Merge `switchboard-bench --output json` reports with a peer's reports
+(same format, from `switchboard-bench --etcd URL` / `--mcp-mesh URL`) into
+one markdown table, case by case, with the ratio.
 
 Usage: compare.py PEER_NAME OURS.json[,OURS2.json...] PEER.json[,PEER2.json...] [--note TEXT]...
 

@@ -42,6 +42,14 @@ pub enum BenchError {
         /// The error.
         source: std::io::Error,
     },
+    /// A scenario stopped on an error.
+    #[error("{scenario}: {source}")]
+    Scenario {
+        /// The scenario's name.
+        scenario: &'static str,
+        /// Why it stopped.
+        source: Box<BenchError>,
+    },
     /// An MCP call failed where the scenario needs it to succeed.
     #[error("mcp: {0}")]
     Mcp(String),

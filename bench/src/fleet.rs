@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::error::{BenchError, BenchResult};
-use crate::stats::SharedLatency;
+use crate::phase::{Recorder, wait_until};
 
 /// An ack later than this breaks the stream (and it is reopened).
 const ACK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,20 +36,11 @@ pub enum Mode {
     Every(Duration),
 }
 
-/// A measurement phase: the mode and where its figures go.
+/// A measurement phase: the mode and where its acks are recorded.
 #[derive(Clone)]
 pub struct Phase {
     mode: Mode,
-    stats: Arc<PhaseStats>,
-}
-
-/// Figures of one phase.
-#[derive(Debug, Default)]
-pub struct PhaseStats {
-    /// Send → ack of the same sequence.
-    pub latency: SharedLatency,
-    /// Acks received.
-    pub acks: Arc<AtomicU64>,
+    recorder: Arc<Recorder>,
 }
 
 /// Counters over the fleet's whole life.
@@ -78,14 +69,15 @@ pub struct Fleet {
 // === impl Phase ===
 
 impl Phase {
-    /// A phase in `mode`, with fresh figures.
+    /// A phase in `mode` whose recorder is paused: the measurement starts it
+    /// (send → ack of the same sequence, per acked heartbeat).
     pub fn new(mode: Mode) -> Self {
-        Self { mode, stats: Arc::new(PhaseStats::default()) }
+        Self { mode, recorder: Arc::new(Recorder::paused()) }
     }
 
-    /// Its figures.
-    pub fn stats(&self) -> Arc<PhaseStats> {
-        self.stats.clone()
+    /// Where its acks go.
+    pub fn recorder(&self) -> Arc<Recorder> {
+        self.recorder.clone()
     }
 }
 
@@ -122,28 +114,9 @@ impl Fleet {
         Ok(Self { phase, stop, ready, tasks, counters })
     }
 
-    /// Agents whose first heartbeat was acked.
-    pub fn ready(&self) -> usize {
-        self.ready.load(Ordering::Relaxed)
-    }
-
     /// Waits until every agent had its first ack.
     pub async fn wait_ready(&self, timeout: Duration) -> BenchResult<()> {
-        let deadline = Instant::now() + timeout;
-        while self.ready() < self.tasks.len() {
-            if Instant::now() > deadline {
-                return Err(BenchError::timeout(
-                    format!(
-                        "{} heartbeat streams to open ({} did)",
-                        self.tasks.len(),
-                        self.ready()
-                    ),
-                    timeout,
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
+        wait_until("heartbeat streams to open", &self.ready, self.tasks.len(), timeout).await
     }
 
     /// Switches every agent to `phase` (agents waiting for a tick re-plan).
@@ -247,8 +220,7 @@ impl SimAgent {
                 AckWait::Broken => return acked,
                 AckWait::Stopped => return acked,
             }
-            phase.stats.latency.record(self.index, sent.elapsed());
-            phase.stats.acks.fetch_add(1, Ordering::Relaxed);
+            phase.recorder.ok(self.index, sent.elapsed());
             acked = true;
             if *first {
                 *first = false;

@@ -1,9 +1,9 @@
 //! Helper processes and agents the scenarios need:
 //!
-//! - [`run_provider`]: a tiny provider (`switchboard bench provider`), a real
+//! - [`run_provider`]: a tiny provider (`switchboard-bench provider`), a real
 //!   process so `rewire` can SIGKILL it;
 //! - [`run_echo_agent`]: an rmcp agent with an `echo` tool built with the
-//!   SDK (`switchboard bench echo-agent`), the upstream of `gateway`;
+//!   SDK (`switchboard-bench echo-agent`), the upstream of `gateway`;
 //! - [`StreamingAgent`]: an agent held by the load generator itself, with
 //!   a heartbeat stream whose pushed wiring updates are timestamped.
 //!
@@ -182,7 +182,7 @@ pub fn provider_request(agent_id: &str, capability: &str) -> RegisterAgentReques
     }
 }
 
-/// `switchboard bench provider`: registers a provider of `capability`,
+/// `switchboard-bench provider`: registers a provider of `capability`,
 /// prints `REGISTERED <id>`, heartbeats until killed or `lifetime` is over.
 pub async fn run_provider(registry: &str, capability: &str, lifetime: Duration) -> BenchResult<()> {
     let channel = switchboard_client::connect(registry).await?;
@@ -217,7 +217,7 @@ impl Echo {
     }
 }
 
-/// `switchboard bench echo-agent`: serves `echo` over MCP with the SDK,
+/// `switchboard-bench echo-agent`: serves `echo` over MCP with the SDK,
 /// registered at `registry`; prints `LISTEN agent-mcp <addr>` and
 /// `REGISTERED <id>`; stops on SIGTERM, ctrl-c or after `lifetime`.
 pub async fn run_echo_agent(registry: &str, lifetime: Duration) -> BenchResult<()> {

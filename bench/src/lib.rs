@@ -1,7 +1,9 @@
-//! The load generator of Switchboard: the scenarios behind
-//! `switchboard bench <scenario>`, measured against a registry (and gateway)
-//! on this machine, with latency percentiles, throughput and the registry's
-//! memory in one report.
+//! The load generator of Switchboard: the scenarios of the
+//! `switchboard-bench` binary, measured against a registry (and gateway) on
+//! this machine, with latency percentiles, throughput and the registry's
+//! memory in one report. It is its own binary so that the product binary
+//! operators deploy carries none of it; the servers it loads are the real
+//! `switchboard` binary, spawned as child processes.
 //!
 //! | scenario | what it measures |
 //! |---|---|
@@ -12,11 +14,19 @@
 //! | `gateway` | `tools/call` through the gateway vs straight to the agent |
 //! | `restart` | a registry holding N agents restarted (SIGTERM, SIGKILL): time to serve, agents expired |
 //!
+//! With [`Peer`] set, the equivalent scenarios drive etcd or the MCP Mesh
+//! registry instead, with the same flags, phases and report, for the
+//! side-by-side comparisons of `bench/compare-*`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchboard_bench::BenchError> {
 //! use switchboard_bench::{BenchOptions, Scenario};
 //!
-//! let mut options = BenchOptions::new(Scenario::Register, "target/release/switchboard".into());
+//! let mut options = BenchOptions::new(
+//!     Scenario::Register,
+//!     "target/release/switchboard".into(),
+//!     "target/release/switchboard-bench".into(),
+//! );
 //! options.smoke = true;
 //! let report = switchboard_bench::run(&options).await?;
 //! println!("{}", report.render_table());
@@ -28,11 +38,13 @@
 //! and child processes are killed when the run ends. Traffic goes to the
 //! given registry address only (loopback when spawned).
 
+pub mod cli;
 mod error;
 pub mod fixture;
 pub mod fleet;
 pub mod helpers;
 pub mod peers;
+pub mod phase;
 pub mod process;
 pub mod procfs;
 pub mod progress;
@@ -41,7 +53,7 @@ mod scenario;
 pub mod stats;
 pub mod target;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{BenchError, BenchResult};
@@ -64,6 +76,15 @@ pub enum Scenario {
     Restart,
 }
 
+/// A peer system driven instead of Switchboard, by its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// etcd 3.4 at this client URL (`http://127.0.0.1:2379`).
+    Etcd(String),
+    /// The MCP Mesh registry at this base URL (`http://127.0.0.1:8000`).
+    McpMesh(String),
+}
+
 /// Everything a run needs; unset sizes take the scenario's defaults
 /// (smaller with `smoke`).
 #[derive(Debug, Clone)]
@@ -74,8 +95,13 @@ pub struct BenchOptions {
     pub registry: Option<String>,
     /// An existing gateway's address (`host:port`); `None` spawns one.
     pub gateway: Option<String>,
-    /// The `switchboard` binary: spawned as registry, gateway and helpers.
+    /// Drive this peer instead of Switchboard.
+    pub peer: Option<Peer>,
+    /// The `switchboard` binary: spawned as registry and gateway.
     pub switchboard_bin: PathBuf,
+    /// The `switchboard-bench` binary: spawned as the helper processes
+    /// (`provider`, `echo-agent`).
+    pub bench_bin: PathBuf,
     /// Agent counts (heartbeat, restart; background agents of watch-fanout).
     pub agents: Vec<usize>,
     /// Watcher counts (watch-fanout).
@@ -118,16 +144,35 @@ impl Scenario {
             Scenario::Restart => "restart",
         }
     }
+
+    /// What it measures, in one line (the command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            Scenario::Heartbeat => {
+                "Heartbeat streams: acks/s at saturation, ack latency at a fixed rate"
+            }
+            Scenario::Register => "Durable registrations with concurrent clients",
+            Scenario::WatchFanout => "A change → its arrival at every watcher",
+            Scenario::Rewire => "Provider joins / leaves / SIGKILL → the dependent's pushed wiring",
+            Scenario::Gateway => "tools/call through the gateway vs directly to the agent",
+            Scenario::Restart => {
+                "Registry restart with stored agents: time to serve, agents expired"
+            }
+        }
+    }
 }
 
 impl BenchOptions {
-    /// Defaults for `scenario`, spawning registries from `switchboard_bin`.
-    pub fn new(scenario: Scenario, switchboard_bin: PathBuf) -> Self {
+    /// Defaults for `scenario`, spawning registries from `switchboard_bin`
+    /// and helpers from `bench_bin`.
+    pub fn new(scenario: Scenario, switchboard_bin: PathBuf, bench_bin: PathBuf) -> Self {
         Self {
             scenario,
             registry: None,
             gateway: None,
+            peer: None,
             switchboard_bin,
+            bench_bin,
             agents: Vec::new(),
             watchers: Vec::new(),
             concurrency: Vec::new(),
@@ -158,13 +203,24 @@ impl BenchOptions {
             return Err(BenchError::Option("--connections must be greater than 0".into()));
         }
         if self.duration.is_some_and(|d| d.is_zero() || d > Duration::from_secs(600)) {
-            return Err(BenchError::Option("--duration must be within 1s..600s".into()));
+            return Err(BenchError::Option("--duration must be positive and at most 600s".into()));
         }
         if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
             return Err(BenchError::Option("--rate must be a positive number".into()));
         }
         if self.iterations.is_some_and(|i| i == 0 || i > 10_000) {
             return Err(BenchError::Option("--iterations must be within 1..10000".into()));
+        }
+        if let Some(peer) = &self.peer
+            && !peer.scenarios().contains(&self.scenario)
+        {
+            let has: Vec<&str> = peer.scenarios().iter().map(|s| s.name()).collect();
+            return Err(BenchError::Option(format!(
+                "--{}: {} is not measured there (it has {})",
+                peer.flag(),
+                self.scenario.name(),
+                has.join(", ")
+            )));
         }
         if self.scenario == Scenario::Restart && self.registry.is_some() {
             return Err(BenchError::Option(
@@ -174,9 +230,30 @@ impl BenchOptions {
         Ok(())
     }
 
+    /// The `switchboard` binary to spawn, when it is there.
+    pub(crate) fn switchboard(&self) -> BenchResult<&Path> {
+        if self.switchboard_bin.is_file() {
+            return Ok(&self.switchboard_bin);
+        }
+        Err(BenchError::Option(format!(
+            "--switchboard-bin: no switchboard binary at {}: build it (`cargo build --release -p \
+             switchboard` puts it next to switchboard-bench), or pass --switchboard-bin PATH or \
+             set SWITCHBOARD_BIN",
+            self.switchboard_bin.display()
+        )))
+    }
+
     /// The phase length: `--duration`, else `normal` (or `smoke`).
     pub(crate) fn phase(&self, normal: Duration, smoke: Duration) -> Duration {
         self.duration.unwrap_or(if self.smoke { smoke } else { normal })
+    }
+
+    /// Connections for `streams` multiplexed streams: `--connections`, else
+    /// about one per thousand, at least `min` (to use both cores), at most 16.
+    pub(crate) fn connections_for(&self, streams: usize, min: usize) -> usize {
+        self.connections
+            .unwrap_or_else(|| streams.div_ceil(1000).clamp(min, 16))
+            .min(streams.max(1))
     }
 
     /// A list option, else the scenario's default (or smoke default).
@@ -191,8 +268,29 @@ impl BenchOptions {
     }
 }
 
+impl Peer {
+    /// The scenarios that have an equivalent on this peer.
+    pub fn scenarios(&self) -> &'static [Scenario] {
+        match self {
+            Peer::Etcd(_) => &[Scenario::Heartbeat, Scenario::Register, Scenario::WatchFanout],
+            Peer::McpMesh(_) => &[Scenario::Heartbeat, Scenario::Register, Scenario::Rewire],
+        }
+    }
+
+    /// Its command-line flag.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            Peer::Etcd(_) => "etcd",
+            Peer::McpMesh(_) => "mcp-mesh",
+        }
+    }
+}
+
 /// Runs the scenario of `options` and returns its report.
 pub async fn run(options: &BenchOptions) -> BenchResult<Report> {
     options.validate()?;
-    scenario::run(options).await
+    match &options.peer {
+        Some(peer) => peers::run(options, peer).await,
+        None => scenario::run(options).await,
+    }
 }

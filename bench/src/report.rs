@@ -7,10 +7,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::phase::PhaseStats;
 use crate::procfs::ProcessStats;
 use crate::stats::{Latency, LatencySummary};
 
-/// The outcome of one `switchboard bench <scenario>` run.
+/// The outcome of one `switchboard-bench <scenario>` run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// What was measured: `switchboard`, or the peer (`etcd 3.4`…).
@@ -152,6 +153,24 @@ impl Row {
             registry: None,
             extra: BTreeMap::new(),
         }
+    }
+
+    /// A row of a measured phase: its successes, window, latencies, the
+    /// server's figures at its end and the cores both sides used; failures
+    /// only when there were some.
+    pub fn phase(case: impl Into<String>, stats: &PhaseStats) -> Self {
+        let mut row = Self::new(case, stats.count(), stats.seconds, &stats.latency)
+            .with_registry(stats.server_end);
+        if stats.errors > 0 {
+            row = row.with("errors", stats.errors);
+        }
+        if let Some(cores) = stats.server_cores {
+            row = row.with("registry_cores", cores);
+        }
+        if let Some(cores) = stats.loadgen_cores {
+            row = row.with("loadgen_cores", cores);
+        }
+        row
     }
 
     /// A row of one-at-a-time samples (no throughput: each waits for the last).

@@ -1,18 +1,22 @@
-//! Dispatch of the scenarios and what they share: the registry to load and
-//! the report being filled.
+//! Dispatch of the scenarios and what they share: the registry to load, the
+//! agent population some of them heartbeat with, and the report being filled.
 
 mod gateway;
 mod heartbeat;
+mod population;
 mod register;
 mod restart;
 mod rewire;
 mod watch_fanout;
 
 use crate::error::BenchResult;
+use crate::phase::PhasePlan;
 use crate::progress::Progress;
 use crate::report::Report;
 use crate::target::RegistryTarget;
 use crate::{BenchOptions, Scenario};
+
+pub(crate) use population::Population;
 
 /// What a running scenario works with.
 pub(crate) struct Ctx<'a> {
@@ -27,8 +31,7 @@ impl Ctx<'_> {
         match &self.options.registry {
             Some(addr) => RegistryTarget::external(addr).await,
             None => {
-                let target =
-                    RegistryTarget::spawn(&self.options.switchboard_bin, spawn_args).await?;
+                let target = RegistryTarget::spawn(self.options.switchboard()?, spawn_args).await?;
                 self.progress.say(format!(
                     "spawned registry pid {} at {}",
                     target.pid().unwrap_or(0),
@@ -37,6 +40,17 @@ impl Ctx<'_> {
                 Ok(target)
             }
         }
+    }
+
+    /// A phase of `length` shown as `label`, measuring `target`'s process.
+    pub fn plan<'a>(
+        &'a self,
+        label: &'a str,
+        unit: &'a str,
+        length: std::time::Duration,
+        target: &RegistryTarget,
+    ) -> PhasePlan<'a> {
+        PhasePlan { progress: &self.progress, label, unit, length, server: target.pid() }
     }
 }
 
@@ -62,10 +76,4 @@ pub(crate) async fn run(options: &BenchOptions) -> BenchResult<Report> {
         Scenario::Restart => restart::run(&ctx, &mut report).await?,
     }
     Ok(report)
-}
-
-/// Default number of connections for `streams` multiplexed streams: about
-/// one per thousand, at least `min` (to use both cores), at most 16.
-pub(crate) fn connections_for(options: &BenchOptions, streams: usize, min: usize) -> usize {
-    options.connections.unwrap_or_else(|| streams.div_ceil(1000).clamp(min, 16)).min(streams.max(1))
 }

@@ -38,7 +38,9 @@ enum Command {
     /// Operator commands: agents, agent, resolve, watch, call, status.
     #[command(flatten)]
     Ops(ops::OpsCommand),
-    /// Measure this machine: heartbeat, register, watch-fanout, rewire, gateway, restart.
+    /// Measure this machine with the separate `switchboard-bench` binary installed next to
+    /// this one (heartbeat, register, watch-fanout, rewire, gateway, restart).
+    #[command(disable_help_flag = true)]
     Bench(bench_cmd::BenchArgs),
 }
 
@@ -57,7 +59,7 @@ fn main() -> ExitCode {
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Gateway(args) => gateway_cmd::run(args).await,
             Command::Ops(command) => ops::run(command).await,
-            Command::Bench(args) => bench_cmd::run(args).await,
+            Command::Bench(args) => bench_cmd::run(args),
         }
     });
     match result {
@@ -83,6 +85,15 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
+
+    #[test]
+    fn bench_hands_every_argument_over() {
+        let cli =
+            Cli::try_parse_from(["switchboard", "bench", "heartbeat", "--agents", "5", "--help"])
+                .unwrap();
+        let Command::Bench(args) = cli.command else { panic!("not bench") };
+        assert_eq!(args.args, ["heartbeat", "--agents", "5", "--help"]);
+    }
 
     #[test]
     fn up_takes_the_gateway_options_too() {

@@ -1,8 +1,9 @@
-//! `switchboard bench <scenario> --smoke`: every scenario runs end to end on
-//! tiny sizes against a spawned registry and reports sane figures. Speed is
-//! never asserted here (that is what the benchmarks are for): only that the
-//! counts are the ones asked for, that something was measured, and that the
-//! percentiles are ordered.
+//! `switchboard-bench <scenario> --smoke`: every scenario runs end to end on
+//! tiny sizes against a spawned `switchboard` registry and reports sane
+//! figures. Speed is never asserted here (that is what the benchmarks are
+//! for): only that the counts are the ones asked for, that something was
+//! measured, and that the percentiles are ordered. `switchboard bench` is a
+//! launcher of the same binary, and says how to get it when it is missing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,23 +12,29 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use switchboard_tests::switchboard_bin;
+use switchboard_tests::{switchboard_bin, workspace_bin};
 
 /// Longest a smoke run may take.
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Runs `switchboard bench <args> --smoke --output json --quiet` and returns
+/// Runs `switchboard-bench <args> --smoke --output json --quiet` and returns
 /// its report.
 fn bench(args: &[&str]) -> Value {
-    let mut child = Command::new(switchboard_bin())
-        .arg("bench")
-        .args(args)
-        .args(["--smoke", "--output", "json", "--quiet"])
+    let mut command = Command::new(workspace_bin("switchboard-bench"));
+    command.args(args).args(["--smoke", "--output", "json", "--quiet"]);
+    let (status, out, err) = finish(command, args);
+    assert!(status.success(), "switchboard-bench {args:?} failed ({status}):\n{err}\n{out}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON report ({e}):\n{out}\n{err}"))
+}
+
+/// Runs `command` to its end (bounded) and returns its status, stdout and stderr.
+fn finish(mut command: Command, args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn switchboard bench");
+        .expect("spawn the benchmark");
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -48,13 +55,11 @@ fn bench(args: &[&str]) -> Value {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("switchboard bench {args:?} did not finish within {RUN_TIMEOUT:?}");
+            panic!("{args:?} did not finish within {RUN_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    assert!(status.success(), "switchboard bench {args:?} failed ({status}):\n{err}\n{out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON report ({e}):\n{out}\n{err}"))
+    (status, out.join().unwrap(), err.join().unwrap())
 }
 
 /// The checks every report must pass; returns its rows.
@@ -164,4 +169,52 @@ fn gateway_compares_routed_and_direct_calls() {
         assert!(row["extra"]["throughput_ratio"].as_f64().unwrap() > 0.0, "{row}");
         assert!(row["extra"]["added_p50_ms"].is_number(), "{row}");
     }
+}
+
+#[test]
+fn switchboard_bench_launches_the_load_generator_next_to_it() {
+    let mut command = Command::new(switchboard_bin());
+    command.args(["bench", "--help"]);
+    let (status, out, err) = finish(command, &["bench", "--help"]);
+    assert!(status.success(), "switchboard bench --help failed ({status}):\n{err}");
+    // The load generator's own help, with its scenarios and flags.
+    assert!(out.contains("switchboard-bench"), "{out}");
+    assert!(out.contains("watch-fanout") && out.contains("--smoke"), "{out}");
+}
+
+#[test]
+fn switchboard_bench_without_the_load_generator_says_how_to_get_it() {
+    let alone = tempfile::tempdir().unwrap();
+    let copy = alone.path().join("switchboard");
+    // A hard link is enough (and cheap): what counts is the directory.
+    if std::fs::hard_link(switchboard_bin(), &copy).is_err() {
+        std::fs::copy(switchboard_bin(), &copy).unwrap();
+    }
+    let mut command = Command::new(&copy);
+    command.args(["bench", "heartbeat", "--smoke"]);
+    let (status, _, err) = finish(command, &["bench", "heartbeat"]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("switchboard-bench"), "{err}");
+    assert!(err.contains("cargo build --release -p switchboard-bench"), "{err}");
+}
+
+#[test]
+fn a_peer_scenario_it_does_not_have_is_refused_by_name() {
+    let mut command = Command::new(workspace_bin("switchboard-bench"));
+    command.args(["gateway", "--mcp-mesh", "http://127.0.0.1:9", "--quiet"]);
+    let (status, _, err) = finish(command, &["gateway", "--mcp-mesh"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("--mcp-mesh") && err.contains("gateway"), "{err}");
+}
+
+#[test]
+fn switchboard_bench_without_the_product_binary_says_where_it_looked() {
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = empty.path().join("switchboard");
+    let mut command = Command::new(workspace_bin("switchboard-bench"));
+    command.args(["register", "--smoke", "--quiet", "--switchboard-bin"]).arg(&nowhere);
+    let (status, _, err) = finish(command, &["register", "--switchboard-bin"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains(&nowhere.display().to_string()), "{err}");
+    assert!(err.contains("cargo build --release -p switchboard"), "{err}");
 }

@@ -11,22 +11,64 @@
 //! one `etcd_client::Client` per connection.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, WatchOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{BenchError, BenchResult};
-use crate::progress::Progress;
+use crate::phase::{PhaseStats, Recorder, Window, closed_loop, hold, open_loop, wait_until};
 use crate::report::{Report, Row};
-use crate::stats::SharedLatency;
+use crate::{BenchOptions, Scenario};
+
+use super::Driven;
 
 /// Bytes of a value: about one encoded five-tool registration.
 pub const VALUE_BYTES: usize = 1500;
+/// Longest wait for every stream to open.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest wait for the last puts to reach every watcher.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest unmeasured ramp before a fixed-rate phase.
+const MAX_RAMP: Duration = Duration::from_secs(5);
 
 fn etcd_error(what: &str, error: etcd_client::Error) -> BenchError {
     BenchError::Mcp(format!("etcd {what}: {error}"))
+}
+
+/// The scenario of `options` against the etcd at `driven.url`.
+pub(crate) async fn run(
+    options: &BenchOptions,
+    driven: &Driven<'_>,
+    report: &mut Report,
+) -> BenchResult<()> {
+    let length = options.phase(Duration::from_secs(10), Duration::from_millis(1500));
+    match options.scenario {
+        Scenario::Heartbeat => {
+            for leases in options.sizes(&options.agents, &[1000, 10_000], &[50]) {
+                let clients = clients(driven.url, options.connections_for(leases, 4)).await?;
+                keepalive(driven, &clients, leases, length, options.rate, report).await?;
+            }
+        }
+        Scenario::Register => {
+            for workers in options.sizes(&options.concurrency, &[64], &[4]) {
+                let connections = options.connections.unwrap_or(workers.min(8));
+                let clients = clients(driven.url, connections).await?;
+                put(driven, &clients, workers, length, report).await;
+            }
+        }
+        Scenario::WatchFanout => {
+            let rate = options.rate.unwrap_or(20.0);
+            for watchers in options.sizes(&options.watchers, &[1, 100, 1000], &[3]) {
+                let clients =
+                    clients(driven.url, options.connections_for(watchers * 10, 1)).await?;
+                watch(driven, &clients, watchers, rate, length, report).await?;
+            }
+        }
+        other => return Err(BenchError::Option(format!("--etcd: no {} scenario", other.name()))),
+    }
+    Ok(())
 }
 
 /// `connections` clients of the etcd at `endpoint`.
@@ -43,67 +85,58 @@ pub async fn clients(endpoint: &str, connections: usize) -> BenchResult<Vec<Clie
 /// Lease keep-alives: `leases` leases, each with its own keep-alive stream,
 /// one keep-alive in flight per stream; saturated, then at `rate` per second
 /// (default: half the saturated rate). Rows named like ours.
-pub async fn keepalive(
+async fn keepalive(
+    driven: &Driven<'_>,
     clients: &[Client],
     leases: usize,
     length: Duration,
     rate: Option<f64>,
-    progress: &Progress,
     report: &mut Report,
 ) -> BenchResult<()> {
-    progress.say(format!("granting {leases} leases"));
+    driven.progress.say(format!("granting {leases} leases"));
     let mut ids = Vec::with_capacity(leases);
     for i in 0..leases {
         let mut client = clients[i % clients.len()].clone();
         let lease = client.lease_grant(60, None).await.map_err(|e| etcd_error("lease grant", e))?;
         ids.push(lease.id());
     }
-    let saturate = run_keepalive_phase(clients, &ids, None, length, progress).await?;
-    let rate = rate.unwrap_or((saturate.0 as f64 / saturate.1 * 0.5).max(1.0));
-    let fixed = run_keepalive_phase(clients, &ids, Some(rate), length, progress).await?;
+    let label = format!("saturate, {leases} leases");
+    let saturated = keepalive_phase(driven, clients, &ids, None, &label, length).await?;
+    let rate = rate.unwrap_or((saturated.rate() * 0.5).max(1.0));
+    let label = format!("{rate:.0} keep-alives/s, {leases} leases");
+    let fixed = keepalive_phase(driven, clients, &ids, Some(rate), &label, length).await?;
     report.rows.push(
-        Row::new(
-            format!("heartbeat saturate, {leases} agents"),
-            saturate.0,
-            saturate.1,
-            &saturate.2.collect(),
-        )
-        .with("connections", clients.len() as u64),
+        Row::phase(format!("heartbeat saturate, {leases} agents"), &saturated)
+            .with("connections", clients.len() as u64),
     );
     report.rows.push(
-        Row::new(
-            format!("heartbeat at {rate:.0}/s, {leases} agents"),
-            fixed.0,
-            fixed.1,
-            &fixed.2.collect(),
-        )
-        .with("target_per_s", rate.round() as u64),
+        Row::phase(format!("heartbeat at {rate:.0}/s, {leases} agents"), &fixed)
+            .with("target_per_s", rate.round() as u64),
     );
     Ok(())
 }
 
 /// One phase: every lease's stream keeps one keep-alive in flight, paced at
-/// `rate` in total when given. Returns (acks, seconds, latency).
-async fn run_keepalive_phase(
+/// `rate` in total when given (its first interval is a ramp, not measured).
+async fn keepalive_phase(
+    driven: &Driven<'_>,
     clients: &[Client],
     ids: &[i64],
     rate: Option<f64>,
+    label: &str,
     length: Duration,
-    progress: &Progress,
-) -> BenchResult<(u64, f64, Arc<SharedLatency>)> {
-    let latency = Arc::new(SharedLatency::new());
-    let acks = Arc::new(AtomicU64::new(0));
+) -> BenchResult<PhaseStats> {
+    let recorder = Arc::new(Recorder::paused());
     let ready = Arc::new(AtomicUsize::new(0));
-    let start = CancellationToken::new();
-    let stop = CancellationToken::new();
+    let (start, stop) = (CancellationToken::new(), CancellationToken::new());
     let every = rate.map(|r| Duration::from_secs_f64(ids.len() as f64 / r));
     let tasks: Vec<_> = ids
         .iter()
         .enumerate()
         .map(|(index, &id)| {
             let mut client = clients[index % clients.len()].clone();
-            let (latency, acks, ready, start, stop) =
-                (latency.clone(), acks.clone(), ready.clone(), start.clone(), stop.clone());
+            let (recorder, ready, start, stop) =
+                (recorder.clone(), ready.clone(), start.clone(), stop.clone());
             tokio::spawn(async move {
                 let Ok((mut keeper, mut stream)) = client.lease_keep_alive(id).await else {
                     return;
@@ -127,212 +160,138 @@ async fn run_keepalive_phase(
                     tokio::select! {
                         () = stop.cancelled() => return,
                         answer = stream.message() => match answer {
-                            Ok(Some(_)) => {}
+                            Ok(Some(_)) => recorder.ok(index, sent.elapsed()),
                             _ => return,
                         },
                     }
-                    if !stop.is_cancelled() {
-                        latency.record(index, sent.elapsed());
-                        acks.fetch_add(1, Ordering::Relaxed);
-                    }
                 }
             })
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while ready.load(Ordering::Relaxed) < ids.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let opened = wait_until("etcd keep-alive streams", &ready, ids.len(), OPEN_TIMEOUT).await;
     start.cancel();
-    {
-        let label = match rate {
-            Some(r) => format!("{r:.0} keep-alives/s, {} leases", ids.len()),
-            None => format!("saturate, {} leases", ids.len()),
-        };
-        let _shown = progress.phase(&label, "acks", Some(length), acks.clone());
-        // The fixed-rate phase's first interval is a ramp: not measured.
-        if let Some(every) = every {
-            tokio::time::sleep(every.min(Duration::from_secs(5))).await;
-        }
-        let measured_from = (acks.load(Ordering::Relaxed), Instant::now());
-        tokio::time::sleep(length).await;
-        stop.cancel();
-        let count = acks.load(Ordering::Relaxed) - measured_from.0;
-        let seconds = measured_from.1.elapsed().as_secs_f64();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks)).await;
-        Ok((count, seconds, latency))
-    }
+    let _stop_streams = stop.clone().drop_guard();
+    opened?;
+    let ramp = every.map_or(Duration::ZERO, |e| e.min(MAX_RAMP));
+    let stats = hold(&driven.plan(label, "acks", length), ramp, &recorder).await;
+    stop.cancel();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, futures::future::join_all(tasks)).await;
+    Ok(stats)
 }
 
-/// Durable puts: `clients` concurrent clients putting new keys back to back.
-pub async fn put(
+/// Durable puts: `workers` concurrent clients putting new keys back to back.
+async fn put(
+    driven: &Driven<'_>,
     connections: &[Client],
-    clients: usize,
+    workers: usize,
     length: Duration,
-    progress: &Progress,
     report: &mut Report,
-) -> BenchResult<()> {
+) {
     let tag = crate::fixture::run_tag();
     let value = vec![b'x'; VALUE_BYTES];
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let latency = Arc::new(SharedLatency::new());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + length;
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let mut client = connections[worker % connections.len()].clone();
-            let (done, errors, latency, next, tag, value) = (
-                done.clone(),
-                errors.clone(),
-                latency.clone(),
-                next.clone(),
-                tag.clone(),
-                value.clone(),
-            );
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let key = format!("/bench/reg/{tag}/{}", next.fetch_add(1, Ordering::Relaxed));
-                    let sent = Instant::now();
-                    match client.put(key, value.clone(), None).await {
-                        Ok(_) => {
-                            latency.record(worker, sent.elapsed());
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    {
-        let _shown =
-            progress.phase(&format!("{clients} clients"), "puts", Some(length), done.clone());
-        for worker in workers {
-            let _ = worker.await;
+    let label = format!("{workers} clients");
+    let stats = closed_loop(&driven.plan(&label, "puts", length), workers, |worker| {
+        let (client, tag, value) =
+            (connections[worker % connections.len()].clone(), tag.clone(), value.clone());
+        move |n: usize| {
+            let (mut client, value) = (client.clone(), value.clone());
+            let key = format!("/bench/reg/{tag}/{n}");
+            Some(async move { client.put(key, value, None).await.is_ok() })
         }
-    }
-    let mut row = Row::new(
-        format!("register (durable), {clients} clients"),
-        done.load(Ordering::Relaxed),
-        started.elapsed().as_secs_f64(),
-        &latency.collect(),
-    )
-    .with("value_bytes", VALUE_BYTES as u64)
-    .with("connections", connections.len() as u64);
-    let failed = errors.load(Ordering::Relaxed);
-    if failed > 0 {
-        row = row.with("errors", failed);
-    }
-    report.rows.push(row);
-    Ok(())
+    })
+    .await;
+    report.rows.push(
+        Row::phase(format!("register (durable), {workers} clients"), &stats)
+            .with("value_bytes", VALUE_BYTES as u64)
+            .with("connections", connections.len() as u64),
+    );
 }
 
 /// Put → watch: `watchers` watch streams on a prefix; new keys put at `rate`
 /// per second, each carrying its send time; every watcher records send →
 /// receipt.
-pub async fn watch(
+async fn watch(
+    driven: &Driven<'_>,
     connections: &[Client],
     watchers: usize,
     rate: f64,
     length: Duration,
-    progress: &Progress,
     report: &mut Report,
 ) -> BenchResult<()> {
-    let tag = crate::fixture::run_tag();
-    let prefix = format!("/bench/watch/{tag}/");
+    let prefix = format!("/bench/watch/{}/", crate::fixture::run_tag());
     let base = Instant::now();
-    let latency = Arc::new(SharedLatency::new());
-    let deliveries = Arc::new(AtomicU64::new(0));
+    let deliveries = Arc::new(Recorder::new());
     let ready = Arc::new(AtomicUsize::new(0));
     let stop = CancellationToken::new();
     let tasks: Vec<_> = (0..watchers)
         .map(|index| {
-            let mut client = connections[index % connections.len()].clone();
-            let (latency, deliveries, ready, stop, prefix) =
-                (latency.clone(), deliveries.clone(), ready.clone(), stop.clone(), prefix.clone());
-            tokio::spawn(async move {
-                let options = WatchOptions::new().with_prefix();
-                let Ok(mut stream) = client.watch(prefix, Some(options)).await else { return };
-                loop {
-                    let message = tokio::select! {
-                        () = stop.cancelled() => return,
-                        message = stream.message() => message,
-                    };
-                    let Ok(Some(response)) = message else { return };
-                    if response.created() {
-                        ready.fetch_add(1, Ordering::Relaxed);
-                    }
-                    for event in response.events() {
-                        let Some(kv) = event.kv() else { continue };
-                        let Some(sent) =
-                            std::str::from_utf8(&kv.value()[..kv.value().len().min(40)])
-                                .ok()
-                                .and_then(|v| v.split(';').next())
-                                .and_then(|v| v.parse::<u128>().ok())
-                        else {
-                            continue;
-                        };
-                        let now = base.elapsed().as_nanos();
-                        let nanos = u64::try_from(now.saturating_sub(sent)).unwrap_or(u64::MAX);
-                        latency.record(index, Duration::from_nanos(nanos));
-                        deliveries.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
+            let client = connections[index % connections.len()].clone();
+            let (deliveries, ready, stop) = (deliveries.clone(), ready.clone(), stop.clone());
+            tokio::spawn(watcher(index, client, prefix.clone(), base, deliveries, ready, stop))
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ready.load(Ordering::Relaxed) < watchers {
-        if Instant::now() > deadline {
-            stop.cancel();
-            return Err(BenchError::timeout(
-                format!("{watchers} etcd watchers"),
-                Duration::from_secs(60),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let mut client = connections[0].clone();
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let end = Instant::now() + length;
-    let mut changes = 0u64;
-    {
+    let _stop_watchers = stop.clone().drop_guard();
+    wait_until("etcd watchers", &ready, watchers, Duration::from_secs(60)).await?;
+    let window = Window::open(driven.server);
+    let changes = {
         let label = format!("{watchers} watchers, {rate:.0} puts/s");
-        let _shown = progress.phase(&label, "deliveries", Some(length), deliveries.clone());
-        while Instant::now() < end {
-            tick.tick().await;
+        let _shown =
+            driven.progress.phase(&label, "deliveries", Some(length), deliveries.counter());
+        open_loop(rate, length, |n| {
             let mut value = format!("{};", base.elapsed().as_nanos()).into_bytes();
             value.resize(VALUE_BYTES, b'x');
-            client
-                .put(format!("{prefix}{changes}"), value, None)
-                .await
-                .map_err(|e| etcd_error("put", e))?;
-            changes += 1;
-        }
-    }
+            let (mut client, key) = (connections[0].clone(), format!("{prefix}{n}"));
+            async move { client.put(key, value, None).await.map(drop).map_err(|e| etcd_error("put", e)) }
+        })
+        .await?
+    };
     let expected = changes * watchers as u64;
-    let drain = Instant::now() + Duration::from_secs(10);
-    while deliveries.load(Ordering::Relaxed) < expected && Instant::now() < drain {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    deliveries.reaches(expected, DRAIN_TIMEOUT).await;
+    let mut stats = window.close(&deliveries);
+    // Deliveries follow the puts: their rate is per second of puts.
+    stats.seconds = length.as_secs_f64();
     stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks)).await;
-    let delivered = deliveries.load(Ordering::Relaxed);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, futures::future::join_all(tasks)).await;
     report.rows.push(
-        Row::new(
-            format!("change → {watchers} watchers"),
-            delivered,
-            length.as_secs_f64(),
-            &latency.collect(),
-        )
-        .with("changes", changes)
-        .with("missing", expected.saturating_sub(delivered)),
+        Row::phase(format!("change → {watchers} watchers"), &stats)
+            .with("changes", changes)
+            .with("missing", expected.saturating_sub(stats.count())),
     );
     Ok(())
+}
+
+/// One etcd watcher on `prefix`: records send → receipt of every put.
+async fn watcher(
+    index: usize,
+    mut client: Client,
+    prefix: String,
+    base: Instant,
+    deliveries: Arc<Recorder>,
+    ready: Arc<AtomicUsize>,
+    stop: CancellationToken,
+) {
+    let options = WatchOptions::new().with_prefix();
+    let Ok(mut stream) = client.watch(prefix, Some(options)).await else { return };
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => return,
+            message = stream.message() => message,
+        };
+        let Ok(Some(response)) = message else { return };
+        if response.created() {
+            ready.fetch_add(1, Ordering::Relaxed);
+        }
+        for event in response.events() {
+            let Some(kv) = event.kv() else { continue };
+            let Some(sent) = std::str::from_utf8(&kv.value()[..kv.value().len().min(40)])
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .and_then(|v| v.parse::<u128>().ok())
+            else {
+                continue;
+            };
+            let nanos = u64::try_from(base.elapsed().as_nanos().saturating_sub(sent));
+            deliveries.ok(index, Duration::from_nanos(nanos.unwrap_or(u64::MAX)));
+        }
+    }
 }

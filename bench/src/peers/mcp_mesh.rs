@@ -13,15 +13,18 @@
 //! how `crash` simulates it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::error::{BenchError, BenchResult};
+use crate::phase::closed_loop;
 use crate::progress::Progress;
 use crate::report::{Report, Row};
-use crate::stats::{Latency, SharedLatency};
+use crate::stats::Latency;
+use crate::{BenchOptions, Scenario};
+
+use super::Driven;
 
 /// Their SDK's fast-heartbeat period.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -154,89 +157,76 @@ pub fn resolved_providers(resolved: &Value) -> Vec<String> {
     ids
 }
 
-/// `register`: `clients` concurrent full registrations of new agents.
-pub async fn register(
-    mesh: &MeshRegistry,
-    clients: usize,
-    length: Duration,
-    progress: &Progress,
+/// The scenario of `options` against the MCP Mesh registry at `driven.url`.
+pub(crate) async fn run(
+    options: &BenchOptions,
+    driven: &Driven<'_>,
     report: &mut Report,
 ) -> BenchResult<()> {
-    let tag = crate::fixture::run_tag();
-    let next = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let latency = Arc::new(SharedLatency::new());
-    let started = Instant::now();
-    let deadline = started + length;
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let (mesh, next, done, errors, latency, tag) = (
-                mesh.clone(),
-                next.clone(),
-                done.clone(),
-                errors.clone(),
-                latency.clone(),
-                tag.clone(),
-            );
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let body = agent(&format!("bench-reg-{tag}-{index}"), index);
-                    let sent = Instant::now();
-                    match mesh.full_heartbeat(&body).await {
-                        Ok(_) => {
-                            latency.record(worker, sent.elapsed());
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    {
-        let _shown = progress.phase(
-            &format!("{clients} clients"),
-            "registrations",
-            Some(length),
-            done.clone(),
-        );
-        for worker in workers {
-            let _ = worker.await;
+    let mesh = MeshRegistry::new(driven.url)?;
+    let length = options.phase(Duration::from_secs(10), Duration::from_millis(1500));
+    let clients = options.sizes(&options.concurrency, &[64], &[4]);
+    match options.scenario {
+        Scenario::Register => {
+            for &workers in &clients {
+                register(&mesh, driven, workers, length, report).await;
+            }
+        }
+        Scenario::Heartbeat => {
+            let connections = clients.first().copied().unwrap_or(64);
+            for agents in options.sizes(&options.agents, &[1000], &[50]) {
+                heartbeat(&mesh, driven, agents, connections, length, report).await?;
+            }
+        }
+        Scenario::Rewire => {
+            let pairs = options.iterations.unwrap_or(if options.smoke { 2 } else { 5 });
+            rewire(&mesh, pairs, driven.progress, report).await?;
+        }
+        other => {
+            return Err(BenchError::Option(format!("--mcp-mesh: no {} scenario", other.name())));
         }
     }
-    let mut row = Row::new(
-        format!("register (durable), {clients} clients"),
-        done.load(Ordering::Relaxed),
-        started.elapsed().as_secs_f64(),
-        &latency.collect(),
-    )
-    .with("tools_per_agent", 5u64);
-    let failed = errors.load(Ordering::Relaxed);
-    if failed > 0 {
-        row = row.with("errors", failed);
-    }
-    report.rows.push(row);
     Ok(())
 }
 
-/// `heartbeat`: `agents` registered agents, fast heartbeats from `clients`
-/// concurrent connections, back to back, for `length`.
-pub async fn heartbeat(
+/// `register`: `workers` concurrent full registrations of new agents.
+async fn register(
     mesh: &MeshRegistry,
+    driven: &Driven<'_>,
+    workers: usize,
+    length: Duration,
+    report: &mut Report,
+) {
+    let tag = crate::fixture::run_tag();
+    let label = format!("{workers} clients");
+    let stats = closed_loop(&driven.plan(&label, "registrations", length), workers, |_| {
+        let (mesh, tag) = (mesh.clone(), tag.clone());
+        move |n: usize| {
+            let (mesh, body) = (mesh.clone(), agent(&format!("bench-reg-{tag}-{n}"), n));
+            Some(async move { mesh.full_heartbeat(&body).await.is_ok() })
+        }
+    })
+    .await;
+    report.rows.push(
+        Row::phase(format!("register (durable), {workers} clients"), &stats)
+            .with("tools_per_agent", 5u64),
+    );
+}
+
+/// `heartbeat`: `agents` registered agents, fast heartbeats from `clients`
+/// concurrent connections, back to back (round robin over the agents).
+async fn heartbeat(
+    mesh: &MeshRegistry,
+    driven: &Driven<'_>,
     agents: usize,
     clients: usize,
     length: Duration,
-    progress: &Progress,
     report: &mut Report,
 ) -> BenchResult<()> {
     let tag = crate::fixture::run_tag();
     let ids: Arc<Vec<String>> =
         Arc::new((0..agents).map(|i| format!("bench-hb-{tag}-{i}")).collect());
-    progress.say(format!("registering {agents} agents"));
+    driven.progress.say(format!("registering {agents} agents"));
     let registering = futures::future::join_all((0..clients).map(|worker| {
         let (mesh, ids) = (mesh.clone(), ids.clone());
         async move {
@@ -248,52 +238,22 @@ pub async fn heartbeat(
     }))
     .await;
     registering.into_iter().collect::<BenchResult<Vec<()>>>()?;
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let latency = Arc::new(SharedLatency::new());
-    let started = Instant::now();
-    let deadline = started + length;
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let (mesh, ids, done, errors, latency) =
-                (mesh.clone(), ids.clone(), done.clone(), errors.clone(), latency.clone());
-            tokio::spawn(async move {
-                let mut index = worker;
-                while Instant::now() < deadline {
-                    let sent = Instant::now();
-                    match mesh.fast_heartbeat(&ids[index % ids.len()]).await {
-                        Ok(FastBeat::Unchanged | FastBeat::Changed) => {
-                            latency.record(worker, sent.elapsed());
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    index += clients;
-                }
+    let label = format!("fast heartbeats, {clients} connections");
+    let stats = closed_loop(&driven.plan(&label, "acks", length), clients, |_| {
+        let (mesh, ids) = (mesh.clone(), ids.clone());
+        move |n: usize| {
+            let (mesh, ids) = (mesh.clone(), ids.clone());
+            Some(async move {
+                let answer = mesh.fast_heartbeat(&ids[n % ids.len()]).await;
+                matches!(answer, Ok(FastBeat::Unchanged | FastBeat::Changed))
             })
-        })
-        .collect();
-    {
-        let label = format!("fast heartbeats, {clients} connections");
-        let _shown = progress.phase(&label, "acks", Some(length), done.clone());
-        for worker in workers {
-            let _ = worker.await;
         }
-    }
-    let mut row = Row::new(
-        format!("heartbeat saturate, {agents} agents"),
-        done.load(Ordering::Relaxed),
-        started.elapsed().as_secs_f64(),
-        &latency.collect(),
-    )
-    .with("connections", clients as u64);
-    let failed = errors.load(Ordering::Relaxed);
-    if failed > 0 {
-        row = row.with("errors", failed);
-    }
-    report.rows.push(row);
+    })
+    .await;
+    report.rows.push(
+        Row::phase(format!("heartbeat saturate, {agents} agents"), &stats)
+            .with("connections", clients as u64),
+    );
     Ok(())
 }
 
@@ -350,7 +310,7 @@ fn keep_alive(
 /// `rewire`: `pairs` independent dependent/provider pairs at once. Join:
 /// the provider registers → the dependent's polling sees it. Crash: the
 /// provider stops heartbeating (a killed agent) → the dependent sees it gone.
-pub async fn rewire(
+async fn rewire(
     mesh: &MeshRegistry,
     pairs: usize,
     progress: &Progress,

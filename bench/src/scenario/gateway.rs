@@ -8,114 +8,101 @@
 //! reason, not failed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rmcp::model::CallToolRequestParams;
 use switchboard_client::{McpPool, McpPoolConfig};
 
 use crate::error::{BenchError, BenchResult};
+use crate::phase::closed_loop;
 use crate::process::ChildProcess;
 use crate::report::{Report, Row};
-use crate::stats::SharedLatency;
+use crate::target::RegistryTarget;
 
 use super::Ctx;
 
-/// How long the echo agent and a spawned gateway live at most.
+/// How long the echo agent lives at most (seconds).
 const HELPER_LIFETIME: &str = "600";
+/// Longest wait for a helper process to come up.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let options = ctx.options;
     let sizes = options.sizes(&options.concurrency, &[1, 32], &[1, 2]);
-    let phase_length = options.phase(Duration::from_secs(5), Duration::from_secs(1));
+    let length = options.phase(Duration::from_secs(5), Duration::from_secs(1));
     let target = ctx.target(&[]).await?;
-
-    let mut spawned_gateway = None;
-    let gateway_addr = match &options.gateway {
-        Some(addr) => addr.clone(),
-        None => {
-            let args: Vec<String> = vec![
-                "gateway".into(),
-                "--registry".into(),
-                target.addr.clone(),
-                "--gateway-addr".into(),
-                "127.0.0.1:0".into(),
-            ];
-            let started = async {
-                let mut child = ChildProcess::spawn(
-                    &options.switchboard_bin,
-                    &args,
-                    &[("SWITCHBOARD_LOG", "warn")],
-                )?;
-                let addr = child.wait_listen("gateway", Duration::from_secs(20)).await?;
-                Ok::<_, BenchError>((child, addr))
-            };
-            match started.await {
-                Ok((child, addr)) => {
-                    spawned_gateway = Some(child);
-                    addr.to_string()
-                }
-                Err(error) => {
-                    let reason = format!("the gateway is not available: {error}");
-                    ctx.progress.say(format!("SKIPPED: {reason}"));
-                    report.skipped = Some(reason);
-                    target.shutdown().await;
-                    return Ok(());
-                }
-            }
+    let (mut spawned_gateway, gateway_addr) = match gateway(ctx, &target).await {
+        Ok(gateway) => gateway,
+        Err(error) => {
+            let reason = format!("the gateway is not available: {error}");
+            ctx.progress.say(format!("SKIPPED: {reason}"));
+            report.skipped = Some(reason);
+            target.shutdown().await;
+            return Ok(());
         }
     };
-
-    let args: Vec<String> = vec![
-        "bench".into(),
-        "echo-agent".into(),
-        "--registry".into(),
-        target.addr.clone(),
-        "--duration".into(),
-        HELPER_LIFETIME.into(),
-    ];
-    let mut agent = ChildProcess::spawn(&options.switchboard_bin, &args, &[("RUST_LOG", "warn")])?;
-    let agent_addr = agent.wait_listen("agent-mcp", Duration::from_secs(30)).await?;
-    agent
-        .wait_for_line("REGISTERED", Duration::from_secs(30), |l| {
-            l.starts_with("REGISTERED").then_some(())
-        })
-        .await?;
-    let direct = format!("http://{agent_addr}/mcp");
+    let (mut agent, direct) = echo_agent(ctx, &target).await?;
     let via_gateway = format!("http://{gateway_addr}/mcp");
     let gateway_tool = wait_for_route(&via_gateway, Duration::from_secs(20)).await?;
     ctx.progress.say(format!("gateway {gateway_addr} routes {gateway_tool:?} to the echo agent"));
 
     for clients in sizes {
-        let straight = measure(ctx, "direct", &direct, "echo", clients, phase_length).await?;
-        let routed =
-            measure(ctx, "gateway", &via_gateway, &gateway_tool, clients, phase_length).await?;
-        let added = match (&straight.latency, &routed.latency) {
-            (Some(s), Some(r)) => Some(r.p50_ms - s.p50_ms),
-            _ => None,
-        };
+        let straight = measure(ctx, "direct", &direct, "echo", clients, length).await?;
+        let routed = measure(ctx, "gateway", &via_gateway, &gateway_tool, clients, length).await?;
         let ratio = if straight.throughput_per_s > 0.0 {
             routed.throughput_per_s / straight.throughput_per_s
         } else {
             0.0
         };
-        report.rows.push(straight);
         let mut routed = routed.with("throughput_ratio", (ratio * 1000.0).round() / 1000.0);
-        if let Some(added) = added {
-            routed = routed.with("added_p50_ms", (added * 1000.0).round() / 1000.0);
+        if let (Some(s), Some(r)) = (straight.latency, routed.latency) {
+            routed = routed.with("added_p50_ms", ((r.p50_ms - s.p50_ms) * 1000.0).round() / 1000.0);
         }
-        report.rows.push(routed);
+        report.rows.extend([straight, routed]);
     }
     report.note(
         "gateway: the same rmcp client (one reused session per client) calls `echo` on the agent \
          directly, then through the gateway; throughput_ratio = gateway / direct",
     );
     agent.kill().await;
-    if let Some(mut gateway) = spawned_gateway {
+    if let Some(gateway) = spawned_gateway.as_mut() {
         gateway.kill().await;
     }
     target.shutdown().await;
     Ok(())
+}
+
+/// The gateway to call: `--gateway`, else `switchboard gateway` spawned and
+/// fed by `target`.
+async fn gateway(
+    ctx: &Ctx<'_>,
+    target: &RegistryTarget,
+) -> BenchResult<(Option<ChildProcess>, String)> {
+    if let Some(addr) = &ctx.options.gateway {
+        return Ok((None, addr.clone()));
+    }
+    let args: Vec<String> =
+        ["gateway", "--registry", &target.addr, "--gateway-addr", "127.0.0.1:0"]
+            .map(String::from)
+            .into();
+    let env = [("SWITCHBOARD_LOG", "warn")];
+    let mut child = ChildProcess::spawn(ctx.options.switchboard()?, &args, &env)?;
+    let addr = child.wait_listen("gateway", Duration::from_secs(20)).await?;
+    Ok((Some(child), addr.to_string()))
+}
+
+/// The `echo-agent` helper registered at `target`, and its MCP endpoint.
+async fn echo_agent(ctx: &Ctx<'_>, target: &RegistryTarget) -> BenchResult<(ChildProcess, String)> {
+    let args: Vec<String> =
+        ["echo-agent", "--registry", &target.addr, "--duration", HELPER_LIFETIME]
+            .map(String::from)
+            .into();
+    let mut agent = ChildProcess::spawn(&ctx.options.bench_bin, &args, &[("RUST_LOG", "warn")])?;
+    let addr = agent.wait_listen("agent-mcp", START_TIMEOUT).await?;
+    agent
+        .wait_for_line("REGISTERED", START_TIMEOUT, |l| l.starts_with("REGISTERED").then_some(()))
+        .await?;
+    Ok((agent, format!("http://{addr}/mcp")))
 }
 
 /// Waits until the gateway lists the echo tool; returns its name there.
@@ -153,9 +140,6 @@ async fn measure(
     clients: usize,
     length: Duration,
 ) -> BenchResult<Row> {
-    let latency = Arc::new(SharedLatency::new());
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
     let mut pools = Vec::with_capacity(clients);
     for _ in 0..clients {
         let pool = McpPool::new(McpPoolConfig::default());
@@ -163,48 +147,26 @@ async fn measure(
         pool.call_tool(endpoint, call(tool)).await.map_err(|e| BenchError::Mcp(e.to_string()))?;
         pools.push(Arc::new(pool));
     }
-    let started = Instant::now();
-    let deadline = started + length;
-    let workers: Vec<_> = pools
-        .into_iter()
-        .enumerate()
-        .map(|(index, pool)| {
-            let (latency, done, errors) = (latency.clone(), done.clone(), errors.clone());
-            let (endpoint, tool) = (endpoint.to_owned(), tool.to_owned());
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let sent = Instant::now();
-                    match pool.call_tool(&endpoint, call(&tool)).await {
-                        Ok(result) if result.is_error != Some(true) => {
-                            latency.record(index, sent.elapsed());
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
+    let label = format!("{path}, {clients} clients");
+    let plan = crate::phase::PhasePlan {
+        progress: &ctx.progress,
+        label: &label,
+        unit: "calls",
+        length,
+        server: None,
+    };
+    let stats = closed_loop(&plan, clients, |worker| {
+        let (pool, endpoint, tool) = (pools[worker].clone(), endpoint.to_owned(), tool.to_owned());
+        move |_| {
+            let (pool, endpoint, params) = (pool.clone(), endpoint.clone(), call(&tool));
+            Some(async move {
+                let answer = pool.call_tool(&endpoint, params).await;
+                answer.is_ok_and(|result| result.is_error != Some(true))
             })
-        })
-        .collect();
-    {
-        let label = format!("{path}, {clients} clients");
-        let _shown = ctx.progress.phase(&label, "calls", Some(length), done.clone());
-        for worker in workers {
-            let _ = worker.await;
         }
-    }
-    let mut row = Row::new(
-        format!("tools/call {path}, {clients} clients"),
-        done.load(Ordering::Relaxed),
-        started.elapsed().as_secs_f64(),
-        &latency.collect(),
-    );
-    let failed = errors.load(Ordering::Relaxed);
-    if failed > 0 {
-        row = row.with("errors", failed);
-    }
-    Ok(row)
+    })
+    .await;
+    Ok(Row::phase(format!("tools/call {path}, {clients} clients"), &stats))
 }
 
 fn call(tool: &str) -> CallToolRequestParams {

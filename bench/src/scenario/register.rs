@@ -2,93 +2,54 @@
 //! tools each) back to back for the phase; every call is acknowledged only
 //! once durable, so this measures group commit.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 
 use crate::error::BenchResult;
 use crate::fixture::{TOOLS_PER_AGENT, agent_id, agent_request, deregister_all, run_tag};
+use crate::phase::closed_loop;
 use crate::report::{Report, Row};
-use crate::stats::SharedLatency;
 
 use super::Ctx;
 
 /// Most registrations of one case, whatever the duration.
 const MAX_REGISTRATIONS: usize = 2_000_000;
+/// Longest cleanup of a registry that was not spawned.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let options = ctx.options;
     let sizes = options.sizes(&options.concurrency, &[64], &[4]);
-    let phase_length = options.phase(Duration::from_secs(10), Duration::from_millis(1500));
+    let length = options.phase(Duration::from_secs(10), Duration::from_millis(1500));
     for clients in sizes {
         let target = ctx.target(&[]).await?;
         let tag = run_tag();
         let connections = options.connections.unwrap_or(clients.min(8));
         let channels = target.channels(connections).await?;
-        let next = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(AtomicU64::new(0));
-        let errors = Arc::new(AtomicU64::new(0));
-        let latency = Arc::new(SharedLatency::new());
-        let started = Instant::now();
-        let deadline = started + phase_length;
-        let workers: Vec<_> = (0..clients)
-            .map(|worker| {
-                let mut client = RegistryServiceClient::new(channels[worker % connections].clone());
-                let (next, done, errors, latency, tag) =
-                    (next.clone(), done.clone(), errors.clone(), latency.clone(), tag.clone());
-                tokio::spawn(async move {
-                    while Instant::now() < deadline {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= MAX_REGISTRATIONS {
-                            return;
-                        }
-                        let request = agent_request("reg", &tag, index);
-                        let sent = Instant::now();
-                        match client.register_agent(request).await {
-                            Ok(_) => {
-                                latency.record(worker, sent.elapsed());
-                                done.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(_) => {
-                                errors.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        {
-            let label = format!("{clients} clients");
-            let _shown =
-                ctx.progress.phase(&label, "registrations", Some(phase_length), done.clone());
-            for worker in workers {
-                let _ = worker.await;
+        let label = format!("{clients} clients");
+        let plan = ctx.plan(&label, "registrations", length, &target);
+        let stats = closed_loop(&plan, clients, |worker| {
+            let client = RegistryServiceClient::new(channels[worker % connections].clone());
+            let tag = tag.clone();
+            move |n: usize| {
+                let request = (n < MAX_REGISTRATIONS).then(|| agent_request("reg", &tag, n))?;
+                let mut client = client.clone();
+                Some(async move { client.register_agent(request).await.is_ok() })
             }
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let count = done.load(Ordering::Relaxed);
-        let mut row = Row::new(
-            format!("register (durable), {clients} clients"),
-            count,
-            seconds,
-            &latency.collect(),
-        )
-        .with("tools_per_agent", TOOLS_PER_AGENT as u64)
-        .with("connections", connections as u64)
-        .with_registry(target.stats());
-        let failed = errors.load(Ordering::Relaxed);
-        if failed > 0 {
-            row = row.with("errors", failed);
-        }
-        report.rows.push(row);
+        })
+        .await;
+        report.rows.push(
+            Row::phase(format!("register (durable), {clients} clients"), &stats)
+                .with("tools_per_agent", TOOLS_PER_AGENT as u64)
+                .with("connections", connections as u64),
+        );
         if !target.is_spawned() {
-            let issued = next.load(Ordering::Relaxed).min(MAX_REGISTRATIONS);
+            let issued = (stats.issued as usize).min(MAX_REGISTRATIONS);
             let ids = (0..issued).map(|i| agent_id("reg", &tag, i)).collect();
             ctx.progress.say(format!("deregistering {issued} benchmark agents"));
             let cleanup = deregister_all(&channels[0], ids, clients);
-            if tokio::time::timeout(Duration::from_secs(120), cleanup).await.is_err() {
+            if tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await.is_err() {
                 report.note("cleanup: deregistering the benchmark agents took over 120 s; stopped");
             }
         }

@@ -9,8 +9,7 @@
 //! expired 10 s; smoke: 500 ms / 1.5 s / 3 s) so that one `expired_after`
 //! fits in a short run; the grace logic does not depend on the values.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
@@ -19,12 +18,19 @@ use switchboard_proto::v1::{AgentStatus, EventType, ListAgentsRequest, WatchRequ
 use tonic::transport::Channel;
 
 use crate::error::{BenchError, BenchResult};
-use crate::fixture::{agent_request, register_all, run_tag};
-use crate::fleet::{Fleet, Mode};
+use crate::fixture::run_tag;
 use crate::report::{Report, Row};
 use crate::stats::Latency;
+use crate::target::RegistryTarget;
 
-use super::{Ctx, connections_for};
+use super::Ctx;
+
+/// The agents of the run, and how long a silent one takes to expire.
+struct Stored<'a> {
+    agents: usize,
+    prefix: &'a str,
+    expired_after: Duration,
+}
 
 /// Statuses of the agents of one run.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,85 +48,28 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     } else {
         (["2s", "6s", "10s"], Duration::from_secs(10))
     };
-    let args: Vec<String> = vec![
-        "--heartbeat-interval".into(),
-        ladder[0].into(),
-        "--degraded-after".into(),
-        ladder[1].into(),
-        "--expired-after".into(),
-        ladder[2].into(),
-    ];
+    let args: Vec<String> = [
+        "--heartbeat-interval",
+        ladder[0],
+        "--degraded-after",
+        ladder[1],
+        "--expired-after",
+        ladder[2],
+    ]
+    .map(String::from)
+    .into();
     let agents = options.sizes(&options.agents, &[10_000], &[100])[0];
-    let iterations = options.iterations.unwrap_or(if options.smoke { 1 } else { 2 });
     let mut target = ctx.target(&args).await?;
     let tag = run_tag();
-    let connections = connections_for(options, agents, 4);
-    let channels = target.channels(connections).await?;
-    let requests: Vec<_> = (0..agents).map(|i| agent_request("rs", &tag, i)).collect();
-    let ids: Vec<String> = requests.iter().map(|r| r.agent_id.clone()).collect();
-    let done = Arc::new(AtomicU64::new(0));
-    let registered = {
-        let label = format!("registering {agents} agents");
-        let _shown = ctx.progress.phase(&label, "registered", None, done.clone());
-        register_all(&channels, requests, 64, || {
-            done.fetch_add(1, Ordering::Relaxed);
-        })
-        .await?
-    };
-    let interval = registered
-        .last
-        .as_ref()
-        .and_then(|r| r.heartbeat.as_ref())
-        .and_then(|h| h.interval)
-        .and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or(Duration::from_secs(2));
-    let fleet = Fleet::start(ids, &channels, Mode::Every(interval))?;
-    fleet.wait_ready(Duration::from_secs(120)).await?;
+    let connections = options.connections_for(agents, 4);
+    let population = ctx.populate(&target, "rs", &tag, agents, connections).await?;
     let prefix = format!("bench-rs-{tag}-");
-
+    let stored = Stored { agents, prefix: &prefix, expired_after };
     for kill in [false, true] {
-        let signal = if kill { "SIGKILL" } else { "SIGTERM" };
-        let mut serving = Latency::new();
-        let (mut expired, mut degraded, mut lost, mut stops) = (0u64, 0u64, 0u64, Latency::new());
-        for round in 0..iterations {
-            ctx.progress.say(format!("{signal} #{}: stopping the registry", round + 1));
-            stops.record(target.stop_process(kill).await?);
-            let restarted = target.restart().await?;
-            serving.record(restarted.to_serving);
-            let restart_at = Instant::now() - restarted.to_serving;
-            let channel = switchboard_client::connect(&target.addr).await?;
-            let first = census(&channel, &prefix).await?;
-            ctx.progress.say(format!(
-                "serving {:.0} ms after exec; {} agents, {} degraded, {} expired",
-                restarted.to_serving.as_secs_f64() * 1000.0,
-                first.total,
-                first.degraded,
-                first.expired
-            ));
-            lost += (agents as u64).saturating_sub(first.total);
-            let window_end = restart_at + expired_after;
-            let events = watch_expiries(&channel, first.revision, &prefix, window_end).await?;
-            let after = census(&channel, &prefix).await?;
-            expired += (first.expired + events.expired).max(after.expired);
-            degraded = degraded.max(first.degraded + events.degraded);
-        }
-        let mut row = Row::samples(
-            format!("restart after {signal}, {agents} agents: exec → serving"),
-            &serving,
-        )
-        .with("expired_by_restart", expired)
-        .with("degraded_events", degraded)
-        .with_registry(target.stats());
-        if lost > 0 {
-            row = row.with("agents_lost", lost);
-        }
-        if !kill && let Some(stop) = stops.summary() {
-            row = row.with("sigterm_exit_ms", (stop.max_ms * 10.0).round() / 10.0);
-        }
-        report.rows.push(row);
+        report.rows.push(restarts(ctx, &mut target, &stored, kill).await?);
     }
-    let reconnects = fleet.counters.reconnects.load(Ordering::Relaxed);
-    fleet.stop().await;
+    let reconnects = population.fleet.counters.reconnects.load(Ordering::Relaxed);
+    population.fleet.stop().await;
     report.note(format!(
         "restart: liveness ladder {} / {} / {} (interval / degraded / expired); agents keep \
          heartbeating and reconnect with jittered backoff ({reconnects} stream reconnects); \
@@ -130,6 +79,54 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     ));
     target.shutdown().await;
     Ok(())
+}
+
+/// `--iterations` restarts after SIGTERM (or SIGKILL when `kill`): one row.
+async fn restarts(
+    ctx: &Ctx<'_>,
+    target: &mut RegistryTarget,
+    stored: &Stored<'_>,
+    kill: bool,
+) -> BenchResult<Row> {
+    let options = ctx.options;
+    let iterations = options.iterations.unwrap_or(if options.smoke { 1 } else { 2 });
+    let signal = if kill { "SIGKILL" } else { "SIGTERM" };
+    let (mut serving, mut stops) = (Latency::new(), Latency::new());
+    let (mut expired, mut degraded, mut lost) = (0u64, 0u64, 0u64);
+    for round in 0..iterations {
+        ctx.progress.say(format!("{signal} #{}: stopping the registry", round + 1));
+        stops.record(target.stop_process(kill).await?);
+        let restarted = target.restart().await?;
+        serving.record(restarted.to_serving);
+        let restart_at = Instant::now() - restarted.to_serving;
+        let channel = switchboard_client::connect(&target.addr).await?;
+        let first = census(&channel, stored.prefix).await?;
+        ctx.progress.say(format!(
+            "serving {:.0} ms after exec; {} agents, {} degraded, {} expired",
+            restarted.to_serving.as_secs_f64() * 1000.0,
+            first.total,
+            first.degraded,
+            first.expired
+        ));
+        lost += (stored.agents as u64).saturating_sub(first.total);
+        let window_end = restart_at + stored.expired_after;
+        let events = watch_expiries(&channel, first.revision, stored.prefix, window_end).await?;
+        let after = census(&channel, stored.prefix).await?;
+        expired += (first.expired + events.expired).max(after.expired);
+        degraded = degraded.max(first.degraded + events.degraded);
+    }
+    let case = format!("restart after {signal}, {} agents: exec → serving", stored.agents);
+    let mut row = Row::samples(case, &serving)
+        .with("expired_by_restart", expired)
+        .with("degraded_events", degraded)
+        .with_registry(target.stats());
+    if lost > 0 {
+        row = row.with("agents_lost", lost);
+    }
+    if !kill && let Some(stop) = stops.summary() {
+        row = row.with("sigterm_exit_ms", (stop.max_ms * 10.0).round() / 10.0);
+    }
+    Ok(row)
 }
 
 /// Statuses of the run's agents, and the revision they reflect.

@@ -3,7 +3,7 @@
 //! - join: a provider registers → the dependent's heartbeat stream gets the
 //!   pushed update naming it (from RegisterAgent sent);
 //! - leave: the provider deregisters → the update saying "unresolved";
-//! - crash: a provider process (`switchboard bench provider`) is SIGKILLed
+//! - crash: a provider process (`switchboard-bench provider`) is SIGKILLed
 //!   while a second provider serves the same capability → the update that
 //!   drops the dead one (from the kill).
 
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_proto::v1::DeregisterAgentRequest;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+use tonic::transport::Channel;
 
 use crate::error::{BenchError, BenchResult};
 use crate::fixture::run_tag;
@@ -18,6 +19,7 @@ use crate::helpers::{StreamingAgent, dependent_request, provider_request, provid
 use crate::process::ChildProcess;
 use crate::report::{Report, Row};
 use crate::stats::Latency;
+use crate::target::RegistryTarget;
 
 use super::Ctx;
 
@@ -31,9 +33,33 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let target = ctx.target(&[]).await?;
     let tag = run_tag();
     let channel = switchboard_client::connect(&target.addr).await?;
-    let mut registry = RegistryServiceClient::new(channel.clone());
+    ctx.progress.say(format!("{joins} provider joins and leaves"));
+    let (join, leave) = join_and_leave(&channel, &tag, joins).await?;
+    report.rows.push(Row::samples("provider joins → dependent rewired", &join));
+    report.rows.push(Row::samples("provider deregisters → dependent rewired", &leave));
+    ctx.progress.say(format!("{crashes} provider processes SIGKILLed"));
+    let crash = crash(ctx, &target, &channel, &tag, crashes).await?;
+    report.rows.push(
+        Row::samples("provider SIGKILLed → dependent rewired", &crash)
+            .with_registry(target.stats()),
+    );
+    report.note(
+        "rewire: latency = RegisterAgent/DeregisterAgent sent (or SIGKILL sent) → the pushed \
+         ResolutionUpdate received on the dependent's heartbeat stream; one change at a time; \
+         the gateway's routing after a crash is not part of this scenario",
+    );
+    target.shutdown().await;
+    Ok(())
+}
 
-    // Join and leave.
+/// `rounds` providers, one at a time, register then deregister; returns the
+/// join and the leave latencies seen by a dependent.
+async fn join_and_leave(
+    channel: &Channel,
+    tag: &str,
+    rounds: usize,
+) -> BenchResult<(Latency, Latency)> {
+    let mut registry = RegistryServiceClient::new(channel.clone());
     let capability = format!("bench.rewire.{tag}");
     let mut dependent = StreamingAgent::start(
         channel.clone(),
@@ -41,8 +67,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     )
     .await?;
     let (mut join, mut leave) = (Latency::new(), Latency::new());
-    ctx.progress.say(format!("{joins} provider joins and leaves"));
-    for i in 0..joins {
+    for i in 0..rounds {
         let provider = format!("bench-prov-{tag}-{i}");
         dependent.drain();
         let sent = Instant::now();
@@ -66,35 +91,33 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
             .await?;
         leave.record(at.saturating_duration_since(sent));
     }
-    report.rows.push(Row::samples("provider joins → dependent rewired", &join));
-    report.rows.push(Row::samples("provider deregisters → dependent rewired", &leave));
-    drop(dependent);
+    Ok((join, leave))
+}
 
-    // Crash, with a second provider standing by.
+/// `rounds` provider processes, one at a time, SIGKILLed while a backup
+/// provider serves the same capability; returns kill → push latencies.
+async fn crash(
+    ctx: &Ctx<'_>,
+    target: &RegistryTarget,
+    channel: &Channel,
+    tag: &str,
+    rounds: usize,
+) -> BenchResult<Latency> {
     let capability = format!("bench.crash.{tag}");
-    let _backup = StreamingAgent::start(
-        channel.clone(),
-        provider_request(&format!("bench-backup-{tag}"), &capability),
-    )
-    .await?;
     let backup_id = format!("bench-backup-{tag}");
+    let _backup =
+        StreamingAgent::start(channel.clone(), provider_request(&backup_id, &capability)).await?;
     let mut dependent = StreamingAgent::start(
         channel.clone(),
         dependent_request(&format!("bench-dep2-{tag}"), &capability),
     )
     .await?;
+    let args: Vec<String> = ["provider", "--registry", &target.addr, "--capability", &capability]
+        .map(String::from)
+        .into();
     let mut crash = Latency::new();
-    ctx.progress.say(format!("{crashes} provider processes SIGKILLed"));
-    for _ in 0..crashes {
-        let args: Vec<String> = vec![
-            "bench".into(),
-            "provider".into(),
-            "--registry".into(),
-            target.addr.clone(),
-            "--capability".into(),
-            capability.clone(),
-        ];
-        let mut victim = ChildProcess::spawn(&options.switchboard_bin, &args, &[])?;
+    for _ in 0..rounds {
+        let mut victim = ChildProcess::spawn(&ctx.options.bench_bin, &args, &[])?;
         let victim_id = victim
             .wait_for_line("REGISTERED", Duration::from_secs(30), |line| {
                 line.strip_prefix("REGISTERED ").map(|id| id.trim().to_owned())
@@ -116,15 +139,5 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         crash.record(at.saturating_duration_since(killed));
         victim.kill().await;
     }
-    report.rows.push(
-        Row::samples("provider SIGKILLed → dependent rewired", &crash)
-            .with_registry(target.stats()),
-    );
-    report.note(
-        "rewire: latency = RegisterAgent/DeregisterAgent sent (or SIGKILL sent) → the pushed \
-         ResolutionUpdate received on the dependent's heartbeat stream; one change at a time; \
-         the gateway's routing after a crash is not part of this scenario",
-    );
-    target.shutdown().await;
-    Ok(())
+    Ok(crash)
 }
