@@ -13,11 +13,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::mesh::{Mesh, Wiring};
+use switchboard_client::DEFAULT_REGISTRY_ADDR;
 
 use crate::{AgentError, MeshTool, server};
 
-/// Default registry address (DESIGN.md §9).
-const DEFAULT_REGISTRY: &str = "127.0.0.1:7600";
 /// Longest wait for the deregistration on shutdown.
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -25,7 +24,7 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// metadata of its tools.
 ///
 /// Defaults come from the environment: `SWITCHBOARD_REGISTRY` (registry
-/// address, default `127.0.0.1:7600`), `SWITCHBOARD_AGENT_ADDR` (listen
+/// address, default [`DEFAULT_REGISTRY_ADDR`]), `SWITCHBOARD_AGENT_ADDR` (listen
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
 /// advertised to the mesh, default `http://<listen address>/mcp`).
 #[derive(Debug, Clone)]
@@ -59,7 +58,7 @@ impl Agent {
         Self {
             name: name.to_owned(),
             version: "0.0.0".into(),
-            registry: env("SWITCHBOARD_REGISTRY").unwrap_or_else(|| DEFAULT_REGISTRY.into()),
+            registry: env("SWITCHBOARD_REGISTRY").unwrap_or_else(|| DEFAULT_REGISTRY_ADDR.into()),
             listen: env("SWITCHBOARD_AGENT_ADDR").unwrap_or_else(|| "127.0.0.1:0".into()),
             endpoint: env("SWITCHBOARD_AGENT_ENDPOINT"),
             labels: HashMap::new(),

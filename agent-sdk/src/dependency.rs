@@ -7,6 +7,13 @@
 //! session. When nothing is resolved the call fails fast with
 //! [`DependencyError::Unresolved`], so the tool can still answer, degraded.
 //!
+//! Failover follows the gateway's rule: the next provider is tried only when
+//! the request certainly never reached the previous one (connection refused,
+//! no session: [`McpCallError::is_retryable_elsewhere`]). A provider whose
+//! connection broke mid-call may have run the tool, so that call ends with
+//! [`DependencyError::Failed`] rather than running it a second time
+//! elsewhere; a provider that timed out may still be running it.
+//!
 //! Each attempt is a CLIENT span `tools/call <tool>` whose trace context is
 //! written into the request's `params._meta`: called from a tool, it
 //! continues the trace of the call that tool is serving. (From a task the
@@ -49,12 +56,38 @@ pub enum DependencyError {
         /// What the provider said.
         message: String,
     },
-    /// The provider did not answer in time.
+    /// The provider did not answer in time (it may still be running the call).
     #[error("dependency {capability:?}: provider timed out")]
     Timeout {
         /// The capability needed.
         capability: String,
     },
+    /// The provider's connection broke mid-call: the tool may have run, so
+    /// no other provider was tried.
+    #[error(
+        "dependency {capability:?}: provider connection failed mid-call (it may have run): {message}"
+    )]
+    Failed {
+        /// The capability needed.
+        capability: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+// === impl DependencyError ===
+
+impl DependencyError {
+    /// The `outcome` label of `switchboard_agent_dependency_calls_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DependencyError::Unresolved { .. } => "unresolved",
+            DependencyError::Unreachable { .. } => "unreachable",
+            DependencyError::ToolError { .. } => "tool_error",
+            DependencyError::Timeout { .. } => "timeout",
+            DependencyError::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// A handle on one dependency: capability, version constraint and tags, and
@@ -69,6 +102,8 @@ struct Inner {
     providers: ArcSwap<Vec<Provider>>,
     next: AtomicUsize,
 }
+
+// === impl Dependency ===
 
 impl Dependency {
     /// A dependency on `capability` at versions matching `version`
@@ -119,7 +154,8 @@ impl Dependency {
     }
 
     /// Calls the provider's tool with `arguments` (a JSON object), balancing
-    /// across providers and failing over when one is unreachable.
+    /// across providers and failing over only when one is unreachable (the
+    /// request never reached it).
     pub async fn call(
         &self,
         arguments: serde_json::Value,
@@ -128,10 +164,7 @@ impl Dependency {
         let result = self.call_providers(arguments).await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(DependencyError::Unresolved { .. }) => "unresolved",
-            Err(DependencyError::Unreachable { .. }) => "unreachable",
-            Err(DependencyError::ToolError { .. }) => "tool_error",
-            Err(DependencyError::Timeout { .. }) => "timeout",
+            Err(error) => error.metric_label(),
         };
         crate::metrics::METRICS.dependency_call(self.capability(), outcome, started.elapsed());
         result
@@ -161,16 +194,11 @@ impl Dependency {
                     return Err(self.tool_error(text_of(&result)));
                 }
                 Ok(result) => return Ok(result),
-                Err(error) if error.is_retryable_elsewhere() => last = error.to_string(),
-                Err(McpCallError::Timeout { .. }) => {
-                    return Err(DependencyError::Timeout {
-                        capability: self.capability().to_owned(),
-                    });
+                Err(error) if error.is_retryable_elsewhere() => {
+                    tracing::debug!(%error, agent_id = %provider.agent_id, "provider unreachable; trying the next");
+                    last = error.to_string();
                 }
-                Err(McpCallError::Mcp { error, .. }) => {
-                    return Err(self.tool_error(error.message.to_string()));
-                }
-                Err(error) => last = error.to_string(),
+                Err(error) => return Err(self.failure(error)),
             }
         }
         Err(DependencyError::Unreachable {
@@ -186,6 +214,16 @@ impl Dependency {
 
     fn tool_error(&self, message: String) -> DependencyError {
         DependencyError::ToolError { capability: self.capability().to_owned(), message }
+    }
+
+    /// A failure after which no other provider may be tried.
+    fn failure(&self, error: McpCallError) -> DependencyError {
+        let capability = self.capability().to_owned();
+        match error {
+            McpCallError::Mcp { error, .. } => self.tool_error(error.message.to_string()),
+            McpCallError::Timeout { .. } => DependencyError::Timeout { capability },
+            other => DependencyError::Failed { capability, message: other.to_string() },
+        }
     }
 }
 

@@ -27,7 +27,8 @@ pub struct ToolLabels {
 pub struct DependencyLabels {
     /// Capability called.
     pub capability: String,
-    /// `ok`, `unresolved`, `unreachable`, `tool_error` or `timeout`.
+    /// `ok`, or a failure's [`crate::DependencyError::metric_label`]:
+    /// `unresolved`, `unreachable`, `tool_error`, `timeout`, `failed`.
     pub outcome: &'static str,
 }
 

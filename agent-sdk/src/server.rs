@@ -1,8 +1,9 @@
 //! The agent's MCP endpoint: rmcp's Streamable HTTP service in axum.
 //!
 //! Both protocol eras are served on `/mcp`; the server is stateless (no
-//! legacy sessions to lose) and answers plain JSON rather than SSE, which
-//! avoids the delayed-ACK stalls seen with SSE-framed answers (DESIGN.md §11).
+//! legacy sessions to lose) and answers plain JSON rather than SSE: with
+//! SSE-framed answers, small writes meet delayed ACKs and calls stall for
+//! tens of milliseconds at regular intervals.
 //! rmcp accepts only loopback `Host` headers by default, so the allowed hosts
 //! come from the advertised endpoint too — otherwise the gateway gets 403.
 //! The handler is wrapped in [`Traced`]: tool calls get spans and metrics.

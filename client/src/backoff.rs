@@ -1,17 +1,32 @@
-//! Exponential backoff with full jitter (the AWS architecture blog's
-//! "full jitter"): each delay is uniform in `[0, min(max, base * 2^n)]`, so a
-//! fleet reconnecting after a registry restart spreads out instead of
-//! stampeding (REFERENCE.md B.2).
+//! Exponential backoff with full jitter: each delay is uniform in
+//! `[0, min(max, base * 2^n)]`. Every client of one registry sees it fail at
+//! the same moment; with a fixed or merely doubling delay they would all come
+//! back at the same moment too. Drawing the whole delay at random spreads a
+//! fleet's reconnects over the window instead of stampeding the restarted
+//! registry.
 
 use std::time::Duration;
 
 /// Delays for successive retries.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_client::Backoff;
+///
+/// let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+/// assert!(backoff.next_delay() <= Duration::from_millis(100));
+/// assert!(backoff.next_delay() <= Duration::from_millis(200));
+/// backoff.reset(); // after a success
+/// assert!(backoff.next_delay() <= Duration::from_millis(100));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Backoff {
     base: Duration,
     max: Duration,
     attempt: u32,
 }
+
+// === impl Backoff ===
 
 impl Backoff {
     /// Starts at `base`, never above `max`.

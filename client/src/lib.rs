@@ -1,19 +1,26 @@
 //! The client side of the Switchboard contract, shared by the agent SDK, the
 //! gateway and the CLI.
 //!
-//! - [`connect`]: a tuned gRPC channel to a registry;
+//! - [`connect`]: a tuned gRPC channel to a registry (default address
+//!   [`DEFAULT_REGISTRY_ADDR`]);
 //! - [`Backoff`]: exponential backoff with full jitter for every reconnect loop;
 //! - [`WatchCache`]: a local, always-consistent map of agents fed by the
 //!   registry's Watch stream, resuming by revision;
-//! - [`McpPool`]: reused MCP client sessions to agents.
+//! - [`McpPool`]: reused MCP client sessions to agents, whose errors
+//!   ([`McpCallError`], [`FailureClass`]) say whether a call may be tried on
+//!   another replica.
 
 mod backoff;
 mod connect;
+mod mcp_call_error;
 mod mcp_pool;
 pub mod proto_json;
 mod watch_cache;
 
 pub use backoff::Backoff;
-pub use connect::{ConnectError, connect, connect_lazy, endpoint_uri, error_chain};
-pub use mcp_pool::{McpCallError, McpPool, McpPoolConfig};
+pub use connect::{
+    ConnectError, DEFAULT_REGISTRY_ADDR, connect, connect_lazy, endpoint_uri, error_chain,
+};
+pub use mcp_call_error::{FailureClass, McpCallError};
+pub use mcp_pool::{McpPool, McpPoolConfig};
 pub use watch_cache::{CacheView, WatchCache, WatchCacheConfig};

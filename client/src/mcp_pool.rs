@@ -28,7 +28,18 @@ use switchboard_telemetry::mcp::{self, Outcome};
 use tokio::sync::OnceCell;
 use tracing::Instrument as _;
 
+use crate::McpCallError;
+
 /// Pool settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_client::{McpPool, McpPoolConfig};
+///
+/// let config = McpPoolConfig { call_timeout: Duration::from_secs(5), ..McpPoolConfig::default() };
+/// let pool = McpPool::new(config);
+/// assert!(pool.is_empty(), "sessions open on first use");
+/// ```
 #[derive(Debug, Clone)]
 pub struct McpPoolConfig {
     /// Longest wait for one call (handshake included).
@@ -41,6 +52,8 @@ pub struct McpPoolConfig {
     pub legacy_only: bool,
 }
 
+// === impl McpPoolConfig ===
+
 impl Default for McpPoolConfig {
     fn default() -> Self {
         Self {
@@ -52,59 +65,34 @@ impl Default for McpPoolConfig {
     }
 }
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum McpCallError {
-    /// No session could be made, or no connection for the request: it never left.
-    #[error("agent {endpoint} unreachable: {message}")]
-    Unreachable {
-        /// The agent's endpoint.
-        endpoint: String,
-        /// What failed.
-        message: String,
-    },
-    /// The session broke while the call was in flight: it may have run.
-    #[error("agent {endpoint} connection failed: {message}")]
-    Transport {
-        /// The agent's endpoint.
-        endpoint: String,
-        /// What failed.
-        message: String,
-    },
-    /// No answer in time.
-    #[error("agent {endpoint} did not answer within {timeout:?}")]
-    Timeout {
-        /// The agent's endpoint.
-        endpoint: String,
-        /// The limit.
-        timeout: Duration,
-    },
-    /// The agent answered with an MCP error (unknown tool, bad arguments…).
-    #[error("agent {endpoint} answered with error {}: {}", .error.code.0, .error.message)]
-    Mcp {
-        /// The agent's endpoint.
-        endpoint: String,
-        /// The error as sent by the agent.
-        error: rmcp::ErrorData,
-    },
-}
-
-impl McpCallError {
-    /// True when the request certainly never reached the agent, so trying
-    /// another replica cannot run the tool twice.
-    pub fn is_retryable_elsewhere(&self) -> bool {
-        matches!(self, McpCallError::Unreachable { .. })
-    }
-}
-
 type Session = RunningService<RoleClient, ()>;
 
 /// Shared MCP client sessions, by endpoint.
+///
+/// ```no_run
+/// use rmcp::model::CallToolRequestParams;
+/// use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), McpCallError> {
+/// let pool = McpPool::new(McpPoolConfig::default());
+/// let agent = "http://127.0.0.1:8080/mcp";
+/// match pool.call_tool(agent, CallToolRequestParams::new("get_date")).await {
+///     Ok(result) => println!("{:?}", result.content),
+///     // Safe to try another replica: the request never reached this one.
+///     Err(error) if error.is_retryable_elsewhere() => eprintln!("{error}; trying another"),
+///     Err(error) => return Err(error),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Default)]
 pub struct McpPool {
     config: McpPoolConfig,
     sessions: Mutex<HashMap<String, Arc<OnceCell<Arc<Session>>>>>,
 }
+
+// === impl McpPool ===
 
 impl McpPool {
     /// An empty pool.
@@ -147,9 +135,7 @@ impl McpPool {
             Ok(result) if result.is_error == Some(true) => Outcome::ToolError,
             Ok(_) => Outcome::Ok,
             Err(McpCallError::Mcp { error, .. }) => Outcome::RpcError(error.code.0),
-            Err(McpCallError::Timeout { .. }) => Outcome::Failed("timeout"),
-            Err(McpCallError::Unreachable { .. }) => Outcome::Failed("unreachable"),
-            Err(McpCallError::Transport { .. }) => Outcome::Failed("transport"),
+            Err(other) => Outcome::Failed(other.class().label()),
         };
         mcp::record_outcome(&span, outcome);
         result

@@ -7,11 +7,20 @@ use prost_types::{ListValue, Struct, Value};
 use serde_json::{Map, Value as Json};
 
 /// A JSON object as a protobuf `Struct`.
+///
+/// ```
+/// use switchboard_client::proto_json::{from_struct, to_struct};
+///
+/// let schema = serde_json::json!({"type": "object", "required": ["name"], "minProperties": 1});
+/// let object = schema.as_object().cloned().unwrap_or_default();
+/// let round_trip = from_struct(&to_struct(&object));
+/// assert_eq!(serde_json::Value::Object(round_trip), schema, "whole numbers stay integers");
+/// ```
 pub fn to_struct(object: &Map<String, Json>) -> Struct {
     Struct { fields: object.iter().map(|(k, v)| (k.clone(), to_value(v))).collect() }
 }
 
-/// A protobuf `Struct` as a JSON object.
+/// A protobuf `Struct` as a JSON object (see [`to_struct`] for an example).
 pub fn from_struct(object: &Struct) -> Map<String, Json> {
     object.fields.iter().map(|(k, v)| (k.clone(), from_value(v))).collect()
 }

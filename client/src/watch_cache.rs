@@ -3,7 +3,8 @@
 //! - The first message of every (re)subscription is authoritative: a snapshot
 //!   is staged aside and swapped in whole at END_OF_SNAPSHOT, so readers see
 //!   the old view until the new one is complete — never an empty or partial
-//!   one (Linkerd's rule, REFERENCE.md A.3).
+//!   one: a gateway that routed from a half-received snapshot would refuse
+//!   calls to agents that are alive.
 //! - After any break it resumes from its last revision (replay, no relist),
 //!   with exponential backoff and full jitter.
 //! - Within one epoch a revision that goes backwards — in a change, a
@@ -24,6 +25,18 @@ use tonic::transport::Channel;
 use crate::Backoff;
 
 /// How a cache watches.
+///
+/// ```
+/// use switchboard_client::WatchCacheConfig;
+/// use switchboard_proto::v1::WatchFilter;
+///
+/// // Only the agents providing one capability.
+/// let config = WatchCacheConfig {
+///     filter: WatchFilter { capability: "date_service".into(), ..WatchFilter::default() },
+///     ..WatchCacheConfig::default()
+/// };
+/// # drop(config);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct WatchCacheConfig {
     /// Which agents to keep.
@@ -33,6 +46,16 @@ pub struct WatchCacheConfig {
 }
 
 /// One consistent view of the watched agents.
+///
+/// ```
+/// use switchboard_client::CacheView;
+/// use switchboard_proto::v1::AgentStatus;
+///
+/// let view = CacheView::default();
+/// assert!(!view.complete, "nothing received yet");
+/// let healthy = view.agents.values().filter(|a| a.status() == AgentStatus::Healthy).count();
+/// assert_eq!(healthy, 0);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CacheView {
     /// Store epoch the view belongs to.
@@ -46,10 +69,30 @@ pub struct CacheView {
 }
 
 /// A running cache; dropping it stops the watch.
+///
+/// ```no_run
+/// use switchboard_client::{DEFAULT_REGISTRY_ADDR, WatchCache, WatchCacheConfig, connect_lazy};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), switchboard_client::ConnectError> {
+/// let cache = WatchCache::spawn(connect_lazy(DEFAULT_REGISTRY_ADDR)?, WatchCacheConfig::default());
+/// cache.ready().await;
+/// let view = cache.view();
+/// println!("{} agents at revision {}", view.agents.len(), view.revision);
+///
+/// let mut changes = cache.subscribe();
+/// while changes.changed().await.is_ok() {
+///     println!("now {} agents", changes.borrow().agents.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct WatchCache {
     view: watch::Receiver<Arc<CacheView>>,
     stop: CancellationToken,
 }
+
+// === impl WatchCache ===
 
 impl WatchCache {
     /// Starts watching through `channel`.
@@ -108,6 +151,8 @@ struct Follower {
     /// Ask for a snapshot rather than a resume next time.
     relist: bool,
 }
+
+// === impl Follower ===
 
 impl Follower {
     async fn run(mut self, stop: CancellationToken) {

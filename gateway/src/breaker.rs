@@ -12,6 +12,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Breaker settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_gateway::{BreakerConfig, GatewayConfig};
+///
+/// // Open after 5 failures in a row, probe again after 10 s.
+/// let breaker = BreakerConfig { threshold: 5, cooldown: Duration::from_secs(10) };
+/// let config = GatewayConfig { breaker, ..GatewayConfig::default() };
+/// assert_eq!(config.validate(), Ok(()));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker.
@@ -20,13 +30,26 @@ pub struct BreakerConfig {
     pub cooldown: Duration,
 }
 
+// === impl BreakerConfig ===
+
 impl Default for BreakerConfig {
     fn default() -> Self {
         Self { threshold: 3, cooldown: Duration::from_secs(2) }
     }
 }
 
-/// What the breaker lets through now.
+/// What the breaker lets through now (exported as
+/// `switchboard_gateway_breaker_state`: 0 closed, 1 open, 2 half-open).
+///
+/// ```
+/// use switchboard_gateway::{Breaker, BreakerConfig, BreakerState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let breaker = Breaker::new(BreakerConfig::default());
+/// assert_eq!(breaker.state(), BreakerState::Closed);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
     /// Everything.
@@ -38,6 +61,22 @@ pub enum BreakerState {
 }
 
 /// The breaker of one endpoint.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_gateway::{Breaker, BreakerConfig, BreakerState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let breaker = Breaker::new(BreakerConfig { threshold: 2, cooldown: Duration::from_secs(2) });
+/// for _ in 0..2 {
+///     assert!(breaker.try_acquire());
+///     breaker.record_failure(); // connection refused, say
+/// }
+/// assert_eq!(breaker.state(), BreakerState::Open);
+/// assert!(!breaker.try_acquire(), "no call reaches the endpoint until the cooldown ends");
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Breaker {
     config: BreakerConfig,
@@ -47,6 +86,8 @@ pub struct Breaker {
     open_until: AtomicU64,
     probing: AtomicBool,
 }
+
+// === impl Breaker ===
 
 impl Breaker {
     /// A closed breaker.

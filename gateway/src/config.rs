@@ -4,10 +4,35 @@ use std::time::Duration;
 
 use crate::breaker::BreakerConfig;
 
+/// Where the gateway serves HTTP (`/mcp`, `/healthz`, `/readyz`, `/metrics`)
+/// unless told otherwise: loopback only, so a gateway started without flags
+/// is never reachable from the network.
+///
+/// ```
+/// assert_eq!(switchboard_gateway::DEFAULT_GATEWAY_ADDR, "127.0.0.1:7700");
+/// ```
+pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:7700";
+
 /// Everything the gateway needs to know.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_gateway::GatewayConfig;
+///
+/// let config = GatewayConfig {
+///     registry: "10.0.0.5:7600".into(),
+///     call_timeout: Duration::from_secs(5),
+///     allowed_hosts: vec!["gateway.internal".into()],
+///     ..GatewayConfig::default()
+/// };
+/// assert_eq!(config.validate(), Ok(()));
+///
+/// let broken = GatewayConfig { call_timeout: Duration::ZERO, ..GatewayConfig::default() };
+/// assert!(broken.validate().unwrap_err().contains("call_timeout"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// The registry's gRPC address.
+    /// The registry's gRPC address (default [`switchboard_client::DEFAULT_REGISTRY_ADDR`]).
     pub registry: String,
     /// Longest wait for one upstream call.
     pub call_timeout: Duration,
@@ -23,10 +48,12 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
 }
 
+// === impl GatewayConfig ===
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
-            registry: "127.0.0.1:7600".into(),
+            registry: switchboard_client::DEFAULT_REGISTRY_ADDR.into(),
             call_timeout: Duration::from_secs(30),
             breaker: BreakerConfig::default(),
             max_attempts: 3,

@@ -21,12 +21,31 @@ use switchboard_client::{CacheView, McpCallError, McpPool, McpPoolConfig, WatchC
 use tokio::sync::watch;
 
 use crate::breaker::BreakerState;
+use crate::call_error::CallError;
 use crate::config::GatewayConfig;
-use crate::errors::{self, gateway_error};
 use crate::metrics::{EndpointLabel, GatewayMetrics, ToolLabel};
 use crate::routing_table::{Endpoint, Replica, Route, RoutingTable};
 
-/// A cloneable handle to the gateway.
+/// A cloneable handle to the gateway: its routing table, and routing one call.
+///
+/// ```
+/// use rmcp::model::CallToolRequestParams;
+/// use switchboard_client::CacheView;
+/// use switchboard_gateway::{CallError, Gateway, GatewayConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let gateway = Gateway::new(GatewayConfig::default());
+/// let error = gateway.call(CallToolRequestParams::new("get_date")).await.unwrap_err();
+/// assert!(matches!(error, CallError::NotReady), "no snapshot yet");
+///
+/// // `serve` feeds it from the registry (`Gateway::follow`); here, an empty mesh.
+/// gateway.apply(&CacheView { complete: true, ..CacheView::default() });
+/// let error = gateway.call(CallToolRequestParams::new("get_date")).await.unwrap_err();
+/// assert_eq!(error.code(), -32602, "{error}");
+/// assert_eq!(error.metric_label(), "unknown_tool");
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<Inner>,
@@ -43,6 +62,8 @@ struct Inner {
     /// Legacy-session peers to notify of list changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
 }
+
+// === impl Gateway ===
 
 impl Gateway {
     /// A gateway with an empty table (not ready until [`Gateway::apply`]).
@@ -151,10 +172,7 @@ impl Gateway {
     /// previous page, encoded.
     pub fn list(&self, cursor: Option<&str>) -> Result<ListToolsResult, ErrorData> {
         if !self.is_ready() {
-            return Err(gateway_error(
-                errors::NOT_READY,
-                "the gateway has no routing table yet: the registry is not reachable",
-            ));
+            return Err(CallError::NotReady.into_error_data());
         }
         let table = self.table();
         let after = match cursor {
@@ -177,47 +195,62 @@ impl Gateway {
         Ok(result)
     }
 
-    /// Routes one `tools/call`.
+    /// Routes one `tools/call` to a replica of its tool, failing over to
+    /// another only when the request certainly never reached the first.
     pub async fn call(
         &self,
         mut params: CallToolRequestParams,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, CallError> {
         let exposed = params.name.to_string();
         let metrics = &self.inner.metrics;
-        if !self.is_ready() {
-            metrics.request(&exposed, "not_ready");
-            return Err(gateway_error(
-                errors::NOT_READY,
-                "the gateway has no routing table yet: the registry is not reachable",
-            ));
-        }
         let table = self.table();
-        let Some(route) = table.routes.get(&exposed) else {
-            metrics.request("-", "unknown_tool");
-            return Err(errors::unknown_tool(&exposed));
+        let route = match self.lookup(&table, &exposed) {
+            Ok(route) => route,
+            Err(error) => {
+                // An unknown name is whatever the client typed: one label
+                // for all of them keeps the series bounded.
+                let tool =
+                    if matches!(error, CallError::UnknownTool { .. }) { "-" } else { &exposed };
+                metrics.request(tool, error.metric_label());
+                return Err(error);
+            }
         };
         params.name = route.upstream_tool.clone().into();
         params.meta = None;
         let started = Instant::now();
-        let (outcome, result) = self.route(&exposed, route, params).await;
+        let result = self.route(&exposed, route, params).await;
+        let outcome = match &result {
+            Ok(result) if result.is_error == Some(true) => "tool_error",
+            Ok(_) => "ok",
+            Err(error) => error.metric_label(),
+        };
         metrics.request(&exposed, outcome);
         metrics.request_duration(&exposed, started.elapsed());
         result
     }
 
+    fn lookup<'t>(&self, table: &'t RoutingTable, exposed: &str) -> Result<&'t Route, CallError> {
+        if !self.is_ready() {
+            return Err(CallError::NotReady);
+        }
+        table.routes.get(exposed).ok_or_else(|| CallError::UnknownTool { name: exposed.to_owned() })
+    }
+
+    /// Tries replicas until one answers, one may have run the call, or
+    /// `max_attempts` were unreachable.
     async fn route(
         &self,
         exposed: &str,
         route: &Route,
         params: CallToolRequestParams,
-    ) -> (&'static str, Result<CallToolResult, ErrorData>) {
+    ) -> Result<CallToolResult, CallError> {
         let mut tried: Vec<&str> = Vec::new();
         let mut last_unreachable = String::new();
         while tried.len() < self.inner.config.max_attempts {
-            let replica = match pick(route, &tried) {
+            let replica = match pick(exposed, route, &tried) {
                 Ok(replica) => replica,
                 Err(_) if !tried.is_empty() => break,
-                Err(refusal) => return refusal.into_error(),
+                Err(refusal) => return Err(refusal),
             };
             tried.push(&replica.agent_id);
             if !replica.endpoint.breaker.try_acquire() {
@@ -237,35 +270,36 @@ impl Gateway {
                 .get_or_create(&ToolLabel { tool: exposed.to_owned() })
                 .observe(started.elapsed().as_secs_f64());
             let breaker = &replica.endpoint.breaker;
-            match result {
+            let upstream = match result {
                 Ok(result) => {
                     breaker.record_success();
                     self.observe_breaker(&replica.endpoint);
-                    let outcome = if result.is_error == Some(true) { "tool_error" } else { "ok" };
-                    return (outcome, Ok(result));
+                    return Ok(result);
                 }
-                Err(McpCallError::Mcp { error, .. }) => {
-                    breaker.record_success();
-                    return ("agent_error", Err(error));
-                }
-                Err(error) => {
-                    breaker.record_failure();
-                    self.observe_breaker(&replica.endpoint);
-                    if error.is_retryable_elsewhere() {
-                        tracing::warn!(%error, agent_id = %replica.agent_id, "replica unreachable; failing over");
-                        self.inner.metrics.failovers.inc();
-                        last_unreachable = error.to_string();
-                        continue;
-                    }
-                    return upstream_failure(exposed, &error);
-                }
+                Err(upstream) => upstream,
+            };
+            // An MCP error is an answer: the endpoint is alive.
+            if matches!(upstream, McpCallError::Mcp { .. }) {
+                breaker.record_success();
+            } else {
+                breaker.record_failure();
+                self.observe_breaker(&replica.endpoint);
+            }
+            let error = CallError::upstream(exposed, upstream);
+            if !error.retry_elsewhere() {
+                return Err(error);
+            }
+            self.inner.metrics.failovers.inc();
+            if let CallError::Unreachable { last, .. } = error {
+                tracing::warn!(error = %last, agent_id = %replica.agent_id, "replica unreachable; failing over");
+                last_unreachable = last;
             }
         }
-        let message = format!(
-            "tool {exposed:?}: no replica reachable ({} tried): {last_unreachable}",
-            tried.len()
-        );
-        ("unreachable", Err(gateway_error(errors::UPSTREAM_UNREACHABLE, message)))
+        Err(CallError::Unreachable {
+            tool: exposed.to_owned(),
+            tried: tried.len(),
+            last: last_unreachable,
+        })
     }
 
     fn observe_breaker(&self, endpoint: &Endpoint) {
@@ -286,40 +320,8 @@ impl Gateway {
     }
 }
 
-type Refusal = (&'static str, Result<CallToolResult, ErrorData>);
-
-/// Why no replica could be picked.
-#[derive(Debug, Clone, Copy)]
-enum NoPick {
-    /// Replicas exist but every breaker is open.
-    BreakerOpen,
-    /// No routable replica at all.
-    NoReplica,
-}
-
-impl NoPick {
-    fn into_error(self) -> Refusal {
-        match self {
-            NoPick::BreakerOpen => (
-                "breaker_open",
-                Err(gateway_error(
-                    errors::BREAKER_OPEN,
-                    "every replica's circuit breaker is open: the agents keep failing; retry shortly",
-                )),
-            ),
-            NoPick::NoReplica => (
-                "no_replica",
-                Err(gateway_error(
-                    errors::NO_REPLICA,
-                    "no healthy replica serves this tool right now",
-                )),
-            ),
-        }
-    }
-}
-
 /// Power of two choices among the best available replicas not yet tried.
-fn pick<'a>(route: &'a Route, tried: &[&str]) -> Result<&'a Replica, NoPick> {
+fn pick<'a>(exposed: &str, route: &'a Route, tried: &[&str]) -> Result<&'a Replica, CallError> {
     let untried = |r: &&Replica| !tried.contains(&r.agent_id.as_str());
     let available = |healthy: bool| -> Vec<&Replica> {
         route
@@ -333,11 +335,12 @@ fn pick<'a>(route: &'a Route, tried: &[&str]) -> Result<&'a Replica, NoPick> {
     if candidates.is_empty() {
         candidates = available(false);
     }
+    let tool = || exposed.to_owned();
     match candidates.len() {
         0 if route.replicas.iter().any(|r| !r.endpoint.breaker.is_available()) => {
-            Err(NoPick::BreakerOpen)
+            Err(CallError::BreakersOpen { tool: tool() })
         }
-        0 => Err(NoPick::NoReplica),
+        0 => Err(CallError::NoReplica { tool: tool() }),
         1 => Ok(candidates[0]),
         n => {
             let first = rand::random_range(0..n);
@@ -349,31 +352,14 @@ fn pick<'a>(route: &'a Route, tried: &[&str]) -> Result<&'a Replica, NoPick> {
     }
 }
 
-fn upstream_failure(exposed: &str, error: &McpCallError) -> Refusal {
-    match error {
-        McpCallError::Timeout { timeout, .. } => (
-            "timeout",
-            Err(gateway_error(
-                errors::UPSTREAM_TIMEOUT,
-                format!("tool {exposed:?}: the agent did not answer within {timeout:?}"),
-            )),
-        ),
-        other => (
-            "failed",
-            Err(gateway_error(
-                errors::UPSTREAM_FAILED,
-                format!("tool {exposed:?}: the agent connection failed mid-call: {other}"),
-            )),
-        ),
-    }
-}
-
 fn decode_cursor(cursor: &str) -> Option<String> {
     String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()
 }
 
 /// Counts a call in flight on an endpoint for its duration.
 struct InFlight<'a>(&'a Endpoint);
+
+// === impl InFlight ===
 
 impl<'a> InFlight<'a> {
     fn enter(endpoint: &'a Endpoint) -> Self {

@@ -12,11 +12,32 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::Gateway;
 
-/// One MCP session's view of the gateway (cheap to clone).
+/// One MCP session's view of the gateway (cheap to clone): the rmcp
+/// `ServerHandler` that [`crate::router`] mounts at `/mcp`. Mount it yourself
+/// to serve the gateway on another transport or path:
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+/// use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+/// use switchboard_gateway::{Gateway, GatewayConfig, GatewayHandler};
+///
+/// let handler = GatewayHandler::new(Gateway::new(GatewayConfig::default()));
+/// let service = StreamableHttpService::new(
+///     move || Ok(handler.clone()),
+///     Arc::new(LocalSessionManager::default()),
+///     StreamableHttpServerConfig::default(),
+/// );
+/// let app: axum::Router = axum::Router::new().nest_service("/tools", service);
+/// # drop(app);
+/// ```
 #[derive(Clone)]
 pub struct GatewayHandler {
     gateway: Gateway,
 }
+
+// === impl GatewayHandler ===
 
 impl GatewayHandler {
     /// Serves `gateway`.
@@ -49,7 +70,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.to_string();
-        let call = self.gateway.call(request);
+        let call = async { self.gateway.call(request).await.map_err(ErrorData::from) };
         crate::trace::serve(&tool, &context, call).await.map(CallToolResponse::Complete)
     }
 

@@ -6,12 +6,26 @@
 //! `tools/list` is the union of routable agents' tools; `tools/call` is
 //! routed by name to a replica chosen by the power of two choices, with a
 //! circuit breaker per endpoint and failover when a request never reached
-//! its first replica. While the registry is down the last table keeps
-//! serving; the cache resumes the Watch from its last revision.
+//! its first replica. Every way a call can fail is one [`CallError`]. While
+//! the registry is down the last table keeps serving; the cache resumes the
+//! Watch from its last revision.
+//!
+//! ```no_run
+//! use switchboard_gateway::{DEFAULT_GATEWAY_ADDR, GatewayConfig, serve};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let listener = tokio::net::TcpListener::bind(DEFAULT_GATEWAY_ADDR).await?;
+//!     // The registry at `switchboard_client::DEFAULT_REGISTRY_ADDR`, default timeouts.
+//!     let config = GatewayConfig::default();
+//!     serve(config, listener, async { tokio::signal::ctrl_c().await.unwrap_or(()) }).await?;
+//!     Ok(())
+//! }
+//! ```
 
 mod breaker;
+mod call_error;
 mod config;
-pub mod errors;
 mod gateway;
 mod handler;
 mod metrics;
@@ -20,7 +34,8 @@ mod server;
 mod trace;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
-pub use config::GatewayConfig;
+pub use call_error::CallError;
+pub use config::{DEFAULT_GATEWAY_ADDR, GatewayConfig};
 pub use gateway::Gateway;
 pub use handler::GatewayHandler;
 pub use metrics::GatewayMetrics;

@@ -12,8 +12,7 @@ use prometheus_client::registry::Registry;
 pub struct RequestLabels {
     /// Exposed tool name (`-` for an unknown one, to bound cardinality).
     pub tool: String,
-    /// `ok`, `tool_error`, `agent_error`, `unknown_tool`, `no_replica`,
-    /// `breaker_open`, `unreachable`, `timeout`, `failed`, `not_ready`.
+    /// `ok`, `tool_error`, or a failure's [`crate::CallError::metric_label`].
     pub outcome: &'static str,
 }
 
@@ -32,6 +31,15 @@ pub struct ToolLabel {
 }
 
 /// Every metric the gateway exports.
+///
+/// ```
+/// use switchboard_gateway::GatewayMetrics;
+///
+/// let metrics = GatewayMetrics::new();
+/// metrics.request("get_date", "ok");
+/// let text = metrics.render();
+/// assert!(text.contains(r#"switchboard_gateway_requests_total{tool="get_date",outcome="ok"} 1"#), "{text}");
+/// ```
 #[derive(Debug)]
 pub struct GatewayMetrics {
     registry: Registry,
@@ -58,6 +66,8 @@ pub struct GatewayMetrics {
 fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.00005, 2.0, 20))
 }
+
+// === impl GatewayMetrics ===
 
 impl GatewayMetrics {
     /// Creates and registers every metric.

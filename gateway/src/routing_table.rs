@@ -1,7 +1,7 @@
 //! The routing table: an immutable snapshot built from the Watch cache and
 //! swapped atomically; calls read it without locks.
 //!
-//! Rules (DESIGN.md §7):
+//! Rules:
 //! - routable agents: those [`Agent::routability`] lets serve — the rule
 //!   dependency resolution applies too: HEALTHY first, DEGRADED only when
 //!   merely late (one whose heartbeat stream broke is treated as gone), never
@@ -31,7 +31,22 @@ pub const SEPARATOR: &str = "__";
 /// Longest tool name every client accepts.
 const MAX_NAME: usize = 64;
 
-/// Live state of one agent endpoint, shared across table versions.
+/// Live state of one agent endpoint, shared across table versions: a
+/// rebuild keeps its breaker and in-flight count.
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// use switchboard_client::CacheView;
+/// use switchboard_gateway::{BreakerConfig, RoutingTable};
+///
+/// let table = RoutingTable::build(&CacheView::default(), &RoutingTable::default(), BreakerConfig::default());
+/// for route in table.routes.values() {
+///     for replica in &route.replicas {
+///         let endpoint = &replica.endpoint;
+///         println!("{}: {} in flight, {:?}", endpoint.url, endpoint.in_flight.load(Ordering::Relaxed), endpoint.breaker.state());
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Endpoint {
     /// The agent's MCP URL.
@@ -46,6 +61,21 @@ pub struct Endpoint {
 }
 
 /// One agent able to serve a route.
+///
+/// ```
+/// use switchboard_gateway::Route;
+///
+/// // The replicas a call would pick first: HEALTHY ones whose breaker lets calls through.
+/// fn preferred(route: &Route) -> Vec<&str> {
+///     route
+///         .replicas
+///         .iter()
+///         .filter(|r| r.healthy && r.endpoint.breaker.is_available())
+///         .map(|r| r.agent_id.as_str())
+///         .collect()
+/// }
+/// # let _ = preferred;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Replica {
     /// The agent's id.
@@ -56,7 +86,21 @@ pub struct Replica {
     pub endpoint: Arc<Endpoint>,
 }
 
-/// How to serve one exposed tool.
+/// How to serve one exposed tool. A route without replicas is a tool whose
+/// agents are all known but unroutable: calling it answers "no replica".
+///
+/// ```
+/// use switchboard_gateway::Gateway;
+///
+/// fn describe(gateway: &Gateway, tool: &str) -> String {
+///     match gateway.table().routes.get(tool) {
+///         None => format!("{tool}: unknown"),
+///         Some(route) if route.replicas.is_empty() => format!("{tool}: no replica now"),
+///         Some(route) => format!("{tool} → {} on {} replicas", route.upstream_tool, route.replicas.len()),
+///     }
+/// }
+/// # let _ = describe;
+/// ```
 #[derive(Debug, Clone)]
 pub struct Route {
     /// The tool's name at the agents.
@@ -65,7 +109,31 @@ pub struct Route {
     pub replicas: Vec<Replica>,
 }
 
-/// One version of the table.
+/// One version of the table, built from a Watch cache view.
+///
+/// ```
+/// use std::sync::Arc;
+/// use switchboard_client::CacheView;
+/// use switchboard_gateway::{BreakerConfig, RoutingTable};
+/// use switchboard_proto::v1::{Agent, AgentStatus, Tool};
+///
+/// let replica = |id: &str| Agent {
+///     id: id.into(),
+///     name: "date-service".into(),
+///     endpoint: format!("http://{id}:8080/mcp"),
+///     status: AgentStatus::Healthy as i32,
+///     tools: vec![Tool { name: "get_date".into(), ..Tool::default() }],
+///     ..Agent::default()
+/// };
+/// let view = CacheView {
+///     agents: ["a", "b"].map(|id| (id.to_owned(), Arc::new(replica(id)))).into_iter().collect(),
+///     complete: true,
+///     ..CacheView::default()
+/// };
+/// let table = RoutingTable::build(&view, &RoutingTable::default(), BreakerConfig::default());
+/// assert_eq!(table.tools.len(), 1, "two replicas, one tool");
+/// assert_eq!(table.routes["get_date"].replicas.len(), 2);
+/// ```
 #[derive(Debug, Default)]
 pub struct RoutingTable {
     /// Registry revision it reflects.
@@ -77,6 +145,8 @@ pub struct RoutingTable {
     /// Changes whenever the listed tools change (for `list_changed`).
     pub fingerprint: u64,
 }
+
+// === impl RoutingTable ===
 
 impl RoutingTable {
     /// Builds the table for `view`, reusing endpoint state from `previous`.
@@ -159,6 +229,13 @@ fn routable(agent: &Agent) -> bool {
 }
 
 /// `<agent>__<tool>`, with the agent part made valid and short enough.
+///
+/// ```
+/// use switchboard_gateway::prefixed;
+///
+/// assert_eq!(prefixed("stocks.v2", "lookup"), "stocks_v2__lookup");
+/// assert_eq!(prefixed(&"x".repeat(80), "lookup").len(), 64);
+/// ```
 pub fn prefixed(agent_name: &str, tool_name: &str) -> String {
     let agent: String = agent_name
         .chars()

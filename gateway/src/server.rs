@@ -24,6 +24,20 @@ const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[::1]"];
 const LOOPBACK_ORIGINS: &[&str] = &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
 /// A gateway error before or while serving.
+///
+/// ```
+/// use std::time::Duration;
+/// use switchboard_gateway::{GatewayConfig, GatewayError, serve};
+///
+/// # #[tokio::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let config = GatewayConfig { call_timeout: Duration::ZERO, ..GatewayConfig::default() };
+/// let error = serve(config, listener, std::future::pending()).await.unwrap_err();
+/// assert!(matches!(error, GatewayError::Config(_)), "checked before serving: {error}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The configuration is wrong.
@@ -37,7 +51,25 @@ pub enum GatewayError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves the gateway on `listener` until `shutdown` completes.
+/// Serves the gateway on `listener` until `shutdown` completes: follows the
+/// registry's Watch, and answers `/mcp`, `/healthz`, `/readyz` and
+/// `/metrics`.
+///
+/// ```no_run
+/// use switchboard_gateway::{GatewayConfig, serve};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Port 0: the OS picks one, as tests do.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// println!("MCP at http://{}/mcp", listener.local_addr()?);
+/// let stop = CancellationToken::new();
+/// let config = GatewayConfig { registry: "127.0.0.1:7600".into(), ..GatewayConfig::default() };
+/// serve(config, listener, stop.cancelled_owned()).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn serve(
     config: GatewayConfig,
     listener: TcpListener,
@@ -70,7 +102,20 @@ pub async fn serve(
     result.map_err(GatewayError::Io)
 }
 
-/// The gateway's HTTP routes.
+/// The gateway's HTTP routes, for embedding in another axum server;
+/// `gateway` is fed by the caller ([`Gateway::follow`] or [`Gateway::apply`]).
+///
+/// ```
+/// use switchboard_gateway::{Gateway, GatewayConfig, router};
+/// use switchboard_health::Readiness;
+/// use tokio_util::sync::CancellationToken;
+///
+/// let config = GatewayConfig::default();
+/// let gateway = Gateway::new(config.clone());
+/// let app: axum::Router = router(&config, gateway, Readiness::new(), CancellationToken::new());
+/// let app = app.route("/version", axum::routing::get(|| async { "1.0" }));
+/// # drop(app);
+/// ```
 pub fn router(
     config: &GatewayConfig,
     gateway: Gateway,

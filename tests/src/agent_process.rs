@@ -1,7 +1,7 @@
 //! Example agents (`date-service`, `hello`) as child processes.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,16 @@ impl AgentProcess {
 
     /// Starts `bin` with extra environment and waits until it registered.
     pub fn spawn_with(bin: &str, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(workspace_bin(bin));
-        command.env("RUST_LOG", "warn");
+        Self::spawn_exe(&workspace_bin(bin), &[], env)
+    }
+
+    /// Starts the SDK agent executable at `path` (integration tests pass
+    /// `env!("CARGO_BIN_EXE_<name>")`) with `args` and extra environment, and
+    /// waits until it registered.
+    pub fn spawn_exe(path: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let bin = path.display().to_string();
+        let mut command = Command::new(path);
+        command.args(args).env("RUST_LOG", "warn");
         for (key, value) in env {
             command.env(key, value);
         }

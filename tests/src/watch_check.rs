@@ -1,6 +1,6 @@
-//! Watch streams recorded whole, and a checker for the guarantees of
-//! REFERENCE.md §A.1 (etcd's): ordered, unique, no gap, snapshot then live,
-//! one epoch per stream. The checker replays what a watcher received onto
+//! Watch streams recorded whole, and a checker for the guarantees a watcher
+//! relies on (the same as etcd's): ordered by revision, no duplicate, no
+//! gap, snapshot then live, one epoch per stream. The checker replays what a watcher received onto
 //! the view it started from and hands back the view at a given revision, so
 //! a test can compare it with `ListAgents` at that same revision.
 

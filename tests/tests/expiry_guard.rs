@@ -1,7 +1,7 @@
-//! The mass-expiry guard (DESIGN §4, Eureka's self-preservation): when most
-//! of the fleet goes silent at once, the registry keeps those agents DEGRADED
-//! instead of expiring them, says so in its metrics, and lets go once
-//! heartbeats return.
+//! The mass-expiry guard (Eureka's self-preservation idea): when most of the
+//! fleet goes silent at once, the fault is more likely the registry's side
+//! than every agent, so the registry keeps those agents DEGRADED instead of
+//! expiring them, says so in its metrics, and lets go once heartbeats return.
 //!
 //! Two ways to silence 16 of 20 agents at once: across a registry restart
 //! (every stored agent restarts its clock at the same instant, so all 16 are

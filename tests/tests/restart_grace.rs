@@ -1,7 +1,7 @@
 //! A registry restart is invisible to agents that reconnect: they are HEALTHY
 //! on their new streams with no status churn in the event history, and an
 //! agent that does not come back gets one full `expired_after` of grace
-//! before it expires (DESIGN §4: no eviction storm after a restart).
+//! before it expires, so a restart never causes an eviction storm.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
