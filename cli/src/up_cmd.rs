@@ -37,7 +37,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             "demo mesh up: point an MCP client at http://{gateway_addr}/mcp and call greet"
         );
     }
-    let asked = registry.until_stopped(&stop).await;
+    let asked = registry.until_stopped(stop.cancelled()).await;
     stop.cancel();
     for agent in demo {
         if let Err(error) = agent.shutdown().await {

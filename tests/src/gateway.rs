@@ -2,14 +2,11 @@
 //! client pointed at it, and raw HTTP helpers for its probes and metrics.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
 use switchboard_gateway::{GatewayConfig, GatewayError};
-use switchboard_registry::{Registry, RegistryConfig, RegistryTasks, SledStore, server};
-use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -175,50 +172,6 @@ pub fn error_code(error: &McpCallError) -> Option<i32> {
     match error {
         McpCallError::Mcp { error, .. } => Some(error.code.0),
         _ => None,
-    }
-}
-
-/// A registry served in this process on a given (free) address: for tests
-/// where something must point at the address before the registry exists.
-pub struct RegistryOn {
-    pub registry: Registry,
-    pub dir: Arc<TempDir>,
-    tasks: Option<RegistryTasks>,
-    server: Option<JoinHandle<()>>,
-}
-
-impl RegistryOn {
-    pub async fn start(addr: SocketAddr) -> Self {
-        crate::init_logging();
-        let dir = Arc::new(TempDir::new().expect("temp dir"));
-        let store = SledStore::open(dir.path()).expect("open store");
-        let (registry, tasks) =
-            Registry::start(RegistryConfig::default(), Arc::new(store)).await.expect("start");
-        let listener = TcpListener::bind(addr).await.expect("bind the registry address");
-        let closing = registry.closing();
-        let serving = registry.clone();
-        let server = tokio::spawn(async move {
-            server::serve_grpc(serving, listener, async move { closing.cancelled().await })
-                .await
-                .expect("serve");
-        });
-        Self { registry, dir, tasks: Some(tasks), server: Some(server) }
-    }
-
-    pub async fn stop(mut self) {
-        self.registry.closing().cancel();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        if let Some(tasks) = self.tasks.take() {
-            tasks.shutdown().await;
-        }
-    }
-}
-
-impl Drop for RegistryOn {
-    fn drop(&mut self) {
-        self.registry.closing().cancel();
     }
 }
 

@@ -18,10 +18,10 @@ use std::time::Duration;
 
 pub use agent_process::{AgentProcess, workspace_bin};
 pub use metrics::metric_value;
-pub use process::{RegistryProcess, switchboard_bin};
+pub use process::{SwitchboardProcess, switchboard_bin};
 pub use provider::ProviderProcess;
 pub use raw_stream::RawHeartbeatStream;
-pub use registry::InProcessRegistry;
+pub use registry::{Backend, TestRegistry, TestRegistryBuilder, UnservedRegistry};
 pub use session::HeartbeatSession;
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
@@ -56,10 +56,8 @@ pub fn init_logging() {
         .try_init();
 }
 
-mod pinned;
 mod watch_check;
 
-pub use pinned::{Loaded, PinnedRegistry};
 pub use watch_check::{
     Checked, Started, View, WatchRecorder, check_stream, kind, list_agents, normalized,
     resume_revision,
@@ -79,4 +77,4 @@ mod otlp_receiver;
 mod telemetry_mesh;
 
 pub use otlp_receiver::{OtlpReceiver, ReceivedSpan, span_kind};
-pub use telemetry_mesh::{TracedMesh, spawn_switchboard};
+pub use telemetry_mesh::TracedMesh;

@@ -1,5 +1,5 @@
 //! The real `switchboard` binary as a child process, for tests where a crash
-//! (SIGKILL) or a restart matters.
+//! (SIGKILL), a restart or the command line itself matters.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -25,34 +25,42 @@ pub fn switchboard_bin() -> PathBuf {
     path
 }
 
-/// A running `switchboard` child process and the addresses it announced.
-pub struct RegistryProcess {
+/// A running `switchboard` child process (`up`, `gateway`, or a registry
+/// started by [`crate::TestRegistry`]) and the addresses it announced.
+pub struct SwitchboardProcess {
     pub child: Child,
     /// `LISTEN <name> <addr>` lines, by name.
     pub listeners: Vec<(String, SocketAddr)>,
 }
 
-impl RegistryProcess {
-    /// `switchboard registry` on `data_dir`, ports chosen by the OS.
-    pub fn registry(data_dir: &Path, extra: &[&str]) -> Self {
-        let mut args = vec![
-            "registry",
+impl SwitchboardProcess {
+    /// Runs the binary with `args` and waits for the named listeners.
+    pub fn spawn(args: &[&str], wait_for: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[], wait_for)
+    }
+
+    /// `switchboard up` on `data_dir`, every port chosen by the OS.
+    pub fn up(data_dir: &Path) -> Self {
+        let data = data_dir.to_str().expect("utf-8 path");
+        let args = [
+            "up",
+            "--data-dir",
+            data,
             "--registry-addr",
             "127.0.0.1:0",
             "--registry-admin-addr",
             "127.0.0.1:0",
-            "--data-dir",
+            "--gateway-addr",
+            "127.0.0.1:0",
         ];
-        let dir = data_dir.to_str().expect("utf-8 path");
-        args.push(dir);
-        args.extend_from_slice(extra);
-        Self::spawn(&args, &["registry-grpc", "registry-admin"])
+        Self::spawn(&args, &["registry-grpc", "registry-admin", "gateway"])
     }
 
-    /// Runs the binary with `args` and waits for the named listeners.
-    pub fn spawn(args: &[&str], wait_for: &[&str]) -> Self {
+    /// Runs the binary with `args` and extra environment, and waits for the
+    /// named listeners.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)], wait_for: &[&str]) -> Self {
         let mut command = Command::new(switchboard_bin());
-        command.args(args);
+        command.args(args).envs(env.iter().copied());
         let (child, lines_rx) = spawn_with_lines(command);
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut listeners = Vec::new();
@@ -78,11 +86,6 @@ impl RegistryProcess {
             .find(|(n, _)| n == name)
             .map(|(_, a)| *a)
             .unwrap_or_else(|| panic!("no listener {name}"))
-    }
-
-    /// The gRPC address of a registry.
-    pub fn grpc_addr(&self) -> String {
-        self.addr("registry-grpc").to_string()
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -135,7 +138,7 @@ pub(crate) fn terminate(child: &mut Child) -> ExitStatus {
     }
 }
 
-impl Drop for RegistryProcess {
+impl Drop for SwitchboardProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

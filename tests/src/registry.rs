@@ -1,48 +1,216 @@
-//! A registry served in this process, on a real sled store and a real port.
+//! The one way tests start a registry: [`TestRegistry::builder`] chooses
+//! in process (through `switchboard_registry::serve`, exactly as the binary
+//! assembles it) or a child process of the real `switchboard registry`
+//! binary (for crashes), a port chosen by the OS or pinned (so clients keep
+//! their address across restarts), and the store back end ([`Backend`]).
+//! Every registry gets a real data directory and serves both its gRPC and
+//! its admin port.
+
+mod backend;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::watch_service_client::WatchServiceClient;
-use switchboard_registry::{Registry, RegistryConfig, RegistryTasks, SledStore, server};
+use switchboard_registry::{Listen, LoadedRegistry, Registry, RegistryConfig, RunningRegistry};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
-/// A running in-process registry.
-pub struct InProcessRegistry {
-    pub addr: SocketAddr,
-    pub registry: Registry,
-    pub dir: Arc<TempDir>,
-    tasks: Option<RegistryTasks>,
-    server: Option<JoinHandle<()>>,
+use crate::process::SwitchboardProcess;
+
+pub use backend::Backend;
+
+/// Longest wait for a pinned port that a previous server may still hold.
+const REBIND_PATIENCE: Duration = Duration::from_secs(20);
+
+/// How to start a [`TestRegistry`]; every setting has a default.
+#[derive(Clone, Debug, Default)]
+pub struct TestRegistryBuilder {
+    config: Option<RegistryConfig>,
+    data_dir: Option<Arc<TempDir>>,
+    pinned: Option<SocketAddr>,
+    child: Option<Vec<String>>,
+    env: Vec<(String, String)>,
+    backend: Option<Backend>,
 }
 
-impl InProcessRegistry {
-    /// Default configuration, fresh store.
-    pub async fn start() -> Self {
-        Self::start_with(RegistryConfig::default(), None).await
+/// A running registry.
+pub struct TestRegistry {
+    /// Where its gRPC services listen.
+    pub addr: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` listen.
+    pub admin_addr: SocketAddr,
+    /// Its data directory, kept across restarts.
+    pub dir: Arc<TempDir>,
+    again: TestRegistryBuilder,
+    running: Running,
+}
+
+/// An in-process registry loaded from its store but not serving yet: a test
+/// prepares its state through [`registry`](Self::registry) before any
+/// client can see it, then calls [`serve`](Self::serve).
+pub struct UnservedRegistry {
+    pub registry: Registry,
+    pub dir: Arc<TempDir>,
+    loaded: LoadedRegistry,
+    again: TestRegistryBuilder,
+}
+
+enum Running {
+    InProcess(RunningRegistry),
+    Child(SwitchboardProcess),
+}
+
+// === impl TestRegistryBuilder ===
+
+impl TestRegistryBuilder {
+    /// The registry's configuration (in process only: a child process takes
+    /// flags, see [`child_process`](Self::child_process)).
+    pub fn config(mut self, config: RegistryConfig) -> Self {
+        self.config = Some(config);
+        self
     }
 
-    /// Given configuration; reuses `dir` (a restart) when given.
-    pub async fn start_with(config: RegistryConfig, dir: Option<Arc<TempDir>>) -> Self {
+    /// Reuses a data directory (a restart); a fresh one otherwise.
+    pub fn data_dir(mut self, dir: Arc<TempDir>) -> Self {
+        self.data_dir = Some(dir);
+        self
+    }
+
+    /// Serves gRPC on `addr` instead of a port chosen by the OS; in process,
+    /// the bind is retried while a previous server still holds the port.
+    pub fn pinned(mut self, addr: SocketAddr) -> Self {
+        self.pinned = Some(addr);
+        self
+    }
+
+    /// Runs the real `switchboard registry` binary with `extra` flags (e.g.
+    /// `--expired-after 2s`) instead of serving in this process.
+    pub fn child_process(mut self, extra: &[&str]) -> Self {
+        self.child = Some(extra.iter().map(|arg| (*arg).to_owned()).collect());
+        self
+    }
+
+    /// Environment for the child process (e.g. an OTLP endpoint).
+    pub fn env(mut self, env: &[(&str, &str)]) -> Self {
+        self.env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self
+    }
+
+    /// The store back end; [`Backend::from_env`] when not set.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Starts the registry and waits until it serves.
+    pub async fn start(self) -> TestRegistry {
+        if self.child.is_some() {
+            return self.spawn().await;
+        }
+        self.start_unserved().await.serve().await
+    }
+
+    /// Loads the store in this process without serving it.
+    pub async fn start_unserved(self) -> UnservedRegistry {
+        assert!(self.child.is_none(), "a child-process registry cannot start unserved");
         crate::init_logging();
-        let dir = dir.unwrap_or_else(|| Arc::new(TempDir::new().expect("temp dir")));
-        let store = SledStore::open(dir.path()).expect("open store");
-        let (registry, tasks) = Registry::start(config, Arc::new(store)).await.expect("start");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let closing = registry.closing();
-        let serving = registry.clone();
-        let server = tokio::spawn(async move {
-            server::serve_grpc(serving, listener, async move { closing.cancelled().await })
-                .await
-                .expect("serve");
-        });
-        Self { addr, registry, dir, tasks: Some(tasks), server: Some(server) }
+        let dir = self.dir();
+        let store = self.chosen_backend().store(dir.path());
+        let config = self.config.clone().unwrap_or_default();
+        let loaded = switchboard_registry::load(config, store).await.expect("load the registry");
+        UnservedRegistry { registry: loaded.registry.clone(), dir, loaded, again: self }
+    }
+
+    /// `switchboard registry` as a child process.
+    async fn spawn(self) -> TestRegistry {
+        assert!(self.config.is_none(), "config() is in process only; give the child its flags");
+        let dir = self.dir();
+        let grpc = self.pinned.unwrap_or_else(any_port).to_string();
+        let mut args: Vec<String> = ["registry", "--registry-addr", &grpc]
+            .into_iter()
+            .chain(["--registry-admin-addr", "127.0.0.1:0"])
+            .map(str::to_owned)
+            .collect();
+        args.extend(self.chosen_backend().flags(dir.path()));
+        args.extend(self.child.iter().flatten().cloned());
+        let env = self.env.clone();
+        let process = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            SwitchboardProcess::spawn_with_env(&args, &env, &["registry-grpc", "registry-admin"])
+        })
+        .await
+        .expect("spawn the registry");
+        TestRegistry {
+            addr: process.addr("registry-grpc"),
+            admin_addr: process.addr("registry-admin"),
+            dir,
+            again: self,
+            running: Running::Child(process),
+        }
+    }
+
+    fn dir(&self) -> Arc<TempDir> {
+        self.data_dir.clone().unwrap_or_else(|| Arc::new(TempDir::new().expect("temp dir")))
+    }
+
+    fn chosen_backend(&self) -> Backend {
+        self.backend.unwrap_or_else(Backend::from_env)
+    }
+}
+
+// === impl UnservedRegistry ===
+
+impl UnservedRegistry {
+    /// Serves it (on the pinned address, if the builder gave one).
+    pub async fn serve(self) -> TestRegistry {
+        let grpc = match self.again.pinned {
+            Some(addr) => Listen::Listener(bind_when_free(addr).await),
+            None => Listen::Addr(any_port()),
+        };
+        let running = self.loaded.serve(grpc, any_port()).await.expect("serve the registry");
+        TestRegistry {
+            addr: running.grpc_addr,
+            admin_addr: running.admin_addr,
+            dir: self.dir,
+            again: self.again,
+            running: Running::InProcess(running),
+        }
+    }
+}
+
+// === impl TestRegistry ===
+
+impl TestRegistry {
+    /// A builder with every default: in process, fresh store, any port.
+    pub fn builder() -> TestRegistryBuilder {
+        TestRegistryBuilder::default()
+    }
+
+    /// An in-process registry with the default configuration on a fresh store.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// The registry core (in process only).
+    pub fn registry(&self) -> &Registry {
+        match &self.running {
+            Running::InProcess(running) => &running.registry,
+            Running::Child(_) => panic!("a child-process registry has no in-process handle"),
+        }
+    }
+
+    /// The same registry again: same settings and data directory, gRPC on
+    /// the same address. Take it before [`stop`](Self::stop) or
+    /// [`kill`](Self::kill), start it after.
+    pub fn relaunch(&self) -> TestRegistryBuilder {
+        self.again.clone().data_dir(self.dir.clone()).pinned(self.addr)
     }
 
     /// A fresh channel to it.
@@ -62,22 +230,48 @@ impl InProcessRegistry {
         WatchServiceClient::new(self.channel().await)
     }
 
-    /// Graceful stop: streams end, the store is flushed. Returns the data dir
-    /// for a restart.
-    pub async fn stop(mut self) -> Arc<TempDir> {
-        self.registry.closing().cancel();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+    /// Graceful stop (heartbeat streams drain, watch streams end with a
+    /// resumable status, the store is flushed; a child must exit with 0 on
+    /// SIGTERM). Returns the data dir for a restart.
+    pub async fn stop(self) -> Arc<TempDir> {
+        match self.running {
+            Running::InProcess(running) => running.stop().await.expect("registry stops cleanly"),
+            Running::Child(process) => {
+                let status = tokio::task::spawn_blocking(move || process.terminate())
+                    .await
+                    .expect("wait for the registry");
+                assert!(status.success(), "registry exit status on SIGTERM: {status:?}");
+            }
         }
-        if let Some(tasks) = self.tasks.take() {
-            tasks.shutdown().await;
+        self.dir
+    }
+
+    /// SIGKILL of the child process: nothing is flushed. Returns the data dir.
+    pub fn kill(self) -> Arc<TempDir> {
+        match self.running {
+            Running::Child(process) => process.kill(),
+            Running::InProcess(_) => panic!("kill() needs .child_process(): use stop()"),
         }
-        self.dir.clone()
+        self.dir
+    }
+
+    /// Graceful stop, then the same registry again on the same address.
+    pub async fn restart(self) -> Self {
+        let again = self.relaunch();
+        self.stop().await;
+        again.start().await
     }
 }
 
-impl Drop for InProcessRegistry {
-    fn drop(&mut self) {
-        self.registry.closing().cancel();
-    }
+/// Any free loopback port.
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Binds `addr`, waiting while a previous server's socket still holds it.
+async fn bind_when_free(addr: SocketAddr) -> TcpListener {
+    crate::eventually(&format!("binding {addr}"), REBIND_PATIENCE, || async move {
+        TcpListener::bind(addr).await.ok()
+    })
+    .await
 }

@@ -2,42 +2,24 @@
 //! `switchboard gateway`, `date-service`, `hello` — each started with the
 //! same extra environment (an OTLP endpoint, batch settings…).
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tempfile::TempDir;
-
-use crate::{AgentProcess, RegistryProcess, switchboard_bin};
+use crate::{AgentProcess, SwitchboardProcess, TestRegistry};
 
 /// The demo mesh, every process with the same environment.
 pub struct TracedMesh {
-    pub registry: RegistryProcess,
-    pub gateway: RegistryProcess,
+    pub registry: TestRegistry,
+    pub gateway: SwitchboardProcess,
     pub date: AgentProcess,
     pub hello: AgentProcess,
-    _dir: TempDir,
 }
 
 impl TracedMesh {
     /// Starts registry, gateway, date-service and hello with `env`.
-    pub fn start(env: &[(&str, &str)]) -> Self {
-        let dir = TempDir::new().expect("temp dir");
-        let data = dir.path().to_str().expect("utf-8 path").to_owned();
-        let registry = spawn_switchboard(
-            &[
-                "registry",
-                "--data-dir",
-                &data,
-                "--registry-addr",
-                "127.0.0.1:0",
-                "--registry-admin-addr",
-                "127.0.0.1:0",
-            ],
-            env,
-            &["registry-grpc", "registry-admin"],
-        );
-        let grpc = registry.grpc_addr();
-        let gateway = spawn_switchboard(
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let registry = TestRegistry::builder().child_process(&[]).env(env).start().await;
+        let grpc = registry.addr.to_string();
+        let gateway = SwitchboardProcess::spawn_with_env(
             &["gateway", "--gateway-addr", "127.0.0.1:0", "--registry", &grpc],
             env,
             &["gateway"],
@@ -46,7 +28,7 @@ impl TracedMesh {
             env.iter().copied().chain([("SWITCHBOARD_REGISTRY", grpc.as_str())]).collect();
         let date = AgentProcess::spawn_with("date-service", &agent_env);
         let hello = AgentProcess::spawn_with("hello", &agent_env);
-        Self { registry, gateway, date, hello, _dir: dir }
+        Self { registry, gateway, date, hello }
     }
 
     /// The gateway's MCP endpoint.
@@ -57,7 +39,7 @@ impl TracedMesh {
     /// `/metrics` of the registry admin port, the gateway and both agents, in that order.
     pub fn metrics_urls(&self) -> Vec<String> {
         vec![
-            format!("http://{}/metrics", self.registry.addr("registry-admin")),
+            format!("http://{}/metrics", self.registry.admin_addr),
             format!("http://{}/metrics", self.gateway.addr("gateway")),
             format!("http://{}/metrics", self.date.mcp_addr),
             format!("http://{}/metrics", self.hello.mcp_addr),
@@ -82,29 +64,4 @@ impl TracedMesh {
         )
         .await;
     }
-}
-
-/// Runs `switchboard args` with `env` and waits for the `LISTEN` lines named.
-pub fn spawn_switchboard(
-    args: &[&str],
-    env: &[(&str, &str)],
-    wait_for: &[&str],
-) -> RegistryProcess {
-    let mut command = Command::new(switchboard_bin());
-    command.args(args).envs(env.iter().copied());
-    let (child, lines) = crate::process::spawn_with_lines(command);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut listeners = Vec::new();
-    while !wait_for.iter().all(|name| listeners.iter().any(|(n, _)| n == name)) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("switchboard {args:?} did not announce {wait_for:?}"));
-        let mut words = line.split_whitespace();
-        if let (Some("LISTEN"), Some(name), Some(addr)) = (words.next(), words.next(), words.next())
-        {
-            listeners.push((name.to_owned(), addr.parse().expect("listen address")));
-        }
-    }
-    RegistryProcess { child, listeners }
 }

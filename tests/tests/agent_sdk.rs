@@ -15,7 +15,8 @@ use switchboard_proto::v1::watch_service_client::WatchServiceClient;
 use switchboard_proto::v1::{
     AgentStatus, EventType, GetAgentRequest, ListAgentsRequest, WatchRequest,
 };
-use switchboard_tests::{AgentProcess, RegistryProcess, eventually, mcp};
+use switchboard_tests::gateway::free_addr;
+use switchboard_tests::{AgentProcess, TestRegistry, eventually, mcp};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -34,48 +35,25 @@ async fn registry_client(registry: &str) -> RegistryServiceClient<tonic::transpo
     RegistryServiceClient::new(switchboard_client::connect(registry).await.expect("registry"))
 }
 
-/// A free loopback port (for a registry that must come back on the same address).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn registry_on(dir: &std::path::Path, addr: &str) -> RegistryProcess {
-    let data = dir.to_str().unwrap();
-    let args = [
-        "registry",
-        "--data-dir",
-        data,
-        "--registry-addr",
-        addr,
-        "--registry-admin-addr",
-        "127.0.0.1:0",
-        "--heartbeat-interval",
-        "300ms",
-        "--degraded-after",
-        "2s",
-        "--expired-after",
-        "4s",
-    ];
-    RegistryProcess::spawn(&args, &["registry-grpc", "registry-admin"])
-}
+/// Short liveness timings for a registry that must come back on the same address.
+const FLAGS: [&str; 6] =
+    ["--heartbeat-interval", "300ms", "--degraded-after", "2s", "--expired-after", "4s"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_greets_with_the_date_served_by_date_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = RegistryProcess::registry(dir.path(), &[]);
-    let _date = AgentProcess::spawn("date-service", &registry.grpc_addr());
-    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
+    let registry = TestRegistry::builder().child_process(&[]).start().await;
+    let _date = AgentProcess::spawn("date-service", &registry.addr.to_string());
+    let hello = AgentProcess::spawn("hello", &registry.addr.to_string());
     let text = greet(&hello).await;
     assert!(text.starts_with("Hello, Ada! Today is 2"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greet_degrades_when_date_service_is_killed_and_recovers_when_it_returns() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = RegistryProcess::registry(dir.path(), &[]);
+    let registry = TestRegistry::builder().child_process(&[]).start().await;
     // hello first: its wiring arrives by push when date-service joins.
-    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
-    let date = AgentProcess::spawn("date-service", &registry.grpc_addr());
+    let hello = AgentProcess::spawn("hello", &registry.addr.to_string());
+    let date = AgentProcess::spawn("date-service", &registry.addr.to_string());
     eventually("greet with a date", DEADLINE, || async {
         greets_with_date(&hello).await.then_some(())
     })
@@ -89,7 +67,7 @@ async fn greet_degrades_when_date_service_is_killed_and_recovers_when_it_returns
     .await;
     assert!(degraded.starts_with("Hello, Ada!"), "still answers: {degraded}");
 
-    let _date = AgentProcess::spawn("date-service", &registry.grpc_addr());
+    let _date = AgentProcess::spawn("date-service", &registry.addr.to_string());
     eventually("the date again, without restarting hello", DEADLINE, || async {
         greets_with_date(&hello).await.then_some(())
     })
@@ -103,14 +81,13 @@ fn tool_calls_served(metrics: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_are_spread_across_two_date_service_replicas() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = RegistryProcess::registry(dir.path(), &[]);
+    let registry = TestRegistry::builder().child_process(&[]).start().await;
     let replicas = [
-        AgentProcess::spawn("date-service", &registry.grpc_addr()),
-        AgentProcess::spawn("date-service", &registry.grpc_addr()),
+        AgentProcess::spawn("date-service", &registry.addr.to_string()),
+        AgentProcess::spawn("date-service", &registry.addr.to_string()),
     ];
-    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
-    let mut client = registry_client(&registry.grpc_addr()).await;
+    let hello = AgentProcess::spawn("hello", &registry.addr.to_string());
+    let mut client = registry_client(&registry.addr.to_string()).await;
     eventually("hello wired to both replicas", DEADLINE, || {
         let mut client = client.clone();
         let id = hello.agent_id.clone();
@@ -135,9 +112,9 @@ async fn calls_are_spread_across_two_date_service_replicas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_keep_serving_through_a_registry_outage_and_reattach_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let registry = registry_on(dir.path(), &addr);
+    let registry = TestRegistry::builder().child_process(&FLAGS).pinned(free_addr()).start().await;
+    let addr = registry.addr.to_string();
+    let again = registry.relaunch();
     let date = AgentProcess::spawn("date-service", &addr);
     let hello = AgentProcess::spawn("hello", &addr);
     eventually("greet with a date", DEADLINE, || async {
@@ -150,7 +127,7 @@ async fn agents_keep_serving_through_a_registry_outage_and_reattach_after_it() {
         assert!(greets_with_date(&hello).await, "last wiring kept while the registry is down");
     }
 
-    let _registry = registry_on(dir.path(), &addr);
+    let _registry = again.start().await;
     let mut client = registry_client(&addr).await;
     for agent in [&date.agent_id, &hello.agent_id] {
         eventually("the agent re-attached and heartbeats", DEADLINE, || {
@@ -176,24 +153,23 @@ async fn agents_keep_serving_through_a_registry_outage_and_reattach_after_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_deregisters_at_once_and_dependents_are_rewired() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = RegistryProcess::registry(dir.path(), &[]);
-    let date = AgentProcess::spawn("date-service", &registry.grpc_addr());
-    let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
+    let registry = TestRegistry::builder().child_process(&[]).start().await;
+    let date = AgentProcess::spawn("date-service", &registry.addr.to_string());
+    let hello = AgentProcess::spawn("hello", &registry.addr.to_string());
     eventually("greet with a date", DEADLINE, || async {
         greets_with_date(&hello).await.then_some(())
     })
     .await;
 
     let date_id = date.agent_id.clone();
-    let mut client = registry_client(&registry.grpc_addr()).await;
+    let mut client = registry_client(&registry.addr.to_string()).await;
     let before =
         client.list_agents(ListAgentsRequest::default()).await.unwrap().into_inner().revision;
     let status = date.terminate();
     assert!(status.success(), "clean exit: {status:?}");
     // The history after the shutdown: a removal, and no DEGRADED before it
     // (the SDK deregisters before it closes its heartbeat stream).
-    let channel = switchboard_client::connect(&registry.grpc_addr()).await.unwrap();
+    let channel = switchboard_client::connect(&registry.addr.to_string()).await.unwrap();
     let request = WatchRequest { since_revision: before, ..WatchRequest::default() };
     let mut watch = WatchServiceClient::new(channel).watch(request).await.unwrap().into_inner();
     loop {
@@ -237,9 +213,8 @@ async fn bad_configuration_is_a_clear_error_naming_the_problem() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("registry unreachable at start"), "{stderr}");
 
-    let dir = tempfile::tempdir().unwrap();
-    let registry = RegistryProcess::registry(dir.path(), &[]);
-    let address = registry.grpc_addr();
+    let registry = TestRegistry::builder().child_process(&[]).start().await;
+    let address = registry.addr.to_string();
     let start = |configure: fn(Agent) -> Agent| {
         let agent = configure(Agent::new("clock").registry(&address));
         async move { agent.start(Clock, Clock::tool_router()).await.map(|_| ()) }

@@ -9,7 +9,7 @@ use switchboard_proto::v1::{
     DependencySpec, DeregisterAgentRequest, GetAgentRequest, ListAgentsRequest,
     RegisterAgentRequest, ResolveDependenciesRequest, Tool,
 };
-use switchboard_tests::InProcessRegistry;
+use switchboard_tests::TestRegistry;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -80,7 +80,7 @@ fn malformed_registrations() -> Vec<(&'static str, RegisterAgentRequest, &'stati
 
 #[tokio::test]
 async fn malformed_registrations_are_invalid_argument_naming_the_field() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     for (case, request, field) in malformed_registrations() {
         let status = client.register_agent(request).await.expect_err(case);
@@ -103,7 +103,7 @@ async fn malformed_registrations_are_invalid_argument_naming_the_field() {
 
 #[tokio::test]
 async fn unknown_agents_and_bad_lookups_get_clear_codes() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
 
     let status = client
@@ -156,7 +156,7 @@ async fn unknown_agents_and_bad_lookups_get_clear_codes() {
 
 #[tokio::test]
 async fn an_oversized_message_is_refused_without_harm() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await.max_encoding_message_size(64 * 1024 * 1024);
     let mut request = valid();
     request.tools[0].description = "x".repeat(5 * 1024 * 1024);

@@ -12,30 +12,29 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_tests::{
-    AgentProcess, CliRun, RegistryProcess, cli, cli_command, eventually, gateway_missing,
+    AgentProcess, CliRun, SwitchboardProcess, TestRegistry, cli, cli_command, eventually,
+    gateway_missing,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A registry with `date-service` and `hello` registered and wired.
 struct Mesh {
-    _dir: tempfile::TempDir,
-    registry: RegistryProcess,
+    registry: TestRegistry,
     date: AgentProcess,
     hello: AgentProcess,
 }
 
 impl Mesh {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = RegistryProcess::registry(dir.path(), &[]);
-        let date = AgentProcess::spawn("date-service", &registry.grpc_addr());
-        let hello = AgentProcess::spawn("hello", &registry.grpc_addr());
-        Self { _dir: dir, registry, date, hello }
+    async fn start() -> Self {
+        let registry = TestRegistry::builder().child_process(&[]).start().await;
+        let date = AgentProcess::spawn("date-service", &registry.addr.to_string());
+        let hello = AgentProcess::spawn("hello", &registry.addr.to_string());
+        Self { registry, date, hello }
     }
 
     fn addr(&self) -> String {
-        self.registry.grpc_addr()
+        self.registry.addr.to_string()
     }
 
     /// `switchboard ARGS --registry <this registry>`.
@@ -82,7 +81,7 @@ fn closed_port() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_lists_every_agent_as_a_table_and_as_json() {
-    let mesh = Mesh::start();
+    let mesh = Mesh::start().await;
     let table = ok(mesh.run(&["agents"]).await);
     let lines: Vec<&str> = table.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", table.stdout);
@@ -137,7 +136,7 @@ async fn agents_lists_every_agent_as_a_table_and_as_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_shows_tools_and_resolved_dependencies() {
-    let mesh = Mesh::start();
+    let mesh = Mesh::start().await;
     let hello = &mesh.hello.agent_id;
     let table = ok(mesh.run(&["agent", hello]).await).stdout;
     for text in [
@@ -169,7 +168,7 @@ async fn agent_shows_tools_and_resolved_dependencies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolve_explains_every_candidate() {
-    let mesh = Mesh::start();
+    let mesh = Mesh::start().await;
     let table = ok(mesh.run(&["resolve", "date_service", "--version", ">=1.0"]).await).stdout;
     assert!(table.starts_with("date_service >=1.0: 1 provider"), "{table}");
     let row = table.lines().find(|l| l.contains(&mesh.date.agent_id)).expect("candidate row");
@@ -199,7 +198,7 @@ async fn resolve_explains_every_candidate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_prints_the_state_then_every_change() {
-    let mesh = Mesh::start();
+    let mesh = Mesh::start().await;
     // From revision 0: both agents, then the end-of-snapshot marker.
     let lines = ok(mesh.run(&["watch", "-o", "json", "--limit", "3"]).await).json_lines();
     let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
@@ -237,7 +236,7 @@ async fn watch_prints_the_state_then_every_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reports_registry_health_and_counts() {
-    let mesh = Mesh::start();
+    let mesh = Mesh::start().await;
     let table = ok(mesh.run(&["status", "--skip-gateway"]).await).stdout;
     assert!(table.contains("serving"), "{table}");
     assert!(table.contains("2 (healthy 2, degraded 0, expired 0)"), "{table}");
@@ -295,22 +294,8 @@ async fn call_goes_through_the_gateway() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
-    let up = RegistryProcess::spawn(
-        &[
-            "up",
-            "--data-dir",
-            data,
-            "--registry-addr",
-            "127.0.0.1:0",
-            "--registry-admin-addr",
-            "127.0.0.1:0",
-            "--gateway-addr",
-            "127.0.0.1:0",
-        ],
-        &["registry-grpc", "gateway"],
-    );
-    let registry = up.grpc_addr();
+    let up = SwitchboardProcess::up(dir.path());
+    let registry = up.addr("registry-grpc").to_string();
     let gateway = format!("http://{}/mcp", up.addr("gateway"));
     let _date = AgentProcess::spawn("date-service", &registry);
     let _hello = AgentProcess::spawn("hello", &registry);

@@ -6,15 +6,14 @@ use std::collections::HashMap;
 
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{GetAgentRequest, ListAgentsRequest};
-use switchboard_tests::RegistryProcess;
+use switchboard_tests::TestRegistry;
 
 const AGENTS: usize = 64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_registrations_survive_sigkill_with_their_revisions() {
-    let dir = tempfile::tempdir().unwrap();
-    let process = RegistryProcess::registry(dir.path(), &[]);
-    let channel = switchboard_client::connect(&process.grpc_addr()).await.unwrap();
+    let process = TestRegistry::builder().child_process(&[]).start().await;
+    let channel = switchboard_client::connect(&process.addr.to_string()).await.unwrap();
 
     // Concurrent registrations: they share flushes, and each is acked only
     // once durable.
@@ -35,10 +34,11 @@ async fn acknowledged_registrations_survive_sigkill_with_their_revisions() {
     }
     assert_eq!(acked.len(), AGENTS);
     let highest = *acked.values().max().unwrap();
+    let again = process.relaunch();
     process.kill();
 
-    let process = RegistryProcess::registry(dir.path(), &[]);
-    let channel = switchboard_client::connect(&process.grpc_addr()).await.unwrap();
+    let process = again.start().await;
+    let channel = switchboard_client::connect(&process.addr.to_string()).await.unwrap();
     let mut client = RegistryServiceClient::new(channel);
     for (id, revision) in &acked {
         let agent = client

@@ -20,7 +20,7 @@ use switchboard_health::{GuardConfig, LivenessConfig};
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
 use switchboard_proto::v1::{AgentStatus, ListAgentsRequest, SendHeartbeatRequest};
 use switchboard_registry::RegistryConfig;
-use switchboard_tests::{InProcessRegistry, eventually, metric_value};
+use switchboard_tests::{TestRegistry, eventually, metric_value};
 use tonic::transport::Channel;
 
 const FLEET: usize = 20;
@@ -94,7 +94,7 @@ impl Drop for Fleet {
 }
 
 /// Ids of the agents with `status`.
-async fn with_status(server: &InProcessRegistry, status: AgentStatus) -> BTreeSet<String> {
+async fn with_status(server: &TestRegistry, status: AgentStatus) -> BTreeSet<String> {
     let request = ListAgentsRequest {
         status: status as i32,
         page_size: 1000,
@@ -104,12 +104,12 @@ async fn with_status(server: &InProcessRegistry, status: AgentStatus) -> BTreeSe
     list.agents.into_iter().map(|a| a.id).collect()
 }
 
-fn guard_metric(server: &InProcessRegistry) -> Option<f64> {
-    metric_value(&server.registry.render_metrics(), GUARD_METRIC)
+fn guard_metric(server: &TestRegistry) -> Option<f64> {
+    metric_value(&server.registry().render_metrics(), GUARD_METRIC)
 }
 
 /// Registers `FLEET` agents; returns their ids, the first `CUT` to be silenced.
-async fn register_fleet(server: &InProcessRegistry) -> Vec<String> {
+async fn register_fleet(server: &TestRegistry) -> Vec<String> {
     let mut client = server.registry_client().await;
     let mut ids = Vec::new();
     for i in 0..FLEET {
@@ -123,7 +123,7 @@ async fn register_fleet(server: &InProcessRegistry) -> Vec<String> {
 /// engages and holds every silent agent DEGRADED; once they heartbeat again
 /// everyone is HEALTHY and the guard lets go.
 async fn guard_holds_the_cut_until_they_return(
-    server: &InProcessRegistry,
+    server: &TestRegistry,
     fleet: &Fleet,
     cut: &[String],
     kept: &[String],
@@ -170,11 +170,11 @@ async fn guard_holds_the_cut_until_they_return(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_cut_off_across_a_restart_is_held_by_the_guard_until_heartbeats_return() {
-    let server = InProcessRegistry::start_with(config(), None).await;
+    let server = TestRegistry::builder().config(config()).start().await;
     let ids = register_fleet(&server).await;
     let dir = server.stop().await;
 
-    let server = InProcessRegistry::start_with(config(), Some(dir)).await;
+    let server = TestRegistry::builder().config(config()).data_dir(dir).start().await;
     assert_eq!(with_status(&server, AgentStatus::Expired).await, BTreeSet::new());
     let (cut, kept) = ids.split_at(CUT);
     let fleet = Fleet::start(server.channel().await, kept);
@@ -183,7 +183,7 @@ async fn a_fleet_cut_off_across_a_restart_is_held_by_the_guard_until_heartbeats_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cutting_most_of_a_running_fleet_at_once_engages_the_guard_until_heartbeats_return() {
-    let server = InProcessRegistry::start_with(config(), None).await;
+    let server = TestRegistry::builder().config(config()).start().await;
     let ids = register_fleet(&server).await;
     let fleet = Fleet::start(server.channel().await, &ids);
     eventually("a healthy fleet", PATIENCE, || async {

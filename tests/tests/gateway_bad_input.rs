@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use switchboard_agent::Agent;
 use switchboard_examples::{date_service, hello};
 use switchboard_tests::gateway::{free_addr, http_client, register_fake};
-use switchboard_tests::{InProcessGateway, InProcessRegistry, McpClient, eventually};
+use switchboard_tests::{InProcessGateway, McpClient, TestRegistry, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const MODERN: &str = "2026-07-28";
@@ -81,13 +81,13 @@ async fn post_json(url: &str, headers: &[(&str, String)], body: &Value) -> Answe
 }
 
 struct Mesh {
-    registry: InProcessRegistry,
+    registry: TestRegistry,
     gateway: InProcessGateway,
     _agents: Vec<switchboard_agent::RunningAgent>,
 }
 
 async fn mesh() -> Mesh {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let agent = |name: &str| Agent::new(name).registry(&addr).listen("127.0.0.1:0");
     let agents = vec![
@@ -95,7 +95,7 @@ async fn mesh() -> Mesh {
         hello::start(agent("hello")).await.unwrap(),
     ];
     let gateway = InProcessGateway::start(&addr).await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
     Mesh { registry, gateway, _agents: agents }
 }
 
@@ -267,7 +267,7 @@ async fn a_tool_whose_replicas_are_all_gone_answers_no_replica() {
     let url = mesh.gateway.url();
     let endpoint = format!("http://{}/mcp", free_addr());
     let fake = register_fake(mesh.registry.channel().await, "vanishing", "vanish", &endpoint).await;
-    mesh.gateway.caught_up(mesh.registry.registry.snapshot().revision).await;
+    mesh.gateway.caught_up(mesh.registry.registry().snapshot().revision).await;
     let client = McpClient::new(&url);
     assert!(client.tool_names().await.unwrap().contains(&"vanish".to_owned()));
 

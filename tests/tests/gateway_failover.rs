@@ -16,7 +16,7 @@ use switchboard_agent::Agent;
 use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
 use switchboard_tests::gateway::{free_addr, register_fake, sample};
 use switchboard_tests::{
-    AgentProcess, InProcessGateway, InProcessRegistry, McpClient, echo, eventually, metric_value,
+    AgentProcess, InProcessGateway, McpClient, TestRegistry, echo, eventually, metric_value,
     start_echo,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -47,7 +47,7 @@ async fn kill(replica: AgentProcess) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_session_to_a_killed_agent_is_unreachable_so_failover_may_retry_it() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let agent = AgentProcess::spawn("date-service", &registry.addr.to_string());
     let endpoint = agent.endpoint();
     let pool = McpPool::new(McpPoolConfig::default());
@@ -126,7 +126,7 @@ impl SwallowingProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_whose_request_reached_the_agent_is_never_retryable_elsewhere() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let agent = echo(&registry.addr.to_string(), "echo", "echo").await;
     let proxy = SwallowingProxy::start(agent.local_addr).await;
     let pool = McpPool::new(McpPoolConfig::default());
@@ -147,12 +147,12 @@ async fn a_call_whose_request_reached_the_agent_is_never_retryable_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_through_the_gateway_are_spread_across_two_replicas() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let replicas =
         [AgentProcess::spawn("date-service", &addr), AgentProcess::spawn("date-service", &addr)];
     let gateway = InProcessGateway::start(&addr).await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
     let client = McpClient::new(&gateway.url());
 
     for _ in 0..32 {
@@ -166,13 +166,13 @@ async fn calls_through_the_gateway_are_spread_across_two_replicas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_run_costs_no_call_and_leaves_the_table() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let doomed = AgentProcess::spawn("date-service", &addr);
     let survivor = AgentProcess::spawn("date-service", &addr);
     let doomed_endpoint = doomed.endpoint();
     let gateway = InProcessGateway::start(&addr).await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
     let client = McpClient::new(&gateway.url());
 
     eventually("both replicas served a call", DEADLINE, || async {
@@ -208,7 +208,7 @@ async fn a_replica_killed_mid_run_costs_no_call_and_leaves_the_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_replica_is_taken_out_by_its_breaker_and_probed_back_when_it_returns() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let _good = echo(&addr, "echo", "good").await;
     // A replica of the same agent whose endpoint refuses connections, kept
@@ -217,7 +217,7 @@ async fn a_failing_replica_is_taken_out_by_its_breaker_and_probed_back_when_it_r
     let dead_endpoint = format!("http://{dead}/mcp");
     let fake = register_fake(registry.channel().await, "echo", "whoami", &dead_endpoint).await;
     let gateway = InProcessGateway::start(&addr).await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
     let client = McpClient::new(&gateway.url());
 
     let breaker = breaker_sample(&dead_endpoint);
@@ -250,7 +250,7 @@ async fn a_failing_replica_is_taken_out_by_its_breaker_and_probed_back_when_it_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_a_killed_replica_still_listed_fail_over_on_its_pooled_session() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let doomed = AgentProcess::spawn("date-service", &addr);
     let survivor = AgentProcess::spawn("date-service", &addr);
@@ -260,7 +260,7 @@ async fn calls_to_a_killed_replica_still_listed_fail_over_on_its_pooled_session(
     let shadow =
         register_fake(registry.channel().await, "date-service", "get_date", &doomed_endpoint).await;
     let gateway = InProcessGateway::start(&addr).await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
     let client = McpClient::new(&gateway.url());
     eventually("the doomed replica served a call (its session is pooled)", DEADLINE, || async {
         client.call_text("get_date", json!({})).await;

@@ -7,8 +7,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_tests::gateway::{RegistryOn, error_code, free_addr, sample};
-use switchboard_tests::{InProcessGateway, McpClient, echo, eventually, metric_value};
+use switchboard_tests::gateway::{error_code, free_addr, sample};
+use switchboard_tests::{
+    InProcessGateway, McpClient, TestRegistry, echo, eventually, metric_value,
+};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -27,7 +29,7 @@ async fn readyz_is_503_until_the_first_snapshot_and_200_after() {
     let error = client.call("whoami", json!({})).await.expect_err("no table yet");
     assert_eq!(error_code(&error), Some(-32006), "{error}");
 
-    let registry = RegistryOn::start(addr).await;
+    let registry = TestRegistry::builder().pinned(addr).start().await;
     eventually("/readyz 200 after the first snapshot", DEADLINE, || async {
         (gateway.get("/readyz").await.0 == 200).then_some(())
     })
@@ -38,11 +40,11 @@ async fn readyz_is_503_until_the_first_snapshot_and_200_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_expose_requests_latency_breakers_revision_and_sessions() {
-    let registry = switchboard_tests::InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let agent = echo(&addr, "echo", "echo").await;
     let gateway = InProcessGateway::start(&addr).await;
-    let revision = registry.registry.snapshot().revision;
+    let revision = registry.registry().snapshot().revision;
     gateway.caught_up(revision).await;
 
     // A legacy client holds a session (for list_changed); a modern one does not.

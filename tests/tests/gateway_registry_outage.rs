@@ -11,22 +11,14 @@ use switchboard_agent::Agent;
 use switchboard_examples::date_service;
 use switchboard_tests::gateway::free_addr;
 use switchboard_tests::{
-    InProcessGateway, McpClient, RegistryProcess, echo, eventually, metric_value,
+    InProcessGateway, McpClient, SwitchboardProcess, TestRegistry, echo, eventually, metric_value,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn registry_on(dir: &std::path::Path, addr: &str) -> RegistryProcess {
-    let args = [
-        "registry",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--registry-addr",
-        addr,
-        "--registry-admin-addr",
-        "127.0.0.1:0",
-    ];
-    RegistryProcess::spawn(&args, &["registry-grpc", "registry-admin"])
+/// A registry process on a pinned address, so it comes back where clients look.
+async fn registry() -> TestRegistry {
+    TestRegistry::builder().child_process(&[]).pinned(free_addr()).start().await
 }
 
 async fn wait_for_tools(client: &McpClient, expected: &[&str]) {
@@ -39,9 +31,9 @@ async fn wait_for_tools(client: &McpClient, expected: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_keep_working_while_the_registry_is_down_and_new_tools_appear_after_its_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr().to_string();
-    let registry = registry_on(dir.path(), &addr);
+    let registry = registry().await;
+    let addr = registry.addr.to_string();
+    let again = registry.relaunch();
     let gateway = InProcessGateway::start(&addr).await;
     let _date = date_service::start(Agent::new("date-service").registry(&addr)).await.unwrap();
     let client = McpClient::new(&gateway.url());
@@ -58,7 +50,7 @@ async fn calls_keep_working_while_the_registry_is_down_and_new_tools_appear_afte
     let (status, body) = gateway.get("/readyz").await;
     assert_eq!(status, 200, "still ready on its cached table: {body}");
 
-    let _registry = registry_on(dir.path(), &addr);
+    let _registry = again.start().await;
     let _late = echo(&addr, "latecomer", "registered after the restart").await;
     wait_for_tools(&client, &["get_date", "whoami"]).await;
     assert_eq!(client.call_text("whoami", json!({})).await, "registered after the restart");
@@ -69,10 +61,10 @@ async fn calls_keep_working_while_the_registry_is_down_and_new_tools_appear_afte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_process_serves_through_a_registry_crash_and_follows_its_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr().to_string();
-    let registry = registry_on(dir.path(), &addr);
-    let gateway = RegistryProcess::spawn(
+    let registry = registry().await;
+    let addr = registry.addr.to_string();
+    let again = registry.relaunch();
+    let gateway = SwitchboardProcess::spawn(
         &["gateway", "--registry", &addr, "--gateway-addr", "127.0.0.1:0"],
         &["gateway"],
     );
@@ -89,7 +81,7 @@ async fn the_gateway_process_serves_through_a_registry_crash_and_follows_its_res
     }
     assert_eq!(switchboard_tests::gateway::http_get(&ready).await.0, 200, "ready on its cache");
 
-    let _registry = registry_on(dir.path(), &addr);
+    let _registry = again.start().await;
     let _late = echo(&addr, "latecomer", "after the restart").await;
     wait_for_tools(&client, &["get_date", "whoami"]).await;
     assert_eq!(client.call_text("whoami", json!({})).await, "after the restart");

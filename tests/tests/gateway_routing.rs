@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard_agent::Agent;
 use switchboard_examples::{date_service, hello};
-use switchboard_tests::{InProcessGateway, InProcessRegistry, McpClient, echo, eventually};
+use switchboard_tests::{InProcessGateway, McpClient, TestRegistry, echo, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -24,7 +24,7 @@ async fn wait_for_tools(client: &McpClient, expected: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_of_every_agent_are_listed_and_greet_reaches_its_dependency_through_the_gateway() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let gateway = InProcessGateway::start(&addr).await;
     let agent = |name: &str| Agent::new(name).registry(&addr).listen("127.0.0.1:0");
@@ -44,7 +44,7 @@ async fn tools_of_every_agent_are_listed_and_greet_reaches_its_dependency_throug
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_tool_from_two_agents_is_prefixed_and_each_call_reaches_its_agent() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let gateway = InProcessGateway::start(&addr).await;
     let client = McpClient::new(&gateway.url());
@@ -91,11 +91,11 @@ async fn connected_clients_of_both_eras_are_told_when_the_tool_list_changes() {
     use rmcp::transport::StreamableHttpClientTransport;
     use rmcp::{ClientLifecycleMode, ClientServiceExt as _, ServiceExt as _};
 
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let addr = registry.addr.to_string();
     let gateway = InProcessGateway::start(&addr).await;
     let _first = echo(&addr, "first", "first").await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
 
     // Legacy era: the initialize handshake, notifications on the session's stream.
     let (told, mut legacy_notes) = tokio::sync::mpsc::unbounded_channel();

@@ -9,7 +9,7 @@ use rmcp::{tool, tool_router};
 use switchboard_agent::Agent;
 use switchboard_gateway::GatewayConfig;
 use switchboard_proto::v1::ListAgentsRequest;
-use switchboard_tests::InProcessRegistry;
+use switchboard_tests::TestRegistry;
 use switchboard_tests::gateway::{InProcessGateway, McpClient, error_code};
 
 #[derive(Clone)]
@@ -31,7 +31,7 @@ impl Slow {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_slower_than_the_timeout_gets_32004_and_the_gateway_keeps_serving() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let address = registry.addr.to_string();
     let agent = Agent::new("slowpoke").registry(&address).listen("127.0.0.1:0");
     let _agent = agent.start(Slow, Slow::tool_router()).await.unwrap();

@@ -12,7 +12,7 @@ use switchboard_proto::v1::{
     AgentStatus, ControlAction, DeregisterAgentRequest, ListAgentsRequest, RegisterAgentRequest,
     SendHeartbeatRequest,
 };
-use switchboard_tests::{HeartbeatSession, InProcessRegistry, RawHeartbeatStream};
+use switchboard_tests::{HeartbeatSession, RawHeartbeatStream, TestRegistry};
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
@@ -49,7 +49,7 @@ fn assert_invalid_agent_id(status: &tonic::Status, case: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_agent_is_told_to_reregister_and_its_stream_stays_usable() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut stream = RawHeartbeatStream::open(server.channel().await).await;
     stream.send("ghost-0000abcd", 1).await;
     let Message::Control(control) = next_non_ack(&mut stream).await else {
@@ -70,7 +70,7 @@ async fn an_unknown_agent_is_told_to_reregister_and_its_stream_stays_usable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bound_agent_that_was_deregistered_reregisters_and_is_pushed_again() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let mut request = common::consumer("hello", "date_service", "", &[]);
     request.agent_id = "hello-0000abcd".into();
@@ -118,7 +118,7 @@ async fn a_bound_agent_that_was_deregistered_reregisters_and_is_pushed_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_agent_ids_end_the_stream_with_invalid_argument() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     for (case, id) in [("empty", ""), ("invalid", "Not An Id!"), ("too long", &"x".repeat(300))] {
         let mut session =
             HeartbeatSession::open(server.channel().await, id, Duration::from_millis(50)).await;
@@ -135,7 +135,7 @@ async fn malformed_agent_ids_end_the_stream_with_invalid_argument() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_heartbeat_for_another_agent_on_a_bound_stream_is_rejected_naming_both() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     for id in ["first-0000abcd", "other-0000abcd"] {
         let mut request = common::provider(id.split('-').next().unwrap(), "cap", "1.0.0", &[]);
@@ -157,7 +157,7 @@ async fn a_heartbeat_for_another_agent_on_a_bound_stream_is_rejected_naming_both
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unary_heartbeat_errors_and_the_registry_still_serves() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut heartbeats = server.heartbeat_client().await;
     let status = heartbeats
         .send_heartbeat(SendHeartbeatRequest {

@@ -17,7 +17,7 @@ use switchboard_proto::v1::{
     ResolutionUpdate, SendHeartbeatRequest,
 };
 use switchboard_registry::RegistryConfig;
-use switchboard_tests::{HeartbeatSession, InProcessRegistry, ProviderProcess, metric_value};
+use switchboard_tests::{HeartbeatSession, ProviderProcess, TestRegistry, metric_value};
 use tonic::transport::Channel;
 
 /// Generous bound for anything that should happen "at once".
@@ -49,7 +49,7 @@ async fn register(
 /// Registers `request` and opens its heartbeat stream; returns the session
 /// and the wiring it is sent when the stream binds.
 async fn dependent(
-    server: &InProcessRegistry,
+    server: &TestRegistry,
     request: RegisterAgentRequest,
 ) -> (HeartbeatSession, ResolutionUpdate) {
     let id = register(&mut server.registry_client().await, request).await;
@@ -60,9 +60,9 @@ async fn dependent(
 
 /// Waits until `n` heartbeat streams are bound to their agents (so a
 /// connection loss is noticed as one).
-async fn bound_streams(server: &InProcessRegistry, n: f64) {
+async fn bound_streams(server: &TestRegistry, n: f64) {
     switchboard_tests::eventually(&format!("{n} bound heartbeat streams"), SOON, || async {
-        let text = server.registry.render_metrics();
+        let text = server.registry().render_metrics();
         (metric_value(&text, "switchboard_registry_heartbeat_streams") == Some(n)).then_some(())
     })
     .await;
@@ -85,7 +85,7 @@ async fn every_heartbeat_is_acked_with_its_sequence_status_server_time_and_inter
         liveness: LivenessConfig { interval: Duration::from_secs(2), ..LivenessConfig::default() },
         ..RegistryConfig::default()
     };
-    let server = InProcessRegistry::start_with(config, None).await;
+    let server = TestRegistry::builder().config(config).start().await;
     let mut client = server.registry_client().await;
     let id = register(&mut client, common::provider("clock", "time", "1.0.0", &[])).await;
     let before = std::time::SystemTime::now();
@@ -142,7 +142,7 @@ async fn every_heartbeat_is_acked_with_its_sequence_status_server_time_and_inter
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_registers_is_pushed_to_the_waiting_dependent() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let (mut hello, initial) =
         dependent(&server, common::consumer("hello", "date_service", ">=1.0", &[])).await;
@@ -163,7 +163,7 @@ async fn a_provider_that_registers_is_pushed_to_the_waiting_dependent() {
 async fn a_sigkilled_provider_is_replaced_by_a_healthy_one_at_once() {
     // Default timings: no timer could degrade anyone within this test, so the
     // rewiring can only come from the broken stream.
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let addr = server.addr.to_string();
     let fast =
@@ -189,7 +189,7 @@ async fn a_sigkilled_provider_is_replaced_by_a_healthy_one_at_once() {
 async fn a_sigkilled_last_provider_leaves_the_dependent_unresolved_at_once() {
     // Default timings: nothing can expire within this test, so "unresolved"
     // can only come from the broken stream.
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let addr = server.addr.to_string();
     let only =
@@ -212,7 +212,7 @@ async fn a_sigkilled_last_provider_leaves_the_dependent_unresolved_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_whose_stream_comes_back_is_wired_again() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let date = register(&mut client, common::provider("date", "date_service", "1.0.0", &[])).await;
     let session = HeartbeatSession::open(server.channel().await, &date, EVERY).await;
@@ -236,7 +236,7 @@ async fn a_provider_whose_stream_comes_back_is_wired_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_better_tagged_provider_takes_over_and_equals_are_balanced() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let plain =
         register(&mut client, common::provider("plain", "date_service", "1.5.0", &[])).await;
@@ -264,7 +264,7 @@ async fn a_better_tagged_provider_takes_over_and_equals_are_balanced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deregistered_providers_are_pushed_away() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let one = register(&mut client, common::provider("one", "date_service", "1.0.0", &[])).await;
     let two = register(&mut client, common::provider("two", "date_service", "1.0.0", &[])).await;
@@ -283,7 +283,7 @@ async fn deregistered_providers_are_pushed_away() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_is_pushed_only_to_the_agents_it_affects() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let (mut needs_alpha, _) =
         dependent(&server, common::consumer("needs-alpha", "alpha", "", &[])).await;

@@ -2,27 +2,18 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use switchboard_proto::v1::GetAgentRequest;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_tests::{RegistryProcess, switchboard_bin};
+use switchboard_tests::{SwitchboardProcess, TestRegistry, switchboard_bin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_and_stops_on_sigterm_with_exit_0_and_data_flushed() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
-    let args = [
-        "up",
-        "--data-dir",
-        data,
-        "--registry-addr",
-        "127.0.0.1:0",
-        "--registry-admin-addr",
-        "127.0.0.1:0",
-        "--gateway-addr",
-        "127.0.0.1:0",
-    ];
-    let process = RegistryProcess::spawn(&args, &["registry-grpc", "registry-admin", "gateway"]);
-    let channel = switchboard_client::connect(&process.grpc_addr()).await.unwrap();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let process = SwitchboardProcess::up(dir.path());
+    let channel =
+        switchboard_client::connect(&process.addr("registry-grpc").to_string()).await.unwrap();
     let id = RegistryServiceClient::new(channel)
         .register_agent(common::provider("weather", "forecast", "1.0.0", &[]))
         .await
@@ -32,14 +23,14 @@ async fn up_serves_and_stops_on_sigterm_with_exit_0_and_data_flushed() {
     let status = process.terminate();
     assert!(status.success(), "exit status {status:?}");
 
-    let process = RegistryProcess::registry(dir.path(), &[]);
-    let channel = switchboard_client::connect(&process.grpc_addr()).await.unwrap();
+    let registry = TestRegistry::builder().child_process(&[]).data_dir(dir).start().await;
+    let channel = registry.channel().await;
     let agent = RegistryServiceClient::new(channel)
         .get_agent(GetAgentRequest { agent_id: id.clone() })
         .await
         .expect("agent kept across a graceful restart");
     assert_eq!(agent.into_inner().agent.unwrap().id, id);
-    assert!(process.terminate().success());
+    registry.stop().await;
 }
 
 #[test]

@@ -8,11 +8,11 @@ use switchboard_proto::v1::{
     AgentStatus, DependencySpec, GetAgentRequest, ListAgentsRequest, ListCapabilitiesRequest,
     ResolveDependenciesRequest,
 };
-use switchboard_tests::InProcessRegistry;
+use switchboard_tests::TestRegistry;
 
 #[tokio::test]
 async fn registration_is_an_idempotent_upsert_with_resolution_and_heartbeat_parameters() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     client.register_agent(common::provider("date", "date_service", "1.2.0", &[])).await.unwrap();
     let mut request = common::consumer("hello", "date_service", ">=1.0", &[]);
@@ -52,7 +52,7 @@ async fn registration_is_an_idempotent_upsert_with_resolution_and_heartbeat_para
 
 #[tokio::test]
 async fn list_agents_filters_and_pages_without_gaps_or_repeats() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     for i in 0..25 {
         let tags: &[&str] = if i % 2 == 0 { &["eu"] } else { &["us"] };
@@ -115,7 +115,7 @@ async fn list_agents_filters_and_pages_without_gaps_or_repeats() {
 
 #[tokio::test]
 async fn capabilities_and_explained_resolution() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     client.register_agent(common::provider("old", "date_service", "0.9.0", &[])).await.unwrap();
     client.register_agent(common::provider("new", "date_service", "1.4.0", &["eu"])).await.unwrap();

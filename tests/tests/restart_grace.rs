@@ -15,7 +15,7 @@ use switchboard_proto::v1::watch_service_client::WatchServiceClient;
 use switchboard_proto::v1::{
     Agent, AgentStatus, EventType, GetAgentRequest, ListAgentsRequest, WatchRequest, WatchResponse,
 };
-use switchboard_tests::{HeartbeatSession, RegistryProcess};
+use switchboard_tests::{HeartbeatSession, TestRegistry};
 use tonic::transport::Channel;
 
 /// Short liveness timings for the child registry.
@@ -56,9 +56,9 @@ async fn first_ack_status(session: &mut HeartbeatSession) -> AgentStatus {
 }
 
 async fn restart_is_invisible_to_agents_that_reconnect(stop: Stop) {
-    let dir = tempfile::tempdir().unwrap();
-    let first = RegistryProcess::registry(dir.path(), &FLAGS);
-    let channel = switchboard_client::connect(&first.grpc_addr()).await.unwrap();
+    let first = TestRegistry::builder().child_process(&FLAGS).start().await;
+    let again = first.relaunch();
+    let channel = switchboard_client::connect(&first.addr.to_string()).await.unwrap();
     let mut client = RegistryServiceClient::new(channel.clone());
 
     let mut returning = Vec::new();
@@ -90,15 +90,15 @@ async fn restart_is_invisible_to_agents_that_reconnect(stop: Stop) {
 
     match stop {
         Stop::Kill => first.kill(),
-        Stop::Terminate => assert!(first.terminate().success(), "clean exit on SIGTERM"),
-    }
+        Stop::Terminate => first.stop().await, // asserts a clean exit on SIGTERM
+    };
     for session in sessions {
         session.abort();
     }
 
     let restarted_at = SystemTime::now();
-    let second = RegistryProcess::registry(dir.path(), &FLAGS);
-    let channel = switchboard_client::connect(&second.grpc_addr()).await.unwrap();
+    let second = again.start().await;
+    let channel = switchboard_client::connect(&second.addr.to_string()).await.unwrap();
     let mut sessions = Vec::new();
     for id in &returning {
         sessions.push(HeartbeatSession::open(channel.clone(), id, EVERY).await);

@@ -130,7 +130,7 @@ async fn every_metric_on_the_dashboard_is_exposed_by_a_running_mesh() {
     for component in ["switchboard_registry_", "switchboard_gateway_", "switchboard_agent_"] {
         assert!(names.iter().any(|n| n.starts_with(component)), "no {component}* panel");
     }
-    let mesh = TracedMesh::start(&[("SWITCHBOARD_LOG", "warn")]);
+    let mesh = TracedMesh::start(&[("SWITCHBOARD_LOG", "warn")]).await;
     // Calls through the gateway make the labelled series exist.
     mesh.wait_until_wired().await;
     let mut exposed = Exposition::default();

@@ -130,7 +130,8 @@ async fn one_greet_through_the_gateway_is_one_trace_that_continues_the_clients()
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("SWITCHBOARD_LOG", "warn"),
-    ]);
+    ])
+    .await;
     mesh.wait_until_wired().await;
 
     // The client's context in `params._meta`: continued, not replaced.

@@ -45,7 +45,8 @@ async fn calls_succeed_while_export_to_an_unreachable_collector_fails() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"),
         ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ("SWITCHBOARD_LOG", "error"),
-    ]);
+    ])
+    .await;
     mesh.wait_until_wired().await;
     greet_many(&mesh).await;
     for (url, prefix) in gateway_and_hello(&mesh) {
@@ -70,7 +71,8 @@ async fn no_call_waits_for_a_collector_that_never_answers() {
         // No export may end (by failing) while the test runs.
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "600000"),
         ("SWITCHBOARD_LOG", "error"),
-    ]);
+    ])
+    .await;
     mesh.wait_until_wired().await;
     // Each of the four processes has spans by now; their first exports reach
     // the collector and hang there.

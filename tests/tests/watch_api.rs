@@ -18,8 +18,8 @@ use switchboard_proto::v1::{
 };
 use switchboard_registry::RegistryConfig;
 use switchboard_tests::{
-    HeartbeatSession, InProcessRegistry, Started, View, WatchRecorder, check_stream, eventually,
-    kind, list_agents,
+    HeartbeatSession, Started, TestRegistry, View, WatchRecorder, check_stream, eventually, kind,
+    list_agents,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -119,7 +119,7 @@ async fn expect_resync(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compacted_revision_or_a_foreign_epoch_gets_resync_then_a_fresh_snapshot() {
     let config = RegistryConfig { history_max_events: 5, ..RegistryConfig::default() };
-    let server = InProcessRegistry::start_with(config.clone(), None).await;
+    let server = TestRegistry::builder().config(config.clone()).start().await;
     let mut client = server.registry_client().await;
     // 20 mutations: 12 registrations, 4 changes, 4 removals.
     let mut epoch = String::new();
@@ -174,7 +174,7 @@ async fn a_compacted_revision_or_a_foreign_epoch_gets_resync_then_a_fresh_snapsh
     // The compacted history is what a restart restores.
     drop((resumed, future, after_epoch, client));
     let dir = server.stop().await;
-    let server = InProcessRegistry::start_with(config, Some(dir)).await;
+    let server = TestRegistry::builder().config(config).data_dir(dir).start().await;
     let mut client = server.registry_client().await;
     let current = list_agents(&mut client, ListAgentsRequest::default()).await;
     assert_eq!(current.0, 21);
@@ -200,7 +200,7 @@ fn bookmarking() -> RegistryConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capability_filter_sees_exactly_its_agents_and_those_that_stop_matching_leave() {
-    let server = InProcessRegistry::start_with(bookmarking(), None).await;
+    let server = TestRegistry::builder().config(bookmarking()).start().await;
     let mut client = server.registry_client().await;
     let (_, epoch) = register(&mut client, agent("a1", "cap.a")).await;
     register(&mut client, agent("a2", "cap.a")).await;
@@ -272,7 +272,7 @@ async fn status_of(client: &mut RegistryServiceClient<Channel>, id: &str) -> Age
 
 /// Opens a heartbeat stream for `id`, waits for its first ack, and breaks
 /// it: the registry marks the agent DEGRADED at once.
-async fn degrade(server: &InProcessRegistry, id: &str) {
+async fn degrade(server: &TestRegistry, id: &str) {
     let mut session =
         HeartbeatSession::open(server.channel().await, id, Duration::from_secs(1)).await;
     session.next(DEADLINE).await.expect("first ack");
@@ -287,7 +287,7 @@ async fn degrade(server: &InProcessRegistry, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_filter_follows_agents_in_and_out_of_the_status() {
-    let server = InProcessRegistry::start_with(bookmarking(), None).await;
+    let server = TestRegistry::builder().config(bookmarking()).start().await;
     let mut client = server.registry_client().await;
     register(&mut client, agent("x", "cap.a")).await; // 1
     register(&mut client, agent("y", "cap.a")).await; // 2
@@ -335,7 +335,7 @@ async fn a_status_filter_follows_agents_in_and_out_of_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_filter_is_refused_naming_the_field() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = WatchServiceClient::new(server.channel().await);
     let cases = [
         (capability("Bad Cap!"), "filter.capability"),
@@ -364,7 +364,7 @@ async fn idle_watchers_get_bookmarks_carrying_the_current_revision() {
         bookmark_interval: Duration::from_millis(200),
         ..RegistryConfig::default()
     };
-    let server = InProcessRegistry::start_with(config, None).await;
+    let server = TestRegistry::builder().config(config).start().await;
     let mut client = server.registry_client().await;
     let (_, epoch) = register(&mut client, agent("a1", "cap.a")).await;
     register(&mut client, agent("a2", "cap.a")).await;

@@ -25,7 +25,7 @@ use switchboard_proto::v1::{
     WatchRequest, WatchResponse,
 };
 use switchboard_registry::{Registry, RegistryConfig};
-use switchboard_tests::{Loaded, PinnedRegistry, eventually, list_agents, normalized};
+use switchboard_tests::{TestRegistry, eventually, list_agents, normalized};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
@@ -75,9 +75,9 @@ impl Published {
 }
 
 /// Waits until the cache shows exactly the registry's state.
-async fn converged(cache: &WatchCache, registry: &PinnedRegistry) -> Arc<CacheView> {
+async fn converged(cache: &WatchCache, registry: &TestRegistry) -> Arc<CacheView> {
     let client = registry.registry_client().await;
-    let epoch = registry.registry.snapshot().epoch.to_string();
+    let epoch = registry.registry().snapshot().epoch.to_string();
     eventually("the cache to show the registry's state", DEADLINE, || {
         let mut client = client.clone();
         let epoch = epoch.clone();
@@ -123,11 +123,10 @@ fn assert_never_partial_nor_backwards(views: &[Arc<CacheView>]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_survives_a_restart_and_a_resync_without_an_empty_or_older_view() {
     let config = RegistryConfig::default();
-    let loaded = Loaded::open(config.clone(), None).await;
+    let loaded = TestRegistry::builder().config(config.clone()).start_unserved().await;
     seed(&loaded.registry, &PERMANENT).await;
     seed(&loaded.registry, &["temp-0"]).await;
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = loaded.serve_on(any).await;
+    let server = loaded.serve().await;
     let addr = server.addr;
     let channel = switchboard_client::connect_lazy(&addr.to_string()).unwrap();
     let cache = WatchCache::spawn(channel, fast_backoff());
@@ -143,14 +142,19 @@ async fn the_cache_survives_a_restart_and_a_resync_without_an_empty_or_older_vie
     // Restart on the same store and port; changes made while the cache was
     // cut off reach it by replay.
     let dir = server.stop().await;
-    let loaded = Loaded::open(config.clone(), Some(dir)).await;
+    let loaded = TestRegistry::builder()
+        .config(config.clone())
+        .data_dir(dir)
+        .pinned(addr)
+        .start_unserved()
+        .await;
     loaded.registry.deregister("temp-0").await.expect("deregister");
     seed(&loaded.registry, &["temp-2"]).await;
-    let server = loaded.serve_on(addr).await;
+    let server = loaded.serve().await;
     let view = converged(&cache, &server).await;
     assert_eq!(view.epoch, first_epoch);
     assert!(!view.agents.contains_key("temp-0") && view.agents.contains_key("temp-2"));
-    assert_eq!(server.registry.metrics().watch_resyncs.get(), 0, "resumed, not resynced");
+    assert_eq!(server.registry().metrics().watch_resyncs.get(), 0, "resumed, not resynced");
     let mut client = server.registry_client().await;
     client.deregister_agent(DeregisterAgentRequest { agent_id: "temp-1".into() }).await.unwrap();
     converged(&cache, &server).await;
@@ -158,13 +162,13 @@ async fn the_cache_survives_a_restart_and_a_resync_without_an_empty_or_older_vie
     // A new store on the same port: a new epoch, the same agents registered
     // again (and one more). The cache must swap views without a gap.
     server.stop().await;
-    let loaded = Loaded::open(config, None).await;
+    let loaded = TestRegistry::builder().config(config).pinned(addr).start_unserved().await;
     seed(&loaded.registry, &PERMANENT).await;
     seed(&loaded.registry, &["fresh-0"]).await;
-    let server = loaded.serve_on(addr).await;
+    let server = loaded.serve().await;
     let view = converged(&cache, &server).await;
     assert_ne!(view.epoch, first_epoch);
-    assert!(server.registry.metrics().watch_resyncs.get() >= 1, "resynced");
+    assert!(server.registry().metrics().watch_resyncs.get() >= 1, "resynced");
     let mut client = server.registry_client().await;
     client.register_agent(agent("fresh-1")).await.unwrap();
     let last = converged(&cache, &server).await;

@@ -28,7 +28,7 @@ use switchboard_proto::v1::{
 };
 use switchboard_registry::RegistryConfig;
 use switchboard_tests::{
-    HeartbeatSession, InProcessRegistry, Started, View, WatchRecorder, check_stream, eventually,
+    HeartbeatSession, Started, TestRegistry, View, WatchRecorder, check_stream, eventually,
     list_agents,
 };
 use tonic::transport::Channel;
@@ -167,7 +167,7 @@ struct Watcher {
 
 /// One case: a registry, the steps, then the check of every watcher.
 struct Case {
-    server: InProcessRegistry,
+    server: TestRegistry,
     client: RegistryServiceClient<Channel>,
     epoch: String,
     /// (revision, every agent) after each step, starting with the empty store.
@@ -178,7 +178,7 @@ struct Case {
 
 impl Case {
     async fn start() -> Self {
-        let server = InProcessRegistry::start_with(config(), None).await;
+        let server = TestRegistry::builder().config(config()).start().await;
         let client = server.registry_client().await;
         Self {
             server,

@@ -16,7 +16,7 @@ use switchboard_proto::v1::{
     WatchRequest, WatchResponse,
 };
 use switchboard_tests::{
-    RegistryProcess, Started, View, WatchRecorder, check_stream, eventually, kind, list_agents,
+    Started, TestRegistry, View, WatchRecorder, check_stream, eventually, kind, list_agents,
     resume_revision,
 };
 use tonic::Code;
@@ -34,8 +34,8 @@ struct Changes {
 }
 
 impl Changes {
-    async fn connect(process: &RegistryProcess, log: Vec<Change>) -> (Self, Channel) {
-        let channel = switchboard_client::connect(&process.grpc_addr()).await.expect("connect");
+    async fn connect(process: &TestRegistry, log: Vec<Change>) -> (Self, Channel) {
+        let channel = process.channel().await;
         (Self { client: RegistryServiceClient::new(channel.clone()), log }, channel)
     }
 
@@ -86,8 +86,7 @@ fn changes(messages: &[WatchResponse]) -> Vec<Change> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watcher_resumes_across_sigterm_and_sigkill_restarts_with_exactly_the_missed_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let process = RegistryProcess::registry(dir.path(), &[]);
+    let process = TestRegistry::builder().child_process(&[]).start().await;
     let (mut changes_made, channel) = Changes::connect(&process, Vec::new()).await;
     let mut epoch = String::new();
     for i in 0..5 {
@@ -109,8 +108,8 @@ async fn a_watcher_resumes_across_sigterm_and_sigkill_restarts_with_exactly_the_
     changes_made.register("a6", "eu").await; // 8
     changes_made.deregister("a2").await; // 9
     open.wait_for_progress(9, DEADLINE).await;
-    let status = process.terminate();
-    assert!(status.success(), "exit status {status:?}");
+    let again = process.relaunch();
+    process.stop().await; // asserts exit status 0
     // The open stream ended with a resumable status naming its last revision.
     let end =
         eventually("the open watch to end", DEADLINE, || std::future::ready(open.end())).await;
@@ -120,14 +119,15 @@ async fn a_watcher_resumes_across_sigterm_and_sigkill_restarts_with_exactly_the_
     assert_eq!(open_messages.last().map(|m| m.revision), Some(9));
     drop(open);
 
-    let process = RegistryProcess::registry(dir.path(), &[]);
+    let process = again.start().await;
     let (mut changes_made, _) = Changes::connect(&process, changes_made.log).await;
     assert_eq!(changes_made.register("a7", "eu").await, epoch, "epoch kept"); // 10
     changes_made.register("a0", "us").await; // 11
     changes_made.deregister("a3").await; // 12
+    let again = process.relaunch();
     process.kill();
 
-    let process = RegistryProcess::registry(dir.path(), &[]);
+    let process = again.start().await;
     let (mut changes_made, channel) = Changes::connect(&process, changes_made.log).await;
     changes_made.register("a8", "eu").await; // 13
     let now = changes_made.log.last().unwrap().2;
@@ -155,5 +155,5 @@ async fn a_watcher_resumes_across_sigterm_and_sigkill_restarts_with_exactly_the_
         let messages = watcher.wait_for_progress(14, DEADLINE).await;
         assert_eq!(changes(&messages).last(), changes_made.log.last());
     }
-    assert!(process.terminate().success());
+    process.stop().await;
 }

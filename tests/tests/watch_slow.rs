@@ -25,8 +25,7 @@ use switchboard_proto::v1::{
 };
 use switchboard_registry::RegistryConfig;
 use switchboard_tests::{
-    InProcessRegistry, Started, View, WatchRecorder, check_stream, eventually, kind,
-    resume_revision,
+    Started, TestRegistry, View, WatchRecorder, check_stream, eventually, kind, resume_revision,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
@@ -51,7 +50,7 @@ fn bulky(i: usize) -> RegisterAgentRequest {
     }
 }
 
-async fn channel(server: &InProcessRegistry, window: u32) -> Channel {
+async fn channel(server: &TestRegistry, window: u32) -> Channel {
     Endpoint::from_shared(format!("http://{}", server.addr))
         .expect("uri")
         .initial_stream_window_size(window)
@@ -67,7 +66,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 /// A few hundred bulky registrations, 16 at a time; returns the last revision.
-async fn register_bulky(server: &InProcessRegistry) -> u64 {
+async fn register_bulky(server: &TestRegistry) -> u64 {
     let registry = server.registry_client().await;
     let mut revision = 0;
     for batch in (0..EVENTS).collect::<Vec<_>>().chunks(16) {
@@ -109,8 +108,8 @@ fn watch_all() -> WatchRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_watcher_is_ended_resumably_and_never_holds_back_the_others() {
-    let server = InProcessRegistry::start_with(slow_watcher_config(), None).await;
-    let metrics = || server.registry.render_metrics();
+    let server = TestRegistry::builder().config(slow_watcher_config()).start().await;
+    let metrics = || server.registry().render_metrics();
 
     let mut stalled_client = WatchServiceClient::new(channel(&server, SMALL_WINDOW).await);
     let mut stalled = stalled_client.watch(watch_all()).await.expect("watch").into_inner();
@@ -166,10 +165,10 @@ async fn a_stalled_watcher_is_ended_resumably_and_never_holds_back_the_others() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watcher_stalled_in_its_replay_or_its_snapshot_is_told_where_to_resume() {
-    let server = InProcessRegistry::start_with(slow_watcher_config(), None).await;
-    let metrics = || server.registry.render_metrics();
+    let server = TestRegistry::builder().config(slow_watcher_config()).start().await;
+    let metrics = || server.registry().render_metrics();
     let revision = register_bulky(&server).await;
-    let epoch = server.registry.snapshot().epoch.to_string();
+    let epoch = server.registry().snapshot().epoch.to_string();
 
     // Resuming from revision 1: a replay of every other bulky event.
     let mut replay_client = WatchServiceClient::new(channel(&server, SMALL_WINDOW).await);
