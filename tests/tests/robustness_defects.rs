@@ -25,7 +25,7 @@ use switchboard_proto::v1::{
     WatchRequest,
 };
 use switchboard_registry::RegistryConfig;
-use switchboard_tests::{InProcessRegistry, eventually};
+use switchboard_tests::{TestRegistry, eventually};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -63,7 +63,7 @@ fn bad_labels() -> LabelUpdate {
     LabelUpdate { labels: labels(&[("Bad Key", &long), ("é", "1")]) }
 }
 
-async fn register_labelled(server: &InProcessRegistry) -> (RegisterAgentRequest, String) {
+async fn register_labelled(server: &TestRegistry) -> (RegisterAgentRequest, String) {
     let mut request = common::provider("labelled", "date_service", "1.0.0", &[]);
     request.labels = labels(&[("team", "core")]);
     let id = server
@@ -78,13 +78,13 @@ async fn register_labelled(server: &InProcessRegistry) -> (RegisterAgentRequest,
     (request, id)
 }
 
-async fn stored_labels(server: &InProcessRegistry, id: &str) -> HashMap<String, String> {
+async fn stored_labels(server: &TestRegistry, id: &str) -> HashMap<String, String> {
     let request = GetAgentRequest { agent_id: id.into() };
     let response = server.registry_client().await.get_agent(request).await.unwrap();
     response.into_inner().agent.unwrap().labels
 }
 
-async fn stored_status(server: &InProcessRegistry, id: &str) -> AgentStatus {
+async fn stored_status(server: &TestRegistry, id: &str) -> AgentStatus {
     let request = GetAgentRequest { agent_id: id.into() };
     let response = server.registry_client().await.get_agent(request).await.unwrap();
     response.into_inner().agent.unwrap().status()
@@ -97,7 +97,7 @@ struct Stream {
 }
 
 impl Stream {
-    async fn open(server: &InProcessRegistry) -> Self {
+    async fn open(server: &TestRegistry) -> Self {
         let (outgoing, requests) = mpsc::channel(4);
         let inbound = HeartbeatServiceClient::new(server.channel().await)
             .max_encoding_message_size(64 * 1024 * 1024)
@@ -128,7 +128,7 @@ impl Stream {
 
 #[tokio::test]
 async fn a_unary_heartbeat_with_bad_labels_is_refused_and_stores_nothing() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let (registration, id) = register_labelled(&server).await;
     let mut heartbeats = server.heartbeat_client().await;
     let send = |labels| SendHeartbeatRequest { agent_id: id.clone(), sequence: 1, labels };
@@ -154,7 +154,7 @@ async fn a_unary_heartbeat_with_bad_labels_is_refused_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_stream_heartbeat_with_bad_labels_ends_the_stream_and_stores_nothing() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let (registration, id) = register_labelled(&server).await;
     let mut stream = Stream::open(&server).await;
     stream.send(&id, None).await;
@@ -177,7 +177,7 @@ async fn a_stream_heartbeat_with_bad_labels_ends_the_stream_and_stores_nothing()
 
 #[tokio::test]
 async fn huge_values_are_refused_with_the_field_named_in_a_short_message() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let huge = "x".repeat(10 * 1024);
 
@@ -267,7 +267,7 @@ fn assert_too_large(status: &Status, case: &str) {
 
 #[tokio::test]
 async fn a_message_over_the_limit_is_resource_exhausted_naming_the_limit() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let five_mb = "x".repeat(5 * 1024 * 1024);
     let mut client = server.registry_client().await.max_encoding_message_size(64 << 20);
     let mut request = common::consumer("hello", "date_service", ">=1.0", &[]);
@@ -344,7 +344,7 @@ const NOT_UTF8: &[u8] = &[0x0a, 0x02, 0xff, 0xfe];
 /// Not even a protobuf key: a varint that never ends.
 const NOT_PROTOBUF: &[u8] = &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 
-async fn raw_grpc(server: &InProcessRegistry) -> tonic::client::Grpc<Channel> {
+async fn raw_grpc(server: &TestRegistry) -> tonic::client::Grpc<Channel> {
     let mut grpc = tonic::client::Grpc::new(server.channel().await);
     grpc.ready().await.unwrap();
     grpc
@@ -352,7 +352,7 @@ async fn raw_grpc(server: &InProcessRegistry) -> tonic::client::Grpc<Channel> {
 
 #[tokio::test]
 async fn bytes_that_are_not_the_rpcs_message_are_invalid_argument() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     for (path, what) in [
         ("/switchboard.v1.RegistryService/GetAgent", "GetAgentRequest.agent_id"),
         ("/switchboard.v1.RegistryService/RegisterAgent", "RegisterAgentRequest.agent_id"),
@@ -404,7 +404,7 @@ async fn an_expired_agent_is_told_to_register_again_and_stays_expired_until_it_d
         },
         ..RegistryConfig::default()
     };
-    let server = InProcessRegistry::start_with(config, None).await;
+    let server = TestRegistry::builder().config(config).start().await;
     let (registration, id) = register_labelled(&server).await;
     eventually("the silent agent EXPIRED", SOON, || async {
         (stored_status(&server, &id).await == AgentStatus::Expired).then_some(())
@@ -436,7 +436,7 @@ async fn an_expired_agent_is_told_to_register_again_and_stays_expired_until_it_d
 
 #[tokio::test]
 async fn a_future_revision_gets_resync_required_with_reason_future() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let registered = client.register_agent(common::provider("p", "x", "1.0.0", &[])).await;
     let epoch = registered.unwrap().into_inner().store_epoch;
@@ -459,7 +459,7 @@ async fn a_future_revision_gets_resync_required_with_reason_future() {
 // --- decision: page tokens are bound to their query -----------------------------------------
 
 async fn page(
-    server: &InProcessRegistry,
+    server: &TestRegistry,
     capability: &str,
     status: AgentStatus,
     page_token: &str,
@@ -477,7 +477,7 @@ async fn page(
 
 #[tokio::test]
 async fn a_page_token_works_only_unchanged_with_its_own_query() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     for name in ["a", "b", "c"] {
         let mut request = common::provider(name, "date_service", "1.0.0", &[]);
@@ -511,7 +511,7 @@ async fn a_page_token_works_only_unchanged_with_its_own_query() {
 
     // A token outlives a registry restart: the store, not the process, keys it.
     let dir = server.stop().await;
-    let server = InProcessRegistry::start_with(RegistryConfig::default(), Some(dir)).await;
+    let server = TestRegistry::builder().data_dir(dir).start().await;
     let (second, _) = page(&server, "date_service", any, &token).await.unwrap();
     assert_eq!(second, ["b-00000000"]);
 }

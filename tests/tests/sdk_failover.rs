@@ -14,7 +14,7 @@ use serde_json::json;
 use switchboard_agent::{Agent, Dependency};
 use switchboard_tests::gateway::{error_code, http_get};
 use switchboard_tests::{
-    AgentProcess, InProcessGateway, InProcessRegistry, McpClient, eventually, metric_value,
+    AgentProcess, InProcessGateway, TestRegistry, McpClient, eventually, metric_value,
 };
 use tokio::task::JoinHandle;
 
@@ -94,7 +94,7 @@ async fn kill_the_one_inside<T>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_killed_mid_call_fails_the_call_and_no_other_provider_runs_it() {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let address = registry.addr.to_string();
     let dir = tempfile::tempdir().unwrap();
     let providers = providers(&address, dir.path(), &["work-a", "work-b"]);
@@ -138,13 +138,13 @@ async fn a_provider_killed_mid_call_fails_the_call_and_no_other_provider_runs_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_call_answers_32005_through_the_gateway_and_no_other_replica_runs_it()
 {
-    let registry = InProcessRegistry::start().await;
+    let registry = TestRegistry::start().await;
     let address = registry.addr.to_string();
     let dir = tempfile::tempdir().unwrap();
     // One agent name: two replicas of one tool `work`.
     let replicas = providers(&address, dir.path(), &["work", "work"]);
     let gateway = InProcessGateway::start(&address).await;
-    gateway.caught_up(registry.registry.snapshot().revision).await;
+    gateway.caught_up(registry.registry().snapshot().revision).await;
 
     let url = gateway.url();
     let call = tokio::spawn(async move { McpClient::new(&url).call("work", json!({})).await });

@@ -15,7 +15,7 @@ use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{Agent, AgentStatus, GetAgentRequest, StatusReason};
 use switchboard_registry::RegistryConfig;
-use switchboard_tests::{InProcessRegistry, RawHeartbeatStream, eventually, metric_value};
+use switchboard_tests::{TestRegistry, RawHeartbeatStream, eventually, metric_value};
 use tonic::transport::Channel;
 
 /// Generous bound for anything that should happen "at once".
@@ -47,9 +47,9 @@ async fn heartbeat(stream: &mut RawHeartbeatStream, agent_id: &str, sequence: u6
     }
 }
 
-async fn open_streams(server: &InProcessRegistry, n: f64) {
+async fn open_streams(server: &TestRegistry, n: f64) {
     eventually(&format!("{n} open heartbeat streams"), SOON, || async {
-        let text = server.registry.render_metrics();
+        let text = server.registry().render_metrics();
         (metric_value(&text, "switchboard_registry_heartbeat_streams") == Some(n)).then_some(())
     })
     .await;
@@ -59,7 +59,7 @@ async fn open_streams(server: &InProcessRegistry, n: f64) {
 async fn the_last_stream_breaking_degrades_even_when_a_newer_one_broke_first() {
     // Default timings: nothing turns late within this test, so DEGRADED can
     // only come from a broken stream.
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let provider = common::provider("weather", "forecast", "1.0.0", &[]);
     let provider_id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
@@ -102,7 +102,7 @@ async fn a_late_agent_whose_stream_then_breaks_is_out_of_resolution() {
     config.liveness.interval = Duration::from_millis(100);
     config.liveness.degraded_after = Duration::from_millis(500);
     config.liveness.expired_after = Duration::from_secs(60);
-    let server = InProcessRegistry::start_with(config, None).await;
+    let server = TestRegistry::builder().config(config).start().await;
     let mut client = server.registry_client().await;
     let provider = common::provider("weather", "forecast", "1.0.0", &[]);
     let provider_id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
@@ -139,7 +139,7 @@ async fn a_late_agent_whose_stream_then_breaks_is_out_of_resolution() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_heartbeat_is_unset_after_a_restart_until_the_agent_heartbeats() {
-    let server = InProcessRegistry::start().await;
+    let server = TestRegistry::start().await;
     let mut client = server.registry_client().await;
     let provider = common::provider("weather", "forecast", "1.0.0", &[]);
     let id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
@@ -149,7 +149,7 @@ async fn last_heartbeat_is_unset_after_a_restart_until_the_agent_heartbeats() {
     drop(stream);
 
     let dir = server.stop().await;
-    let server = InProcessRegistry::start_with(RegistryConfig::default(), Some(dir)).await;
+    let server = TestRegistry::builder().data_dir(dir).start().await;
     let mut client = server.registry_client().await;
     let restored = get(&mut client, &id).await;
     assert_eq!(restored.last_heartbeat_at, None, "the restart is not a heartbeat");
