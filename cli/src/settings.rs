@@ -1,5 +1,5 @@
 //! Configuration: flags > `SWITCHBOARD_*` environment > optional TOML file >
-//! defaults (DESIGN.md §9). Everything is validated before a port is bound,
+//! defaults (loopback addresses, `./switchboard-data`). Everything is validated before a port is bound,
 //! and a mistake names the setting.
 
 use std::net::SocketAddr;
@@ -130,12 +130,12 @@ impl RegistryArgs {
             registry_addr: parse_addr(
                 "registry_addr",
                 self.registry_addr.or(file.registry_addr),
-                "127.0.0.1:7600",
+                switchboard_proto::DEFAULT_REGISTRY_ADDR,
             )?,
             registry_admin_addr: parse_addr(
                 "registry_admin_addr",
                 self.registry_admin_addr.or(file.registry_admin_addr),
-                "127.0.0.1:7601",
+                switchboard_proto::DEFAULT_REGISTRY_ADMIN_ADDR,
             )?,
             registry,
             telemetry: self.telemetry,
@@ -299,7 +299,11 @@ impl GatewayArgs {
         gateway.allowed_origins = self.options.allowed_origins;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
-            gateway_addr: parse_addr("gateway_addr", self.gateway_addr, "127.0.0.1:7700")?,
+            gateway_addr: parse_addr(
+                "gateway_addr",
+                self.gateway_addr,
+                switchboard_gateway::DEFAULT_GATEWAY_ADDR,
+            )?,
             gateway,
             telemetry: self.telemetry,
         })

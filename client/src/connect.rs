@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
-/// Where a registry serves gRPC unless told otherwise: loopback only, so a
-/// registry started without flags is never reachable from the network.
+/// Where a registry serves gRPC unless told otherwise (defined once, in the
+/// contract crate).
 ///
 /// ```
 /// assert_eq!(switchboard_client::DEFAULT_REGISTRY_ADDR, "127.0.0.1:7600");
 /// ```
-pub const DEFAULT_REGISTRY_ADDR: &str = "127.0.0.1:7600";
+pub use switchboard_proto::DEFAULT_REGISTRY_ADDR;
 
 /// A registry address that cannot be used.
 ///

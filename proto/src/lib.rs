@@ -20,4 +20,20 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));
 
 pub use prost_types;
+
+/// Where a registry serves gRPC unless told otherwise: loopback only, so a
+/// registry started without flags is never reachable from the network.
+///
+/// ```
+/// assert_eq!(switchboard_proto::DEFAULT_REGISTRY_ADDR, "127.0.0.1:7600");
+/// ```
+pub const DEFAULT_REGISTRY_ADDR: &str = "127.0.0.1:7600";
+
+/// Where a registry serves its admin HTTP port (`/healthz`, `/readyz`,
+/// `/metrics`) unless told otherwise.
+///
+/// ```
+/// assert_eq!(switchboard_proto::DEFAULT_REGISTRY_ADMIN_ADDR, "127.0.0.1:7601");
+/// ```
+pub const DEFAULT_REGISTRY_ADMIN_ADDR: &str = "127.0.0.1:7601";
 pub use routability::{Routability, routability};

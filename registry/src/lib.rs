@@ -8,29 +8,32 @@
 //! [`server::serve_admin`] put it on the network; [`serve`] assembles the
 //! whole process (store, core, both ports) the way the binary runs it.
 
-pub mod change;
-pub mod config;
-pub mod error;
-pub mod metrics;
-pub mod mutation;
-pub mod registry;
 pub mod resolution;
-pub mod serve;
 pub mod server;
-pub mod service;
-pub mod state;
 pub mod store;
-pub mod validate;
 
+mod change;
 mod condition;
+mod config;
+mod error;
 mod liveness_driver;
+mod metrics;
+mod mutation;
+mod registry;
+mod serve;
+mod service;
 mod shared;
+mod state;
 mod streams;
+mod validate;
 mod writer;
 
+pub use change::Change;
 pub use config::{Limits, RegistryConfig};
 pub use error::{RegistryError, RegistryResult};
+pub use metrics::Metrics;
 pub use registry::{HeartbeatOutcome, Registered, Registry, RegistryTasks};
 pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve};
 pub use service::watch::RESUME_REVISION_KEY;
+pub use state::{Snapshot, Wiring};
 pub use store::{SledStore, Store};

@@ -29,16 +29,21 @@ pub struct AgentFilter {
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
     /// The registry's gRPC address (`host:port` or URL).
-    #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = "127.0.0.1:7600")]
+    #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = switchboard_client::DEFAULT_REGISTRY_ADDR)]
     pub registry: String,
 }
 
 /// `--gateway`: the gateway's MCP endpoint.
 #[derive(Debug, Clone, Args)]
 pub struct GatewayFlag {
-    /// The gateway's MCP endpoint URL.
-    #[arg(long, env = "SWITCHBOARD_GATEWAY", default_value = "http://127.0.0.1:7700/mcp")]
+    /// The gateway's MCP endpoint URL [default: http://127.0.0.1:7700/mcp].
+    #[arg(long, env = "SWITCHBOARD_GATEWAY", default_value_t = default_gateway_url())]
     pub gateway: String,
+}
+
+/// The MCP endpoint of a gateway on its default address.
+fn default_gateway_url() -> String {
+    format!("http://{}/mcp", switchboard_gateway::DEFAULT_GATEWAY_ADDR)
 }
 
 /// `--output`: for people or for scripts.
