@@ -27,6 +27,27 @@ async fn get(client: &mut RegistryServiceClient<Channel>, id: &str) -> Agent {
     response.agent.expect("agent")
 }
 
+/// The agent once `check` holds for it.
+async fn agent_where(
+    client: &RegistryServiceClient<Channel>,
+    id: &str,
+    check: impl Fn(&Agent) -> bool,
+) -> Agent {
+    eventually(&format!("agent {id} in the expected state"), SOON, || {
+        let mut client = client.clone();
+        let check = &check;
+        async move {
+            let agent = get(&mut client, id).await;
+            check(&agent).then_some(agent)
+        }
+    })
+    .await
+}
+
+async fn degraded(client: &RegistryServiceClient<Channel>, id: &str) -> Agent {
+    agent_where(client, id, |agent| agent.status() == AgentStatus::Degraded).await
+}
+
 /// Providers wired to the consumer's only dependency, per GetAgent.
 async fn wired(client: &mut RegistryServiceClient<Channel>, id: &str) -> Vec<String> {
     let request = GetAgentRequest { agent_id: id.to_owned() };
@@ -82,15 +103,7 @@ async fn the_last_stream_breaking_degrades_even_when_a_newer_one_broke_first() {
 
     // Now the last one breaks: DEGRADED at once, and the dependent is rewired.
     drop(older);
-    let agent = eventually("the provider degraded by its broken stream", SOON, || {
-        let mut client = client.clone();
-        let id = provider_id.clone();
-        async move {
-            let agent = get(&mut client, &id).await;
-            (agent.status() == AgentStatus::Degraded).then_some(agent)
-        }
-    })
-    .await;
+    let agent = degraded(&client, &provider_id).await;
     assert_eq!(agent.status_cause(), StatusReason::StreamBroke);
     assert_eq!(agent.status_reason, "connection lost", "the text is kept for operators");
     assert!(wired(&mut client, &consumer_id).await.is_empty(), "dependent told: unresolved");
@@ -112,28 +125,12 @@ async fn a_late_agent_whose_stream_then_breaks_is_out_of_resolution() {
     let mut stream = RawHeartbeatStream::open(server.channel().await).await;
     heartbeat(&mut stream, &provider_id, 1).await;
     // Silent but connected: late, still a last-resort provider.
-    let late = eventually("the provider late", SOON, || {
-        let mut client = client.clone();
-        let id = provider_id.clone();
-        async move {
-            let agent = get(&mut client, &id).await;
-            (agent.status() == AgentStatus::Degraded).then_some(agent)
-        }
-    })
-    .await;
+    let late = degraded(&client, &provider_id).await;
     assert_eq!(late.status_cause(), StatusReason::HeartbeatLate);
     assert_eq!(wired(&mut client, &consumer_id).await, std::slice::from_ref(&provider_id));
 
     drop(stream);
-    eventually("the late provider's stream break recorded", SOON, || {
-        let mut client = client.clone();
-        let id = provider_id.clone();
-        async move {
-            let cause = get(&mut client, &id).await.status_cause();
-            (cause == StatusReason::StreamBroke).then_some(())
-        }
-    })
-    .await;
+    agent_where(&client, &provider_id, |a| a.status_cause() == StatusReason::StreamBroke).await;
     assert!(wired(&mut client, &consumer_id).await.is_empty());
 }
 

@@ -86,6 +86,7 @@ pub fn agent_json(agent: &Agent) -> Value {
         "endpoint": agent.endpoint,
         "status": status_name(agent.status),
         "status_reason": agent.status_reason,
+        "status_cause": cause_name(agent.cause()),
         "labels": labels,
         "tools": agent.tools.iter().map(tool_json).collect::<Vec<_>>(),
         "create_revision": agent.create_revision,
@@ -95,6 +96,19 @@ pub fn agent_json(agent: &Agent) -> Value {
         "last_heartbeat_at": time(agent.last_heartbeat_at.as_ref()),
         "last_heartbeat_age_secs": age(agent.last_heartbeat_at.as_ref()).map(|a| a.as_secs_f64()),
     })
+}
+
+/// The typed cause of an agent's status, for scripts: `heartbeat_late`,
+/// `stream_broke`, `never_heartbeated`, `expired`, or `""` when HEALTHY.
+fn cause_name(cause: switchboard_proto::v1::StatusReason) -> &'static str {
+    use switchboard_proto::v1::StatusReason;
+    match cause {
+        StatusReason::Unspecified => "",
+        StatusReason::HeartbeatLate => "heartbeat_late",
+        StatusReason::StreamBroke => "stream_broke",
+        StatusReason::NeverHeartbeated => "never_heartbeated",
+        StatusReason::Expired => "expired",
+    }
 }
 
 /// A tool with its mesh metadata.

@@ -49,55 +49,41 @@ enum Key {
 /// Checks every MCP definition of a registration.
 pub fn definitions(request: &RegisterAgentRequest) -> RegistryResult<()> {
     for (i, tool) in request.tools.iter().enumerate() {
-        definition(
-            &format!("tools[{i}].mcp_definition"),
-            &tool.mcp_definition,
-            Key::Name,
-            &tool.name,
-        )?;
+        let field = format!("tools[{i}].mcp_definition");
+        definition(&field, &tool.mcp_definition, Key::Name, &tool.name)?;
     }
-    count("resources", request.resources.len(), MAX_RESOURCES)?;
-    let mut seen = HashSet::new();
-    for (i, resource) in request.resources.iter().enumerate() {
-        let field = format!("resources[{i}]");
-        uri(&format!("{field}.uri"), &resource.uri, &mut seen)?;
-        required(&field, &resource.mcp_definition)?;
-        definition(
-            &format!("{field}.mcp_definition"),
-            &resource.mcp_definition,
-            Key::Uri,
-            &resource.uri,
-        )?;
-    }
-    count("resource_templates", request.resource_templates.len(), MAX_TEMPLATES_OR_PROMPTS)?;
-    let mut seen = HashSet::new();
-    for (i, template) in request.resource_templates.iter().enumerate() {
-        let field = format!("resource_templates[{i}]");
-        uri(&format!("{field}.uri_template"), &template.uri_template, &mut seen)?;
-        required(&field, &template.mcp_definition)?;
-        let bytes = &template.mcp_definition;
-        definition(
-            &format!("{field}.mcp_definition"),
-            bytes,
-            Key::UriTemplate,
-            &template.uri_template,
-        )?;
-    }
-    count("prompts", request.prompts.len(), MAX_TEMPLATES_OR_PROMPTS)?;
-    let mut seen = HashSet::new();
-    for (i, prompt) in request.prompts.iter().enumerate() {
-        let field = format!("prompts[{i}]");
-        prompt_name(&format!("{field}.name"), &prompt.name, &mut seen)?;
-        required(&field, &prompt.mcp_definition)?;
-        definition(
-            &format!("{field}.mcp_definition"),
-            &prompt.mcp_definition,
-            Key::Name,
-            &prompt.name,
-        )?;
-    }
+    let resources = request.resources.iter().map(|r| (r.uri.as_str(), &r.mcp_definition[..]));
+    listed("resources", resources, MAX_RESOURCES, Key::Uri)?;
+    let templates =
+        request.resource_templates.iter().map(|t| (t.uri_template.as_str(), &t.mcp_definition[..]));
+    listed("resource_templates", templates, MAX_TEMPLATES_OR_PROMPTS, Key::UriTemplate)?;
+    let prompts = request.prompts.iter().map(|p| (p.name.as_str(), &p.mcp_definition[..]));
+    listed("prompts", prompts, MAX_TEMPLATES_OR_PROMPTS, Key::Name)?;
     object("mcp_capabilities", &request.mcp_capabilities)?;
     object("mcp_server_info", &request.mcp_server_info)
+}
+
+/// One list of keyed definitions: bounded, keys valid and unique, each
+/// definition present and naming its key.
+fn listed<'a>(
+    list: &str,
+    entries: impl ExactSizeIterator<Item = (&'a str, &'a [u8])>,
+    max: usize,
+    key: Key,
+) -> RegistryResult<()> {
+    count(list, entries.len(), max)?;
+    let mut seen = HashSet::new();
+    for (i, (name, bytes)) in entries.enumerate() {
+        let field = format!("{list}[{i}]");
+        match key {
+            Key::Name => prompt_name(&format!("{field}.name"), name, &mut seen)?,
+            Key::Uri => uri(&format!("{field}.uri"), name, &mut seen)?,
+            Key::UriTemplate => uri(&format!("{field}.uri_template"), name, &mut seen)?,
+        }
+        required(&field, bytes)?;
+        definition(&format!("{field}.mcp_definition"), bytes, key, name)?;
+    }
+    Ok(())
 }
 
 /// True for MCP prompt (and tool) names as the specification allows them:
