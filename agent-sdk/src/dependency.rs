@@ -149,8 +149,14 @@ impl Dependency {
     }
 
     /// Replaces the wiring (called by the agent runtime).
+    ///
+    /// The registry already ranks providers; the SDK applies the same
+    /// routability rule on top ([`Provider::routability`]), so a provider the
+    /// rule excludes is never called even if an older registry wired it, and
+    /// last-resort (degraded) providers are called only when no healthy one
+    /// is wired.
     pub(crate) fn set_providers(&self, providers: Vec<Provider>) {
-        self.inner.providers.store(Arc::new(providers));
+        self.inner.providers.store(Arc::new(routable(providers)));
     }
 
     /// Calls the provider's tool with `arguments` (a JSON object), balancing
@@ -244,4 +250,41 @@ pub fn text_of(result: &CallToolResult) -> String {
         .filter_map(|block| block.as_text().map(|text| text.text.as_str()))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The providers the routability rule lets serve, best class only.
+fn routable(mut providers: Vec<Provider>) -> Vec<Provider> {
+    providers.retain(|provider| provider.routability().may_serve());
+    let best = providers.iter().map(Provider::routability).min();
+    providers.retain(|provider| Some(provider.routability()) == best);
+    providers
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_proto::v1::{AgentStatus, StatusReason};
+
+    use super::*;
+
+    fn provider(id: &str, status: AgentStatus, cause: StatusReason) -> Provider {
+        Provider {
+            agent_id: id.into(),
+            status: status as i32,
+            status_cause: cause as i32,
+            ..Provider::default()
+        }
+    }
+
+    #[test]
+    fn only_the_best_routable_providers_are_called() {
+        let ids = |providers: Vec<Provider>| -> Vec<String> {
+            routable(providers).into_iter().map(|p| p.agent_id).collect()
+        };
+        let healthy = provider("a", AgentStatus::Healthy, StatusReason::Unspecified);
+        let late = provider("b", AgentStatus::Degraded, StatusReason::HeartbeatLate);
+        let broke = provider("c", AgentStatus::Degraded, StatusReason::StreamBroke);
+        assert_eq!(ids(vec![late.clone(), healthy, broke.clone()]), ["a"]);
+        assert_eq!(ids(vec![broke.clone(), late]), ["b"], "a late one is a last resort");
+        assert!(ids(vec![broke]).is_empty(), "a crashed one is never called");
+    }
 }
