@@ -2,6 +2,7 @@
 //! in-process; each binary in `src/bin/` is a thin `main` around one module.
 
 pub mod date_service;
+pub mod everything;
 pub mod hello;
 
 /// Exit status of an example's `main`: the error in words on stderr, not
