@@ -198,6 +198,8 @@ impl Agent {
             sessions: self.sessions,
             server_info: rmcp::model::Implementation::new(&self.name, &self.version),
         };
+        // Serving starts before registering: what gets registered is what the
+        // endpoint answers, listed over loopback.
         let serving = tokio::spawn(server::serve(listener, handler, settings, stop.child_token()));
         let registered = async {
             let served = introspect::served(&loopback_url(local_addr)).await?;
@@ -208,8 +210,8 @@ impl Agent {
         let (mesh, agent_id) = match registered.await {
             Ok(registered) => registered,
             Err(error) => {
-                stop.cancel();
-                let _ = serving.await;
+                // Nothing is registered and no call was routed here yet.
+                serving.abort();
                 return Err(error);
             }
         };
