@@ -7,7 +7,9 @@ use std::time::Duration;
 use rmcp::ServerHandler;
 use rmcp::handler::server::router::tool::ToolRouter;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_proto::v1::{DeregisterAgentRequest, RegisterAgentRequest, Tool};
+use switchboard_proto::v1::{
+    DeregisterAgentRequest, Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::mesh::{Mesh, Wiring};
 use switchboard_client::DEFAULT_REGISTRY_ADDR;
 
-use crate::{AgentError, MeshTool, server};
+use crate::introspect::Served;
+use crate::{AgentError, MeshTool, introspect, server};
 
 /// Longest wait for the deregistration on shutdown.
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,6 +40,7 @@ pub struct Agent {
     labels: HashMap<String, String>,
     tools: HashMap<String, MeshTool>,
     drain_timeout: Duration,
+    sessions: bool,
 }
 
 /// A started agent.
@@ -64,6 +68,7 @@ impl Agent {
             labels: HashMap::new(),
             tools: HashMap::new(),
             drain_timeout: Duration::from_secs(10),
+            sessions: false,
         }
     }
 
@@ -112,9 +117,21 @@ impl Agent {
         self
     }
 
+    /// Whether clients of the 2025 protocol era get sessions (off by
+    /// default: stateless, plain JSON answers). Turn it on when tools ask
+    /// the client something mid-call (sampling, elicitation): the client's
+    /// answer must reach the session that asked.
+    pub fn sessions(mut self, on: bool) -> Self {
+        self.sessions = on;
+        self
+    }
+
     /// Starts, prints `LISTEN agent-mcp <addr>` and `REGISTERED <id>` on
     /// stdout, and runs until SIGTERM or ctrl-c; then deregisters, drains
     /// in-flight calls and returns.
+    ///
+    /// `router` is the handler's tool router; what gets registered is what
+    /// the handler serves (see [`Agent::start_handler`]).
     pub async fn serve<S>(self, handler: S, router: ToolRouter<S>) -> Result<(), AgentError>
     where
         S: ServerHandler + Clone + Send + Sync + 'static,
@@ -122,7 +139,17 @@ impl Agent {
         self.start(handler, router).await?.serve_until_signal().await
     }
 
-    /// Starts serving and registers; returns once registered.
+    /// [`Agent::serve`] for any handler.
+    pub async fn serve_handler<S>(self, handler: S) -> Result<(), AgentError>
+    where
+        S: ServerHandler + Clone + Send + Sync + 'static,
+    {
+        self.start_handler(handler).await?.serve_until_signal().await
+    }
+
+    /// Starts serving and registers; returns once registered. `router` is
+    /// the handler's tool router (kept for source compatibility: the
+    /// handler itself is what gets listed and registered).
     pub async fn start<S>(
         self,
         handler: S,
@@ -131,7 +158,24 @@ impl Agent {
     where
         S: ServerHandler + Clone + Send + Sync + 'static,
     {
-        let tools = self.registered_tools(&router)?;
+        drop(router);
+        self.start_handler(handler).await
+    }
+
+    /// Starts serving `handler` (any rmcp server: tools, resources,
+    /// templates, prompts, completion, logging) and registers everything it
+    /// serves; returns once registered.
+    ///
+    /// What is registered is what an MCP client of the agent sees: once the
+    /// endpoint listens, the SDK lists it over loopback and sends each tool,
+    /// resource, template and prompt definition verbatim, with the
+    /// capabilities and `serverInfo` of its `initialize` answer. A handler
+    /// that keeps rmcp's default `serverInfo` announces the agent's name and
+    /// version.
+    pub async fn start_handler<S>(self, handler: S) -> Result<RunningAgent, AgentError>
+    where
+        S: ServerHandler + Clone + Send + Sync + 'static,
+    {
         let addr: SocketAddr = self.listen.parse().map_err(|_| {
             AgentError::Config(format!("listen address {:?} is not IP:PORT", self.listen))
         })?;
@@ -147,20 +191,31 @@ impl Agent {
         let channel = switchboard_client::connect(&self.registry)
             .await
             .map_err(|e| AgentError::RegistryUnreachable(e.to_string()))?;
-        let request = RegisterAgentRequest {
-            agent_id: format!("{}-{}", self.name, &uuid::Uuid::new_v4().simple().to_string()[..8]),
-            name: self.name.clone(),
-            version: self.version.clone(),
-            endpoint: endpoint.clone(),
-            labels: self.labels.clone(),
-            tools,
-            ..RegisterAgentRequest::default()
-        };
-        let wiring = Wiring::new(&self.tools);
-        let (mesh, agent_id) = Mesh::register(channel.clone(), request, wiring).await?;
 
         let stop = CancellationToken::new();
-        let serving = tokio::spawn(server::serve(listener, handler, hosts, stop.child_token()));
+        let settings = server::Settings {
+            hosts,
+            sessions: self.sessions,
+            server_info: rmcp::model::Implementation::new(&self.name, &self.version),
+        };
+        // Serving starts before registering: what gets registered is what the
+        // endpoint answers, listed over loopback.
+        let serving = tokio::spawn(server::serve(listener, handler, settings, stop.child_token()));
+        let registered = async {
+            let served = introspect::served(&loopback_url(local_addr)).await?;
+            let request = self.registration(&endpoint, served)?;
+            let wiring = Wiring::new(&self.tools);
+            Mesh::register(channel.clone(), request, wiring).await
+        };
+        let (mesh, agent_id) = match registered.await {
+            Ok(registered) => registered,
+            Err(error) => {
+                // Nothing is registered and no call was routed here yet.
+                serving.abort();
+                return Err(error);
+            }
+        };
+
         // The heartbeat loop outlives `stop`: it ends only after the
         // deregistration, so the registry never sees a broken stream first.
         let leaving = stop.child_token();
@@ -178,13 +233,49 @@ impl Agent {
         Ok(RunningAgent { agent_id, local_addr, endpoint, stop, task })
     }
 
+    /// The one registration: everything served, verbatim, with the mesh
+    /// metadata layered on the tools.
+    fn registration(
+        &self,
+        endpoint: &str,
+        served: Served,
+    ) -> Result<RegisterAgentRequest, AgentError> {
+        let resources = served
+            .resources
+            .iter()
+            .map(|r| Resource { uri: r.uri.clone(), mcp_definition: json(r).into() })
+            .collect();
+        let resource_templates = served
+            .resource_templates
+            .iter()
+            .map(|t| ResourceTemplate {
+                uri_template: t.uri_template.clone(),
+                mcp_definition: json(t).into(),
+            })
+            .collect();
+        let prompts = served
+            .prompts
+            .iter()
+            .map(|p| Prompt { name: p.name.clone(), mcp_definition: json(p).into() })
+            .collect();
+        Ok(RegisterAgentRequest {
+            agent_id: format!("{}-{}", self.name, &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            endpoint: endpoint.to_owned(),
+            labels: self.labels.clone(),
+            tools: self.registered_tools(served.tools)?,
+            resources,
+            resource_templates,
+            prompts,
+            mcp_capabilities: served.capabilities.as_ref().map(json).unwrap_or_default().into(),
+            mcp_server_info: served.server_info.as_ref().map(json).unwrap_or_default().into(),
+        })
+    }
+
     /// The registration's tools: the handler's tool definitions with the
     /// mesh metadata layered on.
-    fn registered_tools<S>(&self, router: &ToolRouter<S>) -> Result<Vec<Tool>, AgentError>
-    where
-        S: Send + Sync + 'static,
-    {
-        let served = router.list_all();
+    fn registered_tools(&self, served: Vec<rmcp::model::Tool>) -> Result<Vec<Tool>, AgentError> {
         if let Some(unknown) =
             self.tools.keys().find(|name| !served.iter().any(|t| t.name == **name))
         {
@@ -201,7 +292,7 @@ impl Agent {
                 // The whole MCP definition travels as the JSON the agent
                 // serves; the registry keeps it as bytes and the gateway
                 // serves it verbatim.
-                let definition = serde_json::to_vec(&tool).unwrap_or_default();
+                let definition = json(&tool);
                 Tool {
                     name: tool.name.to_string(),
                     capability: meta.capability.clone(),
@@ -215,6 +306,22 @@ impl Agent {
             })
             .collect())
     }
+}
+
+/// `value` as the JSON bytes the registry keeps and the gateway serves.
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The URL of the agent's own endpoint over loopback (a wildcard listen
+/// address is reached on the loopback address of its family).
+fn loopback_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}/mcp", SocketAddr::new(ip, addr.port()))
 }
 
 impl RunningAgent {

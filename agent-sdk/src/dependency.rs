@@ -14,19 +14,28 @@
 //! [`DependencyError::Failed`] rather than running it a second time
 //! elsewhere; a provider that timed out may still be running it.
 //!
+//! A call takes at most the dependency's timeout ([`Dependency::with_timeout`],
+//! default [`DEFAULT_DEPENDENCY_TIMEOUT`]), and less when the call the tool
+//! serves has a caller deadline: it then gives up a margin before that
+//! deadline, so the tool answers degraded before its caller gives up on it.
+//!
 //! Each attempt is a CLIENT span `tools/call <tool>` whose trace context is
 //! written into the request's `params._meta`: called from a tool, it
 //! continues the trace of the call that tool is serving. (From a task the
 //! tool spawns, instrument that task with `tracing::Instrument::in_current_span`
 //! to keep the trace.)
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
 use switchboard_proto::v1::{DependencySpec, Provider};
+
+/// How long a dependency call may take unless set otherwise.
+pub const DEFAULT_DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pool shared by every dependency of this process.
 static POOL: LazyLock<McpPool> = LazyLock::new(|| McpPool::new(McpPoolConfig::default()));
@@ -101,6 +110,9 @@ struct Inner {
     spec: DependencySpec,
     providers: ArcSwap<Vec<Provider>>,
     next: AtomicUsize,
+    /// The call timeout in milliseconds: atomic, so setting it reaches every
+    /// clone already attached to tools.
+    timeout_ms: AtomicU64,
 }
 
 // === impl Dependency ===
@@ -124,8 +136,21 @@ impl Dependency {
                 spec,
                 providers: ArcSwap::from_pointee(Vec::new()),
                 next: AtomicUsize::new(0),
+                timeout_ms: AtomicU64::new(millis(DEFAULT_DEPENDENCY_TIMEOUT)),
             }),
         }
+    }
+
+    /// Sets how long one call may take in all (every provider tried);
+    /// a caller deadline shortens it further.
+    pub fn with_timeout(self, limit: Duration) -> Self {
+        self.inner.timeout_ms.store(millis(limit), Ordering::Relaxed);
+        self
+    }
+
+    /// How long one call may take, before any caller deadline.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.timeout_ms.load(Ordering::Relaxed))
     }
 
     /// The spec sent to the registry.
@@ -167,7 +192,11 @@ impl Dependency {
         arguments: serde_json::Value,
     ) -> Result<CallToolResult, DependencyError> {
         let started = std::time::Instant::now();
-        let result = self.call_providers(arguments).await;
+        let budget = crate::deadline::budget(self.timeout());
+        let result = match tokio::time::timeout(budget, self.call_providers(arguments)).await {
+            Ok(result) => result,
+            Err(_) => Err(DependencyError::Timeout { capability: self.capability().to_owned() }),
+        };
         let outcome = match &result {
             Ok(_) => "ok",
             Err(error) => error.metric_label(),
@@ -240,6 +269,10 @@ impl std::fmt::Debug for Dependency {
             .field("providers", &self.inner.providers.load().len())
             .finish()
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The text blocks of a result, joined by newlines.

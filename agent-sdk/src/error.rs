@@ -12,6 +12,9 @@ pub enum AgentError {
     /// The registry refused the registration (names the field).
     #[error("registration rejected: {0}")]
     Rejected(String),
+    /// The agent's own endpoint could not be listed.
+    #[error("cannot list what the agent serves: {0}")]
+    Introspect(String),
     /// The MCP listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

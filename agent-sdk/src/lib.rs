@@ -1,10 +1,15 @@
 //! Rust SDK for Switchboard agents.
 //!
-//! Write ordinary [`rmcp`] tools; the SDK layers the mesh on them: per tool a
-//! capability, version, tags and dependencies ([`MeshTool`]). It serves the
-//! tools over MCP Streamable HTTP (both protocol eras), registers them all in
-//! one call, keeps the heartbeat stream, and swaps pushed wiring into the
-//! [`Dependency`] proxies your tools call.
+//! Write an ordinary [`rmcp`] server: tools, resources, resource templates,
+//! prompts, completion, logging, whatever your [`rmcp::ServerHandler`]
+//! implements. The SDK layers the mesh on its tools: per tool a capability,
+//! version, tags and dependencies ([`MeshTool`]). It serves the handler over
+//! MCP Streamable HTTP (both protocol eras), registers everything it serves
+//! (with the full MCP definitions, its capabilities and `serverInfo`) in one
+//! call, keeps the heartbeat stream, and swaps pushed wiring into the
+//! [`Dependency`] proxies your tools call. A caller's deadline
+//! ([`deadline`]) shortens those calls so a tool answers before its caller
+//! gives up.
 //!
 //! ```no_run
 //! use rmcp::{handler::server::wrapper::Parameters, schemars, tool, tool_router};
@@ -38,8 +43,10 @@
 //! ```
 
 mod agent;
+pub mod deadline;
 mod dependency;
 mod error;
+mod introspect;
 mod mesh;
 mod mesh_tool;
 mod metrics;
@@ -48,7 +55,7 @@ pub mod telemetry;
 mod traced;
 
 pub use agent::{Agent, RunningAgent};
-pub use dependency::{Dependency, DependencyError, text_of};
+pub use dependency::{DEFAULT_DEPENDENCY_TIMEOUT, Dependency, DependencyError, text_of};
 pub use error::AgentError;
 pub use mesh_tool::MeshTool;
 pub use traced::Traced;

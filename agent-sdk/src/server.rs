@@ -1,9 +1,13 @@
 //! The agent's MCP endpoint: rmcp's Streamable HTTP service in axum.
 //!
-//! Both protocol eras are served on `/mcp`; the server is stateless (no
-//! legacy sessions to lose) and answers plain JSON rather than SSE: with
-//! SSE-framed answers, small writes meet delayed ACKs and calls stall for
-//! tens of milliseconds at regular intervals.
+//! Both protocol eras are served on `/mcp`. By default the server is
+//! stateless (no legacy sessions to lose) and answers plain JSON rather than
+//! SSE: with SSE-framed answers, small writes meet delayed ACKs and calls
+//! stall for tens of milliseconds at regular intervals. A call that sends
+//! notifications first (logging, progress) still gets an SSE answer. Agents
+//! whose tools ask the client something mid-call (sampling, elicitation)
+//! turn on legacy sessions: the client's answer must find the session that
+//! asked.
 //! rmcp accepts only loopback `Host` headers by default, so the allowed hosts
 //! come from the advertised endpoint too — otherwise the gateway gets 403.
 //! The handler is wrapped in [`Traced`]: tool calls get spans and metrics.
@@ -18,6 +22,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::traced::Traced;
+
+/// How the endpoint serves.
+#[derive(Debug)]
+pub struct Settings {
+    /// Hosts accepted in the `Host` header.
+    pub hosts: Vec<String>,
+    /// Whether legacy-era clients get sessions.
+    pub sessions: bool,
+    /// The `serverInfo` announced when the handler announces rmcp's default.
+    pub server_info: rmcp::model::Implementation,
+}
 
 /// Hosts accepted in the `Host` header: loopback plus the advertised host.
 pub fn allowed_hosts(endpoint_host: &str, endpoint_port: Option<u16>) -> Vec<String> {
@@ -34,7 +49,7 @@ pub fn allowed_hosts(endpoint_host: &str, endpoint_port: Option<u16>) -> Vec<Str
 pub async fn serve<S>(
     listener: TcpListener,
     handler: S,
-    hosts: Vec<String>,
+    settings: Settings,
     stop: CancellationToken,
 ) -> std::io::Result<()>
 where
@@ -42,11 +57,11 @@ where
 {
     let sessions = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(hosts)
+        .with_allowed_hosts(settings.hosts)
         .with_json_response(true)
-        .with_legacy_session_mode(false)
+        .with_legacy_session_mode(settings.sessions)
         .with_cancellation_token(sessions.clone());
-    let handler = Traced::new(handler);
+    let handler = Traced::new(handler).with_server_info(settings.server_info);
     let service = StreamableHttpService::new(
         move || Ok(handler.clone()),
         Arc::new(LocalSessionManager::default()),

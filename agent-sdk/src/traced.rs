@@ -9,8 +9,14 @@
 //! under it, and runs the tool inside that span — so a [`crate::Dependency`]
 //! call made by the tool (same task) continues the same trace.
 //!
+//! It also keeps the caller's deadline (`_meta["io.switchboard/deadlineMs"]`)
+//! for the tool's task, so dependency calls end before the caller gives up.
+//!
 //! Every other [`ServerHandler`] method is forwarded unchanged, so prompts,
 //! resources, completions, subscriptions, tasks and skills keep working.
+//! One exception: a handler that announces rmcp's own `serverInfo` (what
+//! `#[tool_router(server_handler)]` produces) announces the agent's name and
+//! version instead, so clients see which agent they talk to.
 
 #![allow(deprecated)] // subscribe/unsubscribe are forwarded like the rest.
 
@@ -27,16 +33,37 @@ use tracing::Instrument as _;
 
 use crate::metrics::METRICS;
 
+/// The `serverInfo.name` rmcp fills in when a handler sets none.
+const RMCP_DEFAULT_NAME: &str = "rmcp";
+
 /// An rmcp handler with a span and metrics around each tool call.
 #[derive(Debug, Clone)]
 pub struct Traced<S> {
     inner: S,
+    server_info: Option<m::Implementation>,
 }
 
 impl<S> Traced<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
-        Self { inner }
+        Self { inner, server_info: None }
+    }
+
+    /// Announces `info` as `serverInfo` when the handler announces rmcp's
+    /// default (the name `rmcp`).
+    pub fn with_server_info(mut self, info: m::Implementation) -> Self {
+        self.server_info = Some(info);
+        self
+    }
+
+    /// `result` with the agent's `serverInfo` in place of rmcp's default.
+    fn own_info(&self, mut result: m::InitializeResult) -> m::InitializeResult {
+        if let Some(info) = &self.server_info
+            && result.server_info.name == RMCP_DEFAULT_NAME
+        {
+            result.server_info = info.clone();
+        }
+        result
     }
 
     /// The wrapped handler.
@@ -64,6 +91,8 @@ impl<S: ServerHandler> ServerHandler for Traced<S> {
     ) -> impl Future<Output = Result<m::CallToolResponse, ErrorData>> + MaybeSendFuture + '_ {
         let tool = request.name.to_string();
         let parent = mcp::incoming_context(&context.meta, &context.extensions);
+        let deadline = crate::deadline::deadline_of(&context.meta)
+            .map(|left| tokio::time::Instant::now() + left);
         let span = mcp::server_span(&tool, &context.id.to_string(), parent.clone());
         // With export off the span has no context of its own: attaching the
         // caller's lets dependency calls forward it unchanged.
@@ -71,7 +100,7 @@ impl<S: ServerHandler> ServerHandler for Traced<S> {
         let call = call.with_context(parent.unwrap_or_else(opentelemetry::Context::current));
         async move {
             let started = Instant::now();
-            let result = call.await;
+            let result = crate::deadline::with_deadline(deadline, call).await;
             let (metric, traced) = outcome(&result);
             mcp::record_outcome(&span, traced);
             METRICS.tool_call(&tool, metric, started.elapsed());
@@ -91,14 +120,15 @@ impl<S: ServerHandler> ServerHandler for Traced<S> {
         request: m::InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<m::InitializeResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.initialize(request, context)
+        let initializing = self.inner.initialize(request, context);
+        async move { initializing.await.map(|result| self.own_info(result)) }
     }
 
     fn negotiate_initialize(
         &self,
         request: &m::InitializeRequestParams,
     ) -> Result<m::InitializeResult, ErrorData> {
-        self.inner.negotiate_initialize(request)
+        self.inner.negotiate_initialize(request).map(|result| self.own_info(result))
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [m::ProtocolVersion]> {
@@ -260,7 +290,7 @@ impl<S: ServerHandler> ServerHandler for Traced<S> {
     }
 
     fn get_info(&self) -> m::ServerConfig {
-        self.inner.get_info()
+        self.own_info(self.inner.get_info())
     }
 
     fn get_task(

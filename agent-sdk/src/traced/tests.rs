@@ -65,7 +65,12 @@ async fn prompts_pass_through_and_tool_calls_are_counted_by_outcome() {
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let hosts = crate::server::allowed_hosts("127.0.0.1", Some(addr.port()));
-    let serving = tokio::spawn(crate::server::serve(listener, Author, hosts, stop.clone()));
+    let settings = crate::server::Settings {
+        hosts,
+        sessions: false,
+        server_info: rmcp::model::Implementation::new("author", "1.0.0"),
+    };
+    let serving = tokio::spawn(crate::server::serve(listener, Author, settings, stop.clone()));
 
     let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
     let client = ().serve(transport).await.unwrap();
