@@ -52,9 +52,12 @@ pub async fn run(args: ProbeArgs) -> anyhow::Result<()> {
 }
 
 async fn probe_grpc(address: &str, service: &str) -> anyhow::Result<()> {
-    let uri = if address.contains("://") { address.to_owned() } else { format!("http://{address}") };
+    let uri =
+        if address.contains("://") { address.to_owned() } else { format!("http://{address}") };
     let channel = tonic::transport::Endpoint::from_shared(uri)
-        .map_err(|e| ExitCode::error(ExitCode::USAGE, format!("grpc: bad address {address:?}: {e}")))?
+        .map_err(|e| {
+            ExitCode::error(ExitCode::USAGE, format!("grpc: bad address {address:?}: {e}"))
+        })?
         .connect_timeout(Duration::from_secs(1))
         .connect()
         .await
@@ -62,7 +65,9 @@ async fn probe_grpc(address: &str, service: &str) -> anyhow::Result<()> {
     let answer = HealthClient::new(channel)
         .check(HealthCheckRequest { service: service.to_owned() })
         .await
-        .map_err(|s| ExitCode::error(ExitCode::FAILED, format!("grpc {address}: {}", s.message())))?;
+        .map_err(|s| {
+            ExitCode::error(ExitCode::FAILED, format!("grpc {address}: {}", s.message()))
+        })?;
     let status = ServingStatus::try_from(answer.into_inner().status).unwrap_or_default();
     if status != ServingStatus::Serving {
         let name = status.as_str_name().to_ascii_lowercase();

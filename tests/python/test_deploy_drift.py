@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mcp import Client
 
 from conftest import eventually, switchboard_bin
-from deploy_files import CHART, COMPOSE, DOCKERFILE, PortMap, helm_template, load_yaml
+from test_deploy_common import CHART, COMPOSE, DOCKERFILE, PortMap, helm_template, load_yaml
 
 DATA_DIR = "/var/lib/switchboard"
 MESH_SERVICES = ("registry", "gateway", "date-service", "hello")

@@ -14,7 +14,7 @@ import yaml
 from mcp import Client
 
 from conftest import Process, eventually, switchboard_bin
-from deploy_files import ALERTS, free_port, tool
+from test_deploy_common import ALERTS, free_port, tool
 
 
 def get(url: str) -> str:

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from deploy_files import (
+from test_deploy_common import (
     ALERTS,
     CHART,
     COMPOSE,

@@ -1,4 +1,4 @@
-"""Shared helpers of the deploy tests: where the tools and files are, and rendering the chart.
+"""Shared helpers of the deploy tests (no tests here): where the tools and files are, rendering the chart.
 
 Tools come from tests/run's setup: helm and kubectl unpacked under target/deploy-tools/,
 hadolint and kubernetes-validate in the venv, promtool and prometheus from Debian. A missing
@@ -24,7 +24,7 @@ COMPOSE = DEPLOY / "compose/compose.yaml"
 DOCKERFILE = DEPLOY / "docker/Dockerfile"
 ALERTS = DEPLOY / "prometheus/alerts.yaml"
 VALUES_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
-TOOLS = REPO_ROOT / "target/deploy-tools"
+TOOLS = Path(os.environ.get("SWITCHBOARD_DEPLOY_TOOLS") or REPO_ROOT / "target/deploy-tools").resolve()
 IMAGE_BIN = "/usr/local/bin/"
 
 
