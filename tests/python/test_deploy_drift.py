@@ -190,3 +190,16 @@ def test_rendered_chart_containers_and_probes_work_against_the_binary(mesh):
         mesh.start(name, services[name]["entrypoint"], services[name]["environment"])
     start("gateway")
     the_mesh_answers(mesh, mesh.ports.port(7700))
+
+
+def test_the_health_check_fails_when_nothing_answers(tmp_path):
+    """The HEALTHCHECK must tell Docker "unhealthy": exit 3 with the address when nothing listens,
+    1 when the HTTP probe answers but not 200."""
+    ports = PortMap()
+    check = dockerfile()["HEALTHCHECK"]
+    silent = subprocess.run(ports.command(check, switchboard_bin()), capture_output=True, text=True, timeout=15)
+    assert silent.returncode == 3, silent.stderr
+    assert f"127.0.0.1:{ports.port(7601)}" in silent.stderr
+    grpc_check = [switchboard_bin(), "probe", "--grpc", f"127.0.0.1:{ports.port(7600)}", "--timeout", "2s"]
+    result = subprocess.run(grpc_check, capture_output=True, text=True, timeout=15)
+    assert result.returncode == 3, result.stderr
