@@ -7,6 +7,7 @@ mod bench_cmd;
 mod duration;
 mod gateway_cmd;
 mod ops;
+mod probe_cmd;
 mod registry_cmd;
 mod settings;
 mod shutdown;
@@ -42,6 +43,8 @@ enum Command {
     /// this one (heartbeat, register, watch-fanout, rewire, gateway, restart).
     #[command(disable_help_flag = true)]
     Bench(bench_cmd::BenchArgs),
+    /// Health check for containers: exit 0 when a gRPC health service or an HTTP probe is healthy.
+    Probe(probe_cmd::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             Command::Gateway(args) => gateway_cmd::run(args).await,
             Command::Ops(command) => ops::run(command).await,
             Command::Bench(args) => bench_cmd::run(args),
+            Command::Probe(args) => probe_cmd::run(args).await,
         }
     });
     match result {

@@ -20,6 +20,7 @@ mod liveness_driver;
 mod metrics;
 mod mutation;
 mod registry;
+mod sd;
 mod serve;
 mod service;
 mod shared;

@@ -101,8 +101,9 @@ pub async fn serve_admin(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let sd = crate::sd::sd_router(registry.clone());
     let renderer: MetricsRenderer = Arc::new(move || registry.render_metrics());
-    let router = probe_router(readiness, renderer);
+    let router = probe_router(readiness, renderer).merge(sd);
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
