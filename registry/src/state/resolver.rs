@@ -46,7 +46,7 @@ impl Resolver {
         requester: &Agent,
     ) -> DependencyResolution {
         let provides_it = requester.tools.iter().any(|t| t.capability == spec.capability);
-        let requester_id = provides_it.then(|| requester.id.as_str());
+        let requester_id = provides_it.then_some(requester.id.as_str());
         let key = Key {
             capability: spec.capability.clone(),
             version: spec.version.clone(),
