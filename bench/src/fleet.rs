@@ -8,8 +8,9 @@
 //! over the interval). Broken streams are reopened with jittered backoff, so
 //! a fleet rides through a registry restart like real agents do.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
@@ -54,6 +55,9 @@ pub struct FleetCounters {
     pub reregister: AtomicU64,
     /// Streams that failed to open or broke.
     pub stream_errors: AtomicU64,
+    /// Why streams failed or broke, with how often: the mechanism behind
+    /// `stream_errors` (a keep-alive timeout reads differently from a reset).
+    breaks: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Running agents; stop them with [`Fleet::stop`].
@@ -78,6 +82,27 @@ impl Phase {
     /// Where its acks go.
     pub fn recorder(&self) -> Arc<Recorder> {
         self.recorder.clone()
+    }
+}
+
+// === impl FleetCounters ===
+
+impl FleetCounters {
+    /// Counts one failed or broken stream under `why`.
+    fn broke(&self, why: String) {
+        if let Ok(mut breaks) = self.breaks.lock() {
+            *breaks.entry(why).or_default() += 1;
+        }
+    }
+
+    /// Every reason streams failed or broke, most frequent first.
+    pub fn break_reasons(&self) -> Vec<(String, u64)> {
+        let mut reasons: Vec<_> = match self.breaks.lock() {
+            Ok(breaks) => breaks.iter().map(|(why, n)| (why.clone(), *n)).collect(),
+            Err(_) => Vec::new(),
+        };
+        reasons.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        reasons
     }
 }
 
@@ -175,7 +200,10 @@ impl SimAgent {
             () = self.stop.cancelled() => return false,
             opened = opening => match opened {
                 Ok(response) => response.into_inner(),
-                Err(_) => return false,
+                Err(status) => {
+                    self.counters.broke(format!("open: {}", described(&status)));
+                    return false;
+                }
             },
         };
         let mut acked = false;
@@ -237,7 +265,10 @@ impl SimAgent {
         loop {
             let message = tokio::select! {
                 () = self.stop.cancelled() => return AckWait::Stopped,
-                () = tokio::time::sleep_until(deadline) => return AckWait::Broken,
+                () = tokio::time::sleep_until(deadline) => {
+                    self.counters.broke("no ack within the ack timeout".to_owned());
+                    return AckWait::Broken;
+                }
                 message = inbound.message() => message,
             };
             match message {
@@ -252,14 +283,34 @@ impl SimAgent {
                         if control.action == ControlAction::Reregister as i32 =>
                     {
                         self.counters.reregister.fetch_add(1, Ordering::Relaxed);
+                        self.counters.broke("told to re-register".to_owned());
                         return AckWait::Broken;
                     }
                     _ => {}
                 },
-                Ok(None) | Err(_) => return AckWait::Broken,
+                Ok(None) => {
+                    self.counters.broke("ended by the registry".to_owned());
+                    return AckWait::Broken;
+                }
+                Err(status) => {
+                    self.counters.broke(format!("broke: {}", described(&status)));
+                    return AckWait::Broken;
+                }
             }
         }
     }
+}
+
+/// A status as `code: message: source`, the source naming the transport's
+/// reason (a keep-alive timeout, a reset, a closed connection).
+fn described(status: &tonic::Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        text.push_str(&format!(": {error}"));
+        source = error.source();
+    }
+    text
 }
 
 enum AckWait {

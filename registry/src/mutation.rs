@@ -16,7 +16,7 @@ use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest,
 use crate::change::Change;
 use crate::condition::{to_cause, to_liveness, to_reason, to_status};
 use crate::error::{RegistryError, RegistryResult};
-use crate::state::{Snapshot, Wiring, provided_capabilities};
+use crate::state::{Resolver, Snapshot, Wiring, provided_capabilities};
 use crate::store::CommitBatch;
 
 /// A change to the registry, applied by the single writer.
@@ -171,9 +171,12 @@ impl BatchBuilder {
         let revision = self.next.revision;
         let mut affected = self.next.dependents_of(&self.touched);
         affected.extend(std::mem::take(&mut self.rewire));
+        // Every mutation is applied: from here on the agents stand still, so
+        // dependents sharing a spec share its resolution.
+        let mut resolver = Resolver::default();
         let pushes = affected
             .into_iter()
-            .filter_map(|id| self.next.rewire_agent(&id, revision).map(|w| (id, w)))
+            .filter_map(|id| self.next.rewire_agent(&id, revision, &mut resolver).map(|w| (id, w)))
             .collect();
         let mut batch = CommitBatch {
             revision,

@@ -32,6 +32,20 @@ pub use decode_errors::DecodeErrors;
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// HTTP/2 connection window. h2 guards against floods of tiny DATA frames
+/// with a per-connection budget of half this window: every received frame
+/// under 256 bytes that the application has not read yet takes `256 - len`
+/// from it, and a connection that exhausts it is closed with GOAWAY
+/// (`ENHANCE_YOUR_CALM`, "too_many_data_frames"), breaking every stream it
+/// carries. A heartbeat is a ~40-byte frame, so with hyper's default 1 MiB
+/// window a connection died once ~2,400 heartbeats were waiting to be read —
+/// exactly what a saturated registry with a few thousand streams per
+/// connection has queued. 16 MiB lets ~37k heartbeats wait per connection:
+/// a busy registry reads them later instead of dropping the connection. The
+/// window is flow-control credit, not memory set aside; what a client can
+/// make the server buffer stays bounded by it.
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
 /// An error while serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -71,6 +85,7 @@ pub async fn serve_grpc(
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .layer(GrpcServerTraceLayer)
         .add_service(health_service)
         .add_service(reflection_v1)

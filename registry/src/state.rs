@@ -23,6 +23,10 @@ use switchboard_proto::v1::{
 use crate::change::Change;
 use crate::resolution;
 
+mod resolver;
+
+pub use resolver::Resolver;
+
 /// The dependency wiring of one agent: every tool's resolution.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Wiring {
@@ -78,8 +82,9 @@ impl Snapshot {
             snapshot.index(&agent);
             snapshot.agents.insert(agent.id.clone(), Arc::new(agent));
         }
+        let mut resolver = Resolver::default();
         for id in ids {
-            snapshot.rewire_agent(&id, revision);
+            snapshot.rewire_agent(&id, revision, &mut resolver);
         }
         snapshot
     }
@@ -113,8 +118,9 @@ impl Snapshot {
         resolution::resolve(spec, self.candidates(&spec.capability), requester, explain)
     }
 
-    /// Resolves every dependency of every tool of `agent`.
-    pub fn resolve_agent(&self, agent: &Agent) -> Vec<ToolResolution> {
+    /// Resolves every dependency of every tool of `agent`, sharing each
+    /// distinct spec's resolution through `resolver`.
+    pub fn resolve_agent(&self, agent: &Agent, resolver: &mut Resolver) -> Vec<ToolResolution> {
         agent
             .tools
             .iter()
@@ -123,7 +129,7 @@ impl Snapshot {
                 dependencies: tool
                     .dependencies
                     .iter()
-                    .map(|spec| self.resolve(spec, Some(&agent.id), false))
+                    .map(|spec| resolver.resolve(self, spec, agent))
                     .collect(),
             })
             .collect()
@@ -148,10 +154,16 @@ impl Snapshot {
         Some(removed)
     }
 
-    /// Recomputes the wiring of `id`; returns it when it changed.
-    pub fn rewire_agent(&mut self, id: &str, revision: u64) -> Option<Arc<Wiring>> {
+    /// Recomputes the wiring of `id`; returns it when it changed. `resolver`
+    /// must only have seen this snapshot's agents as they are now.
+    pub fn rewire_agent(
+        &mut self,
+        id: &str,
+        revision: u64,
+        resolver: &mut Resolver,
+    ) -> Option<Arc<Wiring>> {
         let agent = self.agents.get(id)?.clone();
-        let tools = self.resolve_agent(&agent);
+        let tools = self.resolve_agent(&agent, resolver);
         if self.wiring.get(id).is_some_and(|w| w.tools == tools) {
             return None;
         }

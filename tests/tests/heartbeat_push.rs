@@ -309,3 +309,35 @@ async fn a_change_is_pushed_only_to_the_agents_it_affects() {
         tokio::join!(needs_alpha.resolutions_within(quiet), needs_beta.resolutions_within(quiet));
     assert!(a.is_empty() && b.is_empty(), "unrelated change pushed: {a:?} {b:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_joining_is_pushed_to_every_dependent_sharing_the_spec() {
+    let server = TestRegistry::start().await;
+    let mut client = server.registry_client().await;
+    let first = register(&mut client, common::provider("date", "date_service", "1.2.0", &[])).await;
+    // One of the dependents also provides the capability: it must get the
+    // others, never itself, while everyone else shares one resolution.
+    let mut both = common::provider("both", "date_service", "1.2.0", &[]);
+    both.tools[0].dependencies =
+        common::consumer("x", "date_service", ">=1.0", &[]).tools[0].dependencies.clone();
+    let both_id = register(&mut client, both).await;
+    let mut both_session = HeartbeatSession::open(server.channel().await, &both_id, EVERY).await;
+    let mut sessions = Vec::new();
+    for i in 0..40 {
+        let request = common::consumer(&format!("hello{i}"), "date_service", ">=1.0", &[]);
+        sessions.push(dependent(&server, request).await.0);
+    }
+
+    let second =
+        register(&mut client, common::provider("date", "date_service", "1.2.0", &[])).await;
+    let mut everyone = vec![first.as_str(), second.as_str(), both_id.as_str()];
+    everyone.sort_unstable();
+    for session in &mut sessions {
+        let update = session.resolution_where(SOON, |u| providers(u).len() == 3).await;
+        assert_eq!(provider_ids(&update), everyone);
+    }
+    let update = both_session.resolution_where(SOON, |u| providers(u).len() == 2).await;
+    let mut others = vec![first.as_str(), second.as_str()];
+    others.sort_unstable();
+    assert_eq!(provider_ids(&update), others, "an agent never resolves to itself");
+}

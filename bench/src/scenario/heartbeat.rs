@@ -100,6 +100,9 @@ async fn measure(
     let reconnects = fleet.counters.reconnects.load(Ordering::Relaxed);
     if reconnects > 0 {
         saturated_row = saturated_row.with("stream_reconnects", reconnects);
+        for (why, count) in fleet.counters.break_reasons() {
+            ctx.progress.say(format!("{count} streams broke: {why}"));
+        }
     }
     let at_rate = Row::phase(format!("heartbeat at {rate:.0}/s, {agents} agents"), &fixed)
         .with("target_per_s", rate.round() as u64);

@@ -47,13 +47,52 @@ fn indexes_follow_puts_and_removals() {
 fn rewiring_reports_only_real_changes() {
     let mut snapshot = Snapshot::default();
     snapshot.put_agent(agent("b", "greet", "date"));
-    let first = snapshot.rewire_agent("b", 1).expect("first wiring is new");
+    let first =
+        snapshot.rewire_agent("b", 1, &mut Resolver::default()).expect("first wiring is new");
     assert!(first.tools[0].dependencies[0].providers.is_empty());
-    assert!(snapshot.rewire_agent("b", 2).is_none(), "nothing changed");
+    assert!(snapshot.rewire_agent("b", 2, &mut Resolver::default()).is_none(), "nothing changed");
     snapshot.put_agent(agent("a", "date", ""));
-    let second = snapshot.rewire_agent("b", 3).expect("a provider joined");
+    let second =
+        snapshot.rewire_agent("b", 3, &mut Resolver::default()).expect("a provider joined");
     assert_eq!(second.revision, 3);
     assert_eq!(second.tools[0].dependencies[0].providers[0].agent_id, "a");
+}
+
+#[test]
+fn dependents_sharing_a_spec_cost_one_resolution() {
+    let mut snapshot = Snapshot::default();
+    snapshot.put_agent(agent("p", "date", ""));
+    let ids: Vec<String> = (0..300).map(|i| format!("d{i:03}")).collect();
+    for id in &ids {
+        snapshot.put_agent(agent(id, "greet", "date"));
+    }
+    let mut resolver = Resolver::default();
+    for id in &ids {
+        let wiring = snapshot.rewire_agent(id, 1, &mut resolver).expect("first wiring");
+        assert_eq!(wiring.tools[0].dependencies[0].providers[0].agent_id, "p");
+    }
+    assert_eq!(resolver.computed(), 1, "300 dependents of one spec, one resolution");
+}
+
+#[test]
+fn a_dependent_providing_the_capability_never_resolves_to_itself() {
+    // `a` and `b` both provide `date` and need it: each must get the other,
+    // while `c` (not a provider) shares the requester-free resolution.
+    let mut snapshot = Snapshot::default();
+    snapshot.put_agent(agent("a", "date", "date"));
+    snapshot.put_agent(agent("b", "date", "date"));
+    snapshot.put_agent(agent("c", "greet", "date"));
+    let mut resolver = Resolver::default();
+    let providers = |snapshot: &mut Snapshot, resolver: &mut Resolver, id: &str| {
+        let wiring = snapshot.rewire_agent(id, 1, resolver).expect("first wiring");
+        let ids: Vec<String> =
+            wiring.tools[0].dependencies[0].providers.iter().map(|p| p.agent_id.clone()).collect();
+        ids
+    };
+    assert_eq!(providers(&mut snapshot, &mut resolver, "a"), ["b"]);
+    assert_eq!(providers(&mut snapshot, &mut resolver, "b"), ["a"]);
+    assert_eq!(providers(&mut snapshot, &mut resolver, "c"), ["a", "b"]);
+    assert_eq!(resolver.computed(), 3);
 }
 
 #[test]
