@@ -1,6 +1,6 @@
 """The Python agent (examples/python-agent) in a real mesh: the `switchboard` registry, the Rust
-`date-service` agent, and the agent itself, built from stubs generated at test time by its
-generate.sh and the official `mcp` SDK.
+`date-service` agent, and the agent itself, ~30 lines on the switchboard-agent SDK (sdk/python,
+installed into the test venv; its stubs are generated from proto/ when the package is built).
 
 Contract relied on (the Rust SDK's, which the Python agent mirrors): an agent prints
 `LISTEN agent-mcp HOST:PORT` and `REGISTERED <id>` on stdout; the Python agent also prints
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
-import os
 import subprocess
 import sys
 import threading
@@ -32,39 +30,29 @@ REWIRE_TIMEOUT = 5.0
 
 
 @pytest.fixture(scope="session")
-def stubs(tmp_path_factory) -> Path:
-    """generate.sh's output: generated at test time, never committed."""
-    out = tmp_path_factory.mktemp("stubs")
-    subprocess.run(
-        [str(AGENT_DIR / "generate.sh"), str(out)],
-        check=True,
-        env={**os.environ, "PYTHON": sys.executable},
-        capture_output=True,
-    )
-    return out
+def pb():
+    """The SDK's generated modules, for the test's own registry calls."""
+    from switchboard_agent import _proto
 
-
-@pytest.fixture(scope="session")
-def pb(stubs):
-    """The generated modules, for the test's own registry calls."""
-    sys.path.insert(0, str(stubs))
-    return type("pb", (), {
-        "types": importlib.import_module("switchboard.v1.types_pb2"),
-        "registry": importlib.import_module("switchboard.v1.registry_pb2"),
-        "grpc": importlib.import_module("switchboard.v1.registry_pb2_grpc"),
-    })
+    return type("pb", (), {"types": _proto.types, "registry": _proto.registry,
+                           "grpc": _proto.registry_grpc})
 
 
 class Agent(Process):
     """An agent process (Rust or Python) and what it announced."""
 
-    def __init__(self, args: list[str], workdir: Path):
+    def __init__(self, args: list[str], workdir: Path, registered: bool = True):
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(args, workdir, ("agent-mcp",))
         self.mcp_addr = self.listeners["agent-mcp"]
+        self.agent_id = self.wait_registered() if registered else ""
+
+    def wait_registered(self, timeout: float = 10.0) -> str:
+        """The id of the `REGISTERED <id>` line, once printed."""
         self.agent_id = eventually(lambda: next(
             (line.split()[1] for line in self.stdout_lines if line.startswith("REGISTERED ")), None
-        ))
+        ), timeout=timeout)
+        return self.agent_id
 
     @property
     def endpoint(self) -> str:
@@ -98,10 +86,14 @@ def agents(request, tmp_path, monkeypatch):
         binary = str(Path(switchboard_bin()).with_name(name))
         return track(Agent([binary], tmp_path / f"{name}-{len(started)}"))
 
-    def python(registry_addr: str, stubs: Path) -> Agent:
-        args = [sys.executable, str(AGENT_DIR / "agent.py"), "--registry", registry_addr,
-                "--port", "0", "--stubs", str(stubs)]
-        return track(Agent(args, tmp_path / f"weather-{len(started)}"))
+    def python(registry_addr: str, script: Path = AGENT_DIR / "agent.py",
+               registered: bool = True, env: dict[str, str] | None = None) -> Agent:
+        monkeypatch.setenv("SWITCHBOARD_REGISTRY", registry_addr)
+        monkeypatch.setenv("SWITCHBOARD_AGENT_PORT", "0")
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        return track(Agent([sys.executable, str(script)], tmp_path / f"{script.stem}-{len(started)}",
+                           registered))
 
     yield type("agents", (), {"rust": staticmethod(rust), "python": staticmethod(python)})
     for agent in reversed(started):
@@ -134,9 +126,9 @@ def registry_stub(pb, address: str):
     return channel, pb.grpc.RegistryServiceStub(channel)
 
 
-def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, stubs, pb):
+def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, pb):
     date = agents.rust("date-service", registry.grpc_addr)
-    weather = agents.python(registry.grpc_addr, stubs)
+    weather = agents.python(registry.grpc_addr)
     channel, stub = registry_stub(pb, registry.grpc_addr)
     try:
         # Registered with every tool in one call, heartbeating, wired to the Rust provider.
@@ -195,10 +187,10 @@ def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, st
         channel.close()
 
 
-def test_python_agent_reregisters_with_a_registry_that_lost_it(start_registry, agents, stubs, pb,
+def test_python_agent_reregisters_with_a_registry_that_lost_it(start_registry, agents, pb,
                                                                tmp_path):
     first = start_registry()
-    weather = agents.python(first.grpc_addr, stubs)
+    weather = agents.python(first.grpc_addr)
     first.proc.kill()  # SIGKILL; the next registry starts on the same address with an empty store
     first.proc.wait()
     workdir = tmp_path / "registry-again"
@@ -267,7 +259,7 @@ def gateway_missing() -> str | None:
     return None
 
 
-def test_python_agent_is_callable_through_the_gateway(tmp_path, agents, stubs, request):
+def test_python_agent_is_callable_through_the_gateway(tmp_path, agents, request):
     reason = gateway_missing()
     if reason:
         pytest.skip(f"GATEWAY NOT BUILT YET — rerun once it is: {reason}")
@@ -284,7 +276,7 @@ def test_python_agent_is_callable_through_the_gateway(tmp_path, agents, stubs, r
         registry_addr = up.listeners["registry-grpc"]
         gateway = f"http://{up.listeners['gateway']}/mcp"
         agents.rust("date-service", registry_addr)
-        weather = agents.python(registry_addr, stubs)
+        weather = agents.python(registry_addr)
         eventually(lambda: {"weather_report", "forecast", "get_date"} <= set(list_tools(gateway)),
                    timeout=10, exceptions=(AssertionError, Exception))
         is_error, text = call_tool(gateway, "weather_report", {"city": "Brest"})
