@@ -308,6 +308,16 @@ def registry_stub(pb, address: str):
     return channel, pb.grpc.RegistryServiceStub(channel)
 
 
+def assert_deregisters_on_sigterm(agent: Agent, stub, pb) -> None:
+    """SIGTERM: the agent exits 0 and is deregistered at once (not merely DEGRADED, not left to
+    expire)."""
+    assert agent.terminate() == 0, agent.stderr_text()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetAgent(pb.registry.GetAgentRequest(agent_id=agent.agent_id), timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value
+
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the stderr of every switchboard process to the report of a failed test."""

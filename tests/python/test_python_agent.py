@@ -16,8 +16,8 @@ import threading
 import grpc
 import pytest
 
-from conftest import (REWIRE_TIMEOUT, Process, call_tool, eventually, list_tools, registry_stub,
-                      switchboard_bin)
+from conftest import (REWIRE_TIMEOUT, Process, assert_deregisters_on_sigterm, call_tool, eventually,
+                      list_tools, registry_stub, switchboard_bin)
 
 
 def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, pb):
@@ -72,11 +72,7 @@ def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, pb
         is_error, text = call_tool(weather.endpoint, "weather_report", {"city": "Nice"})
         assert not is_error and text.startswith("Weather report for Nice on 20"), text
 
-        # SIGTERM: deregistered (not merely DEGRADED), exit 0.
-        assert weather.terminate() == 0, weather.stderr_text()
-        with pytest.raises(grpc.RpcError) as err:
-            stub.GetAgent(pb.registry.GetAgentRequest(agent_id=weather.agent_id), timeout=10)
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value
+        assert_deregisters_on_sigterm(weather, stub, pb)
     finally:
         channel.close()
 

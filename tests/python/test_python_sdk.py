@@ -16,11 +16,10 @@ import sys
 from pathlib import Path
 
 import grpc
-import pytest
 from mcp import Client
 
-from conftest import (REWIRE_TIMEOUT, Process, call_tool, eventually, list_tools, registry_stub,
-                      switchboard_bin)
+from conftest import (REWIRE_TIMEOUT, Process, assert_deregisters_on_sigterm, call_tool, eventually,
+                      list_tools, registry_stub, switchboard_bin)
 
 SDK_AGENT = Path(__file__).resolve().parent / "sdk_agent.py"
 
@@ -118,11 +117,7 @@ def test_decorated_agent_registers_rewires_survives_a_restart_and_deregisters(
         is_error, text = call_tool(sdk.endpoint, "dated_echo", {"text": "hi"})
         assert not is_error and text.startswith("hi @ 20"), text
 
-        # SIGTERM: deregistered at once (not left to expire), exit 0.
-        assert sdk.terminate() == 0, sdk.stderr_text()
-        with pytest.raises(grpc.RpcError) as err:
-            stub.GetAgent(pb.registry.GetAgentRequest(agent_id=sdk.agent_id), timeout=10)
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value
+        assert_deregisters_on_sigterm(sdk, stub, pb)
         again.stop()
     finally:
         channel.close()
