@@ -8,22 +8,30 @@ Contract relied on here (DESIGN.md §9):
 prints one `LISTEN <name> <host:port>` line to stdout per bound listener (`registry-grpc`,
 `registry-admin`), logs to stderr, and exits 0 on SIGTERM.
 
+Agents (Rust example binaries next to the switchboard binary, Python scripts on the
+switchboard-agent SDK) print `LISTEN agent-mcp HOST:PORT` when they serve and `REGISTERED <id>`
+once registered; the Python SDK also prints `WIRING <revision> <tool>.<capability>=<ids|unresolved>`
+each time it applies wiring.
+
 Helpers for tests: `eventually(fn, timeout=10)` polls a condition against a deadline; never wait
 for a condition with a fixed sleep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import grpc
 import pytest
+from mcp import Client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
@@ -192,6 +200,122 @@ def registry_channel(registry):
     grpc.channel_ready_future(channel).result(timeout=10)
     yield channel
     channel.close()
+
+
+# === Agents ===
+
+
+AGENT_DIR = REPO_ROOT / "examples/python-agent"
+# The registry marks a crashed provider DEGRADED at once and pushes the new wiring; DESIGN.md §10
+# targets 1 s. Allow slack for a loaded 2-core machine; the bench measures the real figure.
+REWIRE_TIMEOUT = 5.0
+
+
+@pytest.fixture(scope="session")
+def pb():
+    """The SDK's generated modules, for the test's own registry calls."""
+    from switchboard_agent import _proto
+
+    return type("pb", (), {"types": _proto.types, "registry": _proto.registry,
+                           "grpc": _proto.registry_grpc})
+
+
+class Agent(Process):
+    """An agent process (Rust or Python) and what it announced."""
+
+    def __init__(self, args: list[str], workdir: Path, registered: bool = True):
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(args, workdir, ("agent-mcp",))
+        self.mcp_addr = self.listeners["agent-mcp"]
+        self.agent_id = self.wait_registered() if registered else ""
+
+    def wait_registered(self, timeout: float = 10.0) -> str:
+        """The id of the `REGISTERED <id>` line, once printed."""
+        self.agent_id = eventually(lambda: next(
+            (line.split()[1] for line in self.stdout_lines if line.startswith("REGISTERED ")), None
+        ), timeout=timeout)
+        return self.agent_id
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.mcp_addr}/mcp"
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def wirings(self) -> list[str]:
+        return [line for line in self.stdout_lines if line.startswith("WIRING ")]
+
+
+@pytest.fixture
+def agents(request, tmp_path, monkeypatch):
+    """Factory: `agents.rust(name, registry_addr)` and `agents.python(registry_addr)`.
+
+    Agents are stopped before the registries (this fixture tears down first)."""
+    started: list[Agent] = []
+
+    def track(agent: Agent) -> Agent:
+        started.append(agent)
+        reports = getattr(request.node, "_switchboard_processes", None)
+        if reports is not None:
+            reports.append(agent)
+        return agent
+
+    def rust(name: str, registry_addr: str) -> Agent:
+        monkeypatch.setenv("SWITCHBOARD_REGISTRY", registry_addr)
+        binary = str(Path(switchboard_bin()).with_name(name))
+        return track(Agent([binary], tmp_path / f"{name}-{len(started)}"))
+
+    def python(registry_addr: str, script: Path = AGENT_DIR / "agent.py",
+               registered: bool = True, env: dict[str, str] | None = None) -> Agent:
+        monkeypatch.setenv("SWITCHBOARD_REGISTRY", registry_addr)
+        monkeypatch.setenv("SWITCHBOARD_AGENT_PORT", "0")
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        return track(Agent([sys.executable, str(script)], tmp_path / f"{script.stem}-{len(started)}",
+                           registered))
+
+    yield type("agents", (), {"rust": staticmethod(rust), "python": staticmethod(python)})
+    for agent in reversed(started):
+        agent.stop()
+
+
+def call_tool(url: str, tool: str, arguments: dict | None = None) -> tuple[bool, str]:
+    """Calls `tool` with the official Python MCP client; returns (is_error, text)."""
+
+    async def call():
+        async with Client(url) as client:
+            result = await client.call_tool(tool, arguments or {})
+            text = "\n".join(b.text for b in result.content if getattr(b, "type", "") == "text")
+            return bool(result.is_error), text
+
+    return asyncio.run(call())
+
+
+def list_tools(url: str) -> list[str]:
+    async def names():
+        async with Client(url) as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+    return asyncio.run(names())
+
+
+def registry_stub(pb, address: str):
+    channel = grpc.insecure_channel(address)
+    grpc.channel_ready_future(channel).result(timeout=10)
+    return channel, pb.grpc.RegistryServiceStub(channel)
+
+
+def assert_deregisters_on_sigterm(agent: Agent, stub, pb) -> None:
+    """SIGTERM: the agent exits 0 and is deregistered at once (not merely DEGRADED, not left to
+    expire)."""
+    assert agent.terminate() == 0, agent.stderr_text()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetAgent(pb.registry.GetAgentRequest(agent_id=agent.agent_id), timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value
+
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,6 +1,6 @@
 """The Python agent (examples/python-agent) in a real mesh: the `switchboard` registry, the Rust
-`date-service` agent, and the agent itself, built from stubs generated at test time by its
-generate.sh and the official `mcp` SDK.
+`date-service` agent, and the agent itself, ~30 lines on the switchboard-agent SDK (sdk/python,
+installed into the test venv; its stubs are generated from proto/ when the package is built).
 
 Contract relied on (the Rust SDK's, which the Python agent mirrors): an agent prints
 `LISTEN agent-mcp HOST:PORT` and `REGISTERED <id>` on stdout; the Python agent also prints
@@ -9,134 +9,20 @@ Contract relied on (the Rust SDK's, which the Python agent mirrors): an agent pr
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import importlib
-import os
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import grpc
 import pytest
-from mcp import Client
 
-from conftest import REPO_ROOT, Process, eventually, switchboard_bin
-
-AGENT_DIR = REPO_ROOT / "examples/python-agent"
-RUST_TIMEOUT = 10.0
-# The registry marks a crashed provider DEGRADED at once and pushes the new wiring; DESIGN.md §10
-# targets 1 s. Allow slack for a loaded 2-core machine; the bench measures the real figure.
-REWIRE_TIMEOUT = 5.0
+from conftest import (REWIRE_TIMEOUT, Process, assert_deregisters_on_sigterm, call_tool, eventually,
+                      list_tools, registry_stub, switchboard_bin)
 
 
-@pytest.fixture(scope="session")
-def stubs(tmp_path_factory) -> Path:
-    """generate.sh's output: generated at test time, never committed."""
-    out = tmp_path_factory.mktemp("stubs")
-    subprocess.run(
-        [str(AGENT_DIR / "generate.sh"), str(out)],
-        check=True,
-        env={**os.environ, "PYTHON": sys.executable},
-        capture_output=True,
-    )
-    return out
-
-
-@pytest.fixture(scope="session")
-def pb(stubs):
-    """The generated modules, for the test's own registry calls."""
-    sys.path.insert(0, str(stubs))
-    return type("pb", (), {
-        "types": importlib.import_module("switchboard.v1.types_pb2"),
-        "registry": importlib.import_module("switchboard.v1.registry_pb2"),
-        "grpc": importlib.import_module("switchboard.v1.registry_pb2_grpc"),
-    })
-
-
-class Agent(Process):
-    """An agent process (Rust or Python) and what it announced."""
-
-    def __init__(self, args: list[str], workdir: Path):
-        workdir.mkdir(parents=True, exist_ok=True)
-        super().__init__(args, workdir, ("agent-mcp",))
-        self.mcp_addr = self.listeners["agent-mcp"]
-        self.agent_id = eventually(lambda: next(
-            (line.split()[1] for line in self.stdout_lines if line.startswith("REGISTERED ")), None
-        ))
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{self.mcp_addr}/mcp"
-
-    def kill(self) -> None:
-        """SIGKILL, like a crash."""
-        self.proc.kill()
-        self.proc.wait()
-
-    def wirings(self) -> list[str]:
-        return [line for line in self.stdout_lines if line.startswith("WIRING ")]
-
-
-@pytest.fixture
-def agents(request, tmp_path, monkeypatch):
-    """Factory: `agents.rust(name, registry_addr)` and `agents.python(registry_addr)`.
-
-    Agents are stopped before the registries (this fixture tears down first)."""
-    started: list[Agent] = []
-
-    def track(agent: Agent) -> Agent:
-        started.append(agent)
-        reports = getattr(request.node, "_switchboard_processes", None)
-        if reports is not None:
-            reports.append(agent)
-        return agent
-
-    def rust(name: str, registry_addr: str) -> Agent:
-        monkeypatch.setenv("SWITCHBOARD_REGISTRY", registry_addr)
-        binary = str(Path(switchboard_bin()).with_name(name))
-        return track(Agent([binary], tmp_path / f"{name}-{len(started)}"))
-
-    def python(registry_addr: str, stubs: Path) -> Agent:
-        args = [sys.executable, str(AGENT_DIR / "agent.py"), "--registry", registry_addr,
-                "--port", "0", "--stubs", str(stubs)]
-        return track(Agent(args, tmp_path / f"weather-{len(started)}"))
-
-    yield type("agents", (), {"rust": staticmethod(rust), "python": staticmethod(python)})
-    for agent in reversed(started):
-        agent.stop()
-
-
-def call_tool(url: str, tool: str, arguments: dict | None = None) -> tuple[bool, str]:
-    """Calls `tool` with the official Python MCP client; returns (is_error, text)."""
-
-    async def call():
-        async with Client(url) as client:
-            result = await client.call_tool(tool, arguments or {})
-            text = "\n".join(b.text for b in result.content if getattr(b, "type", "") == "text")
-            return bool(result.is_error), text
-
-    return asyncio.run(call())
-
-
-def list_tools(url: str) -> list[str]:
-    async def names():
-        async with Client(url) as client:
-            return [tool.name for tool in (await client.list_tools()).tools]
-
-    return asyncio.run(names())
-
-
-def registry_stub(pb, address: str):
-    channel = grpc.insecure_channel(address)
-    grpc.channel_ready_future(channel).result(timeout=10)
-    return channel, pb.grpc.RegistryServiceStub(channel)
-
-
-def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, stubs, pb):
+def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, pb):
     date = agents.rust("date-service", registry.grpc_addr)
-    weather = agents.python(registry.grpc_addr, stubs)
+    weather = agents.python(registry.grpc_addr)
     channel, stub = registry_stub(pb, registry.grpc_addr)
     try:
         # Registered with every tool in one call, heartbeating, wired to the Rust provider.
@@ -186,19 +72,15 @@ def test_python_agent_joins_the_mesh_and_follows_its_wiring(registry, agents, st
         is_error, text = call_tool(weather.endpoint, "weather_report", {"city": "Nice"})
         assert not is_error and text.startswith("Weather report for Nice on 20"), text
 
-        # SIGTERM: deregistered (not merely DEGRADED), exit 0.
-        assert weather.terminate() == 0, weather.stderr_text()
-        with pytest.raises(grpc.RpcError) as err:
-            stub.GetAgent(pb.registry.GetAgentRequest(agent_id=weather.agent_id), timeout=10)
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value
+        assert_deregisters_on_sigterm(weather, stub, pb)
     finally:
         channel.close()
 
 
-def test_python_agent_reregisters_with_a_registry_that_lost_it(start_registry, agents, stubs, pb,
+def test_python_agent_reregisters_with_a_registry_that_lost_it(start_registry, agents, pb,
                                                                tmp_path):
     first = start_registry()
-    weather = agents.python(first.grpc_addr, stubs)
+    weather = agents.python(first.grpc_addr)
     first.proc.kill()  # SIGKILL; the next registry starts on the same address with an empty store
     first.proc.wait()
     workdir = tmp_path / "registry-again"
@@ -267,7 +149,7 @@ def gateway_missing() -> str | None:
     return None
 
 
-def test_python_agent_is_callable_through_the_gateway(tmp_path, agents, stubs, request):
+def test_python_agent_is_callable_through_the_gateway(tmp_path, agents, request):
     reason = gateway_missing()
     if reason:
         pytest.skip(f"GATEWAY NOT BUILT YET — rerun once it is: {reason}")
@@ -284,7 +166,7 @@ def test_python_agent_is_callable_through_the_gateway(tmp_path, agents, stubs, r
         registry_addr = up.listeners["registry-grpc"]
         gateway = f"http://{up.listeners['gateway']}/mcp"
         agents.rust("date-service", registry_addr)
-        weather = agents.python(registry_addr, stubs)
+        weather = agents.python(registry_addr)
         eventually(lambda: {"weather_report", "forecast", "get_date"} <= set(list_tools(gateway)),
                    timeout=10, exceptions=(AssertionError, Exception))
         is_error, text = call_tool(gateway, "weather_report", {"city": "Brest"})

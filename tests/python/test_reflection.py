@@ -67,7 +67,8 @@ def test_describe_register_agent_shows_request_fields(grpcurl):
     assert method.input_type.full_name == "switchboard.v1.RegisterAgentRequest"
     assert method.output_type.full_name == "switchboard.v1.RegisterAgentResponse"
     fields = [f.name for f in method.input_type.fields]
-    assert fields == ["agent_id", "name", "version", "endpoint", "labels", "tools"]
+    assert fields == ["agent_id", "name", "version", "endpoint", "labels", "tools", "resources",
+                      "resource_templates", "prompts", "mcp_capabilities", "mcp_server_info"]
     tool = grpcurl.pool.FindMessageTypeByName("switchboard.v1.Tool")
     assert "input_schema" in tool.fields_by_name
     assert tool.fields_by_name["input_schema"].message_type.full_name == "google.protobuf.Struct"

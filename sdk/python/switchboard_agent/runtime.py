@@ -1,18 +1,19 @@
-"""Switchboard mesh runtime for Python MCP agents: a small mirror of the Rust SDK (`agent-sdk`).
+"""The mesh runtime: serving, registration, the heartbeat stream, wiring, shutdown.
 
-The agent author writes ordinary tools with the official `mcp` SDK (`MCPServer`); this module adds
-the mesh around them, using only the gRPC stubs generated from `proto/` (see `generate.sh`):
+`MeshAgent` joins an `MCPServer` to a Switchboard mesh, with the Rust SDK's semantics:
 
-- serves the tools over MCP Streamable HTTP with uvicorn: stateless, plain JSON answers (no SSE
-  framing), and a `Host` allow-list that includes the advertised endpoint, so the gateway's calls
-  are not refused by the SDK's DNS-rebinding protection;
-- registers every tool in one `RegisterAgent` call (input schema, capability, version, tags,
-  dependencies);
+- serves the tools over MCP Streamable HTTP with uvicorn at once: stateless, plain JSON answers,
+  and a `Host` allow-list that includes the advertised endpoint (the MCP SDK's DNS-rebinding
+  protection would otherwise refuse the gateway's calls);
+- registers every tool in one `RegisterAgent` call, in the background: while the registry is
+  unreachable the agent keeps serving, its dependencies stay unresolved (its tools answer
+  degraded) and it retries with backoff, logging what it waits for; `require_registry=True`
+  exits non-zero at once instead;
 - keeps the bidirectional `StreamHeartbeats` stream open and applies the wiring the registry
-  pushes on it (`ResolutionUpdate`) to the `Dependency` proxies the tools call;
-- reconnects with exponential backoff and full jitter, re-registers when the registry says
-  `CONTROL_ACTION_REREGISTER`, keeps serving with its last wiring while the registry is away;
-- on SIGTERM or ctrl-c: deregisters first (dependents rewire, the gateway stops routing here),
+  pushes (`ResolutionUpdate`) to the `Dependency` proxies;
+- reconnects with exponential backoff and full jitter, re-registers on
+  `CONTROL_ACTION_REREGISTER`, and keeps its last wiring while the registry is away;
+- on SIGTERM or ctrl-c deregisters first (dependents rewire, the gateway stops routing here),
   then lets in-flight calls finish.
 
 Lines on stdout, for scripts and tests (the Rust SDK prints the first two too):
@@ -26,34 +27,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
+import json
 import logging
+import os
 import random
 import signal
 import socket
-import sys
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
 import uvicorn
 from google.protobuf import struct_pb2
-from mcp import Client, MCPError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-log = logging.getLogger("switchboard.mesh")
+from . import _proto
+from .dependency import Dependency
+
+log = logging.getLogger("switchboard_agent")
 
 DEFAULT_REGISTRY = "127.0.0.1:7600"
+DEFAULT_LISTEN = "127.0.0.1:0"
 DEFAULT_INTERVAL = 5.0  # seconds, until the registry says otherwise
+REGISTER_TIMEOUT = 10.0
 DEREGISTER_TIMEOUT = 2.0
 DRAIN_TIMEOUT = 10.0
-CALL_TIMEOUT = 30.0
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# Registration failures worth retrying: the registry is away or busy. Anything else (a refused
+# request) will not get better by itself.
+RETRYABLE = frozenset({
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.CANCELLED,
+})
 
 # Channel settings: notice a dead registry through HTTP/2 pings, and retry connecting quickly
 # (gRPC's own reconnect backoff otherwise grows to two minutes).
@@ -67,116 +79,6 @@ CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
-_pb: SimpleNamespace | None = None
-
-
-def load_stubs(directory: str | Path) -> SimpleNamespace:
-    """Imports the stubs `generate.sh` wrote into `directory` (once per process)."""
-    global _pb
-    if _pb is None:
-        sys.path.insert(0, str(Path(directory).resolve()))
-        try:
-            _pb = SimpleNamespace(
-                types=importlib.import_module("switchboard.v1.types_pb2"),
-                registry=importlib.import_module("switchboard.v1.registry_pb2"),
-                registry_grpc=importlib.import_module("switchboard.v1.registry_pb2_grpc"),
-            )
-        except ImportError as e:
-            raise SystemExit(
-                f"no generated stubs in {directory} ({e}): run examples/python-agent/generate.sh"
-            ) from e
-    return _pb
-
-
-def stubs() -> SimpleNamespace:
-    if _pb is None:
-        raise RuntimeError("call mesh.load_stubs(directory) first")
-    return _pb
-
-
-# === Dependencies ===
-
-
-class DependencyError(Exception):
-    """A dependency call failed; tools catch it and answer degraded."""
-
-
-class Unresolved(DependencyError):
-    """No provider is wired right now."""
-
-
-class Dependency:
-    """A live proxy for "a provider of `capability` at `version`, with `tags`".
-
-    The registry's wiring (at registration and on every push) replaces the provider list; a call
-    picks the next top-ranked provider round-robin and calls its tool with the `mcp` client.
-    """
-
-    def __init__(self, capability: str, version: str = "", tags: tuple[str, ...] = ()):
-        self.capability = capability
-        self.version = version
-        self.tags = tuple(tags)
-        self.providers: list[Any] = []  # switchboard.v1.Provider messages
-        self._next = 0
-
-    @property
-    def resolved(self) -> bool:
-        return bool(self.providers)
-
-    def spec(self):
-        return stubs().types.DependencySpec(
-            capability=self.capability, version=self.version, tags=list(self.tags)
-        )
-
-    async def call(self, arguments: dict[str, Any] | None = None):
-        """Calls the provider's tool; returns its `CallToolResult`.
-
-        Fails over to the next provider only when one could not be reached at all (so a tool is
-        never run twice); raises `Unresolved` when nothing is wired, `DependencyError` otherwise.
-        """
-        providers = list(self.providers)
-        if not providers:
-            raise Unresolved(f"dependency {self.capability!r} is unresolved")
-        start, self._next = self._next, self._next + 1
-        last: BaseException | None = None
-        for offset in range(len(providers)):
-            provider = providers[(start + offset) % len(providers)]
-            try:
-                async with asyncio.timeout(CALL_TIMEOUT):
-                    async with Client(provider.endpoint) as client:
-                        result = await client.call_tool(provider.tool_name, arguments or {})
-            except MCPError as e:
-                raise DependencyError(f"{self.capability}: provider error: {e.message}") from e
-            except TimeoutError as e:
-                raise DependencyError(f"{self.capability}: provider timed out") from e
-            except Exception as e:  # noqa: BLE001 - classified below
-                if not _unreachable(e):
-                    raise DependencyError(f"{self.capability}: call failed: {e!r}") from e
-                last = e
-                continue
-            if result.is_error:
-                raise DependencyError(f"{self.capability}: provider tool failed: {text_of(result)}")
-            return result
-        raise DependencyError(f"{self.capability}: no provider reachable: {last!r}")
-
-    async def call_text(self, arguments: dict[str, Any] | None = None) -> str:
-        return text_of(await self.call(arguments))
-
-
-def text_of(result) -> str:
-    """The text blocks of a `CallToolResult`, joined by newlines."""
-    return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
-
-
-def _unreachable(error: BaseException) -> bool:
-    """True when the request certainly never left: the connection itself failed."""
-    if isinstance(error, BaseExceptionGroup):
-        return all(_unreachable(e) for e in error.exceptions)
-    return isinstance(error, ConnectionError) or type(error).__name__ in (
-        "ConnectError",
-        "ConnectTimeout",
-    )
-
 
 @dataclass
 class MeshTool:
@@ -188,17 +90,14 @@ class MeshTool:
     dependencies: list[Dependency] = field(default_factory=list)
 
 
-# === Wiring ===
-
-
 class Wiring:
     """Tool name → its dependency proxies; applies pushed resolutions in revision order."""
 
-    def __init__(self, tools: dict[str, MeshTool]):
+    def __init__(self, tools: Mapping[str, MeshTool]) -> None:
         self.tools = tools
         self.applied = 0
 
-    def apply(self, revision: int, resolutions, authoritative: bool = False) -> None:
+    def apply(self, revision: int, resolutions: Sequence[Any], authoritative: bool = False) -> None:
         if not authoritative and self.applied != 0 and revision <= self.applied:
             return
         for resolution in resolutions:
@@ -214,7 +113,7 @@ class Wiring:
         parts = []
         for name, meta in sorted(self.tools.items()):
             for dependency in meta.dependencies:
-                ids = ",".join(p.agent_id for p in dependency.providers) or "unresolved"
+                ids = ",".join(dependency.provider_ids) or "unresolved"
                 parts.append(f"{name}.{dependency.capability}={ids}")
         return " ".join(parts)
 
@@ -222,7 +121,7 @@ class Wiring:
 class Backoff:
     """Exponential backoff with full jitter: each delay is uniform in [0, min(max, base * 2^n)]."""
 
-    def __init__(self, base: float = 0.1, maximum: float = 5.0):
+    def __init__(self, base: float = 0.1, maximum: float = 5.0) -> None:
         self.base, self.maximum, self.attempt = base, maximum, 0
 
     def next_delay(self) -> float:
@@ -234,50 +133,89 @@ class Backoff:
         self.attempt = 0
 
 
-# === The agent ===
-
-
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: the agent deregisters before it stops serving."""
 
     @contextlib.contextmanager
-    def capture_signals(self):
+    def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _env(key: str) -> str | None:
+    return os.environ.get(key) or None
+
+
+def split_hostport(address: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` → (host, port); raises ValueError naming the address."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address {address!r} is not host:port")
+    return host.strip("[]"), int(port)
 
 
 @dataclass
 class MeshAgent:
-    """An MCP server joined to a Switchboard mesh. `await agent.serve()` runs until SIGTERM."""
+    """An MCP server joined to a Switchboard mesh. `await agent.serve()` runs until SIGTERM.
+
+    Unset settings come from the environment, like the Rust SDK: `SWITCHBOARD_REGISTRY`
+    (default 127.0.0.1:7600), `SWITCHBOARD_AGENT_ADDR` (listen `host:port`, default
+    127.0.0.1:0) or `SWITCHBOARD_AGENT_HOST` / `SWITCHBOARD_AGENT_PORT`,
+    `SWITCHBOARD_AGENT_ENDPOINT` (the URL advertised, default `http://<host>:<port>/mcp`),
+    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any).
+    """
 
     server: MCPServer
     name: str
     version: str = "0.0.0"
-    registry: str = DEFAULT_REGISTRY
-    host: str = "127.0.0.1"
-    port: int = 0
+    registry: str | None = None
+    host: str | None = None
+    port: int | None = None
     endpoint: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     tools: dict[str, MeshTool] = field(default_factory=dict)
     allowed_hosts: list[str] = field(default_factory=list)
+    require_registry: bool = False
+    drain_timeout: float = DRAIN_TIMEOUT
 
     agent_id: str = field(init=False, default="")
+    registered: bool = field(init=False, default=False)
     interval: float = field(init=False, default=DEFAULT_INTERVAL)
-    _stopping: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.registry = self.registry or _env("SWITCHBOARD_REGISTRY") or DEFAULT_REGISTRY
+        listen_host, listen_port = split_hostport(_env("SWITCHBOARD_AGENT_ADDR") or DEFAULT_LISTEN)
+        if self.host is None:
+            self.host = _env("SWITCHBOARD_AGENT_HOST") or listen_host
+        if self.port is None:
+            port = _env("SWITCHBOARD_AGENT_PORT")
+            try:
+                self.port = int(port) if port is not None else listen_port
+            except ValueError as e:
+                raise ValueError(f"SWITCHBOARD_AGENT_PORT {port!r} is not a port number") from e
+        self.endpoint = self.endpoint or _env("SWITCHBOARD_AGENT_ENDPOINT")
+        extra = [h for h in (_env("SWITCHBOARD_AGENT_ALLOWED_HOSTS") or "").split(",") if h]
+        self.allowed_hosts = [*self.allowed_hosts, *extra]
+        self._stopping = False
+        self._fatal: str | None = None
+        self._wiring = Wiring(self.tools)
+        self._sequence = 0
 
     async def serve(self) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        host, port = self.host or "", self.port or 0
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((self.host, self.port))
+            sock.bind((host, port))
         except OSError as e:
-            raise SystemExit(f"cannot listen on {_hostport(self.host, self.port)}: {e}") from e
+            raise SystemExit(f"cannot listen on {_hostport(host, port)}: {e}") from e
         sock.listen(512)
         bound_host, bound_port = sock.getsockname()[:2]
         endpoint = self.endpoint or f"http://{self._advertised_host()}:{bound_port}/mcp"
+        request = await self._registration(endpoint)
 
         http = _Server(
             uvicorn.Config(
@@ -289,41 +227,43 @@ class MeshAgent:
             if serving.done():
                 serving.result()  # raises why it could not start
             await asyncio.sleep(0.01)
+        # Serving before registering: the tools answer (degraded) while the registry is away.
+        print(f"LISTEN agent-mcp {_hostport(bound_host, bound_port)}", flush=True)
 
         async with grpc.aio.insecure_channel(self.registry, options=CHANNEL_OPTIONS) as channel:
-            self._registry_stub = stubs().registry_grpc.RegistryServiceStub(channel)
-            self._heartbeat_stub = stubs().registry_grpc.HeartbeatServiceStub(channel)
-            self._wiring = Wiring(self.tools)
-            self._sequence = 0
-            self._request = await self._registration(endpoint)
-            try:
-                await self._register()
-            except grpc.aio.AioRpcError as e:
-                http.should_exit = True
-                await serving
-                raise SystemExit(f"registration failed: {e.code().name}: {e.details()}") from e
-            print(f"LISTEN agent-mcp {_hostport(bound_host, bound_port)}", flush=True)
-            print(f"REGISTERED {self.agent_id}", flush=True)
-            log.info("agent %s registered, serving at %s", self.agent_id, endpoint)
-
-            meshing = asyncio.create_task(self._heartbeat_loop())
-            await stop.wait()
-            # Deregister while the stream is still open, so the registry records one removal
-            # rather than a broken stream (DEGRADED) followed by a removal.
-            self._stopping = True
-            await self._deregister()
-            meshing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await meshing
+            self._registry_stub = _proto.registry_grpc.RegistryServiceStub(channel)
+            self._heartbeat_stub = _proto.registry_grpc.HeartbeatServiceStub(channel)
+            self._request = request
+            if self.require_registry:
+                try:
+                    await self._register()
+                except grpc.aio.AioRpcError as e:
+                    self._fatal = (
+                        f"registry at {self.registry} refused or unreachable "
+                        f"(require_registry): {e.code().name}: {e.details()}"
+                    )
+            if self._fatal is None:
+                meshing = asyncio.create_task(self._mesh(stop))
+                await stop.wait()
+                # Deregister while the stream is still open, so the registry records one removal
+                # rather than a broken stream (DEGRADED) followed by a removal.
+                self._stopping = True
+                if self.registered:
+                    await self._deregister()
+                meshing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await meshing
         http.should_exit = True
         try:
-            await asyncio.wait_for(serving, DRAIN_TIMEOUT)
+            await asyncio.wait_for(serving, self.drain_timeout)
         except TimeoutError:
-            log.warning("in-flight calls did not finish within %ss", DRAIN_TIMEOUT)
+            log.warning("in-flight calls did not finish within %ss", self.drain_timeout)
+        if self._fatal is not None:
+            raise SystemExit(self._fatal)
 
     # --- serving ---
 
-    def _app(self, endpoint: str):
+    def _app(self, endpoint: str) -> Any:
         host = urlsplit(endpoint).hostname or "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
@@ -341,17 +281,21 @@ class MeshAgent:
 
     def _advertised_host(self) -> str:
         """The listen host, or for a wildcard address the local IP that routes to the registry."""
-        if self.host not in ("0.0.0.0", "::", ""):
-            return f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host or ""
+        if host not in ("0.0.0.0", "::", ""):
+            return f"[{host}]" if ":" in host else host
         target = urlsplit(f"//{self.registry}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.connect((target.hostname or "127.0.0.1", target.port or 7600))
-            return probe.getsockname()[0]
+            return str(probe.getsockname()[0])
 
     # --- registration ---
 
-    async def _registration(self, endpoint: str):
-        pb = stubs()
+    async def registration(self, endpoint: str) -> Any:
+        """The `RegisterAgentRequest` this agent sends (public for tests and tooling)."""
+        return await self._registration(endpoint)
+
+    async def _registration(self, endpoint: str) -> Any:
         served = {tool.name: tool for tool in await self.server.list_tools()}
         unknown = sorted(set(self.tools) - set(served))
         if unknown:
@@ -361,36 +305,68 @@ class MeshAgent:
             meta = self.tools.get(name, MeshTool())
             schema = struct_pb2.Struct()
             schema.update(tool.input_schema or {"type": "object"})
+            definition = tool.model_dump(by_alias=True, exclude_none=True, mode="json")
             tools.append(
-                pb.types.Tool(
+                _proto.types.Tool(
                     name=name,
                     capability=meta.capability,
                     version=meta.version,
                     tags=list(meta.tags),
+                    # description + input_schema still serve gateways that predate mcp_definition.
                     description=tool.description or "",
                     input_schema=schema,
                     dependencies=[d.spec() for d in meta.dependencies],
+                    mcp_definition=json.dumps(definition).encode(),
                 )
             )
-        return pb.registry.RegisterAgentRequest(
-            agent_id=f"{self.name}-{uuid.uuid4().hex[:8]}",
+        server_info = {"name": self.server.name, "version": self.version}
+        return _proto.registry.RegisterAgentRequest(
+            agent_id=self.agent_id or f"{self.name}-{uuid.uuid4().hex[:8]}",
             name=self.name,
             version=self.version,
             endpoint=endpoint,
             labels=self.labels,
             tools=tools,
+            mcp_server_info=json.dumps(server_info).encode(),
         )
 
     async def _register(self) -> None:
-        response = await self._registry_stub.RegisterAgent(self._request, timeout=10)
+        response = await self._registry_stub.RegisterAgent(self._request, timeout=REGISTER_TIMEOUT)
         self.agent_id = self._request.agent_id = response.agent_id
         if response.heartbeat.HasField("interval"):
             self.interval = response.heartbeat.interval.ToTimedelta().total_seconds() or self.interval
         # A new registration's wiring is authoritative (a fresh store restarts revisions).
         self._wiring.apply(response.resolution_revision, response.resolutions, authoritative=True)
+        if not self.registered:
+            self.registered = True
+            print(f"REGISTERED {self.agent_id}", flush=True)
+            log.info("agent %s registered with %s", self.agent_id, self.registry)
+
+    async def _register_until_done(self, stop: asyncio.Event) -> None:
+        """Registers, retrying with backoff while the registry is unreachable."""
+        backoff = Backoff(maximum=2.0)
+        waiting_logged = False
+        while not self.registered:
+            try:
+                await self._register()
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() not in RETRYABLE:
+                    self._fatal = f"registration refused: {e.code().name}: {e.details()}"
+                    stop.set()
+                    return
+                if not waiting_logged:
+                    log.warning(
+                        "waiting for the registry at %s (%s); serving meanwhile, dependencies "
+                        "unresolved", self.registry, e.code().name,
+                    )
+                    waiting_logged = True
+                else:
+                    log.debug("registry at %s still unreachable: %s", self.registry, e.details())
+            await asyncio.sleep(backoff.next_delay())
 
     async def _deregister(self) -> None:
-        request = stubs().registry.DeregisterAgentRequest(agent_id=self.agent_id)
+        request = _proto.registry.DeregisterAgentRequest(agent_id=self.agent_id)
         try:
             await self._registry_stub.DeregisterAgent(request, timeout=DEREGISTER_TIMEOUT)
             log.info("deregistered %s", self.agent_id)
@@ -399,7 +375,10 @@ class MeshAgent:
 
     # --- heartbeats ---
 
-    async def _heartbeat_loop(self) -> None:
+    async def _mesh(self, stop: asyncio.Event) -> None:
+        await self._register_until_done(stop)
+        if not self.registered:
+            return
         backoff = Backoff()
         while True:
             end = await self._stream_once(backoff)
@@ -413,9 +392,9 @@ class MeshAgent:
                 log.debug("heartbeat stream ended (%s); reconnecting", end)
             await asyncio.sleep(backoff.next_delay())
 
-    def _heartbeat(self):
+    def _heartbeat(self) -> Any:
         self._sequence += 1
-        return stubs().registry.StreamHeartbeatsRequest(
+        return _proto.registry.StreamHeartbeatsRequest(
             agent_id=self.agent_id,
             sequence=self._sequence,
             applied_resolution_revision=self._wiring.applied,
@@ -424,13 +403,13 @@ class MeshAgent:
     async def _stream_once(self, backoff: Backoff) -> str:
         """One heartbeat stream; returns "reregister" or why it ended."""
 
-        async def heartbeats():
+        async def heartbeats() -> Any:
             yield self._heartbeat()
             while True:
                 await asyncio.sleep(self.interval)
                 yield self._heartbeat()
 
-        control = stubs().registry.ControlAction
+        control = _proto.registry.ControlAction
         call = self._heartbeat_stub.StreamHeartbeats(heartbeats())
         try:
             async for response in call:
