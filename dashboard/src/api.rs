@@ -55,7 +55,9 @@ async fn agent(
     })))
 }
 
-async fn gateway(State(config): State<Arc<DashboardConfig>>) -> Result<Json<Value>, DashboardError> {
+async fn gateway(
+    State(config): State<Arc<DashboardConfig>>,
+) -> Result<Json<Value>, DashboardError> {
     let render = config.gateway_metrics.as_ref().ok_or(DashboardError::NoGateway)?;
     Ok(Json(metrics_json::gateway(&render())))
 }

@@ -43,7 +43,8 @@ async fn events(
     headers: HeaderMap,
     Query(resume): Query<Resume>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DashboardError> {
-    let header = headers.get("last-event-id").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let header =
+        headers.get("last-event-id").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let (store_epoch, since_revision) = match header.or(resume.since) {
         Some(id) => parse_id(&id)?,
         None => (String::new(), 0),
@@ -61,9 +62,7 @@ async fn events(
             .left_stream(),
         Err(status) => stream::iter([failure(&status)]).right_stream(),
     };
-    let events = stream::once(async { Event::default().retry(RETRY) })
-        .chain(events)
-        .map(Ok);
+    let events = stream::once(async { Event::default().retry(RETRY) }).chain(events).map(Ok);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
@@ -81,7 +80,11 @@ fn sse_event(message: &WatchResponse) -> Event {
         EventType::try_from(message.r#type),
         Ok(EventType::Snapshot | EventType::ResyncRequired | EventType::Unspecified) | Err(_)
     );
-    if resumable { event.id(format!("{}:{}", message.store_epoch, message.revision)) } else { event }
+    if resumable {
+        event.id(format!("{}:{}", message.store_epoch, message.revision))
+    } else {
+        event
+    }
 }
 
 /// The Watch ended: say why, then end the stream so the browser reconnects

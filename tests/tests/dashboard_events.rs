@@ -99,7 +99,10 @@ fn named(id: &str, request: RegisterAgentRequest) -> RegisterAgentRequest {
 async fn events_resume_from_last_event_id_without_loss() {
     let registry = TestRegistry::start().await;
     let mut client = registry.registry_client().await;
-    client.register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[]))).await.unwrap();
+    client
+        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
+        .await
+        .unwrap();
     let addr = serve_dashboard(&registry).await;
 
     let mut stream = SseReader::open(addr, None).await;
@@ -113,30 +116,46 @@ async fn events_resume_from_last_event_id_without_loss() {
     assert_eq!(end.event, "end_of_snapshot");
     let end_id = end.id.expect("END_OF_SNAPSHOT is a resume point");
 
-    client.register_agent(named("clock-1", common::consumer("clock", "date", ">=1.0", &[]))).await.unwrap();
+    client
+        .register_agent(named("clock-1", common::consumer("clock", "date", ">=1.0", &[])))
+        .await
+        .unwrap();
     let added = stream.next_change().await;
-    assert_eq!((added.event.as_str(), &added.data["agent"]["id"]), ("added", &Value::from("clock-1")));
+    assert_eq!(
+        (added.event.as_str(), &added.data["agent"]["id"]),
+        ("added", &Value::from("clock-1"))
+    );
     let added_id = added.id.expect("a change is a resume point");
     assert!(added_id.ends_with(&format!(":{}", added.data["revision"])), "{added_id}");
     drop(stream);
 
     // Changes while the browser is away are delivered on reconnect, in order.
     client.deregister_agent(DeregisterAgentRequest { agent_id: "date-1".into() }).await.unwrap();
-    client.register_agent(named("date-2", common::provider("date", "date", "1.1.0", &[]))).await.unwrap();
+    client
+        .register_agent(named("date-2", common::provider("date", "date", "1.1.0", &[])))
+        .await
+        .unwrap();
     let mut resumed = SseReader::open(addr, Some(&added_id)).await;
     let removed = resumed.next_change().await;
-    assert_eq!((removed.event.as_str(), &removed.data["agent"]["id"]), ("removed", &Value::from("date-1")));
+    assert_eq!(
+        (removed.event.as_str(), &removed.data["agent"]["id"]),
+        ("removed", &Value::from("date-1"))
+    );
     assert_eq!(removed.data["reason"], "deregistered");
     let again = resumed.next_change().await;
-    assert_eq!((again.event.as_str(), &again.data["agent"]["id"]), ("added", &Value::from("date-2")));
+    assert_eq!(
+        (again.event.as_str(), &again.data["agent"]["id"]),
+        ("added", &Value::from("date-2"))
+    );
     drop(resumed);
 
     // Resuming from the end of the snapshot replays every change after it.
     let mut replay = SseReader::open(addr, Some(&end_id)).await;
-    let ids: Vec<Value> = [replay.next_change().await, replay.next_change().await, replay.next_change().await]
-        .into_iter()
-        .map(|e| e.data["agent"]["id"].clone())
-        .collect();
+    let ids: Vec<Value> =
+        [replay.next_change().await, replay.next_change().await, replay.next_change().await]
+            .into_iter()
+            .map(|e| e.data["agent"]["id"].clone())
+            .collect();
     assert_eq!(ids, ["clock-1", "date-1", "date-2"]);
 }
 
@@ -159,13 +178,26 @@ async fn bad_last_event_id_is_refused_naming_the_header() {
 async fn agent_detail_explains_each_candidate() {
     let registry = TestRegistry::start().await;
     let mut client = registry.registry_client().await;
-    client.register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[]))).await.unwrap();
-    client.register_agent(named("date-old", common::provider("date", "date", "0.9.0", &[]))).await.unwrap();
-    client.register_agent(named("clock-1", common::consumer("clock", "date", ">=1.0", &[]))).await.unwrap();
+    client
+        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
+        .await
+        .unwrap();
+    client
+        .register_agent(named("date-old", common::provider("date", "date", "0.9.0", &[])))
+        .await
+        .unwrap();
+    client
+        .register_agent(named("clock-1", common::consumer("clock", "date", ">=1.0", &[])))
+        .await
+        .unwrap();
     let addr = serve_dashboard(&registry).await;
 
-    let detail: Value =
-        reqwest::get(format!("http://{addr}/ui/api/agents/clock-1")).await.unwrap().json().await.unwrap();
+    let detail: Value = reqwest::get(format!("http://{addr}/ui/api/agents/clock-1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(detail["agent"]["name"], "clock");
     let wired = &detail["resolutions"][0]["dependencies"][0]["providers"];
     assert_eq!(wired[0]["agent_id"], "date-1", "{detail:#}");
@@ -186,7 +218,9 @@ async fn agent_detail_explains_each_candidate() {
 async fn page_and_assets_are_embedded() {
     let registry = TestRegistry::start().await;
     let addr = serve_dashboard(&registry).await;
-    for (path, kind) in [("/ui/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/app.css", "text/css")] {
+    for (path, kind) in
+        [("/ui/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/app.css", "text/css")]
+    {
         let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let content_type = response.headers()["content-type"].to_str().unwrap();
