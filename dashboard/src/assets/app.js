@@ -259,7 +259,7 @@ async function loadDetail(id) {
   const a = body.agent;
   $("#h-agent").textContent = `Agent ${a.name}`;
   const explained = body.explanations ?? [];
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("dl", {},
       el("dt", {}, "ID"), el("dd", {}, a.id), el("dt", {}, "Status"),
       el("dd", { class: `status ${a.status}` }, statusText(a), a.status_reason ? ` — ${a.status_reason}` : ""),
@@ -280,7 +280,8 @@ async function loadDetail(id) {
       d.candidates.length ? null : el("p", { class: "excluded" }, "no candidates"))) : el("p", {}, "no dependencies"),
     el("h3", {}, "Recent events"),
     el("ul", {}, recent.filter((e) => e.agent?.id === a.id).slice(-20).reverse()
-      .map((e) => el("li", {}, `r${e.revision} ${e.type.replace(/_/g, " ")} ${e.agent ? statusText(e.agent) : ""} ${e.reason}`))));
+      .map((e) => el("li", {}, `r${e.revision} ${e.type.replace(/_/g, " ")} ${e.agent ? statusText(e.agent) : ""} ${e.reason}`))),
+  ].flat(2).filter((n) => n));
 }
 
 let lastGateway = null, gatewayTimer = null;
@@ -296,7 +297,7 @@ async function pollGateway() {
     const before = new Map((lastGateway?.body.tools ?? []).map((t) => [t.tool, t]));
     const secs = lastGateway ? (now.at - lastGateway.at) / 1000 : 0;
     const states = ["closed", "open", "half-open"];
-    box.replaceChildren(
+    box.replaceChildren(...[
       el("table", {}, el("caption", {}, "Per tool, over the last poll"),
         el("thead", {}, el("tr", {}, ["Tool", "Calls/s", "Error rate", "Mean latency", "Total calls"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, now.body.tools.map((t) => {
@@ -310,7 +311,8 @@ async function pollGateway() {
         }))),
       el("h3", {}, "Breakers"),
       now.body.breakers.length ? el("ul", {}, now.body.breakers.map((b) =>
-        el("li", {}, `${Object.values(b.labels).join(" ")}: ${states[b.state] ?? b.state}`))) : el("p", {}, "none"));
+        el("li", {}, `${Object.values(b.labels).join(" ")}: ${states[b.state] ?? b.state}`))) : el("p", {}, "none"),
+    ].flat(2).filter((n) => n));
     lastGateway = now;
   }
   gatewayTimer = setTimeout(pollGateway, 2000);
