@@ -238,12 +238,15 @@ pub struct GatewayOptions {
     /// Longest wait for one upstream tool call [default: 30s].
     #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
     pub call_timeout: Option<String>,
+    /// Do not serve the read-only dashboard at /ui on the gateway's port.
+    #[arg(long, env = "SWITCHBOARD_NO_UI")]
+    pub no_ui: bool,
 }
 
 /// Flags of `switchboard gateway`.
 #[derive(Debug, Clone, Args, Default)]
 pub struct GatewayArgs {
-    /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics [default: 127.0.0.1:7700].
+    /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics, /ui [default: 127.0.0.1:7700].
     #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
     pub gateway_addr: Option<String>,
     /// The registry's gRPC address [default: 127.0.0.1:7600].
@@ -297,6 +300,7 @@ impl GatewayArgs {
         }
         gateway.allowed_hosts = self.options.allowed_hosts;
         gateway.allowed_origins = self.options.allowed_origins;
+        gateway.ui = !self.options.no_ui;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
             gateway_addr: parse_addr(

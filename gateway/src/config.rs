@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub allowed_hosts: Vec<String>,
     /// Browser origins accepted at `/mcp` (loopback origins always are).
     pub allowed_origins: Vec<String>,
+    /// Serve the read-only dashboard at `/ui` on the gateway's port.
+    pub ui: bool,
 }
 
 // === impl GatewayConfig ===
@@ -60,6 +62,7 @@ impl Default for GatewayConfig {
             page_size: 100,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            ui: true,
         }
     }
 }

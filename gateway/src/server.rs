@@ -1,6 +1,7 @@
 //! Serving the gateway: `/mcp` (both MCP eras, rmcp's Streamable HTTP
 //! service), `/healthz`, `/readyz` (ready once the first routing snapshot is
-//! in) and `/metrics`, all on one HTTP port.
+//! in), `/metrics` and the dashboard at `/ui` (unless `ui` is off), all on
+//! one HTTP port.
 //!
 //! Legacy clients get sessions (so `list_changed` can reach them on their
 //! SSE stream); 2026-07-28 requests are stateless and answered as plain JSON.
@@ -77,7 +78,7 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     config.validate().map_err(GatewayError::Config)?;
     let channel = switchboard_client::connect_lazy(&config.registry)?;
-    let cache = WatchCache::spawn(channel, WatchCacheConfig::default());
+    let cache = WatchCache::spawn(channel.clone(), WatchCacheConfig::default());
     let gateway = Gateway::new(config.clone());
     let readiness = Readiness::new();
     let first_snapshot = readiness.register("routing-snapshot");
@@ -90,7 +91,14 @@ pub async fn serve(
     let following = tokio::spawn(gateway.clone().follow(cache));
 
     let sessions = CancellationToken::new();
-    let app = router(&config, gateway, readiness, sessions.clone());
+    // The dashboard shares the gateway's registry channel and reads its counters.
+    let counted = gateway.clone();
+    let ui = config.ui.then(|| {
+        let metrics: MetricsRenderer = Arc::new(move || counted.metrics().render());
+        switchboard_dashboard::DashboardConfig::new(channel).with_gateway_metrics(metrics)
+    });
+    let app = router(&config, gateway, readiness, sessions.clone())
+        .merge(ui.map(switchboard_dashboard::router).unwrap_or_default());
     let listener = listener.tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
