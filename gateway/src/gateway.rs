@@ -229,6 +229,21 @@ impl Gateway {
         result
     }
 
+    /// The route of the exposed tool `exposed`, for forwarding.
+    pub(crate) fn route_of(&self, exposed: &str) -> Result<Route, CallError> {
+        let table = self.table();
+        self.lookup(&table, exposed).cloned()
+    }
+
+    /// Records one upstream attempt's duration.
+    pub(crate) fn observe_upstream(&self, exposed: &str, elapsed: std::time::Duration) {
+        self.inner
+            .metrics
+            .upstream_seconds
+            .get_or_create(&ToolLabel { tool: exposed.to_owned() })
+            .observe(elapsed.as_secs_f64());
+    }
+
     fn lookup<'t>(&self, table: &'t RoutingTable, exposed: &str) -> Result<&'t Route, CallError> {
         if !self.is_ready() {
             return Err(CallError::NotReady);
@@ -302,7 +317,7 @@ impl Gateway {
         })
     }
 
-    fn observe_breaker(&self, endpoint: &Endpoint) {
+    pub(crate) fn observe_breaker(&self, endpoint: &Endpoint) {
         let state = match endpoint.breaker.state() {
             BreakerState::Closed => 0,
             BreakerState::Open => 1,
@@ -321,7 +336,11 @@ impl Gateway {
 }
 
 /// Power of two choices among the best available replicas not yet tried.
-fn pick<'a>(exposed: &str, route: &'a Route, tried: &[&str]) -> Result<&'a Replica, CallError> {
+pub(crate) fn pick<'a>(
+    exposed: &str,
+    route: &'a Route,
+    tried: &[&str],
+) -> Result<&'a Replica, CallError> {
     let untried = |r: &&Replica| !tried.contains(&r.agent_id.as_str());
     let available = |healthy: bool| -> Vec<&Replica> {
         route
@@ -357,12 +376,12 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 }
 
 /// Counts a call in flight on an endpoint for its duration.
-struct InFlight<'a>(&'a Endpoint);
+pub(crate) struct InFlight<'a>(&'a Endpoint);
 
 // === impl InFlight ===
 
 impl<'a> InFlight<'a> {
-    fn enter(endpoint: &'a Endpoint) -> Self {
+    pub(crate) fn enter(endpoint: &'a Endpoint) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
         Self(endpoint)
     }

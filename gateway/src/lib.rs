@@ -24,16 +24,24 @@
 //! ```
 
 mod breaker;
+mod call;
 mod call_error;
 mod config;
+mod envelope;
+mod forward;
 mod gateway;
+mod guard;
 mod handler;
 mod metrics;
+mod relay;
 mod routing_table;
 mod server;
+mod sse;
 mod trace;
+mod upstream;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use call::DEADLINE_META;
 pub use call_error::CallError;
 pub use config::{DEFAULT_GATEWAY_ADDR, GatewayConfig};
 pub use gateway::Gateway;

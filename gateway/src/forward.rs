@@ -1,0 +1,406 @@
+//! The gateway's `/mcp` endpoint. Requests addressed to one agent
+//! (`tools/call`), answers to requests an agent relayed, and cancellations
+//! are forwarded here; everything served from the routing table itself
+//! (`initialize`, lists, `subscriptions/listen`, the legacy GET stream)
+//! goes on to the MCP session layer behind.
+//!
+//! Errors are answered before anything is routed: a body that is not JSON
+//! is HTTP 400 with `-32700`, one that is not a JSON-RPC message 400 with
+//! `-32600`, a `tools/call` without a string `params.name` `-32602`, an
+//! unknown legacy session 404 (for DELETE too), and a batch is accepted
+//! only on a session of a revision that allows batches (2025-03-26).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rmcp::model::ErrorCode;
+use rmcp::transport::streamable_http_server::StreamableHttpService;
+use rmcp::transport::streamable_http_server::session::SessionManager as _;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::call::{self, Caller, json};
+use crate::envelope::{Envelope, Malformed, error_response};
+use crate::guard::Guard;
+use crate::relay::{InFlightCall, Relay};
+use crate::upstream::{ClientHello, Upstream};
+use crate::{Gateway, GatewayConfig, GatewayHandler};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+/// The stateless revision, whose requests carry their own metadata.
+const MODERN: &str = "2026-07-28";
+/// The one revision whose messages may come in batches.
+const BATCH_REVISION: &str = "2025-03-26";
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+type Inner = StreamableHttpService<GatewayHandler, LocalSessionManager>;
+
+/// Everything `/mcp` needs.
+pub(crate) struct App {
+    pub gateway: Gateway,
+    pub config: GatewayConfig,
+    pub upstream: Upstream,
+    pub relay: Relay,
+    inner: Inner,
+    sessions: Arc<LocalSessionManager>,
+    guard: Guard,
+    /// What each legacy client said at `initialize`, by gateway session id.
+    hellos: Mutex<HashMap<String, ClientHello>>,
+}
+
+// === impl App ===
+
+impl App {
+    pub fn new(
+        config: &GatewayConfig,
+        gateway: Gateway,
+        inner: Inner,
+        sessions: Arc<LocalSessionManager>,
+    ) -> Self {
+        Self {
+            gateway,
+            config: config.clone(),
+            upstream: Upstream::new(std::time::Duration::from_secs(5)),
+            relay: Relay::default(),
+            inner,
+            sessions,
+            guard: Guard::new(&config.allowed_hosts, &config.allowed_origins),
+            hellos: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Tells the agent to stop working on `call`.
+    pub fn cancel_upstream(self: &Arc<Self>, call: &InFlightCall, reason: &str) {
+        call.cancel.cancel();
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": call.upstream_id, "reason": reason},
+        });
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let app = self.clone();
+        let call = call.clone();
+        tokio::spawn(async move {
+            if let Err(error) = app.upstream.post(&call.endpoint, &call.session, &[], body).await {
+                tracing::debug!(?error, endpoint = %call.endpoint, "cancellation not delivered");
+            }
+        });
+    }
+
+    async fn pass(&self, parts: axum::http::request::Parts, body: Body) -> Response {
+        let mut inner = self.inner.clone();
+        let request = Request::from_parts(parts, body);
+        match tower::Service::call(&mut inner, request).await {
+            Ok(response) => response.map(Body::new),
+            Err(infallible) => match infallible {},
+        }
+    }
+
+    async fn known_session(&self, id: &str) -> bool {
+        self.sessions.has_session(&Arc::from(id)).await.unwrap_or(false)
+    }
+}
+
+/// The `/mcp` handler.
+pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let session = header_str(&parts.headers, "mcp-session-id");
+    if parts.method == Method::DELETE {
+        if let Some(id) = &session {
+            if !app.known_session(id).await {
+                return unknown_session(id);
+            }
+            app.upstream.close_client(id);
+            app.hellos.lock().remove(id);
+        }
+        return app.pass(parts, body).await;
+    }
+    if parts.method != Method::POST {
+        return app.pass(parts, body).await;
+    }
+    if let Some(refusal) = app.guard.refusal(&parts.headers) {
+        return (StatusCode::FORBIDDEN, refusal).into_response();
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let message = format!("request body: {error} (at most {MAX_BODY} bytes)");
+            return json(StatusCode::PAYLOAD_TOO_LARGE, error_response(None, -32600, &message));
+        }
+    };
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return batch(&app, parts, bytes, session).await;
+    }
+    one(&app, parts, bytes, session).await
+}
+
+/// One message.
+async fn one(
+    app: &Arc<App>,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    session: Option<String>,
+) -> Response {
+    let envelope = match Envelope::parse(&bytes) {
+        Ok(envelope) => envelope,
+        Err(malformed) => return malformed_response(malformed),
+    };
+    if let Some(id) = &session
+        && !app.known_session(id).await
+    {
+        return unknown_session(id);
+    }
+    let method = envelope.method.as_deref();
+    if method == Some("initialize") {
+        return initialize(app, parts, bytes, &envelope).await;
+    }
+    let client = session.clone().unwrap_or_default();
+    if envelope.is_response() {
+        if let Some(id) = envelope.id_key()
+            && let Some(origin) = app.relay.answered(&client, &id)
+        {
+            let mut answer = envelope;
+            answer.id = Some(origin.upstream_id.clone());
+            let body = Bytes::from(answer.to_bytes());
+            let sent = app.upstream.post(&origin.endpoint, &origin.session, &[], body).await;
+            if let Err(error) = sent {
+                tracing::debug!(?error, endpoint = %origin.endpoint, "relayed answer not delivered");
+            }
+            return StatusCode::ACCEPTED.into_response();
+        }
+        return app.pass(parts, Body::from(bytes)).await;
+    }
+    if method == Some("notifications/cancelled") && envelope.id.is_none() {
+        let request_id = envelope.params.as_ref().and_then(|p| p.get("requestId"));
+        if let Some(request_id) = request_id
+            && let Some(call) = app.relay.finish(&client, request_id.get())
+        {
+            let reason = envelope.param_str("reason").unwrap_or_else(|| "cancelled".into());
+            app.cancel_upstream(&call, &reason);
+            return StatusCode::ACCEPTED.into_response();
+        }
+        return app.pass(parts, Body::from(bytes)).await;
+    }
+    if method != Some("tools/call") || envelope.id.is_none() {
+        return app.pass(parts, Body::from(bytes)).await;
+    }
+    let modern = match &session {
+        Some(_) => None,
+        None => match check_modern(&parts.headers, &envelope) {
+            Ok(version) => Some(version),
+            Err(response) => return response,
+        },
+    };
+    let id = envelope.id.as_deref();
+    let Some(name) = envelope.param_str("name") else {
+        let status = if modern.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        let message = "invalid params: tools/call needs params.name, the tool's name (a string)";
+        return json(status, error_response(id, ErrorCode::INVALID_PARAMS.0, message));
+    };
+    let route = match app.gateway.route_of(&name) {
+        Ok(route) => route,
+        Err(error) => {
+            let label =
+                if matches!(error, crate::CallError::UnknownTool { .. }) { "-" } else { &name };
+            app.gateway.metrics().request(label, error.metric_label());
+            return json(StatusCode::OK, error_response(id, error.code(), &error.message()));
+        }
+    };
+    let hello = app.hellos.lock().get(&client).cloned().unwrap_or_default();
+    let accepts_events = header_str(&parts.headers, "accept")
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    let caller = Caller { client, hello, modern, accepts_events, headers: parts.headers };
+    call::forward(app.clone(), caller, envelope, name, route).await
+}
+
+/// `initialize` is served by the session layer; what the client said is
+/// kept for the upstream sessions opened on its behalf.
+async fn initialize(
+    app: &Arc<App>,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    envelope: &Envelope,
+) -> Response {
+    let param = |key: &str| -> Value {
+        envelope
+            .params
+            .as_ref()
+            .and_then(|p| p.get(key))
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(Value::Null)
+    };
+    let hello = ClientHello {
+        protocol_version: envelope.param_str("protocolVersion"),
+        capabilities: param("capabilities"),
+        client_info: param("clientInfo"),
+    };
+    let response = app.pass(parts, Body::from(bytes)).await;
+    if let Some(id) = header_str(response.headers(), "mcp-session-id") {
+        app.hellos.lock().insert(id, hello);
+        prune(app).await;
+    }
+    response
+}
+
+/// Drops what is kept for sessions that ended without a DELETE.
+async fn prune(app: &Arc<App>) {
+    let clients: Vec<String> = app.hellos.lock().keys().cloned().collect();
+    for client in clients {
+        if !app.known_session(&client).await {
+            app.hellos.lock().remove(&client);
+            app.upstream.close_client(&client);
+        }
+    }
+}
+
+/// A batch: each message answered in turn, the answers in one array.
+async fn batch(
+    app: &Arc<App>,
+    parts: axum::http::request::Parts,
+    bytes: Bytes,
+    session: Option<String>,
+) -> Response {
+    let messages: Vec<Box<RawValue>> = match serde_json::from_slice(&bytes) {
+        Ok(messages) => messages,
+        Err(error) => return malformed_response(Malformed::Parse(format!("parse error: {error}"))),
+    };
+    let version = session.as_ref().and_then(|id| app.hellos.lock().get(id).cloned());
+    let version = version.and_then(|hello| hello.protocol_version);
+    if messages.is_empty() || version.as_deref() != Some(BATCH_REVISION) {
+        let message = format!(
+            "invalid request: a JSON-RPC batch is allowed only on a session of revision {BATCH_REVISION}{}",
+            if messages.is_empty() { " and must not be empty" } else { "" }
+        );
+        return json(StatusCode::BAD_REQUEST, error_response(None, -32600, &message));
+    }
+    let mut answers: Vec<Bytes> = Vec::new();
+    for message in messages {
+        // One array answers the batch: each member's answer as plain JSON.
+        let mut member = parts.clone();
+        member.headers.insert(header::ACCEPT, header::HeaderValue::from_static("application/json"));
+        let body = Bytes::copy_from_slice(message.get().as_bytes());
+        let response = Box::pin(one(app, member, body, session.clone())).await;
+        let status = response.status();
+        if status == StatusCode::ACCEPTED {
+            continue;
+        }
+        match axum::body::to_bytes(response.into_body(), MAX_BODY).await {
+            Ok(answer) if !answer.is_empty() => answers.push(answer),
+            _ => {}
+        }
+    }
+    if answers.is_empty() {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let mut out = Vec::from(&b"["[..]);
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(answer);
+    }
+    out.push(b']');
+    json(StatusCode::OK, out)
+}
+
+/// Checks a stateless (2026-07-28) request's headers against its body;
+/// returns its revision.
+fn check_modern(headers: &HeaderMap, envelope: &Envelope) -> Result<String, Response> {
+    let id = envelope.id.as_deref();
+    let refuse = |code: i32, message: String| {
+        Err(json(StatusCode::BAD_REQUEST, error_response(id, code, &message)))
+    };
+    let header_version = header_str(headers, "mcp-protocol-version");
+    let meta = envelope.meta();
+    let meta_version = meta.get(META_VERSION).and_then(Value::as_str);
+    let Some(meta_version) = meta_version else {
+        if header_version.is_none() {
+            return refuse(
+                -32600,
+                "bad request: Mcp-Session-Id header is required (initialize first)".into(),
+            );
+        }
+        return refuse(
+            ErrorCode::INVALID_PARAMS.0,
+            format!("invalid params: params._meta must carry {META_VERSION}"),
+        );
+    };
+    let mismatch = ErrorCode::HEADER_MISMATCH.0;
+    let Some(header_version) = header_version else {
+        return refuse(mismatch, "header mismatch: MCP-Protocol-Version header is missing".into());
+    };
+    if header_version != meta_version {
+        return refuse(
+            mismatch,
+            format!(
+                "header mismatch: MCP-Protocol-Version header ({header_version}) differs from params._meta {META_VERSION} ({meta_version})"
+            ),
+        );
+    }
+    if meta_version != MODERN {
+        return refuse(
+            ErrorCode::UNSUPPORTED_PROTOCOL_VERSION.0,
+            format!(
+                "unsupported protocol version {meta_version:?} without a session: {MODERN} is supported"
+            ),
+        );
+    }
+    if !meta.contains_key(META_CAPABILITIES) {
+        return refuse(
+            ErrorCode::INVALID_PARAMS.0,
+            format!("invalid params: params._meta must carry {META_CAPABILITIES}"),
+        );
+    }
+    let method = envelope.method.as_deref().unwrap_or_default();
+    match header_str(headers, "mcp-method") {
+        Some(header) if header == method => {}
+        other => {
+            return refuse(
+                mismatch,
+                format!(
+                    "header mismatch: Mcp-Method header {other:?} differs from method {method:?}"
+                ),
+            );
+        }
+    }
+    let name = envelope.param_str("name").unwrap_or_default();
+    match header_str(headers, "mcp-name") {
+        Some(header) if header == name => {}
+        other => {
+            return refuse(
+                mismatch,
+                format!(
+                    "header mismatch: Mcp-Name header {other:?} differs from params.name {name:?}"
+                ),
+            );
+        }
+    }
+    Ok(meta_version.to_owned())
+}
+
+fn malformed_response(malformed: Malformed) -> Response {
+    let (code, message) = match malformed {
+        Malformed::Parse(message) => (ErrorCode::PARSE_ERROR.0, message),
+        Malformed::Invalid(message) => (ErrorCode::INVALID_REQUEST.0, message),
+    };
+    json(StatusCode::BAD_REQUEST, error_response(None, code, &message))
+}
+
+fn unknown_session(id: &str) -> Response {
+    let message =
+        format!("session not found: Mcp-Session-Id {id:?} is unknown or ended; initialize again");
+    json(StatusCode::NOT_FOUND, error_response(None, -32600, &message))
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
