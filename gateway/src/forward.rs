@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -140,7 +140,7 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return batch(&app, parts, bytes, session).await;
     }
-    one(&app, parts, bytes, session).await
+    one(&app, parts, bytes, session, false).await
 }
 
 /// One message.
@@ -149,6 +149,7 @@ async fn one(
     parts: axum::http::request::Parts,
     bytes: Bytes,
     session: Option<String>,
+    in_batch: bool,
 ) -> Response {
     let envelope = match Envelope::parse(&bytes) {
         Ok(envelope) => envelope,
@@ -216,8 +217,10 @@ async fn one(
         }
     };
     let hello = app.hellos.lock().get(&client).cloned().unwrap_or_default();
-    let accepts_events = header_str(&parts.headers, "accept")
-        .is_some_and(|accept| accept.contains("text/event-stream"));
+    // A batch's answers are one JSON array: no member streams.
+    let accepts_events = !in_batch
+        && header_str(&parts.headers, "accept")
+            .is_some_and(|accept| accept.contains("text/event-stream"));
     let caller = Caller { client, hello, modern, accepts_events, headers: parts.headers };
     call::forward(app.clone(), caller, envelope, name, route).await
 }
@@ -284,18 +287,25 @@ async fn batch(
     }
     let mut answers: Vec<Bytes> = Vec::new();
     for message in messages {
-        // One array answers the batch: each member's answer as plain JSON.
-        let mut member = parts.clone();
-        member.headers.insert(header::ACCEPT, header::HeaderValue::from_static("application/json"));
         let body = Bytes::copy_from_slice(message.get().as_bytes());
-        let response = Box::pin(one(app, member, body, session.clone())).await;
+        let response = Box::pin(one(app, parts.clone(), body, session.clone(), true)).await;
         let status = response.status();
         if status == StatusCode::ACCEPTED {
             continue;
         }
-        match axum::body::to_bytes(response.into_body(), MAX_BODY).await {
-            Ok(answer) if !answer.is_empty() => answers.push(answer),
-            _ => {}
+        let events = header_str(response.headers(), "content-type")
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        let read = axum::body::to_bytes(response.into_body(), MAX_BODY);
+        let answer = match tokio::time::timeout(app.config.call_timeout, read).await {
+            Ok(Ok(answer)) if events => answer_of_events(&answer),
+            Ok(Ok(answer)) => Some(answer),
+            _ => None,
+        };
+        // One array answers the batch: each member's JSON answer.
+        if let Some(answer) = answer
+            && serde_json::from_slice::<&RawValue>(&answer).is_ok()
+        {
+            answers.push(answer);
         }
     }
     if answers.is_empty() {
@@ -310,6 +320,17 @@ async fn batch(
     }
     out.push(b']');
     json(StatusCode::OK, out)
+}
+
+/// The answer (the last message with no method) in an SSE body.
+fn answer_of_events(body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .filter(|data| Envelope::parse(data.as_bytes()).is_ok_and(|m| m.is_response()))
+        .last()
+        .map(|data| Bytes::copy_from_slice(data.as_bytes()))
 }
 
 /// Checks a stateless (2026-07-28) request's headers against its body;
