@@ -52,18 +52,51 @@ pub(crate) struct Caller {
     pub headers: HeaderMap,
 }
 
+/// The request being forwarded: its method and routing key.
+pub(crate) struct Target {
+    pub method: String,
+    /// The key the client used (a tool or prompt name, a resource URI).
+    pub exposed: String,
+    /// The key the agent knows.
+    pub upstream_key: String,
+    /// Where the key sits in `params`.
+    pub rewrite: Rewrite,
+}
+
+/// Where a request's routing key sits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rewrite {
+    /// `params.<member>`.
+    Param(&'static str),
+    /// `params.ref.<member>` (`completion/complete`).
+    Ref(&'static str),
+}
+
+// === impl Target ===
+
+impl Target {
+    fn is_tool_call(&self) -> bool {
+        self.method == mcp::TOOLS_CALL
+    }
+
+    /// The `tool` label of the request metrics: the tool, or the method.
+    fn label(&self) -> &str {
+        if self.is_tool_call() { &self.exposed } else { &self.method }
+    }
+}
+
 /// What the client gets first.
 enum Head {
     Json(Vec<u8>),
     Events(mpsc::Receiver<Bytes>),
 }
 
-/// Forwards `request` (a `tools/call` of `exposed`) and answers the client.
+/// Forwards `request` (addressed to `target` on `route`) and answers the client.
 pub(crate) async fn forward(
     app: Arc<App>,
     caller: Caller,
     request: Envelope,
-    exposed: String,
+    target: Target,
     route: Route,
 ) -> Response {
     let meta = request.meta();
@@ -72,9 +105,15 @@ pub(crate) async fn forward(
     let parent = propagation::remote_context(traceparent, tracestate)
         .or_else(|| propagation::from_headers(&caller.headers));
     let client_id = request.id_key().unwrap_or_else(|| "null".into());
-    let span = mcp::server_span(&exposed, &client_id, parent);
+    let span = if target.is_tool_call() {
+        mcp::server_span(&target.exposed, &client_id, parent)
+    } else {
+        tracing::info_span!("mcp", mcp.method.name = %target.method)
+    };
     let (head_tx, head_rx) = oneshot::channel();
-    let call = Call { app, caller, request, exposed, route, head: Some(head_tx), stream: None };
+    let exposed = target.exposed.clone();
+    let call =
+        Call { app, caller, request, exposed, target, route, head: Some(head_tx), stream: None };
     let task = call.run().instrument(span.clone());
     tokio::spawn(opentelemetry::context::FutureExt::with_context(
         task,
@@ -108,6 +147,7 @@ struct Call {
     caller: Caller,
     request: Envelope,
     exposed: String,
+    target: Target,
     route: Route,
     head: Option<oneshot::Sender<Head>>,
     stream: Option<mpsc::Sender<Bytes>>,
@@ -164,8 +204,8 @@ impl Call {
         };
         mcp::record_outcome(&tracing::Span::current(), span_outcome);
         let metrics = self.app.gateway.metrics();
-        metrics.request(&self.exposed, label);
-        metrics.request_duration(&self.exposed, started.elapsed());
+        metrics.request(self.target.label(), label);
+        metrics.request_duration(self.target.label(), started.elapsed());
         let id = self.request.id.clone();
         let body = outcome
             .unwrap_or_else(|error| error_response(id.as_deref(), error.code(), &error.message()));
@@ -195,9 +235,13 @@ impl Call {
             let started = Instant::now();
             let attempt = {
                 let _in_flight = InFlight::enter(&replica.endpoint);
-                let span = mcp::client_span(&route.upstream_tool, &replica.endpoint.url);
+                let span = if self.target.is_tool_call() {
+                    mcp::client_span(&route.upstream_tool, &replica.endpoint.url)
+                } else {
+                    tracing::info_span!("upstream", url.full = %replica.endpoint.url)
+                };
                 span.record("switchboard.agent.id", replica.agent_id.as_str());
-                let attempt = self.attempt(replica, &route, deadline, cancel);
+                let attempt = self.attempt(replica, deadline, cancel);
                 let attempt = attempt.instrument(span.clone()).await;
                 let outcome = match &attempt {
                     Attempt::Done(Ok(body)) if is_tool_error(body) => Outcome::ToolError,
@@ -210,7 +254,7 @@ impl Call {
                 mcp::record_outcome(&span, outcome);
                 attempt
             };
-            self.app.gateway.observe_upstream(&self.exposed, started.elapsed());
+            self.app.gateway.observe_upstream(self.target.label(), started.elapsed());
             let breaker = &replica.endpoint.breaker;
             match attempt {
                 Attempt::Done(done) => {
@@ -238,7 +282,6 @@ impl Call {
     async fn attempt(
         &mut self,
         replica: &Replica,
-        route: &Route,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Attempt {
@@ -251,8 +294,8 @@ impl Call {
                 Err(UpstreamError::MidCall(message)) => return Attempt::NeverSent(message),
             };
             let upstream_id = self.app.relay.next_id();
-            let body = self.upstream_body(upstream_id, &route.upstream_tool, deadline);
-            let headers = self.upstream_headers(&route.upstream_tool);
+            let body = self.upstream_body(upstream_id, deadline);
+            let headers = self.upstream_headers();
             let sent = self.app.upstream.post(&endpoint, &session, &headers, body).await;
             let (status, answer) = match sent {
                 Ok(sent) => sent,
@@ -289,7 +332,7 @@ impl Call {
         self.app.upstream.session(&self.caller.client, endpoint, &self.caller.hello).await
     }
 
-    fn upstream_body(&self, upstream_id: u64, tool: &str, deadline: Instant) -> Bytes {
+    fn upstream_body(&self, upstream_id: u64, deadline: Instant) -> Bytes {
         let mut request = Envelope {
             jsonrpc: self.request.jsonrpc.clone(),
             id: Some(crate::envelope::raw(&upstream_id)),
@@ -298,7 +341,11 @@ impl Call {
             result: None,
             error: None,
         };
-        request.set_param_str("name", tool);
+        let key = self.target.upstream_key.as_str();
+        match self.target.rewrite {
+            Rewrite::Param(member) => request.set_param_str(member, key),
+            Rewrite::Ref(member) => request.set_ref_str(member, key),
+        }
         let mut meta = request.meta();
         if let Some(context) = propagation::current() {
             meta.insert(propagation::TRACEPARENT.into(), context.traceparent.into());
@@ -316,11 +363,15 @@ impl Call {
         Bytes::from(request.to_bytes())
     }
 
-    fn upstream_headers(&self, tool: &str) -> Vec<(&'static str, String)> {
+    fn upstream_headers(&self) -> Vec<(&'static str, String)> {
         if self.caller.modern.is_none() {
             return Vec::new();
         }
-        vec![("Mcp-Method", "tools/call".to_owned()), ("Mcp-Name", tool.to_owned())]
+        let mut headers = vec![("Mcp-Method", self.target.method.clone())];
+        if matches!(self.target.rewrite, Rewrite::Param(_)) {
+            headers.push(("Mcp-Name", self.target.upstream_key.clone()));
+        }
+        headers
     }
 
     fn mid_call(&self, message: String) -> Attempt {

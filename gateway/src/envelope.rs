@@ -107,6 +107,24 @@ impl Envelope {
         }
     }
 
+    /// A member of `params.ref` as a string.
+    pub fn ref_str(&self, key: &str) -> Option<String> {
+        let raw = self.params.as_ref()?.get("ref")?;
+        let reference: BTreeMap<String, Box<RawValue>> = serde_json::from_str(raw.get()).ok()?;
+        serde_json::from_str::<String>(reference.get(key)?.get()).ok()
+    }
+
+    /// Sets a member of `params.ref` to a string, keeping the others.
+    pub fn set_ref_str(&mut self, key: &str, value: &str) {
+        let params = self.params.get_or_insert_with(Params::new);
+        let mut reference: BTreeMap<String, Box<RawValue>> = params
+            .get("ref")
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default();
+        reference.insert(key.to_owned(), raw(&value));
+        params.insert("ref".to_owned(), raw(&reference));
+    }
+
     /// The id as its JSON text (a map key).
     pub fn id_key(&self) -> Option<String> {
         self.id.as_ref().map(|id| id.get().to_owned())

@@ -26,7 +26,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::call::{self, Caller, json};
+use crate::call::{self, Caller, Rewrite, Target, json};
 use crate::envelope::{Envelope, Malformed, error_response};
 use crate::guard::Guard;
 use crate::relay::{InFlightCall, Relay};
@@ -94,6 +94,26 @@ impl App {
                 tracing::debug!(?error, endpoint = %call.endpoint, "cancellation not delivered");
             }
         });
+    }
+
+    /// Forwards a client's `logging/setLevel` to its upstream sessions.
+    fn set_level(self: &Arc<Self>, client: &str, body: &Bytes) {
+        if let Ok(mut request) = Envelope::parse(body) {
+            request.id = Some(crate::envelope::raw(&self.relay.next_id()));
+            let body = Bytes::from(request.to_bytes());
+            for (endpoint, session) in self.upstream.sessions_of(client) {
+                let app = self.clone();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = app.upstream.post(&endpoint, &session, &[], body).await {
+                        tracing::debug!(?error, %endpoint, "logging level not forwarded");
+                    }
+                });
+            }
+        }
+        if let Some(hello) = self.hellos.lock().get_mut(client) {
+            hello.log_level = Some(body.clone());
+        }
     }
 
     async fn pass(&self, parts: axum::http::request::Parts, body: Body) -> Response {
@@ -191,28 +211,60 @@ async fn one(
         }
         return app.pass(parts, Body::from(bytes)).await;
     }
-    if method != Some("tools/call") || envelope.id.is_none() {
+    let method = method.unwrap_or_default().to_owned();
+    let handled = matches!(
+        method.as_str(),
+        "tools/call"
+            | "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "prompts/get"
+            | "completion/complete"
+            | "resources/list"
+            | "resources/templates/list"
+            | "prompts/list"
+            | "logging/setLevel"
+    );
+    if !handled || envelope.id.is_none() {
         return app.pass(parts, Body::from(bytes)).await;
     }
     let modern = match &session {
         Some(_) => None,
-        None => match check_modern(&parts.headers, &envelope) {
+        None => match check_modern(&parts.headers, &envelope, name_param(&method)) {
             Ok(version) => Some(version),
             Err(response) => return response,
         },
     };
     let id = envelope.id.as_deref();
-    let Some(name) = envelope.param_str("name") else {
-        let status = if modern.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-        let message = "invalid params: tools/call needs params.name, the tool's name (a string)";
-        return json(status, error_response(id, ErrorCode::INVALID_PARAMS.0, message));
+    if !app.gateway.is_ready() {
+        let error = crate::CallError::NotReady;
+        return json(StatusCode::OK, error_response(id, error.code(), &error.message()));
+    }
+    let table = app.gateway.table();
+    let catalog = &table.catalog;
+    let listing = match method.as_str() {
+        "resources/list" => Some(("resources", &catalog.resources)),
+        "resources/templates/list" => Some(("resourceTemplates", &catalog.templates)),
+        "prompts/list" => Some(("prompts", &catalog.prompts)),
+        _ => None,
     };
-    let route = match app.gateway.route_of(&name) {
-        Ok(route) => route,
-        Err(error) => {
-            let label =
-                if matches!(error, crate::CallError::UnknownTool { .. }) { "-" } else { &name };
-            app.gateway.metrics().request(label, error.metric_label());
+    if let Some((field, items)) = listing {
+        let cursor = envelope.param_str("cursor");
+        return json(StatusCode::OK, page(id, field, items, cursor, app.config.page_size));
+    }
+    if method == "logging/setLevel" {
+        // The level is the client's: its upstream sessions get it too.
+        app.set_level(&client, &bytes);
+        return json(StatusCode::OK, result_response(id, "{}"));
+    }
+    let (target, route) = match target_of(&method, &envelope, &table) {
+        Ok(found) => found,
+        Err(Refusal::Params(message)) => {
+            let status = if modern.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            return json(status, error_response(id, ErrorCode::INVALID_PARAMS.0, &message));
+        }
+        Err(Refusal::Routing(label, error)) => {
+            app.gateway.metrics().request(&label, error.metric_label());
             return json(StatusCode::OK, error_response(id, error.code(), &error.message()));
         }
     };
@@ -222,7 +274,134 @@ async fn one(
         && header_str(&parts.headers, "accept")
             .is_some_and(|accept| accept.contains("text/event-stream"));
     let caller = Caller { client, hello, modern, accepts_events, headers: parts.headers };
-    call::forward(app.clone(), caller, envelope, name, route).await
+    call::forward(app.clone(), caller, envelope, target, route).await
+}
+
+/// Why a routed request is not forwarded.
+enum Refusal {
+    /// Its params lack the routing key (-32602).
+    Params(String),
+    /// Nothing serves it: the metric label and the error.
+    Routing(String, crate::CallError),
+}
+
+/// The `params` member a 2026-07-28 `Mcp-Name` header must repeat.
+fn name_param(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// Where `method` goes in `table`.
+fn target_of(
+    method: &str,
+    envelope: &Envelope,
+    table: &crate::RoutingTable,
+) -> Result<(Target, crate::Route), Refusal> {
+    let missing =
+        |what: &str| Refusal::Params(format!("invalid params: {method} needs {what} (a string)"));
+    let unknown = |kind: &str, key: &str| {
+        let message = format!("unknown {kind} {key:?}: no agent in the mesh serves it");
+        let error = rmcp::ErrorData::new(ErrorCode::INVALID_PARAMS, message, None);
+        Refusal::Routing("-".into(), crate::CallError::Agent(error))
+    };
+    let target = |exposed: String, upstream_key: String, rewrite: Rewrite| Target {
+        method: method.to_owned(),
+        exposed,
+        upstream_key,
+        rewrite,
+    };
+    let catalog = &table.catalog;
+    let prompt = |name: &str| catalog.prompt_routes.get(name).cloned();
+    let (target, route) = match method {
+        "tools/call" => {
+            let name = envelope.param_str("name");
+            let name = name.ok_or_else(|| missing("params.name, the tool's name"))?;
+            let Some(route) = table.routes.get(&name).cloned() else {
+                let error = crate::CallError::UnknownTool { name };
+                return Err(Refusal::Routing("-".into(), error));
+            };
+            (target(name, route.upstream_tool.clone(), Rewrite::Param("name")), route)
+        }
+        "prompts/get" => {
+            let name = envelope.param_str("name");
+            let name = name.ok_or_else(|| missing("params.name, the prompt's name"))?;
+            let route = prompt(&name).ok_or_else(|| unknown("prompt", &name))?;
+            (target(name, route.upstream_tool.clone(), Rewrite::Param("name")), route)
+        }
+        "completion/complete" => match envelope.ref_str("name") {
+            Some(name) => {
+                let route = prompt(&name).ok_or_else(|| unknown("prompt", &name))?;
+                (target(name, route.upstream_tool.clone(), Rewrite::Ref("name")), route)
+            }
+            None => {
+                let uri = envelope.ref_str("uri");
+                let uri = uri.ok_or_else(|| missing("params.ref.name or params.ref.uri"))?;
+                let found = catalog.template(&uri).or_else(|| catalog.resource(&uri));
+                let (route, upstream) = found.ok_or_else(|| unknown("resource template", &uri))?;
+                (target(uri, upstream, Rewrite::Ref("uri")), route)
+            }
+        },
+        _ => {
+            let uri = envelope.param_str("uri");
+            let uri = uri.ok_or_else(|| missing("params.uri, the resource's URI"))?;
+            let (route, upstream) =
+                catalog.resource(&uri).ok_or_else(|| unknown("resource", &uri))?;
+            (target(uri, upstream, Rewrite::Param("uri")), route)
+        }
+    };
+    if route.replicas.is_empty() {
+        let error = crate::CallError::NoReplica { tool: target.exposed.clone() };
+        return Err(Refusal::Routing(target.exposed, error));
+    }
+    Ok((target, route))
+}
+
+/// One page of a federated list; the cursor is the last key of the previous page.
+fn page(
+    id: Option<&RawValue>,
+    field: &str,
+    items: &[crate::Listed],
+    cursor: Option<String>,
+    page_size: usize,
+) -> Vec<u8> {
+    let after = cursor.as_deref().and_then(decode_cursor);
+    if let (Some(cursor), None) = (&cursor, &after) {
+        let message = format!("invalid params: bad cursor {cursor:?}");
+        return error_response(id, ErrorCode::INVALID_PARAMS.0, &message);
+    }
+    let start = after.map_or(0, |after| items.partition_point(|(key, _)| *key <= after));
+    let page: Vec<&RawValue> =
+        items.iter().skip(start).take(page_size).map(|(_, d)| d.as_ref()).collect();
+    let listed = crate::envelope::raw(&page);
+    let mut text = format!("{{\"{field}\":{}", listed.get());
+    if start + page_size < items.len()
+        && let Some((last, _)) = items.get(start + page_size - 1)
+    {
+        let cursor = Value::from(encode_cursor(last));
+        text.push_str(&format!(",\"nextCursor\":{cursor}"));
+    }
+    text.push('}');
+    result_response(id, &text)
+}
+
+fn encode_cursor(key: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// A JSON-RPC result response whose result is the JSON text `result`.
+fn result_response(id: Option<&RawValue>, result: &str) -> Vec<u8> {
+    let id = id.map_or("null", RawValue::get);
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes()
 }
 
 /// `initialize` is served by the session layer; what the client said is
@@ -245,6 +424,7 @@ async fn initialize(
         protocol_version: envelope.param_str("protocolVersion"),
         capabilities: param("capabilities"),
         client_info: param("clientInfo"),
+        log_level: None,
     };
     let response = app.pass(parts, Body::from(bytes)).await;
     if let Some(id) = header_str(response.headers(), "mcp-session-id") {
@@ -335,7 +515,11 @@ fn answer_of_events(body: &[u8]) -> Option<Bytes> {
 
 /// Checks a stateless (2026-07-28) request's headers against its body;
 /// returns its revision.
-fn check_modern(headers: &HeaderMap, envelope: &Envelope) -> Result<String, Response> {
+fn check_modern(
+    headers: &HeaderMap,
+    envelope: &Envelope,
+    name_param: Option<&str>,
+) -> Result<String, Response> {
     let id = envelope.id.as_deref();
     let refuse = |code: i32, message: String| {
         Err(json(StatusCode::BAD_REQUEST, error_response(id, code, &message)))
@@ -393,16 +577,16 @@ fn check_modern(headers: &HeaderMap, envelope: &Envelope) -> Result<String, Resp
             );
         }
     }
-    let name = envelope.param_str("name").unwrap_or_default();
-    match header_str(headers, "mcp-name") {
-        Some(header) if header == name => {}
-        other => {
-            return refuse(
-                mismatch,
-                format!(
-                    "header mismatch: Mcp-Name header {other:?} differs from params.name {name:?}"
-                ),
-            );
+    if let Some(param) = name_param {
+        let name = envelope.param_str(param).unwrap_or_default();
+        match header_str(headers, "mcp-name") {
+            Some(header) if header == name => {}
+            other => {
+                let message = format!(
+                    "header mismatch: Mcp-Name header {other:?} differs from params.{param} {name:?}"
+                );
+                return refuse(mismatch, message);
+            }
         }
     }
     Ok(meta_version.to_owned())

@@ -57,8 +57,8 @@ struct Inner {
     ready: AtomicBool,
     pool: McpPool,
     metrics: GatewayMetrics,
-    /// Fingerprint of the listed tools; subscribers are told when it changes.
-    listing: watch::Sender<u64>,
+    /// Which lists changed last; subscribers are told when one does.
+    listing: watch::Sender<Changed>,
     /// Legacy-session peers to notify of list changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
 }
@@ -72,7 +72,7 @@ impl Gateway {
             call_timeout: config.call_timeout,
             ..McpPoolConfig::default()
         });
-        let (listing, _) = watch::channel(0);
+        let (listing, _) = watch::channel(Changed::default());
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -117,13 +117,17 @@ impl Gateway {
         }
         inner.metrics.table_revision.set(i64::try_from(table.revision).unwrap_or(i64::MAX));
         inner.metrics.tools.set(i64::try_from(table.tools.len()).unwrap_or(i64::MAX));
-        let changed = table.fingerprint != previous.fingerprint;
-        let fingerprint = table.fingerprint;
+        let changed = Changed {
+            tools: table.fingerprint != previous.fingerprint,
+            resources: table.catalog.resources_fingerprint
+                != previous.catalog.resources_fingerprint,
+            prompts: table.catalog.prompts_fingerprint != previous.catalog.prompts_fingerprint,
+        };
         inner.table.store(Arc::new(table));
         inner.ready.store(true, Ordering::Release);
-        if changed {
-            inner.listing.send_replace(fingerprint);
-            self.notify_peers();
+        if changed.tools || changed.resources || changed.prompts {
+            inner.listing.send_modify(|c| *c = changed);
+            self.notify_peers(changed);
         }
     }
 
@@ -142,8 +146,8 @@ impl Gateway {
         &self.inner.metrics
     }
 
-    /// A receiver notified whenever the listed tools change.
-    pub fn listing_changes(&self) -> watch::Receiver<u64> {
+    /// A receiver notified whenever a list (tools, resources, prompts) changes.
+    pub fn listing_changes(&self) -> watch::Receiver<Changed> {
         self.inner.listing.subscribe()
     }
 
@@ -155,13 +159,23 @@ impl Gateway {
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
     }
 
-    fn notify_peers(&self) {
+    fn notify_peers(&self, changed: Changed) {
         let mut peers = self.inner.peers.lock();
         peers.retain(|p| !p.is_transport_closed());
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
         for peer in peers.clone() {
             tokio::spawn(async move {
-                if let Err(error) = peer.notify_tool_list_changed().await {
+                let mut sent = Ok(());
+                if changed.tools {
+                    sent = sent.and(peer.notify_tool_list_changed().await);
+                }
+                if changed.resources {
+                    sent = sent.and(peer.notify_resource_list_changed().await);
+                }
+                if changed.prompts {
+                    sent = sent.and(peer.notify_prompt_list_changed().await);
+                }
+                if let Err(error) = sent {
                     tracing::debug!(%error, "list_changed not delivered");
                 }
             });
@@ -227,12 +241,6 @@ impl Gateway {
         metrics.request(&exposed, outcome);
         metrics.request_duration(&exposed, started.elapsed());
         result
-    }
-
-    /// The route of the exposed tool `exposed`, for forwarding.
-    pub(crate) fn route_of(&self, exposed: &str) -> Result<Route, CallError> {
-        let table = self.table();
-        self.lookup(&table, exposed).cloned()
     }
 
     /// Records one upstream attempt's duration.
@@ -333,6 +341,17 @@ impl Gateway {
             series.remove(&label);
         }
     }
+}
+
+/// Which lists one table change touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    /// `tools/list`.
+    pub tools: bool,
+    /// `resources/list` or `resources/templates/list`.
+    pub resources: bool,
+    /// `prompts/list`.
+    pub prompts: bool,
 }
 
 /// Power of two choices among the best available replicas not yet tried.

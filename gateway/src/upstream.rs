@@ -30,6 +30,8 @@ pub(crate) struct ClientHello {
     pub protocol_version: Option<String>,
     pub capabilities: Value,
     pub client_info: Value,
+    /// The client's last `logging/setLevel` request, sent to new sessions too.
+    pub log_level: Option<Bytes>,
 }
 
 /// One upstream session: its id (none for a stateless upstream) and the
@@ -141,6 +143,16 @@ impl Upstream {
         }
     }
 
+    /// The open upstream sessions of `client` (shared ones included).
+    pub fn sessions_of(&self, client: &str) -> Vec<(String, UpstreamSession)> {
+        let sessions = self.sessions.lock();
+        sessions
+            .iter()
+            .filter(|((c, _), _)| c == client || c.is_empty())
+            .filter_map(|((_, endpoint), cell)| cell.get().map(|s| (endpoint.clone(), s.clone())))
+            .collect()
+    }
+
     /// Closes every upstream session of `client` (its gateway session ended).
     pub fn close_client(&self, client: &str) {
         let closed: Vec<((String, String), Cell)> = {
@@ -212,6 +224,19 @@ impl Upstream {
                 initialized,
             );
             sent.await?;
+            if let Some(level) = &hello.log_level {
+                let level = Bytes::from(with_id(level, "0"));
+                let sent = self.send(
+                    endpoint,
+                    session.id.as_deref(),
+                    &session.protocol_version,
+                    &[],
+                    level,
+                );
+                if let Err(error) = sent.await {
+                    tracing::debug!(?error, endpoint, "logging level not forwarded");
+                }
+            }
             Ok(session)
         };
         match tokio::time::timeout(self.connect_timeout, exchange).await {
@@ -269,6 +294,17 @@ impl Upstream {
         }
         let body = response.bytes().await.map_err(|e| UpstreamError::MidCall(e.to_string()))?;
         Ok((status, Answer::Json(body)))
+    }
+}
+
+/// `request` with its id replaced by the JSON text `id`.
+fn with_id(request: &[u8], id: &str) -> Vec<u8> {
+    match crate::envelope::Envelope::parse(request) {
+        Ok(mut envelope) => {
+            envelope.id = serde_json::value::RawValue::from_string(id.to_owned()).ok();
+            envelope.to_bytes()
+        }
+        Err(_) => request.to_vec(),
     }
 }
 

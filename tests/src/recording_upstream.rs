@@ -29,10 +29,13 @@ pub struct Records {
     pub cancelled: Vec<Value>,
     /// Answers to the recorder's own requests (whole messages).
     pub answers: Vec<Value>,
+    /// Other requests (resources, prompts, completion, logging), whole.
+    pub requests: Vec<Value>,
 }
 
 #[derive(Default)]
 struct Inner {
+    name: String,
     records: Records,
     sessions: HashMap<String, HashMap<String, String>>,
     waiting: HashMap<String, oneshot::Sender<Value>>,
@@ -50,9 +53,15 @@ pub struct RecordingUpstream {
 
 impl RecordingUpstream {
     pub async fn start() -> Self {
+        Self::named("recorder").await
+    }
+
+    /// A recorder that names itself `name` in what it serves.
+    pub async fn named(name: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Shared::default();
+        state.lock().unwrap().name = name.to_owned();
         let task = serve(listener, state.clone());
         Self { addr, state, task }
     }
@@ -169,7 +178,28 @@ async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         return StatusCode::ACCEPTED.into_response();
     }
     if method != "tools/call" {
-        return json_answer(&result(&id, json!({"tools": []})));
+        let me = {
+            let mut inner = state.lock().unwrap();
+            inner.records.requests.push(message.clone());
+            inner.name.clone()
+        };
+        let params = &message["params"];
+        let answer = match method.as_str() {
+            "resources/read" => {
+                let uri = params["uri"].as_str().unwrap_or_default();
+                json!({"contents": [{"uri": uri, "text": format!("{me}: {uri}")}]})
+            }
+            "prompts/get" => {
+                let name = params["name"].as_str().unwrap_or_default();
+                json!({"messages": [{"role": "user",
+                    "content": {"type": "text", "text": format!("{me}: {name}")}}]})
+            }
+            "completion/complete" => {
+                json!({"completion": {"values": [format!("{me}: {}", params["ref"])]}})
+            }
+            _ => json!({}),
+        };
+        return json_answer(&result(&id, answer));
     }
     state.lock().unwrap().records.calls.push(message.clone());
     let params = &message["params"];

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_proto::v1::{RegisterAgentRequest, Tool};
+use switchboard_proto::v1::{Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool};
 use switchboard_tests::gateway::http_client;
 use switchboard_tests::{
     HeartbeatSession, InProcessGateway, RecordingUpstream, TestRegistry, eventually,
@@ -24,18 +24,43 @@ struct Mesh {
     _heartbeat: HeartbeatSession,
 }
 
-async fn mesh() -> Mesh {
-    let registry = TestRegistry::start().await;
-    let recorder = RecordingUpstream::start().await;
+/// Registers `recorder` as agent `name` with the tools, and a memo
+/// resource, a greeting prompt and (`with_template`) a memo template.
+async fn register(
+    registry: &TestRegistry,
+    name: &str,
+    recorder: &RecordingUpstream,
+    with_template: bool,
+) -> HeartbeatSession {
     let channel = registry.channel().await;
+    let definition = |value: Value| serde_json::to_vec(&value).unwrap().into();
     let request = RegisterAgentRequest {
-        name: "recorder".into(),
+        name: name.into(),
         version: "1.0.0".into(),
         endpoint: recorder.url(),
         tools: TOOLS
             .iter()
             .map(|name| Tool { name: (*name).into(), version: "1.0.0".into(), ..Tool::default() })
             .collect(),
+        resources: vec![Resource {
+            uri: "memo://today".into(),
+            mcp_definition: definition(json!({"uri": "memo://today", "name": "today",
+                "title": format!("today's memo at {name}"), "mimeType": "text/plain",
+                "_meta": {"com.example/owner": name}})),
+        }],
+        resource_templates: if with_template {
+            vec![ResourceTemplate {
+                uri_template: "memo://{day}".into(),
+                mcp_definition: definition(json!({"uriTemplate": "memo://{day}", "name": "memo"})),
+            }]
+        } else {
+            Vec::new()
+        },
+        prompts: vec![Prompt {
+            name: "greeting".into(),
+            mcp_definition: definition(json!({"name": "greeting", "title": "Greeting",
+                "arguments": [{"name": "who", "required": true}]})),
+        }],
         ..RegisterAgentRequest::default()
     };
     let agent_id = RegistryServiceClient::new(channel.clone())
@@ -44,7 +69,13 @@ async fn mesh() -> Mesh {
         .unwrap()
         .into_inner()
         .agent_id;
-    let heartbeat = HeartbeatSession::open(channel, &agent_id, Duration::from_millis(500)).await;
+    HeartbeatSession::open(channel, &agent_id, Duration::from_millis(500)).await
+}
+
+async fn mesh() -> Mesh {
+    let registry = TestRegistry::start().await;
+    let recorder = RecordingUpstream::start().await;
+    let heartbeat = register(&registry, "recorder", &recorder, true).await;
     let gateway = InProcessGateway::start(&registry.addr.to_string()).await;
     gateway.caught_up(registry.registry().snapshot().revision).await;
     Mesh { registry, gateway, recorder, _heartbeat: heartbeat }
@@ -392,4 +423,84 @@ async fn errors_map_to_the_status_and_code_the_spec_asks_for() {
     assert!(ended.status().is_success(), "{}", ended.status());
     let after = client.post(&json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"})).await;
     assert_eq!(after.status(), 404);
+}
+
+async fn request(client: &Client, id: u64, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    Messages::of(client.post(&body).await).until_answer().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_templates_prompts_and_completion_are_federated_and_routed() {
+    let mut mesh = mesh().await;
+    let second = RecordingUpstream::named("second").await;
+    let _second = register(&mesh.registry, "second", &second, false).await;
+    mesh.gateway.caught_up(mesh.registry.registry().snapshot().revision).await;
+    let client = Client::plain(&mesh.gateway.url()).await;
+
+    // Both serve memo://today and greeting: each is prefixed, definitions kept.
+    let listed = request(&client, 1, "resources/list", json!({})).await;
+    let resources = listed["result"]["resources"].as_array().unwrap_or_else(|| panic!("{listed}"));
+    let uris: Vec<&str> = resources.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    assert_eq!(uris, ["switchboard://recorder/memo://today", "switchboard://second/memo://today"]);
+    assert_eq!(resources[1]["title"], "today's memo at second", "{listed}");
+    assert_eq!(resources[1]["_meta"]["com.example/owner"], "second", "{listed}");
+    let templates = request(&client, 2, "resources/templates/list", json!({})).await;
+    assert_eq!(
+        templates["result"]["resourceTemplates"][0]["uriTemplate"], "memo://{day}",
+        "{templates}"
+    );
+    let prompts = request(&client, 3, "prompts/list", json!({})).await;
+    let names: Vec<&str> = prompts["result"]["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["recorder__greeting", "second__greeting"]);
+    assert_eq!(prompts["result"]["prompts"][0]["arguments"][0]["name"], "who");
+
+    let read =
+        request(&client, 4, "resources/read", json!({"uri": "switchboard://second/memo://today"}))
+            .await;
+    assert_eq!(read["result"]["contents"][0]["text"], "second: memo://today", "{read}");
+    let by_template = request(&client, 5, "resources/read", json!({"uri": "memo://monday"})).await;
+    assert_eq!(
+        by_template["result"]["contents"][0]["text"], "recorder: memo://monday",
+        "{by_template}"
+    );
+    let prompt = request(
+        &client,
+        6,
+        "prompts/get",
+        json!({"name": "second__greeting", "arguments": {"who": "Ada"}}),
+    )
+    .await;
+    assert_eq!(prompt["result"]["messages"][0]["content"]["text"], "second: greeting", "{prompt}");
+    let completion = request(
+        &client,
+        7,
+        "completion/complete",
+        json!({
+        "ref": {"type": "ref/prompt", "name": "recorder__greeting"},
+        "argument": {"name": "who", "value": "A"}}),
+    )
+    .await;
+    let value = completion["result"]["completion"]["values"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{completion}"));
+    assert!(value.starts_with("recorder: ") && value.contains(r#""name":"greeting""#), "{value}");
+    let got = second.records().requests.into_iter().find(|r| r["method"] == "prompts/get").unwrap();
+    assert_eq!(got["params"]["arguments"], json!({"who": "Ada"}), "arguments verbatim: {got}");
+
+    let level = request(&client, 8, "logging/setLevel", json!({"level": "debug"})).await;
+    assert_eq!(level["result"], json!({}), "{level}");
+    eventually("the level reaches the client's upstream sessions", DEADLINE, || async {
+        let records = mesh.recorder.records();
+        records.requests.iter().any(|r| r["method"] == "logging/setLevel").then_some(())
+    })
+    .await;
+    let unknown = request(&client, 9, "prompts/get", json!({"name": "nope"})).await;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    let _ = &mut mesh;
 }
