@@ -136,14 +136,16 @@ fn prefix_uri(agent: &str, uri: &str) -> String {
     format!("{URI_PREFIX}{agent}/{uri}")
 }
 
+/// key → agent name → (definition, replicas).
+type Groups = BTreeMap<String, BTreeMap<String, (Vec<u8>, Vec<Replica>)>>;
+
 fn federate(
     agents: &[(&Agent, Replica)],
     items: Items,
     key_field: &str,
     prefix: fn(&str, &str) -> String,
 ) -> (Vec<Listed>, BTreeMap<String, Route>) {
-    // key → agent name → (definition, replicas)
-    let mut groups: BTreeMap<String, BTreeMap<String, (Vec<u8>, Vec<Replica>)>> = BTreeMap::new();
+    let mut groups: Groups = BTreeMap::new();
     for (agent, replica) in agents {
         for (key, definition) in items(agent) {
             let entry = groups

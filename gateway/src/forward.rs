@@ -232,7 +232,7 @@ async fn one(
         Some(_) => None,
         None => match check_modern(&parts.headers, &envelope, name_param(&method)) {
             Ok(version) => Some(version),
-            Err(response) => return response,
+            Err(refusal) => return json(StatusCode::BAD_REQUEST, refusal),
         },
     };
     let id = envelope.id.as_deref();
@@ -508,22 +508,19 @@ fn answer_of_events(body: &[u8]) -> Option<Bytes> {
     text.lines()
         .filter_map(|line| line.strip_prefix("data:"))
         .map(str::trim)
-        .filter(|data| Envelope::parse(data.as_bytes()).is_ok_and(|m| m.is_response()))
-        .last()
+        .rfind(|data| Envelope::parse(data.as_bytes()).is_ok_and(|m| m.is_response()))
         .map(|data| Bytes::copy_from_slice(data.as_bytes()))
 }
 
 /// Checks a stateless (2026-07-28) request's headers against its body;
-/// returns its revision.
+/// returns its revision, or the error to answer with HTTP 400.
 fn check_modern(
     headers: &HeaderMap,
     envelope: &Envelope,
     name_param: Option<&str>,
-) -> Result<String, Response> {
+) -> Result<String, Vec<u8>> {
     let id = envelope.id.as_deref();
-    let refuse = |code: i32, message: String| {
-        Err(json(StatusCode::BAD_REQUEST, error_response(id, code, &message)))
-    };
+    let refuse = |code: i32, message: String| Err(error_response(id, code, &message));
     let header_version = header_str(headers, "mcp-protocol-version");
     let meta = envelope.meta();
     let meta_version = meta.get(META_VERSION).and_then(Value::as_str);
