@@ -138,17 +138,7 @@ impl Envelope {
 
 /// Raw JSON for `value`; `null` if it cannot be written (it always can).
 pub(crate) fn raw(value: &impl Serialize) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|_| null())
-}
-
-fn null() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable_null())
-}
-
-#[allow(clippy::unwrap_used)]
-fn unreachable_null() -> Box<RawValue> {
-    // "null" is valid JSON; this branch is never taken.
-    serde_json::value::to_raw_value(&()).unwrap()
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// A JSON-RPC error response with `id` (raw JSON text) and a code and message.
