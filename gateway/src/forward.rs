@@ -40,6 +40,11 @@ const MODERN: &str = "2026-07-28";
 /// The one revision whose messages may come in batches.
 const BATCH_REVISION: &str = "2025-03-26";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// What a 2026-07-28 list result must add: it is complete, and (the
+/// catalog follows the registry) stale at once, for this client only.
+const MODERN_LIST_HINTS: &str = r#","resultType":"complete","ttlMs":0,"cacheScope":"private""#;
+/// An empty complete 2026-07-28 result.
+const MODERN_EMPTY: &str = r#"{"resultType":"complete"}"#;
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 type Inner = StreamableHttpService<GatewayHandler, LocalSessionManager>;
@@ -250,12 +255,14 @@ async fn one(
     };
     if let Some((field, items)) = listing {
         let cursor = envelope.param_str("cursor");
-        return json(StatusCode::OK, page(id, field, items, cursor, app.config.page_size));
+        let page = page(id, field, items, cursor, app.config.page_size, modern.is_some());
+        return json(StatusCode::OK, page);
     }
     if method == "logging/setLevel" {
         // The level is the client's: its upstream sessions get it too.
         app.set_level(&client, &bytes);
-        return json(StatusCode::OK, result_response(id, "{}"));
+        let result = if modern.is_some() { MODERN_EMPTY } else { "{}" };
+        return json(StatusCode::OK, result_response(id, result));
     }
     let (target, route) = match target_of(&method, &envelope, &table) {
         Ok(found) => found,
@@ -366,6 +373,7 @@ fn page(
     items: &[crate::Listed],
     cursor: Option<String>,
     page_size: usize,
+    modern: bool,
 ) -> Vec<u8> {
     let after = cursor.as_deref().and_then(decode_cursor);
     if let (Some(cursor), None) = (&cursor, &after) {
@@ -382,6 +390,9 @@ fn page(
     {
         let cursor = Value::from(encode_cursor(last));
         text.push_str(&format!(",\"nextCursor\":{cursor}"));
+    }
+    if modern {
+        text.push_str(MODERN_LIST_HINTS);
     }
     text.push('}');
     result_response(id, &text)
