@@ -57,8 +57,8 @@ struct Inner {
     ready: AtomicBool,
     pool: McpPool,
     metrics: GatewayMetrics,
-    /// Fingerprint of the listed tools; subscribers are told when it changes.
-    listing: watch::Sender<u64>,
+    /// Which lists changed last; subscribers are told when one does.
+    listing: watch::Sender<Changed>,
     /// Legacy-session peers to notify of list changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
 }
@@ -72,7 +72,7 @@ impl Gateway {
             call_timeout: config.call_timeout,
             ..McpPoolConfig::default()
         });
-        let (listing, _) = watch::channel(0);
+        let (listing, _) = watch::channel(Changed::default());
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -117,13 +117,17 @@ impl Gateway {
         }
         inner.metrics.table_revision.set(i64::try_from(table.revision).unwrap_or(i64::MAX));
         inner.metrics.tools.set(i64::try_from(table.tools.len()).unwrap_or(i64::MAX));
-        let changed = table.fingerprint != previous.fingerprint;
-        let fingerprint = table.fingerprint;
+        let changed = Changed {
+            tools: table.fingerprint != previous.fingerprint,
+            resources: table.catalog.resources_fingerprint
+                != previous.catalog.resources_fingerprint,
+            prompts: table.catalog.prompts_fingerprint != previous.catalog.prompts_fingerprint,
+        };
         inner.table.store(Arc::new(table));
         inner.ready.store(true, Ordering::Release);
-        if changed {
-            inner.listing.send_replace(fingerprint);
-            self.notify_peers();
+        if changed.tools || changed.resources || changed.prompts {
+            inner.listing.send_modify(|c| *c = changed);
+            self.notify_peers(changed);
         }
     }
 
@@ -142,8 +146,8 @@ impl Gateway {
         &self.inner.metrics
     }
 
-    /// A receiver notified whenever the listed tools change.
-    pub fn listing_changes(&self) -> watch::Receiver<u64> {
+    /// A receiver notified whenever a list (tools, resources, prompts) changes.
+    pub fn listing_changes(&self) -> watch::Receiver<Changed> {
         self.inner.listing.subscribe()
     }
 
@@ -155,13 +159,23 @@ impl Gateway {
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
     }
 
-    fn notify_peers(&self) {
+    fn notify_peers(&self, changed: Changed) {
         let mut peers = self.inner.peers.lock();
         peers.retain(|p| !p.is_transport_closed());
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
         for peer in peers.clone() {
             tokio::spawn(async move {
-                if let Err(error) = peer.notify_tool_list_changed().await {
+                let mut sent = Ok(());
+                if changed.tools {
+                    sent = sent.and(peer.notify_tool_list_changed().await);
+                }
+                if changed.resources {
+                    sent = sent.and(peer.notify_resource_list_changed().await);
+                }
+                if changed.prompts {
+                    sent = sent.and(peer.notify_prompt_list_changed().await);
+                }
+                if let Err(error) = sent {
                     tracing::debug!(%error, "list_changed not delivered");
                 }
             });
@@ -227,6 +241,15 @@ impl Gateway {
         metrics.request(&exposed, outcome);
         metrics.request_duration(&exposed, started.elapsed());
         result
+    }
+
+    /// Records one upstream attempt's duration.
+    pub(crate) fn observe_upstream(&self, exposed: &str, elapsed: std::time::Duration) {
+        self.inner
+            .metrics
+            .upstream_seconds
+            .get_or_create(&ToolLabel { tool: exposed.to_owned() })
+            .observe(elapsed.as_secs_f64());
     }
 
     fn lookup<'t>(&self, table: &'t RoutingTable, exposed: &str) -> Result<&'t Route, CallError> {
@@ -302,7 +325,7 @@ impl Gateway {
         })
     }
 
-    fn observe_breaker(&self, endpoint: &Endpoint) {
+    pub(crate) fn observe_breaker(&self, endpoint: &Endpoint) {
         let state = match endpoint.breaker.state() {
             BreakerState::Closed => 0,
             BreakerState::Open => 1,
@@ -320,8 +343,23 @@ impl Gateway {
     }
 }
 
+/// Which lists one table change touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    /// `tools/list`.
+    pub tools: bool,
+    /// `resources/list` or `resources/templates/list`.
+    pub resources: bool,
+    /// `prompts/list`.
+    pub prompts: bool,
+}
+
 /// Power of two choices among the best available replicas not yet tried.
-fn pick<'a>(exposed: &str, route: &'a Route, tried: &[&str]) -> Result<&'a Replica, CallError> {
+pub(crate) fn pick<'a>(
+    exposed: &str,
+    route: &'a Route,
+    tried: &[&str],
+) -> Result<&'a Replica, CallError> {
     let untried = |r: &&Replica| !tried.contains(&r.agent_id.as_str());
     let available = |healthy: bool| -> Vec<&Replica> {
         route
@@ -357,12 +395,12 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 }
 
 /// Counts a call in flight on an endpoint for its duration.
-struct InFlight<'a>(&'a Endpoint);
+pub(crate) struct InFlight<'a>(&'a Endpoint);
 
 // === impl InFlight ===
 
 impl<'a> InFlight<'a> {
-    fn enter(endpoint: &'a Endpoint) -> Self {
+    pub(crate) fn enter(endpoint: &'a Endpoint) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
         Self(endpoint)
     }

@@ -48,8 +48,20 @@ impl GatewayHandler {
 
 impl ServerHandler for GatewayHandler {
     fn get_info(&self) -> InitializeResult {
-        let capabilities =
-            ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build();
+        // Resources, prompts, completion and logging are served by the
+        // forwarding layer in front of this handler.
+        #[allow(deprecated)]
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_prompts_list_changed()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .build();
         let mut info = InitializeResult::new(capabilities);
         info.server_info = Implementation::new("switchboard-gateway", env!("CARGO_PKG_VERSION"));
         info.instructions = Some("Tools of every agent in the Switchboard mesh.".into());
@@ -84,6 +96,8 @@ impl ServerHandler for GatewayHandler {
     ) -> Option<SubscriptionFilter> {
         let mut accepted = SubscriptionFilter::default();
         accepted.tools_list_changed = requested.tools_list_changed;
+        accepted.resources_list_changed = requested.resources_list_changed;
+        accepted.prompts_list_changed = requested.prompts_list_changed;
         Some(accepted)
     }
 
@@ -97,7 +111,20 @@ impl ServerHandler for GatewayHandler {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    if context.sink().notify_tool_list_changed().await.is_err() {
+                    let changed = *changes.borrow_and_update();
+                    let filter = context.accepted();
+                    let sink = context.sink();
+                    let mut sent = Ok(());
+                    if changed.tools && filter.tools_list_changed == Some(true) {
+                        sent = sent.and(sink.notify_tool_list_changed().await);
+                    }
+                    if changed.resources && filter.resources_list_changed == Some(true) {
+                        sent = sent.and(sink.notify_resource_list_changed().await);
+                    }
+                    if changed.prompts && filter.prompts_list_changed == Some(true) {
+                        sent = sent.and(sink.notify_prompt_list_changed().await);
+                    }
+                    if sent.is_err() {
                         return Ok(());
                     }
                 }

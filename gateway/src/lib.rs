@@ -24,18 +24,28 @@
 //! ```
 
 mod breaker;
+mod call;
 mod call_error;
 mod config;
+mod envelope;
+mod federation;
+mod forward;
 mod gateway;
+mod guard;
 mod handler;
 mod metrics;
+mod relay;
 mod routing_table;
 mod server;
+mod sse;
 mod trace;
+mod upstream;
 
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
+pub use call::DEADLINE_META;
 pub use call_error::CallError;
 pub use config::{DEFAULT_GATEWAY_ADDR, GatewayConfig};
+pub use federation::{Catalog, Listed, TemplateRoute};
 pub use gateway::Gateway;
 pub use handler::GatewayHandler;
 pub use metrics::GatewayMetrics;

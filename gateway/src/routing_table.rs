@@ -25,6 +25,7 @@ use switchboard_proto::Routability;
 use switchboard_proto::v1::{Agent, Tool};
 
 use crate::breaker::{Breaker, BreakerConfig};
+use crate::federation::Catalog;
 
 /// Separator between agent and tool names for colliding tools.
 pub const SEPARATOR: &str = "__";
@@ -144,6 +145,8 @@ pub struct RoutingTable {
     pub tools: Vec<McpTool>,
     /// Changes whenever the listed tools change (for `list_changed`).
     pub fingerprint: u64,
+    /// Resources, resource templates and prompts.
+    pub catalog: Catalog,
 }
 
 // === impl RoutingTable ===
@@ -164,12 +167,14 @@ impl RoutingTable {
         };
         // tool name → agent name → (definition, replicas)
         let mut groups: BTreeMap<&str, BTreeMap<&str, (&Tool, Vec<Replica>)>> = BTreeMap::new();
+        let mut serving = Vec::new();
         for agent in view.agents.values().filter(|a| routable(a)) {
             let replica = Replica {
                 agent_id: agent.id.clone(),
                 healthy: agent.routability() == Routability::Preferred,
                 endpoint: endpoint(&agent.endpoint),
             };
+            serving.push((agent.as_ref(), replica.clone()));
             for tool in &agent.tools {
                 let entry = groups
                     .entry(&tool.name)
@@ -206,13 +211,18 @@ impl RoutingTable {
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         let fingerprint = fingerprint(&tools);
-        Self { revision: view.revision, routes, tools, fingerprint }
+        let catalog = Catalog::build(&serving);
+        Self { revision: view.revision, routes, tools, fingerprint, catalog }
     }
 
     /// Every endpoint in use, by URL.
     pub(crate) fn endpoints(&self) -> HashMap<String, Arc<Endpoint>> {
+        let catalog = &self.catalog;
         self.routes
             .values()
+            .chain(catalog.resource_routes.values())
+            .chain(catalog.prompt_routes.values())
+            .chain(catalog.template_routes.iter().map(|t| &t.route))
             .flat_map(|route| &route.replicas)
             .map(|replica| (replica.endpoint.url.clone(), replica.endpoint.clone()))
             .collect()

@@ -19,10 +19,9 @@ use switchboard_health::{MetricsRenderer, Readiness, probe_router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::forward::{self, App};
+use crate::guard::{LOOPBACK_HOSTS, LOOPBACK_ORIGINS};
 use crate::{Gateway, GatewayConfig, GatewayHandler};
-
-const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[::1]"];
-const LOOPBACK_ORIGINS: &[&str] = &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
 /// A gateway error before or while serving.
 ///
@@ -153,11 +152,11 @@ pub fn router(
         mcp_config.with_allowed_origins(origins).enforce_origin_validation()
     };
     let handler = GatewayHandler::new(gateway.clone());
-    let service = StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(LocalSessionManager::default()),
-        mcp_config,
-    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    let service =
+        StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), mcp_config);
+    let app = Arc::new(App::new(config, gateway.clone(), service, sessions));
     let metrics: MetricsRenderer = Arc::new(move || gateway.metrics().render());
-    axum::Router::new().nest_service("/mcp", service).merge(probe_router(readiness, metrics))
+    let mcp = axum::routing::any(forward::handle).with_state(app);
+    axum::Router::new().route("/mcp", mcp).merge(probe_router(readiness, metrics))
 }

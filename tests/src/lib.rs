@@ -10,6 +10,7 @@ mod metrics;
 mod process;
 mod provider;
 mod raw_stream;
+mod recording_upstream;
 mod registry;
 mod session;
 
@@ -21,6 +22,7 @@ pub use metrics::metric_value;
 pub use process::{SwitchboardProcess, switchboard_bin};
 pub use provider::ProviderProcess;
 pub use raw_stream::RawHeartbeatStream;
+pub use recording_upstream::{RecordingUpstream, Records};
 pub use registry::{Backend, TestRegistry, TestRegistryBuilder, UnservedRegistry};
 pub use session::HeartbeatSession;
 

@@ -1,0 +1,503 @@
+//! Forwarding one `tools/call`: pick a replica, rewrite the prefixed name,
+//! the id and `_meta` (trace context, the time left), send the rest of the
+//! client's bytes as they came, and stream the answer back as it arrives —
+//! every notification and every request the agent sends mid-call goes to
+//! the calling client, before the result.
+//!
+//! The gateway fails over to another replica only when the request never
+//! left (no connection, no session could be opened); once the agent may
+//! have it, every failure is final. An upstream that lost the session (404)
+//! certainly did not run the call: the session is re-opened and the request
+//! sent once more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
+use bytes::Bytes;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use switchboard_telemetry::mcp::{self, Outcome};
+use switchboard_telemetry::propagation;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::call_error::CallError;
+use crate::envelope::{Envelope, error_response};
+use crate::forward::App;
+use crate::gateway::{InFlight, pick};
+use crate::relay::{InFlightCall, Origin};
+use crate::routing_table::{Replica, Route};
+use crate::sse;
+use crate::upstream::{Answer, ClientHello, UpstreamError, UpstreamSession};
+
+/// The `_meta` key carrying the milliseconds the gateway will still wait.
+pub const DEADLINE_META: &str = "io.switchboard/deadlineMs";
+
+/// Events buffered towards a slow client before the relay waits for it.
+const STREAM_BUFFER: usize = 64;
+
+/// Who is calling and how they want the answer.
+pub(crate) struct Caller {
+    /// The gateway client key (legacy session id, or "" for stateless clients).
+    pub client: String,
+    pub hello: ClientHello,
+    /// The client's `MCP-Protocol-Version` when it speaks 2026-07-28 (stateless).
+    pub modern: Option<String>,
+    pub accepts_events: bool,
+    pub headers: HeaderMap,
+}
+
+/// The request being forwarded: its method and routing key.
+pub(crate) struct Target {
+    pub method: String,
+    /// The key the client used (a tool or prompt name, a resource URI).
+    pub exposed: String,
+    /// The key the agent knows.
+    pub upstream_key: String,
+    /// Where the key sits in `params`.
+    pub rewrite: Rewrite,
+}
+
+/// Where a request's routing key sits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rewrite {
+    /// `params.<member>`.
+    Param(&'static str),
+    /// `params.ref.<member>` (`completion/complete`).
+    Ref(&'static str),
+}
+
+// === impl Target ===
+
+impl Target {
+    fn is_tool_call(&self) -> bool {
+        self.method == mcp::TOOLS_CALL
+    }
+
+    /// The `tool` label of the request metrics: the tool, or the method.
+    fn label(&self) -> &str {
+        if self.is_tool_call() { &self.exposed } else { &self.method }
+    }
+}
+
+/// What the client gets first.
+enum Head {
+    Json(Vec<u8>),
+    Events(mpsc::Receiver<Bytes>),
+}
+
+/// Forwards `request` (addressed to `target` on `route`) and answers the client.
+pub(crate) async fn forward(
+    app: Arc<App>,
+    caller: Caller,
+    request: Envelope,
+    target: Target,
+    route: Route,
+) -> Response {
+    let meta = request.meta();
+    let traceparent = meta.get(propagation::TRACEPARENT).and_then(Value::as_str);
+    let tracestate = meta.get(propagation::TRACESTATE).and_then(Value::as_str);
+    let parent = propagation::remote_context(traceparent, tracestate)
+        .or_else(|| propagation::from_headers(&caller.headers));
+    let client_id = request.id_key().unwrap_or_else(|| "null".into());
+    let span = if target.is_tool_call() {
+        mcp::server_span(&target.exposed, &client_id, parent)
+    } else {
+        tracing::info_span!("mcp", mcp.method.name = %target.method)
+    };
+    let (head_tx, head_rx) = oneshot::channel();
+    let exposed = target.exposed.clone();
+    let call =
+        Call { app, caller, request, exposed, target, route, head: Some(head_tx), stream: None };
+    let task = call.run().instrument(span.clone());
+    tokio::spawn(opentelemetry::context::FutureExt::with_context(
+        task,
+        opentelemetry::Context::current(),
+    ));
+    match head_rx.await {
+        Ok(Head::Json(body)) => json(StatusCode::OK, body),
+        Ok(Head::Events(events)) => {
+            let stream = futures::stream::unfold(events, |mut events| async move {
+                events.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), events))
+            });
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(Body::from_stream(stream))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Err(_) => json(
+            StatusCode::OK,
+            error_response(None, -32603, "internal error: the call ended without an answer"),
+        ),
+    }
+}
+
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+struct Call {
+    app: Arc<App>,
+    caller: Caller,
+    request: Envelope,
+    exposed: String,
+    target: Target,
+    route: Route,
+    head: Option<oneshot::Sender<Head>>,
+    stream: Option<mpsc::Sender<Bytes>>,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    /// Final: the result or error sent to the client.
+    Done(Result<Vec<u8>, CallError>),
+    /// Never reached the replica: another may be tried.
+    NeverSent(String),
+}
+
+// === impl Call ===
+
+impl Call {
+    async fn run(mut self) {
+        let started = Instant::now();
+        let timeout = self.app.config.call_timeout;
+        let deadline = started + timeout;
+        let cancel = CancellationToken::new();
+        let client_id = self.request.id_key().unwrap_or_else(|| "null".into());
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout_at(deadline, self.route_call(deadline, &cancel)) => {
+                outcome.unwrap_or_else(|_| {
+                    Err(CallError::Timeout { tool: self.exposed.clone(), after: timeout })
+                })
+            }
+            () = cancel.cancelled() => {
+                Err(CallError::Agent(rmcp::ErrorData::new(
+                    rmcp::model::ErrorCode(-32800),
+                    "request cancelled by the client",
+                    None,
+                )))
+            }
+        };
+        if let Some(call) = self.app.relay.finish(&self.caller.client, &client_id)
+            && !cancel.is_cancelled()
+            && matches!(outcome, Err(CallError::Timeout { .. }))
+        {
+            // The agent may still be working: tell it to stop.
+            self.app.cancel_upstream(&call, "the gateway's call timeout passed");
+        }
+        let label = match &outcome {
+            Ok(body) if is_tool_error(body) => "tool_error",
+            Ok(body) if error_code(body).is_some() => "agent_error",
+            Ok(_) => "ok",
+            Err(error) => error.metric_label(),
+        };
+        let span_outcome = match &outcome {
+            Ok(body) if is_tool_error(body) => Outcome::ToolError,
+            Ok(body) => error_code(body).map_or(Outcome::Ok, Outcome::RpcError),
+            Err(error) => Outcome::RpcError(error.code()),
+        };
+        mcp::record_outcome(&tracing::Span::current(), span_outcome);
+        let metrics = self.app.gateway.metrics();
+        metrics.request(self.target.label(), label);
+        metrics.request_duration(self.target.label(), started.elapsed());
+        let id = self.request.id.clone();
+        let body = outcome
+            .unwrap_or_else(|error| error_response(id.as_deref(), error.code(), &error.message()));
+        self.emit_final(body).await;
+    }
+
+    /// Tries replicas until one answers, one may have run the call, or
+    /// `max_attempts` were unreachable.
+    async fn route_call(
+        &mut self,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<u8>, CallError> {
+        let route = self.route.clone();
+        let mut tried: Vec<&str> = Vec::new();
+        let mut last = String::new();
+        while tried.len() < self.app.config.max_attempts {
+            let replica = match pick(&self.exposed, &route, &tried) {
+                Ok(replica) => replica,
+                Err(_) if !tried.is_empty() => break,
+                Err(refusal) => return Err(refusal),
+            };
+            tried.push(&replica.agent_id);
+            if !replica.endpoint.breaker.try_acquire() {
+                continue;
+            }
+            let started = Instant::now();
+            let attempt = {
+                let _in_flight = InFlight::enter(&replica.endpoint);
+                let span = if self.target.is_tool_call() {
+                    mcp::client_span(&route.upstream_tool, &replica.endpoint.url)
+                } else {
+                    tracing::info_span!("upstream", url.full = %replica.endpoint.url)
+                };
+                span.record("switchboard.agent.id", replica.agent_id.as_str());
+                let attempt = self.attempt(replica, deadline, cancel);
+                let attempt = attempt.instrument(span.clone()).await;
+                let outcome = match &attempt {
+                    Attempt::Done(Ok(body)) if is_tool_error(body) => Outcome::ToolError,
+                    Attempt::Done(Ok(body)) => {
+                        error_code(body).map_or(Outcome::Ok, Outcome::RpcError)
+                    }
+                    Attempt::Done(Err(error)) => Outcome::Failed(error.metric_label()),
+                    Attempt::NeverSent(_) => Outcome::Failed("unreachable"),
+                };
+                mcp::record_outcome(&span, outcome);
+                attempt
+            };
+            self.app.gateway.observe_upstream(self.target.label(), started.elapsed());
+            let breaker = &replica.endpoint.breaker;
+            match attempt {
+                Attempt::Done(done) => {
+                    if matches!(done, Err(CallError::FailedMidCall { .. })) {
+                        breaker.record_failure();
+                    } else {
+                        breaker.record_success();
+                    }
+                    self.app.gateway.observe_breaker(&replica.endpoint);
+                    return done;
+                }
+                Attempt::NeverSent(message) => {
+                    breaker.record_failure();
+                    self.app.gateway.observe_breaker(&replica.endpoint);
+                    self.app.gateway.metrics().failovers.inc();
+                    tracing::warn!(error = %message, agent_id = %replica.agent_id, "replica unreachable; failing over");
+                    last = message;
+                }
+            }
+        }
+        Err(CallError::Unreachable { tool: self.exposed.clone(), tried: tried.len(), last })
+    }
+
+    /// One replica: open (or reuse) the session, send, relay the answer.
+    async fn attempt(
+        &mut self,
+        replica: &Replica,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Attempt {
+        let endpoint = replica.endpoint.url.clone();
+        let mut reopened = false;
+        loop {
+            let session = match self.session(&endpoint).await {
+                Ok(session) => session,
+                Err(UpstreamError::NeverSent(message)) => return Attempt::NeverSent(message),
+                Err(UpstreamError::MidCall(message)) => return Attempt::NeverSent(message),
+            };
+            let upstream_id = self.app.relay.next_id();
+            let body = self.upstream_body(upstream_id, deadline);
+            let headers = self.upstream_headers();
+            let sent = self.app.upstream.post(&endpoint, &session, &headers, body).await;
+            let (status, answer) = match sent {
+                Ok(sent) => sent,
+                Err(UpstreamError::NeverSent(message)) => return Attempt::NeverSent(message),
+                Err(UpstreamError::MidCall(message)) => return self.mid_call(message),
+            };
+            if status == 404 && session.id.is_some() && !reopened {
+                // The agent does not know the session (restarted, expired):
+                // it ran nothing. Open a new one and send again, once.
+                self.app.upstream.forget(&self.caller.client, &endpoint, &session);
+                reopened = true;
+                continue;
+            }
+            let client_id = self.request.id_key().unwrap_or_else(|| "null".into());
+            self.app.relay.start(
+                &self.caller.client,
+                &client_id,
+                InFlightCall {
+                    endpoint: endpoint.clone(),
+                    session: session.clone(),
+                    upstream_id,
+                    cancel: cancel.clone(),
+                },
+            );
+            return self.relay(&endpoint, &session, upstream_id, status, answer).await;
+        }
+    }
+
+    async fn session(&self, endpoint: &str) -> Result<UpstreamSession, UpstreamError> {
+        if let Some(version) = &self.caller.modern {
+            // A stateless client's request carries its own protocol metadata.
+            return Ok(UpstreamSession { id: None, protocol_version: version.clone() });
+        }
+        self.app.upstream.session(&self.caller.client, endpoint, &self.caller.hello).await
+    }
+
+    fn upstream_body(&self, upstream_id: u64, deadline: Instant) -> Bytes {
+        let mut request = Envelope {
+            jsonrpc: self.request.jsonrpc.clone(),
+            id: Some(crate::envelope::raw(&upstream_id)),
+            method: self.request.method.clone(),
+            params: self.request.params.clone(),
+            result: None,
+            error: None,
+        };
+        let key = self.target.upstream_key.as_str();
+        match self.target.rewrite {
+            Rewrite::Param(member) => request.set_param_str(member, key),
+            Rewrite::Ref(member) => request.set_ref_str(member, key),
+        }
+        let mut meta = request.meta();
+        if let Some(context) = propagation::current() {
+            meta.insert(propagation::TRACEPARENT.into(), context.traceparent.into());
+            match context.tracestate {
+                Some(state) => meta.insert(propagation::TRACESTATE.into(), state.into()),
+                None => meta.remove(propagation::TRACESTATE),
+            };
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        meta.insert(
+            DEADLINE_META.into(),
+            u64::try_from(left.as_millis()).unwrap_or(u64::MAX).into(),
+        );
+        request.set_meta(&meta);
+        Bytes::from(request.to_bytes())
+    }
+
+    fn upstream_headers(&self) -> Vec<(&'static str, String)> {
+        if self.caller.modern.is_none() {
+            return Vec::new();
+        }
+        let mut headers = vec![("Mcp-Method", self.target.method.clone())];
+        if matches!(self.target.rewrite, Rewrite::Param(_)) {
+            headers.push(("Mcp-Name", self.target.upstream_key.clone()));
+        }
+        headers
+    }
+
+    fn mid_call(&self, message: String) -> Attempt {
+        Attempt::Done(Err(CallError::FailedMidCall { tool: self.exposed.clone(), message }))
+    }
+
+    /// Relays the upstream answer; returns the final message for the client.
+    async fn relay(
+        &mut self,
+        endpoint: &str,
+        session: &UpstreamSession,
+        upstream_id: u64,
+        status: u16,
+        answer: Answer,
+    ) -> Attempt {
+        let mut reader = match answer {
+            Answer::Json(body) => return self.final_answer(status, &body, upstream_id),
+            Answer::Accepted => {
+                return self.mid_call("the agent accepted the call without answering".into());
+            }
+            Answer::Events(reader) => reader,
+        };
+        let mut relayed = Vec::new();
+        let done = loop {
+            let data = match reader.next().await {
+                Some(Ok(data)) => data,
+                Some(Err(UpstreamError::MidCall(message) | UpstreamError::NeverSent(message))) => {
+                    break self.mid_call(message);
+                }
+                None => break self.mid_call("the agent's stream ended without an answer".into()),
+            };
+            let Ok(mut message) = Envelope::parse(&data) else { continue };
+            if message.is_response() {
+                if message.id_key() == Some(upstream_id.to_string()) {
+                    break self.final_answer(status, &data, upstream_id);
+                }
+                continue;
+            }
+            if message.is_request() {
+                let Some(upstream_request_id) = message.id.take() else { continue };
+                let id = self.app.relay.relay(Origin {
+                    endpoint: endpoint.to_owned(),
+                    session: session.clone(),
+                    upstream_id: upstream_request_id,
+                    client: self.caller.client.clone(),
+                });
+                message.id = RawValue::from_string(id.clone()).ok();
+                relayed.push(id);
+                self.emit(message.to_bytes().into()).await;
+            } else {
+                self.emit(data).await;
+            }
+        };
+        self.app.relay.forget(&relayed);
+        done
+    }
+
+    fn final_answer(&self, status: u16, body: &[u8], upstream_id: u64) -> Attempt {
+        match Envelope::parse(body) {
+            Ok(mut message) if message.is_response() => {
+                if message.id_key() != Some(upstream_id.to_string()) && message.id.is_some() {
+                    return self.mid_call("the agent answered another request".into());
+                }
+                message.id = self.request.id.clone();
+                Attempt::Done(Ok(message.to_bytes()))
+            }
+            _ => self.mid_call(format!(
+                "the agent answered HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )),
+        }
+    }
+
+    /// Sends a notification or relayed request to the client's stream
+    /// (opening it); dropped when the client asked for plain JSON.
+    async fn emit(&mut self, data: Bytes) {
+        if !self.caller.accepts_events {
+            return;
+        }
+        if self.stream.is_none() {
+            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+            if let Some(head) = self.head.take() {
+                let _ = head.send(Head::Events(rx));
+            }
+            self.stream = Some(tx);
+        }
+        if let Some(stream) = &self.stream {
+            let _ = stream.send(sse::event(&data)).await;
+        }
+    }
+
+    async fn emit_final(&mut self, body: Vec<u8>) {
+        if let Some(head) = self.head.take() {
+            let _ = head.send(Head::Json(body));
+        } else if let Some(stream) = self.stream.take() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), stream.send(sse::event(&body))).await;
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Shape {
+    result: Option<ResultShape>,
+    error: Option<ErrorShape>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResultShape {
+    #[serde(rename = "isError")]
+    is_error: Option<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorShape {
+    code: i32,
+}
+
+fn is_tool_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<Shape>(body)
+        .ok()
+        .and_then(|s| s.result)
+        .and_then(|r| r.is_error)
+        .unwrap_or(false)
+}
+
+fn error_code(body: &[u8]) -> Option<i32> {
+    serde_json::from_slice::<Shape>(body).ok()?.error.map(|e| e.code)
+}

@@ -1,0 +1,343 @@
+//! The upstream side: one kept-alive HTTP client (TCP_NODELAY) to every
+//! agent, and upstream MCP sessions.
+//!
+//! A stateful upstream (one that answers `initialize` with an
+//! `Mcp-Session-Id`) gets one session per gateway client session, opened
+//! lazily with that client's capabilities and `clientInfo`, closed with it.
+//! A stateless upstream's handshake result is shared by every client. An
+//! upstream answering 404 for a session has forgotten it (a restart, an
+//! expiry): the request certainly did not run there, so the session is
+//! re-opened and the request sent once more.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::sse::SseReader;
+
+/// The protocol revision asked for when the client named none.
+const FALLBACK_VERSION: &str = "2025-06-18";
+
+/// What a gateway client told the gateway at `initialize`; forwarded to
+/// every upstream session opened for it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientHello {
+    pub protocol_version: Option<String>,
+    pub capabilities: Value,
+    pub client_info: Value,
+    /// The client's last `logging/setLevel` request, sent to new sessions too.
+    pub log_level: Option<Bytes>,
+}
+
+/// One upstream session: its id (none for a stateless upstream) and the
+/// negotiated revision.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamSession {
+    pub id: Option<String>,
+    pub protocol_version: String,
+}
+
+/// Why an upstream exchange failed.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// No connection could be made: the request never left.
+    NeverSent(String),
+    /// The request may have reached the agent.
+    MidCall(String),
+}
+
+type Cell = Arc<OnceCell<UpstreamSession>>;
+
+/// The upstream HTTP client and session table.
+pub(crate) struct Upstream {
+    http: reqwest::Client,
+    connect_timeout: Duration,
+    /// (gateway client key, endpoint) → session.
+    sessions: Mutex<HashMap<(String, String), Cell>>,
+    /// Endpoints known to be stateless: their session is shared (key "").
+    stateless: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The answer head of one POST.
+pub(crate) enum Answer {
+    /// A JSON body.
+    Json(Bytes),
+    /// An SSE stream.
+    Events(SseReader),
+    /// No body (202 for a notification or a response).
+    Accepted,
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    pub fn new(connect_timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .connect_timeout(connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            connect_timeout,
+            sessions: Mutex::new(HashMap::new()),
+            stateless: Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// The session of `client` at `endpoint`, opened if needed.
+    pub async fn session(
+        &self,
+        client: &str,
+        endpoint: &str,
+        hello: &ClientHello,
+    ) -> Result<UpstreamSession, UpstreamError> {
+        let key = self.key(client, endpoint);
+        let cell = self.sessions.lock().entry(key.clone()).or_default().clone();
+        let made = cell.get_or_try_init(|| self.initialize(endpoint, hello)).await.cloned();
+        match &made {
+            Ok(session) if session.id.is_none() && !key.0.is_empty() => {
+                // Stateless: share it and drop the per-client entry.
+                self.stateless.lock().insert(endpoint.to_owned());
+                let mut sessions = self.sessions.lock();
+                sessions.remove(&key);
+                sessions.entry((String::new(), endpoint.to_owned())).or_insert(cell);
+            }
+            Ok(_) => {}
+            Err(_) => self.forget_cell(&key, &cell),
+        }
+        made
+    }
+
+    fn key(&self, client: &str, endpoint: &str) -> (String, String) {
+        if self.stateless.lock().contains(endpoint) {
+            (String::new(), endpoint.to_owned())
+        } else {
+            (client.to_owned(), endpoint.to_owned())
+        }
+    }
+
+    /// Forgets `session` of `client` at `endpoint` (the upstream lost it).
+    pub fn forget(&self, client: &str, endpoint: &str, session: &UpstreamSession) {
+        let key = self.key(client, endpoint);
+        let mut sessions = self.sessions.lock();
+        let same = sessions
+            .get(&key)
+            .and_then(|cell| cell.get())
+            .is_some_and(|current| current.id == session.id);
+        if same {
+            sessions.remove(&key);
+        }
+    }
+
+    fn forget_cell(&self, key: &(String, String), cell: &Cell) {
+        let mut sessions = self.sessions.lock();
+        if sessions.get(key).is_some_and(|current| Arc::ptr_eq(current, cell)) {
+            sessions.remove(key);
+        }
+    }
+
+    /// The open upstream sessions of `client` (shared ones included).
+    pub fn sessions_of(&self, client: &str) -> Vec<(String, UpstreamSession)> {
+        let sessions = self.sessions.lock();
+        sessions
+            .iter()
+            .filter(|((c, _), _)| c == client || c.is_empty())
+            .filter_map(|((_, endpoint), cell)| cell.get().map(|s| (endpoint.clone(), s.clone())))
+            .collect()
+    }
+
+    /// Closes every upstream session of `client` (its gateway session ended).
+    pub fn close_client(&self, client: &str) {
+        let closed: Vec<((String, String), Cell)> = {
+            let mut sessions = self.sessions.lock();
+            let keys: Vec<_> = sessions.keys().filter(|(c, _)| c == client).cloned().collect();
+            keys.into_iter().filter_map(|k| sessions.remove(&k).map(|cell| (k, cell))).collect()
+        };
+        for ((_, endpoint), cell) in closed {
+            let Some(UpstreamSession { id: Some(id), .. }) = cell.get().cloned() else { continue };
+            let http = self.http.clone();
+            tokio::spawn(async move {
+                let sent = http.delete(&endpoint).header("Mcp-Session-Id", id).send().await;
+                if let Err(error) = sent {
+                    tracing::debug!(%error, %endpoint, "upstream session not closed");
+                }
+            });
+        }
+    }
+
+    async fn initialize(
+        &self,
+        endpoint: &str,
+        hello: &ClientHello,
+    ) -> Result<UpstreamSession, UpstreamError> {
+        let version = hello.protocol_version.clone().unwrap_or_else(|| FALLBACK_VERSION.into());
+        let mut client_info = hello.client_info.clone();
+        if !client_info.is_object() {
+            client_info =
+                json!({"name": "switchboard-gateway", "version": env!("CARGO_PKG_VERSION")});
+        }
+        let capabilities =
+            if hello.capabilities.is_object() { hello.capabilities.clone() } else { json!({}) };
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": version,
+                "capabilities": capabilities,
+                "clientInfo": client_info,
+                "_meta": {"io.switchboard/gateway": {
+                    "name": "switchboard-gateway",
+                    "version": env!("CARGO_PKG_VERSION"),
+                }},
+            },
+        });
+        let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let exchange = async {
+            let response = self.send(endpoint, None, &version, &[], bytes).await?;
+            let session = header(&response, "mcp-session-id");
+            let answer = read_first(response).await?;
+            let negotiated = serde_json::from_slice::<Value>(&answer)
+                .ok()
+                .and_then(|v| v["result"]["protocolVersion"].as_str().map(str::to_owned));
+            let Some(negotiated) = negotiated else {
+                return Err(UpstreamError::NeverSent(format!(
+                    "initialize refused: {}",
+                    String::from_utf8_lossy(&answer)
+                )));
+            };
+            let session = UpstreamSession { id: session, protocol_version: negotiated };
+            let initialized =
+                Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+            let sent = self.send(
+                endpoint,
+                session.id.as_deref(),
+                &session.protocol_version,
+                &[],
+                initialized,
+            );
+            sent.await?;
+            if let Some(level) = &hello.log_level {
+                let level = Bytes::from(with_id(level, "0"));
+                let sent = self.send(
+                    endpoint,
+                    session.id.as_deref(),
+                    &session.protocol_version,
+                    &[],
+                    level,
+                );
+                if let Err(error) = sent.await {
+                    tracing::debug!(?error, endpoint, "logging level not forwarded");
+                }
+            }
+            Ok(session)
+        };
+        match tokio::time::timeout(self.connect_timeout, exchange).await {
+            Ok(made) => made,
+            Err(_) => Err(UpstreamError::NeverSent(format!(
+                "no handshake within {:?}",
+                self.connect_timeout
+            ))),
+        }
+    }
+
+    /// POSTs `body` to `endpoint`; classifies failures.
+    pub async fn send(
+        &self,
+        endpoint: &str,
+        session: Option<&str>,
+        version: &str,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut request = self
+            .http
+            .post(endpoint)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", version);
+        if let Some(session) = session {
+            request = request.header("Mcp-Session-Id", session);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.body(body).send().await.map_err(|error| classify(&error))
+    }
+
+    /// POSTs `body` and reads the answer's head.
+    pub async fn post(
+        &self,
+        endpoint: &str,
+        session: &UpstreamSession,
+        headers: &[(&str, String)],
+        body: Bytes,
+    ) -> Result<(u16, Answer), UpstreamError> {
+        let response = self
+            .send(endpoint, session.id.as_deref(), &session.protocol_version, headers, body)
+            .await?;
+        let status = response.status().as_u16();
+        if status == 202 {
+            return Ok((status, Answer::Accepted));
+        }
+        let events =
+            header(&response, "content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+        if events {
+            return Ok((status, Answer::Events(SseReader::new(response))));
+        }
+        let body = response.bytes().await.map_err(|e| UpstreamError::MidCall(e.to_string()))?;
+        Ok((status, Answer::Json(body)))
+    }
+}
+
+/// `request` with its id replaced by the JSON text `id`.
+fn with_id(request: &[u8], id: &str) -> Vec<u8> {
+    match crate::envelope::Envelope::parse(request) {
+        Ok(mut envelope) => {
+            envelope.id = serde_json::value::RawValue::from_string(id.to_owned()).ok();
+            envelope.to_bytes()
+        }
+        Err(_) => request.to_vec(),
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// The first JSON-RPC message of an answer (JSON or SSE).
+async fn read_first(response: reqwest::Response) -> Result<Bytes, UpstreamError> {
+    let events =
+        header(&response, "content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+    if events {
+        let mut reader = SseReader::new(response);
+        return match reader.next().await {
+            Some(Ok(data)) => Ok(data),
+            Some(Err(error)) => Err(error),
+            None => Err(UpstreamError::MidCall("the stream ended without an answer".into())),
+        };
+    }
+    response.bytes().await.map_err(|e| UpstreamError::MidCall(e.to_string()))
+}
+
+/// A connect failure never sent the request; anything else may have.
+pub(crate) fn classify(error: &reqwest::Error) -> UpstreamError {
+    if error.is_connect() {
+        UpstreamError::NeverSent(format!("cannot connect: {error}"))
+    } else {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            message = format!("{message}: {inner}");
+            source = inner.source();
+        }
+        UpstreamError::MidCall(message)
+    }
+}
