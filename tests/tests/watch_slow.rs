@@ -96,7 +96,6 @@ async fn read_to_end(stream: &mut Streaming<WatchResponse>) -> (Vec<WatchRespons
 
 fn slow_watcher_config() -> RegistryConfig {
     RegistryConfig {
-        watcher_queue: 8,
         slow_watcher_timeout: Duration::from_millis(300),
         ..RegistryConfig::default()
     }
