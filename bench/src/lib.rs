@@ -264,6 +264,12 @@ impl BenchOptions {
             .min(streams.max(1))
     }
 
+    /// Change rates of watch-fanout: `--rate`, else 20/s and 200/s (20/s
+    /// alone hides what per-watcher costs do at a real write rate).
+    pub(crate) fn watch_rates(&self) -> Vec<f64> {
+        self.rate.map_or_else(|| vec![20.0, 200.0], |rate| vec![rate])
+    }
+
     /// A list option, else the scenario's default (or smoke default).
     pub(crate) fn sizes(&self, given: &[usize], normal: &[usize], smoke: &[usize]) -> Vec<usize> {
         if !given.is_empty() {

@@ -14,7 +14,7 @@ use serde_json::json;
 use switchboard_agent::{Agent, Dependency};
 use switchboard_tests::gateway::{error_code, http_get};
 use switchboard_tests::{
-    AgentProcess, InProcessGateway, TestRegistry, McpClient, eventually, metric_value,
+    AgentProcess, InProcessGateway, McpClient, TestRegistry, eventually, metric_value,
 };
 use tokio::task::JoinHandle;
 

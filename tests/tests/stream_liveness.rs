@@ -15,7 +15,7 @@ use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{Agent, AgentStatus, GetAgentRequest, StatusReason};
 use switchboard_registry::RegistryConfig;
-use switchboard_tests::{TestRegistry, RawHeartbeatStream, eventually, metric_value};
+use switchboard_tests::{RawHeartbeatStream, TestRegistry, eventually, metric_value};
 use tonic::transport::Channel;
 
 /// Generous bound for anything that should happen "at once".

@@ -31,8 +31,6 @@ const SYNC_LABEL: &str = "bench.sync";
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for the last changes to reach every watcher.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Change rates measured when `--rate` is not given.
-const DEFAULT_RATES: [f64; 2] = [20.0, 200.0];
 
 /// Counters shared by the watchers.
 #[derive(Default)]
@@ -61,9 +59,7 @@ struct Case {
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let options = ctx.options;
     let background = options.agents.first().copied().unwrap_or(0);
-    // 20/s hides what per-watcher costs do at a real write rate; 200/s of
-    // five-tool agents (~3.8 KB events) shows it.
-    let rates = options.rate.map_or_else(|| DEFAULT_RATES.to_vec(), |rate| vec![rate]);
+    let rates = options.watch_rates();
     let length = options.phase(Duration::from_secs(10), Duration::from_millis(1500));
     for &rate in &rates {
         for watchers in options.sizes(&options.watchers, &[1, 100, 1000], &[3]) {

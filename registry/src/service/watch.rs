@@ -77,8 +77,7 @@ impl WatchApi {
     pub fn watch(&self, request: WatchRequest) -> Result<WatchStream, Status> {
         let filter = Filter::new(request.filter.clone().unwrap_or_default())?;
         let slot = self.watchers.open(self.registry.metrics());
-        let cursor =
-            Cursor::new(self.registry.clone(), slot, self.frames.clone(), filter, request);
+        let cursor = Cursor::new(self.registry.clone(), slot, self.frames.clone(), filter, request);
         Ok(WatchStream::new(cursor, self.watchers.clone()))
     }
 }

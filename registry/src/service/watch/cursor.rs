@@ -199,6 +199,10 @@ impl Cursor {
 
     /// The next admitted agent of the pinned snapshot, or its end marker.
     fn snapshot_entry(&mut self, after: Option<String>) -> Result<Frame, Stop> {
+        // An unfinished snapshot is worth nothing to the client: stop at once.
+        if self.closing.is_cancelled() {
+            return Err(Stop::Closing);
+        }
         // The sweep drops the pin of a stalled watcher.
         let snapshot = self.slot.pinned().ok_or(Stop::Behind)?;
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
@@ -291,7 +295,8 @@ impl Cursor {
             Verdict::Send(kind) if kind == event.kind => {
                 let frames = &self.frames;
                 let epoch = &self.epoch;
-                let bytes = event.frame(|change| change_frame(change, epoch, &frames.get(&change.agent)));
+                let bytes =
+                    event.frame(|change| change_frame(change, epoch, &frames.get(&change.agent)));
                 return Some(Frame::Whole(bytes));
             }
             Verdict::Send(kind) => (kind, event.reason),

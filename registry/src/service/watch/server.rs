@@ -15,9 +15,9 @@ use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
 use tonic::server::{Grpc, NamedService, ServerStreamingService};
 use tonic::{Request, Response, Status};
 
+use super::WatchApi;
 use super::cursor::WatchStream;
 use super::frame::{Frame, FrameCodec};
-use super::WatchApi;
 
 /// The gRPC path of the one RPC.
 const WATCH_PATH: &str = "/switchboard.v1.WatchService/Watch";

@@ -23,6 +23,8 @@ use crate::state::Snapshot;
 
 /// Shortest pause between two sweeps.
 const MIN_SWEEP: Duration = Duration::from_millis(10);
+/// Once the registry is closing, a stall this long ends a stream.
+const CLOSING_STALL: Duration = Duration::from_secs(1);
 
 /// One watch stream's state shared with the sweep.
 #[derive(Debug)]
@@ -83,7 +85,8 @@ impl Slot {
 
     fn stalled(&self, now: u64, timeout: u64, head: u64) -> bool {
         let waited = now.saturating_sub(self.last_poll.load(Ordering::Relaxed));
-        let owes = self.busy.load(Ordering::Relaxed) || self.delivered.load(Ordering::Relaxed) < head;
+        let owes =
+            self.busy.load(Ordering::Relaxed) || self.delivered.load(Ordering::Relaxed) < head;
         !self.idle.load(Ordering::Relaxed) && waited > timeout && owes
     }
 }
@@ -134,9 +137,8 @@ impl Watchers {
         slot
     }
 
-    /// Ends every stalled stream once.
-    fn sweep(&self, registry: &Registry) {
-        let timeout = registry.config().slow_watcher_timeout;
+    /// Ends every stream stalled for longer than `timeout`.
+    fn sweep(&self, registry: &Registry, timeout: Duration) {
         let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         let head = registry.snapshot().revision;
         let now = self.clock.now();
@@ -161,16 +163,17 @@ impl Watchers {
     }
 }
 
-/// Sweeps until the registry closes or no watch service is left.
+/// Sweeps until no watch service or stream is left.
 pub async fn run_sweeps(watchers: Weak<Watchers>, registry: Registry) {
-    let every = (registry.config().slow_watcher_timeout / 4).max(MIN_SWEEP);
+    let timeout = registry.config().slow_watcher_timeout;
+    let every = (timeout / 4).max(MIN_SWEEP);
     let closing = registry.closing();
     loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = closing.cancelled() => return,
-        }
+        tokio::time::sleep(every).await;
         let Some(watchers) = watchers.upgrade() else { return };
-        watchers.sweep(&registry);
+        // Closing: a stream whose client stopped reading would hold up the
+        // graceful shutdown, so stalls are ended sooner.
+        let timeout = if closing.is_cancelled() { timeout.min(CLOSING_STALL) } else { timeout };
+        watchers.sweep(&registry, timeout);
     }
 }

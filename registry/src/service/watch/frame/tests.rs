@@ -18,7 +18,8 @@ fn frames_encode_exactly_like_prost() {
     let agent = agent();
     let time = Timestamp { seconds: 7, nanos: 1 };
     let frames = AgentFrames::default();
-    let header = Header { reason: "filter", time: Some(&time), ..Header::new(EventType::Removed, 9, "e") };
+    let header =
+        Header { reason: "filter", time: Some(&time), ..Header::new(EventType::Removed, 9, "e") };
     let expected = WatchResponse {
         r#type: EventType::Removed as i32,
         revision: 9,
@@ -30,7 +31,11 @@ fn frames_encode_exactly_like_prost() {
     };
     assert_eq!(frame_bytes(&header.with_agent(frames.get(&agent))), expected.encode_to_vec());
 
-    let marker = Header { compact_revision: 3, reason: "compacted", ..Header::new(EventType::ResyncRequired, 1, "e") };
+    let marker = Header {
+        compact_revision: 3,
+        reason: "compacted",
+        ..Header::new(EventType::ResyncRequired, 1, "e")
+    };
     let expected = WatchResponse {
         r#type: EventType::ResyncRequired as i32,
         revision: 1,
@@ -59,6 +64,8 @@ fn frames_encode_exactly_like_prost() {
     };
     let bytes = change.frame(|c| change_frame(c, "e", &frames.get(&c.agent)));
     assert_eq!(bytes.as_ref(), expected.encode_to_vec().as_slice());
+    let again = change.frame(|_| panic!("encoded once"));
+    assert_eq!(again.as_ptr(), bytes.as_ptr(), "every watcher sends the same bytes");
     assert_eq!(WatchResponse::decode(bytes).unwrap(), expected);
 }
 
