@@ -64,7 +64,7 @@ pub struct BenchArgs {
     #[arg(long, value_parser = phase_length)]
     pub duration: Option<Duration>,
     /// Fixed rate: heartbeats/s for heartbeat [half the saturated rate], changes/s for
-    /// watch-fanout [20].
+    /// watch-fanout [20 and 200].
     #[arg(long)]
     pub rate: Option<f64>,
     /// Samples of one-at-a-time scenarios [rewire: 200 joins, 20 crashes; restart: 2;
@@ -153,10 +153,11 @@ pub async fn run(args: BenchArgs) -> BenchResult<()> {
 
 impl ValueEnum for ScenarioArg {
     fn value_variants<'a>() -> &'a [Self] {
-        const VARIANTS: [ScenarioArg; 9] = [
+        const VARIANTS: [ScenarioArg; 10] = [
             ScenarioArg::Run(Scenario::Heartbeat),
             ScenarioArg::Run(Scenario::Register),
             ScenarioArg::Run(Scenario::WatchFanout),
+            ScenarioArg::Run(Scenario::WatchMemory),
             ScenarioArg::Run(Scenario::Rewire),
             ScenarioArg::Run(Scenario::Gateway),
             ScenarioArg::Run(Scenario::Restart),

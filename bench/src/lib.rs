@@ -10,6 +10,7 @@
 //! | `heartbeat` | N agents, one bidi heartbeat stream each: acks/s at saturation, send → ack latency at a fixed rate |
 //! | `register` | durable `RegisterAgent` (5 tools) with C concurrent clients |
 //! | `watch-fanout` | a change → its arrival at each of W watchers |
+//! | `watch-memory` | the registry's memory when 1k watchers read a snapshot slowly, or get a burst of status changes |
 //! | `rewire` | provider joins / leaves / is SIGKILLed → the dependent's pushed wiring |
 //! | `gateway` | `tools/call` through the gateway vs straight to the agent |
 //! | `restart` | a registry holding N agents restarted (SIGTERM, SIGKILL): time to serve, agents expired |
@@ -68,6 +69,8 @@ pub enum Scenario {
     Register,
     /// Change → every watcher.
     WatchFanout,
+    /// Registry memory under many watchers.
+    WatchMemory,
     /// Provider joins, leaves, crashes → dependent rewired.
     Rewire,
     /// Gateway overhead on `tools/call`.
@@ -124,10 +127,11 @@ pub struct BenchOptions {
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Heartbeat,
         Scenario::Register,
         Scenario::WatchFanout,
+        Scenario::WatchMemory,
         Scenario::Rewire,
         Scenario::Gateway,
         Scenario::Restart,
@@ -139,6 +143,7 @@ impl Scenario {
             Scenario::Heartbeat => "heartbeat",
             Scenario::Register => "register",
             Scenario::WatchFanout => "watch-fanout",
+            Scenario::WatchMemory => "watch-memory",
             Scenario::Rewire => "rewire",
             Scenario::Gateway => "gateway",
             Scenario::Restart => "restart",
@@ -153,6 +158,9 @@ impl Scenario {
             }
             Scenario::Register => "Durable registrations with concurrent clients",
             Scenario::WatchFanout => "A change → its arrival at every watcher",
+            Scenario::WatchMemory => {
+                "Registry memory: 1k slow watchers from revision 0, 1k watchers × a status burst"
+            }
             Scenario::Rewire => "Provider joins / leaves / SIGKILL → the dependent's pushed wiring",
             Scenario::Gateway => "tools/call through the gateway vs directly to the agent",
             Scenario::Restart => {
@@ -254,6 +262,12 @@ impl BenchOptions {
         self.connections
             .unwrap_or_else(|| streams.div_ceil(1000).clamp(min, 16))
             .min(streams.max(1))
+    }
+
+    /// Change rates of watch-fanout: `--rate`, else 20/s and 200/s (20/s
+    /// alone hides what per-watcher costs do at a real write rate).
+    pub(crate) fn watch_rates(&self) -> Vec<f64> {
+        self.rate.map_or_else(|| vec![20.0, 200.0], |rate| vec![rate])
     }
 
     /// A list option, else the scenario's default (or smoke default).

@@ -8,6 +8,7 @@ mod register;
 mod restart;
 mod rewire;
 mod watch_fanout;
+mod watch_memory;
 
 use crate::error::BenchResult;
 use crate::phase::PhasePlan;
@@ -71,6 +72,7 @@ pub(crate) async fn run(options: &BenchOptions) -> BenchResult<Report> {
         Scenario::Heartbeat => heartbeat::run(&ctx, &mut report).await?,
         Scenario::Register => register::run(&ctx, &mut report).await?,
         Scenario::WatchFanout => watch_fanout::run(&ctx, &mut report).await?,
+        Scenario::WatchMemory => watch_memory::run(&ctx, &mut report).await?,
         Scenario::Rewire => rewire::run(&ctx, &mut report).await?,
         Scenario::Gateway => gateway::run(&ctx, &mut report).await?,
         Scenario::Restart => restart::run(&ctx, &mut report).await?,

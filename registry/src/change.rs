@@ -4,9 +4,13 @@
 //! and the commit batch would each hold a deep copy of the agent (its tools,
 //! their JSON schemas) per mutation. A [`Change`] shares the snapshot's
 //! `Arc<Agent>` instead, and encodes itself as the exact bytes of an
-//! [`Event`] for the store without building one.
+//! [`Event`] for the store without building one. It also keeps the encoded
+//! watch message built for it the first time a watcher sends it, so every
+//! watcher sends the same bytes instead of encoding the agent again.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use prost::Message as _;
 use prost::encoding::{int32, message, string, uint64};
@@ -14,7 +18,7 @@ use prost_types::Timestamp;
 use switchboard_proto::v1::{Agent, Event, EventType};
 
 /// A mutation: what happened to which agent at which revision.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Change {
     /// What happened.
     pub kind: EventType,
@@ -26,7 +30,22 @@ pub struct Change {
     pub reason: &'static str,
     /// When it was recorded.
     pub time: Option<Timestamp>,
+    /// The encoded unfiltered watch message, built once on first use.
+    pub frame: OnceLock<Bytes>,
 }
+
+/// Equal when the recorded mutation is; the cached frame is derived.
+impl PartialEq for Change {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.revision == other.revision
+            && self.agent == other.agent
+            && self.reason == other.reason
+            && self.time == other.time
+    }
+}
+
+// === impl Change ===
 
 impl Change {
     /// The wire form (a deep copy of the agent).
@@ -48,7 +67,13 @@ impl Change {
             agent: Arc::new(event.agent.unwrap_or_default()),
             reason: known_reason(&event.reason),
             time: event.time,
+            frame: OnceLock::new(),
         }
+    }
+
+    /// The shared encoded watch message, built by `build` on first use.
+    pub fn frame(&self, build: impl FnOnce(&Change) -> Bytes) -> Bytes {
+        self.frame.get_or_init(|| build(self)).clone()
     }
 
     /// The protobuf encoding of [`Change::to_event`], without the copy.
@@ -98,6 +123,7 @@ mod tests {
             agent: Arc::new(agent),
             reason: "deregistered",
             time: Some(Timestamp { seconds: 7, nanos: 1 }),
+            frame: OnceLock::new(),
         };
         assert_eq!(change.encode_event(), change.to_event().encode_to_vec());
         let decoded = Event::decode(change.encode_event().as_slice()).unwrap();

@@ -13,13 +13,14 @@ pub struct RegistryConfig {
     pub history_max_events: usize,
     /// Event history older than this is compacted.
     pub history_max_age: Duration,
-    /// Watch: live events buffered for all watchers together (one shared ring;
-    /// a watcher further behind than this is ended with a resumable status).
-    pub watch_buffer: usize,
-    /// Watch: messages queued for one watcher's connection.
-    pub watcher_queue: usize,
-    /// Watch: a watcher whose queue stays full this long is ended with a
-    /// resumable status.
+    /// Watch: a live watcher further behind the latest revision than this
+    /// many events is ended with a resumable status. Keep it below
+    /// `history_max_events`, so the watcher can resume by replay instead of
+    /// a fresh snapshot.
+    pub watch_max_lag: usize,
+    /// Watch: a watcher with messages to send whose connection takes none
+    /// for this long is ended with a resumable status (and stops pinning the
+    /// snapshot it was sending).
     pub slow_watcher_timeout: Duration,
     /// Watch: idle streams get a progress bookmark this often.
     pub bookmark_interval: Duration,
@@ -60,8 +61,7 @@ impl Default for RegistryConfig {
             liveness: LivenessConfig::default(),
             history_max_events: 10_000,
             history_max_age: Duration::from_secs(3600),
-            watch_buffer: 8192,
-            watcher_queue: 256,
+            watch_max_lag: 8192,
             slow_watcher_timeout: Duration::from_secs(10),
             bookmark_interval: Duration::from_secs(5),
             max_batch: 512,
@@ -91,8 +91,7 @@ impl RegistryConfig {
         self.liveness.validate().map_err(|e| e.to_string())?;
         let positive = [
             ("history_max_events", self.history_max_events),
-            ("watch_buffer", self.watch_buffer),
-            ("watcher_queue", self.watcher_queue),
+            ("watch_max_lag", self.watch_max_lag),
             ("max_batch", self.max_batch),
             ("max_message_bytes", self.limits.max_message_bytes),
         ];
@@ -100,6 +99,9 @@ impl RegistryConfig {
             if value == 0 {
                 return Err(format!("{name} must be greater than 0"));
             }
+        }
+        if self.slow_watcher_timeout.is_zero() {
+            return Err("slow_watcher_timeout must be greater than 0".into());
         }
         if self.bookmark_interval.is_zero() {
             return Err("bookmark_interval must be greater than 0".into());

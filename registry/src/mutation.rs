@@ -308,6 +308,7 @@ impl BatchBuilder {
             agent,
             reason,
             time: Some(self.now),
+            frame: std::sync::OnceLock::new(),
         });
         if let Some(start) = self.next.record(event.clone(), self.max_events, self.oldest_seconds) {
             self.compact_before = Some(start);

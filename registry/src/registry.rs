@@ -17,11 +17,10 @@ use std::sync::Arc;
 
 use switchboard_health::{LivenessTracker, Status as Liveness};
 use switchboard_proto::v1::RegisterAgentRequest;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::change::Change;
 use crate::condition::{to_cause, to_liveness};
 use crate::config::RegistryConfig;
 use crate::error::{RegistryError, RegistryResult};
@@ -250,9 +249,10 @@ impl Registry {
         Some(sender.subscribe())
     }
 
-    /// Live events, published once durable.
-    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<Change>> {
-        self.shared.events.subscribe()
+    /// The revision of the latest published snapshot, changing each time
+    /// the writer publishes one (its events are then in its history).
+    pub fn subscribe_revisions(&self) -> watch::Receiver<u64> {
+        self.shared.published.subscribe()
     }
 
     async fn mutate(&self, mutation: Mutation) -> RegistryResult<Outcome> {

@@ -16,13 +16,13 @@ use std::time::Duration;
 use switchboard_health::{MetricsRenderer, Readiness, probe_router};
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
-use switchboard_proto::v1::watch_service_server::WatchServiceServer;
 use switchboard_telemetry::grpc::GrpcServerTraceLayer;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::registry::Registry;
+use crate::service::watch::WatchServer;
 use crate::service::{HeartbeatApi, RegistryApi, WatchApi};
 
 pub use decode_errors::DecodeErrors;
@@ -70,7 +70,7 @@ pub async fn serve_grpc(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     health.set_serving::<HeartbeatServiceServer<HeartbeatApi>>().await;
-    health.set_serving::<WatchServiceServer<WatchApi>>().await;
+    health.set_serving::<WatchServer>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -100,10 +100,8 @@ pub async fn serve_grpc(
                 .max_decoding_message_size(max),
             max,
         ))
-        .add_service(DecodeErrors::new(
-            WatchServiceServer::new(WatchApi::new(registry)).max_decoding_message_size(max),
-            max,
-        ))
+        // Hand-written, to send each event's shared encoding as it is.
+        .add_service(DecodeErrors::new(WatchServer::new(WatchApi::new(registry), max), max))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

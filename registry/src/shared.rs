@@ -11,10 +11,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use switchboard_health::LivenessTracker;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::change::Change;
 use crate::config::RegistryConfig;
 use crate::metrics::Metrics;
 use crate::state::{Snapshot, Wiring};
@@ -24,7 +23,9 @@ use crate::streams::Streams;
 pub(crate) struct Shared {
     pub config: RegistryConfig,
     pub snapshot: ArcSwap<Snapshot>,
-    pub events: broadcast::Sender<Arc<Change>>,
+    /// The revision of the latest published snapshot; watchers wait on it
+    /// and read the events themselves from the snapshot's history.
+    pub published: watch::Sender<u64>,
     /// Liveness of every agent: status, cause, deadlines. Heartbeats touch
     /// only this.
     pub liveness: Mutex<LivenessTracker<String>>,
@@ -52,10 +53,10 @@ impl Shared {
         snapshot: Snapshot,
         tracker: LivenessTracker<String>,
     ) -> Self {
-        let (events, _) = broadcast::channel(config.watch_buffer);
+        let published = watch::Sender::new(snapshot.revision);
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            events,
+            published,
             liveness: Mutex::new(tracker),
             liveness_changed: Notify::new(),
             dirty_status: Mutex::new(BTreeSet::new()),

@@ -4,8 +4,8 @@
 //! queued (up to `max_batch`) plus the agents whose liveness changed, applies
 //! them to a new snapshot, makes the batch durable with one `Store::commit`
 //! (so concurrent registrations share one flush), then publishes: snapshot
-//! first, then events to watchers (a watcher that subscribes and then loads
-//! the snapshot can never miss an event), then wiring pushes, then its own
+//! first, then the revision that wakes watchers (they read the events from
+//! the snapshot's history, so none can be missed), then wiring pushes, then its own
 //! bookkeeping, then replies — each carrying what the caller needs (a
 //! registration's wiring), so no caller re-reads the snapshot.
 
@@ -93,7 +93,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         send_replies(replies, outcomes);
         return;
     }
-    let Built { snapshot, batch, pushes, events } = builder.finish();
+    let Built { snapshot, batch, pushes, events: _ } = builder.finish();
     let started = std::time::Instant::now();
     if let Err(error) = store.commit(batch).await {
         // After a failed write the store's state is unknown (sled poisons
@@ -111,11 +111,11 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
     fill_wiring(&snapshot, &mut outcomes);
+    let revision = snapshot.revision;
     shared.snapshot.store(Arc::new(snapshot));
-    for event in events {
-        // No receiver is fine: nobody is watching.
-        let _ = shared.events.send(event);
-    }
+    // Watchers read the new events from the snapshot's history; this only
+    // wakes them, however many there are.
+    shared.published.send_replace(revision);
     push_wiring(shared, pushes);
     after_commit(shared, &outcomes);
     send_replies(replies, outcomes);

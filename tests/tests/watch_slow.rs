@@ -1,10 +1,12 @@
-//! A watcher that stops reading never holds others back: it is ended with a
-//! resumable status once its bounded queue stays full, its task and queue
-//! are freed, and the watchers that do read get every event in order.
+//! A watcher that stops reading never holds others back: once it has had
+//! something to send that its connection took none of for
+//! `slow_watcher_timeout`, it is ended with a resumable status and leaves the
+//! `watchers` gauge (it holds no queue and no task, only a cursor), and the
+//! watchers that do read get every event in order.
 //!
 //! A client that never reads still absorbs data in HTTP/2 flow-control
 //! windows (the client's receive window, the server's send buffer) before the
-//! registry's per-watcher queue fills. So the stalled watcher connects with
+//! registry stops being asked for more. So the stalled watcher connects with
 //! HTTP/2's initial 64 KiB windows (hyper's client defaults are megabytes),
 //! the reading one with very large ones (so a scheduling hiccup in the test
 //! cannot make it look slow), and every event carries an ~8 KiB agent, so a
@@ -95,11 +97,7 @@ async fn read_to_end(stream: &mut Streaming<WatchResponse>) -> (Vec<WatchRespons
 }
 
 fn slow_watcher_config() -> RegistryConfig {
-    RegistryConfig {
-        watcher_queue: 8,
-        slow_watcher_timeout: Duration::from_millis(300),
-        ..RegistryConfig::default()
-    }
+    RegistryConfig { slow_watcher_timeout: Duration::from_millis(300), ..RegistryConfig::default() }
 }
 
 fn watch_all() -> WatchRequest {

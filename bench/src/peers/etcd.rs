@@ -59,11 +59,12 @@ pub(crate) async fn run(
             }
         }
         Scenario::WatchFanout => {
-            let rate = options.rate.unwrap_or(20.0);
-            for watchers in options.sizes(&options.watchers, &[1, 100, 1000], &[3]) {
-                let clients =
-                    clients(driven.url, options.connections_for(watchers * 10, 1)).await?;
-                watch(driven, &clients, watchers, rate, length, report).await?;
+            for rate in options.watch_rates() {
+                for watchers in options.sizes(&options.watchers, &[1, 100, 1000], &[3]) {
+                    let clients =
+                        clients(driven.url, options.connections_for(watchers * 10, 1)).await?;
+                    watch(driven, &clients, watchers, rate, length, report).await?;
+                }
             }
         }
         other => return Err(BenchError::Option(format!("--etcd: no {} scenario", other.name()))),
@@ -253,7 +254,7 @@ async fn watch(
     stop.cancel();
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, futures::future::join_all(tasks)).await;
     report.rows.push(
-        Row::phase(format!("change → {watchers} watchers"), &stats)
+        Row::phase(format!("change → {watchers} watchers, {rate:.0}/s"), &stats)
             .with("changes", changes)
             .with("missing", expected.saturating_sub(stats.count())),
     );
