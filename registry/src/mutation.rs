@@ -73,8 +73,6 @@ pub struct Built {
     pub batch: CommitBatch,
     /// Agents whose wiring changed, to push to their heartbeat streams.
     pub pushes: Vec<(String, Arc<Wiring>)>,
-    /// Changes to publish to watchers, in revision order.
-    pub events: Vec<Arc<Change>>,
 }
 
 /// Builds the next snapshot from a batch of mutations.
@@ -181,7 +179,7 @@ impl BatchBuilder {
         let mut batch = CommitBatch {
             revision,
             compact_before: self.compact_before,
-            events: self.events.clone(),
+            events: std::mem::take(&mut self.events),
             ..CommitBatch::default()
         };
         for id in std::mem::take(&mut self.dirty) {
@@ -190,7 +188,7 @@ impl BatchBuilder {
                 None => batch.deletes.push(id),
             }
         }
-        Built { snapshot: self.next, batch, pushes, events: self.events }
+        Built { snapshot: self.next, batch, pushes }
     }
 
     fn register(

@@ -93,7 +93,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         send_replies(replies, outcomes);
         return;
     }
-    let Built { snapshot, batch, pushes, events: _ } = builder.finish();
+    let Built { snapshot, batch, pushes } = builder.finish();
     let started = std::time::Instant::now();
     if let Err(error) = store.commit(batch).await {
         // After a failed write the store's state is unknown (sled poisons

@@ -48,7 +48,6 @@ use frame::AgentFrames;
 use slot::Watchers;
 
 pub use cursor::WatchStream;
-pub use frame::Frame;
 pub use server::WatchServer;
 
 /// Trailer carrying the revision to resume from.
