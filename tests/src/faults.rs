@@ -13,6 +13,7 @@
 mod agent;
 mod cluster;
 mod load;
+mod netns;
 mod proxy;
 mod run;
 pub mod scenario;
@@ -21,6 +22,7 @@ mod watcher;
 pub use agent::{AgentChild, AgentSpec, CALL_TIMEOUT, RecordedAgent};
 pub use cluster::{Cluster, Settings};
 pub use load::{Reader, WriteLoad, Writers, read_all, registry_client};
+pub use netns::NetnsLink;
 pub use proxy::{FaultProxy, LinkFaults};
 pub use run::{DEFAULT_SEED, Report, Run, SEED_VAR, seed, table};
 pub use watcher::{Pace, Watcher};

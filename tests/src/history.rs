@@ -26,7 +26,7 @@ use tonic::Code;
 
 use crate::View;
 
-pub use check::{Rule, Rules, Violation, check};
+pub use check::{Findings, Rule, Rules, Violation, check, findings};
 
 /// The shared recorder of one run (cheap to clone).
 #[derive(Clone, Default)]

@@ -7,7 +7,7 @@
 //! the same scenarios for longer.
 
 use switchboard_tests::faults::scenario::{
-    agent_faults, disk_full, registry_crashes, watcher_faults,
+    agent_faults, disk_full, netns_partition, registry_crashes, watcher_faults,
 };
 use switchboard_tests::faults::seed;
 use tonic::Code;
@@ -58,4 +58,18 @@ async fn a_full_disk_fails_writes_clearly_stops_the_registry_and_loses_nothing_a
     assert!(!message.is_empty(), "{outcome:?}");
     let exit = outcome.exit.expect("the registry stops by itself after a failed write (it hung)");
     assert!(!exit.success(), "the registry exited with success after a storage failure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_behind_a_downed_veth_link_expire_only_when_silent_and_come_back() {
+    let report = match netns_partition(seed(), 6).await {
+        Ok(report) => report,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    report.assert_clean();
+    assert!(report.notes.is_empty(), "{report:?}");
+    assert!(report.count("heartbeat ack") > 50, "{report:?}");
 }

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::history::{Counts, History, Rules, Violation, check};
+use crate::history::{Counts, History, Rule, Rules, Violation, findings};
 
 /// Environment variable that fixes the seed of a run.
 pub const SEED_VAR: &str = "SWITCHBOARD_FAULT_SEED";
@@ -48,6 +48,8 @@ pub struct Report {
     pub faults: BTreeMap<String, usize>,
     /// Broken guarantees (none expected).
     pub violations: Vec<Violation>,
+    /// Checks made per rule.
+    pub checked: BTreeMap<Rule, usize>,
     /// Things worth knowing that are not violations.
     pub notes: Vec<String>,
     /// How long it took.
@@ -94,13 +96,14 @@ impl Run {
     /// Checks the history and reports.
     pub fn finish(self, rules: &Rules) -> Report {
         let ops = self.history.ops();
-        let violations = check(&ops, rules);
+        let findings = findings(&ops, rules);
         Report {
             name: self.name,
             seed: self.seed,
             ops: self.history.counts(),
             faults: self.faults,
-            violations,
+            violations: findings.violations,
+            checked: findings.checked,
             notes: self.notes,
             elapsed: self.started.elapsed(),
         }
@@ -152,6 +155,8 @@ impl Report {
             "  faults: {}",
             join(&mut self.faults.iter().map(|(k, v)| (k.as_str(), *v)))
         );
+        let checked = self.checked.iter().map(|(rule, n)| format!("{rule:?} {n}"));
+        let _ = writeln!(text, "  checked: {}", checked.collect::<Vec<_>>().join(", "));
         for note in &self.notes {
             let _ = writeln!(text, "  note: {note}");
         }
@@ -159,27 +164,53 @@ impl Report {
     }
 }
 
+/// One scenario's runs, summed.
+#[derive(Default)]
+struct Row {
+    runs: usize,
+    ops: usize,
+    writes: usize,
+    faults: usize,
+    checks: usize,
+    violations: usize,
+    elapsed: Duration,
+}
+
 /// The soak's table: one row per scenario, summed over its runs.
 pub fn table(reports: &[Report]) -> String {
-    let mut rows: BTreeMap<&str, (usize, usize, usize, usize, usize, Duration)> = BTreeMap::new();
+    let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
     for report in reports {
         let row = rows.entry(report.name).or_default();
-        row.0 += 1;
-        row.1 += report.ops.values().sum::<usize>();
-        row.2 += report.count("register ok") + report.count("deregister ok");
-        row.3 += report.faults.values().sum::<usize>();
-        row.4 += report.violations.len();
-        row.5 += report.elapsed;
+        row.runs += 1;
+        row.ops += report.ops.values().sum::<usize>();
+        row.writes += report.count("register ok") + report.count("deregister ok");
+        row.faults += report.faults.values().sum::<usize>();
+        row.checks += report.checked.values().sum::<usize>();
+        row.violations += report.violations.len();
+        row.elapsed += report.elapsed;
     }
     let mut text = format!(
-        "{:<16} {:>5} {:>10} {:>12} {:>8} {:>10} {:>8}\n",
-        "scenario", "runs", "operations", "acked writes", "faults", "violations", "seconds"
+        "{:<16} {:>5} {:>10} {:>12} {:>8} {:>10} {:>10} {:>8}\n",
+        "scenario",
+        "runs",
+        "operations",
+        "acked writes",
+        "faults",
+        "checks",
+        "violations",
+        "seconds"
     );
-    for (name, (runs, ops, writes, faults, violations, elapsed)) in rows {
+    for (name, row) in rows {
         let _ = writeln!(
             text,
-            "{name:<16} {runs:>5} {ops:>10} {writes:>12} {faults:>8} {violations:>10} {:>8.0}",
-            elapsed.as_secs_f64()
+            "{name:<16} {:>5} {:>10} {:>12} {:>8} {:>10} {:>10} {:>8.0}",
+            row.runs,
+            row.ops,
+            row.writes,
+            row.faults,
+            row.checks,
+            row.violations,
+            row.elapsed.as_secs_f64()
         );
     }
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();

@@ -5,6 +5,7 @@
 
 mod agent_faults;
 mod disk_full;
+mod netns_partition;
 mod registry_crash;
 mod watchers;
 
@@ -20,7 +21,8 @@ use super::watcher::Watcher;
 use crate::history::Rules;
 
 pub use agent_faults::agent_faults;
-pub use disk_full::disk_full;
+pub use disk_full::{DiskFull, disk_full};
+pub use netns_partition::netns_partition;
 pub use registry_crash::registry_crashes;
 pub use watchers::watcher_faults;
 

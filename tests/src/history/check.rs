@@ -56,15 +56,36 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// Every violation in `ops` (recorded order), worst first by rule.
+/// What the checker found, and how much it checked per rule (so that a
+/// report shows a rule was exercised, not just unbroken).
+#[derive(Debug, Clone, Default)]
+pub struct Findings {
+    /// Broken guarantees.
+    pub violations: Vec<Violation>,
+    /// Checks made, by rule: reads × acknowledged writes, watch events,
+    /// expiries, (crash, dependent) pairs, revisions.
+    pub checked: BTreeMap<Rule, usize>,
+}
+
+/// Every violation in `ops` (recorded order).
 pub fn check(ops: &[Op], rules: &Rules) -> Vec<Violation> {
-    let mut found = acked_writes_in_reads(ops);
-    found.extend(watch::check(ops));
-    found.extend(liveness::expired_while_acked(ops, rules));
-    found.extend(liveness::restart_grace(ops, rules));
-    found.extend(liveness::dependents_told(ops, rules));
-    found.extend(revisions_forward(ops));
-    found
+    findings(ops, rules).violations
+}
+
+/// Every violation in `ops`, with the number of checks made per rule.
+pub fn findings(ops: &[Op], rules: &Rules) -> Findings {
+    let mut findings = Findings::default();
+    let mut add = |rule: Rule, (found, checked): (Vec<Violation>, usize)| {
+        findings.violations.extend(found);
+        findings.checked.insert(rule, checked);
+    };
+    add(Rule::AckedWriteLost, acked_writes_in_reads(ops));
+    add(Rule::WatchStream, watch::check(ops));
+    add(Rule::ExpiredWhileAcked, liveness::expired_while_acked(ops, rules));
+    add(Rule::RestartGrace, liveness::restart_grace(ops, rules));
+    add(Rule::DependentNotTold, liveness::dependents_told(ops, rules));
+    add(Rule::RevisionBackwards, revisions_forward(ops));
+    findings
 }
 
 // === impl Violation ===
@@ -110,14 +131,17 @@ fn writes_by_agent(ops: &[Op]) -> BTreeMap<&str, AgentWrites<'_>> {
 /// acknowledged write with the highest revision ≤ R decides whether an agent
 /// is present (and how old its record may be), unless an indeterminate write
 /// could have landed after it and before the read.
-fn acked_writes_in_reads(ops: &[Op]) -> Vec<Violation> {
+fn acked_writes_in_reads(ops: &[Op]) -> (Vec<Violation>, usize) {
     let by_agent = writes_by_agent(ops);
     let mut found = Vec::new();
+    let mut checked = 0;
     for read in ops {
         let (OpKind::List { revision, view }, Outcome::Ok) = (&read.kind, &read.result) else {
             continue;
         };
         for (agent_id, writes) in &by_agent {
+            checked +=
+                writes.acked.iter().filter(|w| w.result.revision() <= Some(*revision)).count();
             if let Some(problem) = judge_read(writes, read, *revision, view.get(*agent_id)) {
                 found.push(Violation::new(
                     Rule::AckedWriteLost,
@@ -140,7 +164,7 @@ fn acked_writes_in_reads(ops: &[Op]) -> Vec<Violation> {
             }
         }
     }
-    found
+    (found, checked)
 }
 
 fn judge_read(
@@ -219,7 +243,7 @@ fn judge_read(
 /// that began after another completed has a higher revision, and a read
 /// answers at a revision at least that of everything completed before it
 /// began. And the epoch never changes: no run here recreates the store.
-fn revisions_forward(ops: &[Op]) -> Vec<Violation> {
+fn revisions_forward(ops: &[Op]) -> (Vec<Violation>, usize) {
     let mut found = Vec::new();
     let mut epochs: Vec<&str> = Vec::new();
     let mut by_revision: HashMap<u64, &Op> = HashMap::new();
@@ -288,7 +312,7 @@ fn revisions_forward(ops: &[Op]) -> Vec<Violation> {
             ));
         }
     }
-    found
+    (found, stamped.len())
 }
 
 /// How far into the run `at` is, for messages.

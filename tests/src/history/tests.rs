@@ -378,3 +378,38 @@ fn concurrent_writes_may_complete_in_any_order() {
     broken.retain(|rule| *rule == Rule::RevisionBackwards);
     assert_eq!(broken, Vec::new());
 }
+
+/// A watcher that resyncs from revision 1 straight to a snapshot at 3.
+fn jumper(snapshot: Agent) -> Vec<Op> {
+    let a = agent("a-00000001", 1, AgentStatus::Healthy, 15);
+    vec![
+        watch_start("jumper", 0, 22),
+        event("jumper", message(EventType::Snapshot, 1, Some(a), ""), 23),
+        event("jumper", message(EventType::EndOfSnapshot, 1, None, ""), 24),
+        watch_start("jumper", 1, 65),
+        event("jumper", message(EventType::ResyncRequired, 1, None, "compacted"), 66),
+        event("jumper", message(EventType::Snapshot, 3, Some(snapshot), ""), 67),
+        event("jumper", message(EventType::EndOfSnapshot, 3, None, ""), 68),
+    ]
+}
+
+#[test]
+fn a_watcher_that_jumped_over_a_read_is_compared_with_an_older_read_it_held() {
+    let b = agent("b-00000002", 2, AgentStatus::Healthy, 35);
+    let mut ops = clean();
+    ops.extend(jumper(b.clone()));
+    // The newest read is at revision 2, which the jumper never held.
+    let a = agent("a-00000001", 1, AgentStatus::Healthy, 15);
+    ops.push(list(90, 95, 2, &[a, b]));
+    let broken = check(&ops, &rules());
+    assert!(!broken.iter().any(|v| v.rule == Rule::WatchStream), "{broken:?}");
+
+    // The read at 3 it did hold must still match.
+    let mut ops = clean();
+    ops.extend(jumper(agent("b-00000002", 2, AgentStatus::Degraded, 35)));
+    let broken = check(&ops, &rules());
+    assert!(
+        broken.iter().any(|v| v.rule == Rule::WatchStream && v.detail.contains("jumper")),
+        "{broken:?}"
+    );
+}

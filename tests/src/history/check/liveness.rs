@@ -41,7 +41,7 @@ fn expiries(ops: &[Op]) -> BTreeMap<(String, SystemTime), &'static str> {
     seen
 }
 
-pub(super) fn expired_while_acked(ops: &[Op], rules: &Rules) -> Vec<Violation> {
+pub(super) fn expired_while_acked(ops: &[Op], rules: &Rules) -> (Vec<Violation>, usize) {
     let mut acks: HashMap<&str, Vec<&Op>> = HashMap::new();
     for op in ops {
         if let OpKind::HeartbeatAck { agent_id, .. } = &op.kind {
@@ -49,8 +49,10 @@ pub(super) fn expired_while_acked(ops: &[Op], rules: &Rules) -> Vec<Violation> {
         }
     }
     let mut found = Vec::new();
+    let mut checked = 0;
     for ((agent_id, at), how) in expiries(ops) {
         let Some(acks) = acks.get(agent_id.as_str()) else { continue };
+        checked += 1;
         let heard = acks.iter().find(|ack| {
             ack.completed_at + rules.slack < at
                 && ack.invoked_at > at - rules.expired_after + rules.slack
@@ -69,17 +71,19 @@ pub(super) fn expired_while_acked(ops: &[Op], rules: &Rules) -> Vec<Violation> {
             ));
         }
     }
-    found
+    (found, checked)
 }
 
-pub(super) fn restart_grace(ops: &[Op], rules: &Rules) -> Vec<Violation> {
+pub(super) fn restart_grace(ops: &[Op], rules: &Rules) -> (Vec<Violation>, usize) {
     let starts: Vec<SystemTime> = ops
         .iter()
         .filter(|op| matches!(op.kind, OpKind::Restart))
         .map(|op| op.invoked_at)
         .collect();
     let mut found = Vec::new();
-    for ((agent_id, at), how) in expiries(ops) {
+    let expiries = expiries(ops);
+    let checked = expiries.len();
+    for ((agent_id, at), how) in expiries {
         let early = starts
             .iter()
             .find(|start| **start <= at && at + rules.slack < **start + rules.expired_after);
@@ -95,16 +99,17 @@ pub(super) fn restart_grace(ops: &[Op], rules: &Rules) -> Vec<Violation> {
             ));
         }
     }
-    found
+    (found, checked)
 }
 
 /// After a provider crashes, each dependent whose wiring named it hears,
 /// within `tell_within`, wiring where it is no longer a HEALTHY provider —
 /// unless the dependent's link or the registry was faulted meanwhile, or the
 /// run ended first.
-pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> Vec<Violation> {
+pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> (Vec<Violation>, usize) {
     let last = ops.iter().map(|op| op.completed_at).max();
     let mut found = Vec::new();
+    let mut checked = 0;
     for crash in ops {
         let OpKind::Crash { agent_id: provider } = &crash.kind else { continue };
         let until = crash.completed_at + rules.tell_within;
@@ -125,6 +130,7 @@ pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> Vec<Violation> {
             if faulted(dependent) {
                 continue;
             }
+            checked += 1;
             let told = ops.iter().any(|op| match &op.kind {
                 OpKind::Push { agent_id, providers, .. } => {
                     agent_id == dependent
@@ -148,7 +154,7 @@ pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> Vec<Violation> {
             }
         }
     }
-    found
+    (found, checked)
 }
 
 /// Agents whose latest wiring before `at` named `provider` as HEALTHY.
