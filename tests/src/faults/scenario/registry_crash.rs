@@ -5,6 +5,7 @@
 //! whole state: a registry that lost an acknowledged write shows it there
 //! (and again when a later write reuses the lost revision).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
@@ -14,6 +15,7 @@ use crate::faults::cluster::{Cluster, Settings};
 use crate::faults::load::{Reader, WriteLoad, Writers, read_all, registry_client};
 use crate::faults::run::{Report, Run};
 use crate::faults::watcher::{Pace, Watcher};
+use crate::history::{Op, OpKind, Outcome};
 
 /// `rounds` faults on the registry; see the module docs.
 pub async fn registry_crashes(seed: u64, rounds: usize) -> Report {
@@ -82,5 +84,59 @@ pub async fn registry_crashes(seed: u64, rounds: usize) -> Report {
         agent.stop().await;
     }
     cluster.stop().await;
+    let alarms = overlapped_deregistrations(&run.history.ops());
+    run.note(format!(
+        "{alarms} reads after a restart lacked an agent whose registration was acknowledged, \
+         with no deregistration begun after that acknowledgment: each one removed by a \
+         deregistration that overlapped the registration and committed after it"
+    ));
     run.finish(&rules(&settings))
+}
+
+/// The cases a durability check that ignores concurrency would call a lost
+/// registration: a driver read (right after a restart) lacks an agent whose
+/// latest acknowledged registration completed before the read, and no
+/// deregistration of it began after that acknowledgment; yet a
+/// deregistration that overlapped the registration committed after it (a
+/// higher revision), so the agent is rightly gone. The checker proper
+/// orders writes by revision and does not count these.
+fn overlapped_deregistrations(ops: &[Op]) -> usize {
+    let acked = |op: &&Op| matches!(op.result, Outcome::Written { revision, .. } if revision > 0);
+    let writes: Vec<&Op> = ops.iter().filter(|op| op.is_write()).filter(acked).collect();
+    let mut alarms = 0;
+    for read in ops.iter().filter(|op| op.client == "driver") {
+        let (OpKind::List { view, .. }, Outcome::Ok) = (&read.kind, &read.result) else { continue };
+        let mut latest: HashMap<&str, &Op> = HashMap::new();
+        for write in writes.iter().filter(|w| w.completed_at < read.invoked_at) {
+            if matches!(write.kind, OpKind::Register { .. })
+                && let Some(id) = write.agent_id()
+                && latest.get(id).is_none_or(|l| l.completed_at < write.completed_at)
+            {
+                latest.insert(id, write);
+            }
+        }
+        for (id, registration) in latest {
+            if view.contains_key(id) {
+                continue;
+            }
+            let deregistrations = writes.iter().filter(|w| {
+                matches!(w.kind, OpKind::Deregister { .. })
+                    && w.agent_id() == Some(id)
+                    && w.invoked_at < read.invoked_at
+            });
+            let mut begun_after = false;
+            let mut overlapped_later = false;
+            for deregistration in deregistrations {
+                if deregistration.invoked_at > registration.completed_at {
+                    begun_after = true;
+                } else if deregistration.result.revision() > registration.result.revision() {
+                    overlapped_later = true;
+                }
+            }
+            if !begun_after && overlapped_later {
+                alarms += 1;
+            }
+        }
+    }
+    alarms
 }
