@@ -9,7 +9,7 @@
 //! address the way they would to a supervised service.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,8 +21,8 @@ use switchboard_registry::RegistryConfig;
 use tempfile::TempDir;
 
 use super::FaultProxy;
+use crate::TestRegistry;
 use crate::history::{History, OpKind, Outcome};
-use crate::{InProcessRegistry, RegistryProcess};
 
 /// Liveness and history settings of the registry under test.
 #[derive(Debug, Clone)]
@@ -45,22 +45,11 @@ pub struct Cluster {
     front: FaultProxy,
     settings: Settings,
     history: History,
-    data: Data,
-    backend: Option<Backend>,
-}
-
-enum Data {
-    /// A directory of our own (process registries).
-    Temp(TempDir),
-    /// A directory the caller owns (a small tmpfs, say).
-    Given(PathBuf),
-    /// An in-process registry's directory, handed back and forth on restarts.
-    Shared(Arc<TempDir>, Box<RegistryConfig>),
-}
-
-enum Backend {
-    Process(RegistryProcess),
-    InProcess(InProcessRegistry),
+    dir: Arc<TempDir>,
+    /// Set for a registry in this process (watch queue sizes and timeouts
+    /// that the binary does not expose); a child process otherwise.
+    in_process: Option<RegistryConfig>,
+    running: Option<TestRegistry>,
 }
 
 // === impl Settings ===
@@ -116,17 +105,21 @@ impl Settings {
 impl Cluster {
     /// A `switchboard registry` child process on a fresh data directory.
     pub async fn start(settings: Settings, history: &History, seed: u64) -> Self {
-        let dir = TempDir::new().expect("temp dir");
-        Self::launch(Data::Temp(dir), settings, history, seed).await
+        let dir = Arc::new(TempDir::new().expect("temp dir"));
+        Self::launch(dir, None, settings, history, seed).await
     }
 
     /// A `switchboard registry` child process on `dir`.
-    pub async fn start_in(dir: PathBuf, settings: Settings, history: &History, seed: u64) -> Self {
-        Self::launch(Data::Given(dir), settings, history, seed).await
+    pub async fn start_in(
+        dir: Arc<TempDir>,
+        settings: Settings,
+        history: &History,
+        seed: u64,
+    ) -> Self {
+        Self::launch(dir, None, settings, history, seed).await
     }
 
-    /// A registry in this process, with `config` (watch queue sizes and
-    /// timeouts that the binary does not expose).
+    /// A registry in this process, with `config`.
     pub async fn start_in_process(config: RegistryConfig, history: &History, seed: u64) -> Self {
         let dir = Arc::new(TempDir::new().expect("temp dir"));
         let settings = Settings {
@@ -136,13 +129,20 @@ impl Cluster {
             retention: config.liveness.retention,
             history_max_events: config.history_max_events,
         };
-        Self::launch(Data::Shared(dir, Box::new(config)), settings, history, seed).await
+        Self::launch(dir, Some(config), settings, history, seed).await
     }
 
-    async fn launch(data: Data, settings: Settings, history: &History, seed: u64) -> Self {
+    async fn launch(
+        dir: Arc<TempDir>,
+        in_process: Option<RegistryConfig>,
+        settings: Settings,
+        history: &History,
+        seed: u64,
+    ) -> Self {
         let placeholder: SocketAddr = "127.0.0.1:9".parse().expect("address");
         let front = FaultProxy::start(placeholder, seed).await.expect("start the front relay");
-        let mut cluster = Self { front, settings, history: history.clone(), data, backend: None };
+        let history = history.clone();
+        let mut cluster = Self { front, settings, history, dir, in_process, running: None };
         cluster.boot().await;
         cluster
     }
@@ -159,30 +159,20 @@ impl Cluster {
 
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
-        match &self.data {
-            Data::Temp(dir) => dir.path(),
-            Data::Given(dir) => dir,
-            Data::Shared(dir, _) => dir.path(),
-        }
+        self.dir.path()
     }
 
     /// Whether a registry is running (a process may have stopped itself).
     pub fn is_running(&mut self) -> bool {
-        match &mut self.backend {
-            Some(Backend::Process(process)) => matches!(process.child.try_wait(), Ok(None)),
-            Some(Backend::InProcess(_)) => true,
-            None => false,
-        }
+        self.running.as_mut().is_some_and(|running| running.exited().is_none())
     }
 
     /// Waits (at most `timeout`) for the registry process to exit by itself.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(Backend::Process(process)) = &mut self.backend
-                && let Ok(Some(status)) = process.child.try_wait()
-            {
-                self.backend = None;
+            if let Some(status) = self.running.as_mut().and_then(TestRegistry::exited) {
+                self.running = None;
                 return Some(status);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -204,11 +194,13 @@ impl Cluster {
 
     /// `kill -9` of the registry process (in process: a graceful stop).
     pub async fn kill(&mut self) {
-        match self.backend.take() {
-            Some(Backend::Process(process)) => {
-                tokio::task::spawn_blocking(move || process.kill()).await.expect("kill");
+        match self.running.take() {
+            Some(running) if running.pid().is_some() => {
+                tokio::task::spawn_blocking(move || running.kill()).await.expect("kill");
             }
-            Some(Backend::InProcess(registry)) => self.stop_in_process(registry).await,
+            Some(running) => {
+                running.stop().await;
+            }
             None => {}
         }
     }
@@ -223,8 +215,8 @@ impl Cluster {
 
     /// SIGSTOP for `frozen`, then SIGCONT. A no-op in process.
     pub async fn freeze(&mut self, frozen: Duration) {
-        let Some(Backend::Process(process)) = &self.backend else { return };
-        let pid = Pid::from_raw(i32::try_from(process.child.id()).expect("pid"));
+        let Some(pid) = self.running.as_ref().and_then(TestRegistry::pid) else { return };
+        let pid = Pid::from_raw(i32::try_from(pid).expect("pid"));
         let started = SystemTime::now();
         if kill(pid, Signal::SIGSTOP).is_err() {
             return;
@@ -234,63 +226,40 @@ impl Cluster {
         self.history.fault("registry", "freeze", started);
     }
 
-    /// Moves the data to `dir` (a larger disk) and starts there; the old
-    /// registry must have stopped.
-    pub async fn restart_in(&mut self, dir: PathBuf) {
-        self.stop().await;
-        copy_dir(self.data_dir(), &dir).expect("copy the data directory");
-        self.data = Data::Given(dir);
+    /// Moves the data to a fresh directory on the ordinary disk (after a
+    /// full one) and starts there; the old registry must have stopped.
+    pub async fn restart_elsewhere(&mut self) {
+        self.kill().await;
+        let dir = Arc::new(TempDir::new().expect("temp dir"));
+        copy_dir(self.dir.path(), dir.path()).expect("copy the data directory");
+        self.dir = dir;
         self.boot().await;
     }
 
-    /// Stops the registry gracefully (if one runs).
+    /// Stops the registry gracefully (if one runs and has not exited).
     pub async fn stop(&mut self) {
-        match self.backend.take() {
-            Some(Backend::Process(mut process)) => {
-                if matches!(process.child.try_wait(), Ok(None)) {
-                    tokio::task::spawn_blocking(move || process.terminate())
-                        .await
-                        .expect("terminate");
-                }
-            }
-            Some(Backend::InProcess(registry)) => self.stop_in_process(registry).await,
-            None => {}
-        }
-    }
-
-    async fn stop_in_process(&mut self, registry: InProcessRegistry) {
-        let dir = registry.stop().await;
-        if let Data::Shared(shared, _) = &mut self.data {
-            *shared = dir;
+        if let Some(mut running) = self.running.take()
+            && running.exited().is_none()
+        {
+            running.stop().await;
         }
     }
 
     /// Starts a registry on the data directory and points the relay at it.
     async fn boot(&mut self) {
         let started = SystemTime::now();
-        let (backend, addr) = match &self.data {
-            Data::Shared(dir, config) => {
-                let registry =
-                    InProcessRegistry::start_with(RegistryConfig::clone(config), Some(dir.clone()))
-                        .await;
-                let addr = registry.addr;
-                (Backend::InProcess(registry), addr)
-            }
-            _ => {
-                let dir = self.data_dir().to_path_buf();
+        let builder = TestRegistry::builder().data_dir(self.dir.clone());
+        let builder = match &self.in_process {
+            Some(config) => builder.config(config.clone()),
+            None => {
                 let flags = self.settings.flags();
-                let process = tokio::task::spawn_blocking(move || {
-                    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-                    RegistryProcess::registry(&dir, &flags)
-                })
-                .await
-                .expect("start the registry process");
-                let addr = process.addr("registry-grpc");
-                (Backend::Process(process), addr)
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                builder.child_process(&flags)
             }
         };
-        self.front.set_upstream(addr);
-        self.backend = Some(backend);
+        let running = builder.start().await;
+        self.front.set_upstream(running.addr);
+        self.running = Some(running);
         self.history.record("registry", OpKind::Restart, started, Outcome::Ok);
     }
 }

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::process::{Command, ExitStatus};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::join_all;
@@ -55,7 +56,7 @@ pub async fn disk_full(seed: u64) -> Result<DiskFull, String> {
     let mut run = Run::new("disk-full", seed);
     let settings = Settings::short();
     let cluster_seed = run.sub_seed();
-    let data = tmpfs.dir.path().to_path_buf();
+    let data = Arc::new(TempDir::new_in(tmpfs.dir.path()).map_err(|e| format!("temp dir: {e}"))?);
     let mut cluster = Cluster::start_in(data, settings.clone(), &run.history, cluster_seed).await;
     let addr = cluster.addr();
 
@@ -70,8 +71,7 @@ pub async fn disk_full(seed: u64) -> Result<DiskFull, String> {
     }
     let acknowledged = run.history.counts().get("register ok").copied().unwrap_or(0);
 
-    let larger = TempDir::new().map_err(|e| format!("temp dir: {e}"))?;
-    cluster.restart_in(larger.path().join("data")).await;
+    cluster.restart_elsewhere().await;
     settle(&mut run, &addr, &mut []).await;
     cluster.stop().await;
     drop(cluster);

@@ -113,9 +113,7 @@ pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> (Vec<Violation>, usi
     for crash in ops {
         let OpKind::Crash { agent_id: provider } = &crash.kind else { continue };
         let until = crash.completed_at + rules.tell_within;
-        if last.is_none_or(|last| last < until) {
-            continue;
-        }
+        let ended_first = last.is_none_or(|last| last < until);
         let faulted = |target: &str| {
             ops.iter().any(|op| match &op.kind {
                 OpKind::Fault { target: hit, .. } => {
@@ -127,10 +125,6 @@ pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> (Vec<Violation>, usi
             })
         };
         for dependent in dependents_at(ops, provider, crash.invoked_at) {
-            if faulted(dependent) {
-                continue;
-            }
-            checked += 1;
             let told = ops.iter().any(|op| match &op.kind {
                 OpKind::Push { agent_id, providers, .. } => {
                     agent_id == dependent
@@ -142,6 +136,11 @@ pub(super) fn dependents_told(ops: &[Op], rules: &Rules) -> (Vec<Violation>, usi
                 }
                 _ => false,
             });
+            // Untold is excused only when the dependent could not be told.
+            if !told && (ended_first || faulted(dependent)) {
+                continue;
+            }
+            checked += 1;
             if !told {
                 found.push(Violation::new(
                     Rule::DependentNotTold,
