@@ -1,6 +1,6 @@
 //! A history of everything the clients of a fault-injection run did and saw,
-//! and a checker that proves the registry's guarantees over it (the model is
-//! Jepsen's, and etcd's robustness suite: record, then check offline).
+//! and a checker that proves the registry's guarantees over it: record
+//! while the faults fly, check once the run is over.
 //!
 //! Every client operation is one [`Op`]: who did it, what it was, when it was
 //! invoked and when it completed (wall clock, because the checker compares

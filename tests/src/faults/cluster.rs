@@ -21,8 +21,8 @@ use switchboard_registry::RegistryConfig;
 use tempfile::TempDir;
 
 use super::FaultProxy;
-use crate::TestRegistry;
 use crate::history::{History, OpKind, Outcome};
+use crate::{TestRegistry, TestRegistryBuilder};
 
 /// Liveness and history settings of the registry under test.
 #[derive(Debug, Clone)]
@@ -227,13 +227,26 @@ impl Cluster {
     }
 
     /// Moves the data to a fresh directory on the ordinary disk (after a
-    /// full one) and starts there; the old registry must have stopped.
-    pub async fn restart_elsewhere(&mut self) {
+    /// full one) and starts there; the old registry must have stopped. An
+    /// error says why the registry would not start on that data.
+    pub async fn restart_elsewhere(&mut self) -> Result<(), String> {
         self.kill().await;
-        let dir = Arc::new(TempDir::new().expect("temp dir"));
-        copy_dir(self.dir.path(), dir.path()).expect("copy the data directory");
+        let dir = Arc::new(TempDir::new().map_err(|e| format!("temp dir: {e}"))?);
+        copy_dir(self.dir.path(), dir.path()).map_err(|e| format!("copying the data: {e}"))?;
         self.dir = dir;
-        self.boot().await;
+        // The harness panics when the registry does not come up; say so
+        // instead, since that is what this restart is checking.
+        let started = SystemTime::now();
+        let booting = tokio::spawn(self.builder().start()).await;
+        let running = booting.map_err(|error| match error.try_into_panic() {
+            Ok(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "the registry did not start".into()),
+            Err(error) => error.to_string(),
+        })?;
+        self.serving(running, started);
+        Ok(())
     }
 
     /// Stops the registry gracefully (if one runs and has not exited).
@@ -248,16 +261,25 @@ impl Cluster {
     /// Starts a registry on the data directory and points the relay at it.
     async fn boot(&mut self) {
         let started = SystemTime::now();
+        let running = self.builder().start().await;
+        self.serving(running, started);
+    }
+
+    /// How to start the registry on the data directory.
+    fn builder(&self) -> TestRegistryBuilder {
         let builder = TestRegistry::builder().data_dir(self.dir.clone());
-        let builder = match &self.in_process {
+        match &self.in_process {
             Some(config) => builder.config(config.clone()),
             None => {
                 let flags = self.settings.flags();
                 let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
                 builder.child_process(&flags)
             }
-        };
-        let running = builder.start().await;
+        }
+    }
+
+    /// Records a registry that serves since `started`.
+    fn serving(&mut self, running: TestRegistry, started: SystemTime) {
         self.front.set_upstream(running.addr);
         self.running = Some(running);
         self.history.record("registry", OpKind::Restart, started, Outcome::Ok);

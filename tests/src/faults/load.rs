@@ -102,6 +102,8 @@ struct Writer {
     generation: u64,
 }
 
+// === impl Writer ===
+
 impl Writer {
     async fn run(mut self, stop: CancellationToken) {
         while !stop.is_cancelled() {

@@ -148,8 +148,13 @@ impl Link {
 
 async fn accept_loop(listener: TcpListener, link: Arc<Link>) {
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
-        tokio::spawn(relay(client, link.clone()));
+        match listener.accept().await {
+            Ok((client, _)) => {
+                tokio::spawn(relay(client, link.clone()));
+            }
+            // Out of descriptors, say: give connections time to close.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
     }
 }
 

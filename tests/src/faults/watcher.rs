@@ -115,6 +115,8 @@ struct Loop {
     cursor: Cursor,
 }
 
+// === impl Loop ===
+
 impl Loop {
     async fn run(mut self, stop: CancellationToken) {
         loop {

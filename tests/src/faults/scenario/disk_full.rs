@@ -37,12 +37,17 @@ const MOST: usize = 2000;
 pub struct DiskFull {
     /// The run's report (checked after the restart on a larger disk).
     pub report: Report,
-    /// The first failed write: code and message.
-    pub first_error: Option<(Code, String)>,
+    /// How each writer's last write failed (code and message), earliest
+    /// first: the write the full disk refused, and those caught in the
+    /// registry's stop.
+    pub errors: Vec<(Code, String)>,
     /// How the registry process ended by itself, if it did.
     pub exit: Option<ExitStatus>,
     /// Registrations acknowledged before the disk filled up.
     pub acknowledged: usize,
+    /// Why the registry would not start on its data moved to a larger
+    /// disk, if it would not.
+    pub reopen_error: Option<String>,
 }
 
 /// A tmpfs mounted on a temporary directory, unmounted on drop.
@@ -61,7 +66,8 @@ pub async fn disk_full(seed: u64) -> Result<DiskFull, String> {
     let addr = cluster.addr();
 
     let calls = (0..WRITERS).map(|w| fill(registry_client(&addr), w, run.history.clone()));
-    let first_error = join_all(calls).await.into_iter().flatten().min_by_key(|(at, _, _)| *at);
+    let mut errors: Vec<_> = join_all(calls).await.into_iter().flatten().collect();
+    errors.sort_by_key(|(at, _, _)| *at);
     run.injected("data disk full");
     let exit = cluster.wait_exit(Duration::from_secs(10)).await;
     if exit.is_none() {
@@ -71,20 +77,25 @@ pub async fn disk_full(seed: u64) -> Result<DiskFull, String> {
     }
     let acknowledged = run.history.counts().get("register ok").copied().unwrap_or(0);
 
-    cluster.restart_elsewhere().await;
-    settle(&mut run, &addr, &mut []).await;
+    let reopened = cluster.restart_elsewhere().await;
+    if let Err(error) = &reopened {
+        run.note(format!("the registry would not start on its data after the full disk: {error}"));
+    } else {
+        settle(&mut run, &addr, &mut []).await;
+    }
     cluster.stop().await;
     drop(cluster);
     drop(tmpfs);
     run.note(format!("{acknowledged} registrations acknowledged before the disk was full"));
-    if let Some((_, code, message)) = &first_error {
-        run.note(format!("first failed write: {code:?} {message:?}; registry exit: {exit:?}"));
-    }
+    let seen: Vec<String> =
+        errors.iter().map(|(_, code, message)| format!("{code:?} {message:?}")).collect();
+    run.note(format!("failed writes: {}; registry exit: {exit:?}", seen.join(", ")));
     Ok(DiskFull {
         report: run.finish(&rules(&settings)),
-        first_error: first_error.map(|(_, code, message)| (code, message)),
+        errors: errors.into_iter().map(|(_, code, message)| (code, message)).collect(),
         exit,
         acknowledged,
+        reopen_error: reopened.err(),
     })
 }
 
