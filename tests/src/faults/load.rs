@@ -25,6 +25,8 @@ use crate::{View, normalized};
 /// Most agents a read may return: the suite's reads are one page, so that
 /// each is one snapshot at one revision.
 const MAX_AGENTS: i32 = 1000;
+/// Longest tool description the registry takes (its default limit).
+const DESCRIPTION_BYTES: usize = 4000;
 
 /// How much write load to run.
 #[derive(Debug, Clone)]
@@ -161,19 +163,24 @@ impl Writer {
 }
 
 /// A writer's registration of `id`; `generation` makes every one distinct.
-fn registration(id: &str, generation: &str, payload: usize) -> RegisterAgentRequest {
+/// `payload` bytes of tool descriptions, in as many tools as the registry's
+/// limit per description needs.
+pub(crate) fn registration(id: &str, generation: &str, payload: usize) -> RegisterAgentRequest {
+    let tools = payload.div_ceil(DESCRIPTION_BYTES).max(1);
     RegisterAgentRequest {
         agent_id: id.to_owned(),
         name: "writer".into(),
         endpoint: format!("http://127.0.0.1:9/{id}/mcp"),
         labels: HashMap::from([("gen".to_owned(), generation.to_owned())]),
-        tools: vec![Tool {
-            name: "serve".into(),
-            capability: "load".into(),
-            version: "1.0.0".into(),
-            description: "x".repeat(payload),
-            ..Tool::default()
-        }],
+        tools: (0..tools)
+            .map(|n| Tool {
+                name: format!("serve{n}"),
+                capability: "load".into(),
+                version: "1.0.0".into(),
+                description: "x".repeat((payload / tools).min(DESCRIPTION_BYTES)),
+                ..Tool::default()
+            })
+            .collect(),
         ..RegisterAgentRequest::default()
     }
 }

@@ -413,3 +413,18 @@ fn a_watcher_that_jumped_over_a_read_is_compared_with_an_older_read_it_held() {
         "{broken:?}"
     );
 }
+
+#[test]
+fn a_watcher_that_went_on_past_the_final_read_is_compared_at_that_read() {
+    let mut ops = clean();
+    let c = agent("c-00000003", 4, AgentStatus::Healthy, 90);
+    ops.push(register("c-00000003", 85, 88, written(4)));
+    ops.push(watch_start("watch", 3, 89));
+    ops.push(event("watch", message(EventType::Added, 4, Some(c), ""), 90));
+    ops.push(watch_start("watch", 4, 91));
+    ops.push(event("watch", message(EventType::Bookmark, 4, None, ""), 92));
+    // The newest read (revision 3) is older than where the watcher went.
+    let newest = ops.iter().rposition(|op| matches!(op.kind, OpKind::List { .. })).unwrap();
+    assert_eq!(newest, 8);
+    assert_eq!(check(&ops, &rules()), Vec::new());
+}

@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::join_all;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_proto::v1::{RegisterAgentRequest, Tool};
 use tempfile::TempDir;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -21,7 +20,7 @@ use tonic::transport::Channel;
 use super::{rules, settle};
 use crate::faults::agent::CALL_TIMEOUT;
 use crate::faults::cluster::{Cluster, Settings};
-use crate::faults::load::registry_client;
+use crate::faults::load::{registration, registry_client};
 use crate::faults::run::{Report, Run};
 use crate::history::{History, OpKind, Outcome};
 
@@ -38,7 +37,7 @@ pub struct DiskFull {
     /// The run's report (checked after the restart on a larger disk).
     pub report: Report,
     /// How each writer's last write failed (code and message), earliest
-    /// first: the write the full disk refused, and those caught in the
+    /// first: the writes the full disk refused, and those cut short by the
     /// registry's stop.
     pub errors: Vec<(Code, String)>,
     /// How the registry process ended by itself, if it did.
@@ -108,8 +107,11 @@ async fn fill(
     for n in 0..MOST {
         let agent_id = format!("bulk{writer}-{n:08x}");
         let invoked = SystemTime::now();
-        let answer =
-            tokio::time::timeout(CALL_TIMEOUT, client.register_agent(bulky(&agent_id))).await;
+        let answer = tokio::time::timeout(
+            CALL_TIMEOUT,
+            client.register_agent(registration(&agent_id, "bulk", 16_000)),
+        )
+        .await;
         let result = match answer {
             Ok(Ok(response)) => {
                 let response = response.into_inner();
@@ -129,24 +131,6 @@ async fn fill(
         }
     }
     None
-}
-
-/// A registration of about 16 KiB.
-fn bulky(agent_id: &str) -> RegisterAgentRequest {
-    let tool = |n: usize| Tool {
-        name: format!("t{n}"),
-        capability: "bulk".into(),
-        version: "1.0.0".into(),
-        description: "x".repeat(4000),
-        ..Tool::default()
-    };
-    RegisterAgentRequest {
-        agent_id: agent_id.to_owned(),
-        name: "bulk".into(),
-        endpoint: format!("http://127.0.0.1:9/{agent_id}/mcp"),
-        tools: (0..4).map(tool).collect(),
-        ..RegisterAgentRequest::default()
-    }
 }
 
 // === impl Tmpfs ===

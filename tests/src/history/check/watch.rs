@@ -110,12 +110,6 @@ fn follow(chain: &[Segment], cutoff: Option<u64>) -> Result<(Coverage, View), St
         if segment.messages.is_empty() {
             continue; // the stream never opened (registry down)
         }
-        if segment.since > 0 && segment.since != coverage.reached {
-            return Err(format!(
-                "segment {index} resumed from {} but the watcher was at {}",
-                segment.since, coverage.reached
-            ));
-        }
         let starts_over =
             segment.since == 0 || kind(&segment.messages[0]) == EventType::ResyncRequired;
         let snapshot_at = segment
@@ -124,15 +118,23 @@ fn follow(chain: &[Segment], cutoff: Option<u64>) -> Result<(Coverage, View), St
             .find(|m| kind(m) == EventType::EndOfSnapshot)
             .map(|m| m.revision);
         let from = match (starts_over, snapshot_at) {
-            (false, _) => segment.since,
-            (true, Some(revision)) => revision,
+            (false, _) => Some(segment.since),
+            (true, Some(revision)) => Some(revision),
             // Cut off mid-snapshot: the watcher learned nothing and must
             // start that snapshot over.
-            (true, None) => continue,
+            (true, None) => None,
         };
-        if from > limit {
+        // Past the cutoff, later segments resume from revisions beyond it.
+        if from.is_some_and(|from| from > limit) {
             break;
         }
+        if segment.since > 0 && segment.since != coverage.reached {
+            return Err(format!(
+                "segment {index} resumed from {} but the watcher was at {}",
+                segment.since, coverage.reached
+            ));
+        }
+        let Some(from) = from else { continue };
         let started = Started { since: segment.since, base: view.clone(), filtered: false };
         let checked = check_stream(&segment.messages, &started, limit)
             .map_err(|e| format!("segment {index} (since {}): {e}", segment.since))?;
