@@ -80,3 +80,6 @@ mod telemetry_mesh;
 
 pub use otlp_receiver::{OtlpReceiver, ReceivedSpan, span_kind};
 pub use telemetry_mesh::TracedMesh;
+
+pub mod faults;
+pub mod history;

@@ -246,6 +246,23 @@ impl TestRegistry {
         self.dir
     }
 
+    /// The child process's id, for signals (SIGSTOP/SIGCONT); None in process.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Child(process) => Some(process.child.id()),
+            Running::InProcess(_) => None,
+        }
+    }
+
+    /// The child's exit status if it has exited by itself (after a storage
+    /// failure, say); None while it runs, and in process.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        match &mut self.running {
+            Running::Child(process) => process.child.try_wait().ok().flatten(),
+            Running::InProcess(_) => None,
+        }
+    }
+
     /// SIGKILL of the child process: nothing is flushed. Returns the data dir.
     pub fn kill(self) -> Arc<TempDir> {
         match self.running {
