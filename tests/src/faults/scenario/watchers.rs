@@ -23,7 +23,7 @@ pub async fn watcher_faults(seed: u64, rounds: usize) -> Report {
     let mut run = Run::new("watcher-faults", seed);
     let settings = Settings { history_max_events: 64, ..Settings::short() };
     let mut config = settings.registry_config();
-    config.watcher_queue = 8;
+    config.watch_max_lag = 8;
     config.slow_watcher_timeout = Duration::from_millis(300);
     config.bookmark_interval = Duration::from_millis(300);
     let cluster_seed = run.sub_seed();
