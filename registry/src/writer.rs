@@ -52,7 +52,13 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&shared, store.as_ref(), commands).await;
+        if !commit_batch(&shared, store.as_ref(), commands).await {
+            // The store failed a write: its state is unknown, so nothing more is
+            // written — not what is queued, not a final flush (after ENOSPC,
+            // sled's flush never returns). Queued callers get "shutting down".
+            tracing::error!("storage failed: the writer stops without a final flush");
+            return;
+        }
     }
     // Closing: refuse new work, commit what was already queued.
     inbox.close();
@@ -68,7 +74,8 @@ pub(crate) async fn run(
     }
 }
 
-async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>) {
+/// Commits one batch; false when the store failed (the registry is closing).
+async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>) -> bool {
     let current = shared.snapshot.load_full();
     let mut builder = BatchBuilder::new(
         &current,
@@ -91,7 +98,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     if builder.is_empty() {
         fill_wiring(&current, &mut outcomes);
         send_replies(replies, outcomes);
-        return;
+        return true;
     }
     let Built { snapshot, batch, pushes } = builder.finish();
     let started = std::time::Instant::now();
@@ -107,7 +114,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
             || Err(RegistryError::Store(crate::store::StoreError::Invalid(message.clone())));
         let outcomes = outcomes.into_iter().map(|outcome| outcome.and_then(|_| failed())).collect();
         send_replies(replies, outcomes);
-        return;
+        return false;
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
     fill_wiring(&snapshot, &mut outcomes);
@@ -119,6 +126,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     push_wiring(shared, pushes);
     after_commit(shared, &outcomes);
     send_replies(replies, outcomes);
+    true
 }
 
 /// Gives every registration the agent's wiring as of `snapshot`.

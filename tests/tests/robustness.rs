@@ -41,8 +41,10 @@ async fn slow_and_stalled_watchers_resume_or_resync_exactly_through_compaction()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the registry's writer stops after a failed commit: after ENOSPC, \
-            sled's flush never returns and the registry hangs in its final flush"]
+#[ignore = "known defect: on ENOSPC, sled's commit sometimes never returns (no error to act on), \
+            so the registry neither answers nor stops; passes in ~3 of 5 runs since the writer \
+            stops without a final flush after a failed commit. Needs a bounded commit or a \
+            supervisor-side watchdog"]
 async fn a_full_disk_fails_writes_clearly_stops_the_registry_and_loses_nothing_acknowledged() {
     let outcome = match disk_full(seed()).await {
         Ok(outcome) => outcome,
