@@ -77,8 +77,26 @@ async fn settle(run: &mut Run, registry: &str, watchers: &mut [Watcher]) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     for watcher in watchers.iter_mut() {
-        if !watcher.wait_reached(revision, PATIENCE).await {
+        if !catch_up(watcher, revision).await {
             run.note(format!("{} did not reach revision {revision}", watcher.name));
         }
     }
+}
+
+/// Waits for a watcher to reach `revision` for as long as it makes
+/// progress (a slow watcher far behind, resyncing, can need minutes), and at
+/// most `PATIENCE` without any.
+async fn catch_up(watcher: &mut Watcher, revision: u64) -> bool {
+    let give_up = Instant::now() + PATIENCE * 10;
+    let mut seen = watcher.reached();
+    while Instant::now() < give_up {
+        if watcher.wait_reached(revision, PATIENCE).await {
+            return true;
+        }
+        if watcher.reached() == seen {
+            return false;
+        }
+        seen = watcher.reached();
+    }
+    false
 }
