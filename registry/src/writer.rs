@@ -57,6 +57,9 @@ pub(crate) async fn run(
             // written — not what is queued, not a final flush (after ENOSPC,
             // sled's flush never returns). Queued callers get "shutting down".
             tracing::error!("storage failed: the writer stops without a final flush");
+            // sled also flushes when its last handle drops, and that flush never
+            // returns after an I/O error: leak the handle, the process is ending.
+            std::mem::forget(store);
             return;
         }
     }

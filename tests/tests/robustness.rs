@@ -41,10 +41,9 @@ async fn slow_and_stalled_watchers_resume_or_resync_exactly_through_compaction()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: on ENOSPC, sled's commit sometimes never returns (no error to act on), \
-            so the registry neither answers nor stops; passes in ~3 of 5 runs since the writer \
-            stops without a final flush after a failed commit. Needs a bounded commit or a \
-            supervisor-side watchdog"]
+#[ignore = "known defect: in about one run in a hundred the batch that hit the full disk is \
+            left half on disk (events/N beyond the store revision) and the registry refuses \
+            to start on that data, even on a larger disk"]
 async fn a_full_disk_fails_writes_clearly_stops_the_registry_and_loses_nothing_acknowledged() {
     let outcome = match disk_full(seed()).await {
         Ok(outcome) => outcome,
