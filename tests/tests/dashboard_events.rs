@@ -1,7 +1,9 @@
 //! The dashboard's event stream as a browser sees it: the registry's Watch as
 //! server-sent events, snapshot first, and a reconnect with `Last-Event-ID`
 //! that resumes after the last event seen, with nothing lost or repeated.
-//! Plus the agent detail that explains each dependency's candidates.
+//! Plus the agent detail that explains each dependency's candidates, and
+//! the two places the dashboard is mounted (the gateway's port, the
+//! registry's admin port) with their Host/Origin rule.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use switchboard_dashboard::{DashboardConfig, router};
 use switchboard_proto::v1::{DeregisterAgentRequest, RegisterAgentRequest};
-use switchboard_tests::TestRegistry;
+use switchboard_tests::{InProcessGateway, TestRegistry};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -228,4 +230,81 @@ async fn page_and_assets_are_embedded() {
         let body = response.text().await.unwrap();
         assert!(!body.contains("https://"), "{path} fetches nothing from the internet");
     }
+}
+
+/// A page on another site must not read the mesh through the operator's
+/// browser: a foreign `Host` (DNS rebinding) or `Origin` gets 403 naming it.
+async fn refuses_foreign_callers(addr: SocketAddr) {
+    let client = reqwest::Client::new();
+    for (header, value) in [("host", "evil.example"), ("origin", "http://evil.example")] {
+        for path in ["/ui/events", "/ui/", "/ui/api/agents/date-1"] {
+            let response = client
+                .get(format!("http://{addr}{path}"))
+                .header(header, value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 403, "{path} with {header}: {value}");
+            let body: Value = response.json().await.unwrap();
+            assert!(body["error"].as_str().unwrap().contains("evil.example"), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn gateway_dashboard_keeps_the_mcp_host_and_origin_rule() {
+    let registry = TestRegistry::start().await;
+    let gateway = InProcessGateway::start(&registry.addr.to_string()).await;
+    refuses_foreign_callers(gateway.addr).await;
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/ui/events", gateway.addr))
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "a loopback origin is the operator's own page");
+    let mut stream = SseReader::open(gateway.addr, None).await;
+    assert_eq!(stream.next().await.event, "end_of_snapshot", "an empty registry");
+}
+
+#[tokio::test]
+async fn registry_admin_port_serves_the_dashboard_unless_turned_off() {
+    let registry = TestRegistry::builder().child_process(&[]).start().await;
+    let mut client = registry.registry_client().await;
+    client
+        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
+        .await
+        .unwrap();
+    let admin = registry.admin_addr;
+    let page = reqwest::get(format!("http://{admin}/ui/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<title>Switchboard</title>"));
+
+    // The dashboard watches its own registry: snapshot, then live changes.
+    let mut stream = SseReader::open(admin, None).await;
+    let first = stream.next().await;
+    assert_eq!((first.event.as_str(), &first.data["agent"]["id"]), ("snapshot", &"date-1".into()));
+    assert_eq!(stream.next().await.event, "end_of_snapshot");
+    client
+        .register_agent(named("clock-1", common::consumer("clock", "date", ">=1.0", &[])))
+        .await
+        .unwrap();
+    let added = stream.next_change().await;
+    assert_eq!((added.event.as_str(), &added.data["agent"]["id"]), ("added", &"clock-1".into()));
+
+    let gateway = reqwest::get(format!("http://{admin}/ui/api/gateway")).await.unwrap();
+    assert_eq!(gateway.status(), 404);
+    let body: Value = gateway.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().starts_with("no gateway is served here"), "{body}");
+    refuses_foreign_callers(admin).await;
+    drop(stream);
+    registry.stop().await;
+
+    let off = TestRegistry::builder().child_process(&["--no-ui"]).start().await;
+    for path in ["/ui/", "/ui/events", "/ui/app.js"] {
+        let response = reqwest::get(format!("http://{}{path}", off.admin_addr)).await.unwrap();
+        assert_eq!(response.status(), 404, "{path} with --no-ui");
+    }
+    let health = reqwest::get(format!("http://{}/healthz", off.admin_addr)).await.unwrap();
+    assert_eq!(health.status(), 200, "the probes stay");
 }
