@@ -243,6 +243,30 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_is_on_unless_a_flag_or_the_file_turns_it_off() {
+        use clap::Parser as _;
+
+        #[derive(Debug, clap::Parser)]
+        struct Registry {
+            #[command(flatten)]
+            args: RegistryArgs,
+        }
+        let resolve = |args: &[&str]| Registry::parse_from(args).args.resolve().unwrap();
+        assert!(resolve(&["registry"]).ui);
+        assert!(!resolve(&["registry", "--no-ui"]).ui);
+        assert!(resolve(&["registry", "--no-ui", "--ui"]).ui, "the last flag wins");
+        let dir = std::env::temp_dir().join(format!("sb-settings-ui-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "ui = false\nadmin_allowed_hosts = [\"mesh.internal\"]\n").unwrap();
+        let config = file.to_str().unwrap();
+        let from_file = resolve(&["registry", "--config", config]);
+        assert!(!from_file.ui);
+        assert_eq!(from_file.admin_allowed_hosts, ["mesh.internal"]);
+        assert!(resolve(&["registry", "--config", config, "--ui"]).ui, "a flag beats the file");
+    }
+
+    #[test]
     fn trace_export_flags_reach_the_resolved_settings() {
         use clap::Parser as _;
 

@@ -35,10 +35,10 @@ pub(crate) async fn admit(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(admission) = &config.admission {
-        if let Err(reason) = admission(request.headers()) {
-            return DashboardError::Forbidden(reason).into_response();
-        }
+    if let Some(admission) = &config.admission
+        && let Err(reason) = admission(request.headers())
+    {
+        return DashboardError::Forbidden(reason).into_response();
     }
     next.run(request).await
 }

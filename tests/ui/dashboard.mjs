@@ -36,9 +36,12 @@ async function main() {
   provider.child.kill("SIGKILL");
   await page.locator(`#topology g.node[data-agent-id="${first}"][data-status="degraded"]`).waitFor({ timeout: 2000 });
   const dangling = page.locator(`${edgesFromHello}[data-state="unresolved"]`);
-  await dangling.waitFor({ timeout: 2000 });
-  const stroke = await dangling.evaluate((e) => getComputedStyle(e).stroke);
-  if (stroke !== RED) throw new Error(`unresolved edge drawn ${stroke}, want red ${RED}`);
+  // "attached": a dangling stub is a horizontal line, whose empty bounding
+  // box Playwright would call hidden; its length is checked instead.
+  await dangling.waitFor({ state: "attached", timeout: 2000 });
+  const drawn = await dangling.evaluate((e) => ({ stroke: getComputedStyle(e).stroke, length: e.getTotalLength() }));
+  if (drawn.stroke !== RED) throw new Error(`unresolved edge drawn ${drawn.stroke}, want red ${RED}`);
+  if (!(drawn.length > 0)) throw new Error("the unresolved edge has no length");
   const resolved = await page.locator(`${edgesFromHello}[data-state="resolved"]`).count();
   if (resolved !== 0) throw new Error(`${resolved} resolved edge(s) from hello after its provider died`);
   await page.screenshot({ path: `${SHOTS}/2-provider-killed.png`, fullPage: true });

@@ -214,14 +214,14 @@ function renderTopology() {
       const live = targets.filter((id) => agents.get(id)?.status === "healthy");
       if (!live.length) {
         const end = targets.length ? where.get(targets[0]) : null;
-        const d = end ? curve(x1, y1, end.x, end.y + 20) : `M${x1},${y1} h40`;
+        const d = end ? edge(p, y1, end) : `M${x1},${y1} h40`;
         parts.push(el("svg:path", { class: "edge", d, "data-from": a.id, "data-tool": t.name,
           "data-to": targets[0] ?? "", "data-state": "unresolved" },
           el("svg:title", {}, `${t.name}: ${t.dependencies.map((d) => d.capability).join(", ")} unresolved`)));
       }
       for (const id of live) {
         const q = where.get(id);
-        parts.push(el("svg:path", { class: "edge", d: curve(x1, y1, q.x, q.y + 20), "data-from": a.id,
+        parts.push(el("svg:path", { class: "edge", d: edge(p, y1, q), "data-from": a.id,
           "data-tool": t.name, "data-to": id, "data-state": "resolved" },
           el("svg:title", {}, `${t.name} → ${agents.get(id).name}`)));
       }
@@ -233,7 +233,7 @@ function renderTopology() {
     parts.push(el("svg:g", { class: flashed.has(a.id) ? "node flash" : "node", "data-agent-id": a.id, "data-status": a.status },
       el("svg:a", { href: `#/agent/${encodeURIComponent(a.id)}`, "aria-label": `${a.name} ${a.id}, ${statusText(a)}` },
         el("svg:rect", { class: "box", x: p.x, y: p.y, width: W, height: p.h, rx: 6 }),
-        el("svg:text", { class: "name", x: p.x + 8, y: p.y + 16 }, `${a.name} (${a.id.slice(0, 16)})`),
+        el("svg:text", { class: "name", x: p.x + 8, y: p.y + 16 }, nodeLabel(a)),
         el("svg:text", { class: a.status === "degraded" ? "cause" : "", x: p.x + 8, y: p.y + 32 }, cause),
         a.tools.map((t, i) => el("svg:text", { x: p.x + 8, y: p.y + 44 + ROW * i + 4 },
           `${t.name}${t.capability ? ` [${t.capability} ${t.version}]` : ""}${t.dependencies.length ? " →" : ""}`)))));
@@ -241,10 +241,22 @@ function renderTopology() {
   svg.replaceChildren(...parts);
 }
 
-function curve(x1, y1, x2, y2) {
+// An id is usually `<name>-<8 hex>`: it says both, and fits in a node.
+function nodeLabel(a) {
+  const label = a.id.startsWith(`${a.name}-`) ? a.id : `${a.name} (${a.id})`;
+  return label.length > 28 ? `${label.slice(0, 27)}…` : label;
+}
+
+// From the consumer's tool row to the provider's near side: rightwards
+// from the right edge, or leftwards from the left edge when the provider's
+// column is to the left (right edge to right edge within one column), so an
+// edge never crosses its own node.
+function edge(from, y1, to) {
+  const same = to.x === from.x, forward = to.x > from.x;
+  const out = forward || same ? 1 : -1, into = forward ? 1 : -1;
+  const x1 = out > 0 ? from.x + W : from.x, x2 = into > 0 ? to.x : to.x + W, y2 = to.y + 20;
   const dx = Math.max(30, Math.abs(x2 - x1) / 2);
-  const back = x2 <= x1 ? -1 : 1;
-  return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - back * dx},${y2} ${x2},${y2}`;
+  return `M${x1},${y1} C${x1 + out * dx},${y1} ${x2 - into * dx},${y2} ${x2},${y2}`;
 }
 
 function renderAgents() {
