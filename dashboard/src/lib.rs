@@ -7,13 +7,15 @@
 //! hundred lines of plain DOM and SVG code, and a framework would add a build
 //! step and more code than it saves.
 //!
-//! Data comes from three routes:
+//! Data comes from four routes:
 //! - `/ui/events`: server-sent events relaying the registry's Watch (snapshot,
 //!   then changes). Each event that is a resume point carries an id
 //!   `epoch:revision`, so a browser reconnecting with `Last-Event-ID` gets
 //!   exactly the events after it, without loss or duplicates;
 //! - `/ui/api/agents/{id}`: an agent, its current wiring, and the reason per
 //!   candidate provider for each dependency;
+//! - `/ui/api/heartbeats`: every agent's last heartbeat time (heartbeats are
+//!   not Watch events);
 //! - `/ui/api/gateway`: the gateway's own counters, when mounted on a gateway.
 //!
 //! Every route first passes the mounting server's [`Admission`] check (its

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_dashboard::{DashboardConfig, router};
-use switchboard_proto::v1::{DeregisterAgentRequest, RegisterAgentRequest};
+use switchboard_proto::v1::{DeregisterAgentRequest, RegisterAgentRequest, SendHeartbeatRequest};
 use switchboard_tests::{InProcessGateway, TestRegistry};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -214,6 +214,32 @@ async fn agent_detail_explains_each_candidate() {
     assert_eq!(missing.status(), 404);
     let gateway = reqwest::get(format!("http://{addr}/ui/api/gateway")).await.unwrap();
     assert_eq!(gateway.status(), 404, "no gateway in this process");
+}
+
+#[tokio::test]
+async fn last_heartbeat_times_are_served_for_the_agents_table() {
+    let registry = TestRegistry::start().await;
+    let mut client = registry.registry_client().await;
+    client
+        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
+        .await
+        .unwrap();
+    let mut heartbeats = registry.heartbeat_client().await;
+    let beat = SendHeartbeatRequest { agent_id: "date-1".into(), sequence: 1, labels: None };
+    heartbeats.send_heartbeat(beat).await.unwrap();
+    let addr = serve_dashboard(&registry).await;
+
+    let times: Value = reqwest::get(format!("http://{addr}/ui/api/heartbeats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at =
+        times["date-1"].as_i64().unwrap_or_else(|| panic!("a time after a heartbeat: {times}"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let age = i64::try_from(now.as_millis()).unwrap() - at;
+    assert!((0..60_000).contains(&age), "heartbeat {age} ms ago");
 }
 
 #[tokio::test]

@@ -46,8 +46,12 @@ async function main() {
   if (resolved !== 0) throw new Error(`${resolved} resolved edge(s) from hello after its provider died`);
   await page.screenshot({ path: `${SHOTS}/2-provider-killed.png`, fullPage: true });
 
-  // A new provider: the edge returns, to it, and the dangling one is gone.
-  start(process.env.DATE_SERVICE_BIN, [], agentEnv);
+  // A new provider: its node appears highlighted, the edge returns, to it,
+  // and the dangling one is gone.
+  const highlighted = page.locator(`#topology g.node.flash[data-agent-id^="date-service-"]:not([data-agent-id="${first}"])`)
+    .waitFor({ state: "attached", timeout: 15000 });
+  const replacement = start(process.env.DATE_SERVICE_BIN, [], agentEnv);
+  await highlighted;
   await page.waitForFunction(([selector, old]) => [...document.querySelectorAll(selector)]
     .some((e) => e.dataset.state === "resolved" && e.dataset.to.startsWith("date-service-") && e.dataset.to !== old),
   [edgesFromHello, first], { timeout: 15000 });
@@ -61,6 +65,21 @@ async function main() {
     const rows = [...document.querySelectorAll("#agents tbody tr")];
     return rows.length > 0 && rows.every((r) => r.textContent.includes("hello"));
   }, null, { timeout: 5000 });
+  // The last heartbeat ticks and stays recent (agents heartbeat every 5 s).
+  const heartbeat = page.locator("#agents tbody tr td[data-heartbeat]").first();
+  await page.waitForFunction(() => {
+    const text = document.querySelector("#agents tbody td[data-heartbeat]")?.textContent ?? "";
+    return /^\d+s ago$/.test(text);
+  }, null, { timeout: 5000 });
+  const seen = await heartbeat.textContent();
+  await page.waitForFunction((seen) => document.querySelector("#agents tbody td[data-heartbeat]").textContent !== seen,
+    seen, { timeout: 5000 });
+  // The time itself is refreshed from the registry, not only counted up.
+  const at = await heartbeat.getAttribute("data-heartbeat");
+  await page.waitForFunction((at) => Number(document.querySelector("#agents tbody td[data-heartbeat]").dataset.heartbeat) > Number(at),
+    at, { timeout: 15000 });
+  const age = Number((await heartbeat.textContent()).match(/^(\d+)s ago$/)?.[1] ?? Infinity);
+  if (!(age <= 12)) throw new Error(`last heartbeat ${await heartbeat.textContent()}: the column is stale`);
   await page.screenshot({ path: `${SHOTS}/4-agents-filtered.png`, fullPage: true });
 
   // Open an agent's detail with the keyboard: explanation per candidate.
@@ -75,6 +94,16 @@ async function main() {
   await page.goto(`${base}#/events`);
   await page.locator("#events tbody tr").first().waitFor({ timeout: 5000 });
   await page.screenshot({ path: `${SHOTS}/6-events-narrow.png`, fullPage: true });
+  // Pause holds the table still and counts what arrives; Resume shows it.
+  const topRevision = () => page.locator("#events tbody tr td").first().textContent();
+  const shown = Number(await topRevision());
+  await page.getByRole("button", { name: "Pause" }).click();
+  replacement.child.kill("SIGKILL");
+  await page.locator("#paused-count", { hasText: /^\d+ new while paused$/ }).waitFor({ timeout: 5000 });
+  if (Number(await topRevision()) !== shown) throw new Error("the events table changed while paused");
+  await page.getByRole("button", { name: "Resume" }).click();
+  await page.waitForFunction((shown) => Number(document.querySelector("#events tbody tr td").textContent) > shown,
+    shown, { timeout: 5000 });
   await page.goto(`${base}#/topology`);
   await page.locator("#topology g.node").first().waitFor({ timeout: 5000 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -133,6 +133,7 @@ function route() {
   if (view === "agent" && id) loadDetail(id);
   if (view === "gateway") pollGateway();
   if (view === "events") renderEvents();
+  if (view === "agents") { secondsSincePoll = 0; refreshHeartbeats(); }
   render();
 }
 
@@ -286,6 +287,33 @@ function tickHeartbeats() {
   }
 }
 
+// Heartbeats are not Watch events: while the table shows, poll their times.
+const HEARTBEAT_POLL_S = 5;
+let secondsSincePoll = HEARTBEAT_POLL_S;
+async function refreshHeartbeats() {
+  const response = await fetch("/ui/api/heartbeats").catch(() => null);
+  if (!response?.ok) return;
+  const times = await response.json();
+  for (const [id, at] of Object.entries(times)) {
+    const a = agents.get(id);
+    if (a) a.last_heartbeat_at = at;
+  }
+  for (const row of document.querySelectorAll("#agents tbody tr")) {
+    const at = times[row.dataset.agentId];
+    if (at !== undefined) row.querySelector("td[data-heartbeat]").dataset.heartbeat = at ?? "";
+  }
+  tickHeartbeats();
+}
+
+function everySecond() {
+  secondsSincePoll += 1;
+  if (currentView().view === "agents" && secondsSincePoll >= HEARTBEAT_POLL_S) {
+    secondsSincePoll = 0;
+    refreshHeartbeats();
+  }
+  tickHeartbeats();
+}
+
 function renderEvents() {
   if (currentView().view !== "events") return;
   $("#events tbody").replaceChildren(...recent.slice(-200).reverse().map((e) => el("tr", {},
@@ -383,6 +411,6 @@ $("#pause").addEventListener("click", (e) => {
   if (!paused) { pausedCount = 0; $("#paused-count").textContent = ""; renderEvents(); }
 });
 window.addEventListener("hashchange", route);
-setInterval(tickHeartbeats, 1000);
+setInterval(everySecond, 1000);
 route();
 connect();
