@@ -4,8 +4,9 @@ dashboard.mjs starts `switchboard up` on port-0 addresses plus the demo agents (
 hello) as separate processes, then checks: the agents appear with their edge; a SIGKILLed provider
 turns degraded within 2 s and hello's edge is drawn unresolved (dashed red); a new provider brings
 the edge back, the new node highlighted; the agents table filters and its last heartbeat stays
-recent; an agent's detail opens from the keyboard; a narrow window works; Pause holds the events
-table and Resume shows what came; no request leaves loopback.
+recent; an agent's detail opens from the keyboard (from the table and from a node); text meets
+WCAG AA contrast; a narrow window works; Pause holds the events table and Resume shows what came;
+no request leaves loopback.
 
 layout.mjs serves the dashboard from `switchboard registry`'s admin port with 300 agents: all are
 drawn, none overlap, and nodes keep their places when an agent joins or leaves.

@@ -7,9 +7,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { SHOTS, loopbackPage, run, start } from "./harness.mjs";
+import { SHOTS, loopbackPage, lowContrast, run, start } from "./harness.mjs";
 
 const RED = "rgb(207, 34, 46)";
+
+async function readable(page, view) {
+  const failures = await lowContrast(page);
+  if (failures.length) throw new Error(`${view}: text below 4.5:1 contrast: ${failures.join("; ")}`);
+}
 
 async function main() {
   const data = mkdtempSync(join(tmpdir(), "sb-ui-"));
@@ -45,6 +50,18 @@ async function main() {
   const resolved = await page.locator(`${edgesFromHello}[data-state="resolved"]`).count();
   if (resolved !== 0) throw new Error(`${resolved} resolved edge(s) from hello after its provider died`);
   await page.screenshot({ path: `${SHOTS}/2-provider-killed.png`, fullPage: true });
+  await readable(page, "topology");
+
+  // The keyboard reaches a node from the top of the page, and Enter opens it.
+  let focusedNode = null;
+  for (let tab = 0; tab < 12 && !focusedNode; tab++) {
+    await page.keyboard.press("Tab");
+    focusedNode = await page.evaluate(() => document.activeElement?.closest?.("g.node")?.dataset.agentId ?? null);
+  }
+  if (!focusedNode) throw new Error("Tab never reached a topology node");
+  await page.keyboard.press("Enter");
+  await page.locator("#h-agent", { hasText: "Agent " }).waitFor({ timeout: 5000 });
+  await page.goto(`${base}#/topology`);
 
   // A new provider: its node appears highlighted, the edge returns, to it,
   // and the dangling one is gone.
@@ -81,6 +98,7 @@ async function main() {
   const age = Number((await heartbeat.textContent()).match(/^(\d+)s ago$/)?.[1] ?? Infinity);
   if (!(age <= 12)) throw new Error(`last heartbeat ${await heartbeat.textContent()}: the column is stale`);
   await page.screenshot({ path: `${SHOTS}/4-agents-filtered.png`, fullPage: true });
+  await readable(page, "agents");
 
   // Open an agent's detail with the keyboard: explanation per candidate.
   await page.locator("#agents tbody a").first().focus();
@@ -88,12 +106,14 @@ async function main() {
   await page.getByRole("heading", { name: "Dependency resolution" }).waitFor({ timeout: 5000 });
   await page.locator("#agent-detail section.resolution").first().waitFor({ timeout: 5000 });
   await page.screenshot({ path: `${SHOTS}/5-agent-detail.png`, fullPage: true });
+  await readable(page, "agent detail");
 
   // A narrow window still shows the events table and the topology.
   await page.setViewportSize({ width: 380, height: 700 });
   await page.goto(`${base}#/events`);
   await page.locator("#events tbody tr").first().waitFor({ timeout: 5000 });
   await page.screenshot({ path: `${SHOTS}/6-events-narrow.png`, fullPage: true });
+  await readable(page, "events");
   // Pause holds the table still and counts what arrives; Resume shows it.
   const topRevision = () => page.locator("#events tbody tr td").first().textContent();
   const shown = Number(await topRevision());
