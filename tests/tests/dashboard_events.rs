@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_dashboard::{DashboardConfig, router};
+use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{DeregisterAgentRequest, RegisterAgentRequest, SendHeartbeatRequest};
 use switchboard_tests::{InProcessGateway, TestRegistry};
+use tonic::transport::Channel;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -97,14 +99,20 @@ fn named(id: &str, request: RegisterAgentRequest) -> RegisterAgentRequest {
     RegisterAgentRequest { agent_id: id.into(), ..request }
 }
 
-#[tokio::test]
-async fn events_resume_from_last_event_id_without_loss() {
-    let registry = TestRegistry::start().await;
+/// A client of `registry`, which now holds the provider `date-1` (date 1.0.0).
+async fn with_date_provider(registry: &TestRegistry) -> RegistryServiceClient<Channel> {
     let mut client = registry.registry_client().await;
     client
         .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
         .await
         .unwrap();
+    client
+}
+
+#[tokio::test]
+async fn events_resume_from_last_event_id_without_loss() {
+    let registry = TestRegistry::start().await;
+    let mut client = with_date_provider(&registry).await;
     let addr = serve_dashboard(&registry).await;
 
     let mut stream = SseReader::open(addr, None).await;
@@ -179,11 +187,7 @@ async fn bad_last_event_id_is_refused_naming_the_header() {
 #[tokio::test]
 async fn agent_detail_explains_each_candidate() {
     let registry = TestRegistry::start().await;
-    let mut client = registry.registry_client().await;
-    client
-        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
-        .await
-        .unwrap();
+    let mut client = with_date_provider(&registry).await;
     client
         .register_agent(named("date-old", common::provider("date", "date", "0.9.0", &[])))
         .await
@@ -219,11 +223,7 @@ async fn agent_detail_explains_each_candidate() {
 #[tokio::test]
 async fn last_heartbeat_times_are_served_for_the_agents_table() {
     let registry = TestRegistry::start().await;
-    let mut client = registry.registry_client().await;
-    client
-        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
-        .await
-        .unwrap();
+    with_date_provider(&registry).await;
     let mut heartbeats = registry.heartbeat_client().await;
     let beat = SendHeartbeatRequest { agent_id: "date-1".into(), sequence: 1, labels: None };
     heartbeats.send_heartbeat(beat).await.unwrap();
@@ -296,11 +296,7 @@ async fn gateway_dashboard_keeps_the_mcp_host_and_origin_rule() {
 #[tokio::test]
 async fn registry_admin_port_serves_the_dashboard_unless_turned_off() {
     let registry = TestRegistry::builder().child_process(&[]).start().await;
-    let mut client = registry.registry_client().await;
-    client
-        .register_agent(named("date-1", common::provider("date", "date", "1.0.0", &[])))
-        .await
-        .unwrap();
+    let mut client = with_date_provider(&registry).await;
     let admin = registry.admin_addr;
     let page = reqwest::get(format!("http://{admin}/ui/")).await.unwrap();
     assert_eq!(page.status(), 200);
