@@ -16,7 +16,7 @@ use serde_json::Value;
 use switchboard_dashboard::{DashboardConfig, router};
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{DeregisterAgentRequest, RegisterAgentRequest, SendHeartbeatRequest};
-use switchboard_tests::{InProcessGateway, TestRegistry};
+use switchboard_tests::{InProcessGateway, SwitchboardProcess, TestRegistry};
 use tonic::transport::Channel;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -329,4 +329,29 @@ async fn registry_admin_port_serves_the_dashboard_unless_turned_off() {
     }
     let health = reqwest::get(format!("http://{}/healthz", off.admin_addr)).await.unwrap();
     assert_eq!(health.status(), 200, "the probes stay");
+}
+
+#[tokio::test]
+async fn up_serves_the_dashboard_on_both_ports_and_no_ui_turns_off_both() {
+    let ui_status = |addr: SocketAddr| async move {
+        reqwest::get(format!("http://{addr}/ui/")).await.unwrap().status().as_u16()
+    };
+    for (flags, want) in [(&[][..], 200), (&["--no-ui"][..], 404)] {
+        let dir = tempfile::TempDir::new().unwrap();
+        let data = dir.path().to_str().unwrap().to_owned();
+        let mut args = vec!["up", "--data-dir", &data, "--registry-addr", "127.0.0.1:0"];
+        args.extend(["--registry-admin-addr", "127.0.0.1:0", "--gateway-addr", "127.0.0.1:0"]);
+        args.extend(flags);
+        let owned: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let up = tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+            SwitchboardProcess::spawn(&args, &["registry-grpc", "registry-admin", "gateway"])
+        })
+        .await
+        .unwrap();
+        for port in ["gateway", "registry-admin"] {
+            assert_eq!(ui_status(up.addr(port)).await, want, "{port} /ui with {flags:?}");
+        }
+        up.kill();
+    }
 }
