@@ -80,8 +80,13 @@ impl Policy {
             };
             for pattern in &program.args {
                 let compiled = Regex::new(&format!("^(?:{pattern})$")).map_err(|error| {
+                    // A syntax error is drawn over several lines; its last
+                    // one says what is wrong.
+                    let error = error.to_string();
+                    let why =
+                        error.lines().last().unwrap_or_default().trim_start_matches("error: ");
                     ToolError::config(format!(
-                        "allowed program {shown:?}: argument pattern {pattern:?}: {error}"
+                        "allowed program {shown:?}: argument pattern {pattern:?}: {why}"
                     ))
                 })?;
                 entry.patterns.push(pattern.clone());

@@ -229,7 +229,7 @@ fn check_extension(config: &FileAgentConfig, path: &str, resolved: &Path) -> Res
 
 /// Opens `resolved` for reading without following a final symbolic link,
 /// and without blocking on a FIFO (it is refused as not a regular file).
-fn open_no_follow(path: &str, resolved: &Path) -> Result<File> {
+pub(super) fn open_no_follow(path: &str, resolved: &Path) -> Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     options.open(resolved).map_err(|error| {

@@ -130,7 +130,8 @@ fn listing_shows_links_without_following_them_and_info_tells_what_a_read_would_d
 #[test]
 fn bad_settings_are_refused_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: &[(fn(&mut FileAgentConfig), &str)] = &[
+    type Change = fn(&mut FileAgentConfig);
+    let cases: &[(Change, &str)] = &[
         (|c| c.max_file_bytes = 0, "--max-file-bytes"),
         (|c| c.allow_ext = vec!["tar.gz".into()], "--allow-ext"),
         (|c| c.allow_ext = vec![String::new()], "--allow-ext"),
@@ -142,4 +143,15 @@ fn bad_settings_are_refused_naming_the_flag() {
         let error = FileAgent::new(config).err().expect(expected).to_string();
         assert!(error.contains(expected), "{error}");
     }
+}
+
+#[test]
+fn a_link_swapped_in_after_the_check_is_not_followed() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("secret.txt"), "outside").unwrap();
+    let checked = root.path().join("note.txt");
+    // What a swap between resolve and open leaves behind.
+    std::os::unix::fs::symlink(root.path().join("secret.txt"), &checked).unwrap();
+    let error = ops::open_no_follow("note.txt", &checked).unwrap_err().to_string();
+    assert_eq!(error, "path \"note.txt\": refused: became a symbolic link after it was checked");
 }
