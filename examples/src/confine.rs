@@ -11,14 +11,18 @@
 //! 3. the first component that does not exist must not be a dangling
 //!    symbolic link (writing through one could create a file outside).
 //!
-//! What remains racy: between this check and the use of the path, someone
-//! with write access inside the base directory could replace a directory
-//! on the path with a symbolic link. Files are therefore opened with
-//! `O_NOFOLLOW` and written by renaming into the checked parent, which
-//! closes the swap of the last component; the swap of an intermediate
-//! directory stays open (closing it needs `openat2(RESOLVE_BENEATH)` on
-//! every access), so the base directory must not be writable by anyone
-//! less trusted than the agent's callers.
+//! Between this check and the use of the path, someone with write access
+//! inside the base directory could replace a directory on the path with a
+//! symbolic link. So the path is checked again through the handle once it
+//! is open ([`Confinement::verify_handle`]: where `/proc/self/fd` says the
+//! open file lies), files are opened with `O_NOFOLLOW`, and directories are
+//! listed through the verified handle. What remains: a write renames its
+//! verified temporary file by path, and `file_info` reads metadata by path;
+//! a directory moved out of the base and replaced by a link to its new
+//! place in that instant would redirect them. Closing that needs
+//! `openat2(RESOLVE_BENEATH)` on every access; until then the base
+//! directory must not be writable by anyone less trusted than the agent's
+//! callers.
 
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
@@ -89,6 +93,19 @@ impl Confinement {
         Err(ToolError::NotFound { path: path.to_owned() })
     }
 
+    /// Refuses an opened `file` (opened as `path`) that does not lie under
+    /// the base: the check of a handle, which a swap of any directory on
+    /// the path between [`Confinement::resolve`] and the open cannot fool.
+    /// Where `/proc` is not mounted the check before the open stands alone.
+    pub fn verify_handle(&self, path: &str, file: &std::fs::File) -> Result<()> {
+        match std::fs::read_link(handle_path(file)) {
+            Ok(real) if !real.starts_with(&self.base) => {
+                Err(ToolError::Escapes { path: path.to_owned() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `resolved` relative to the base, for answers (`.` for the base).
     pub fn relative(&self, resolved: &Path) -> String {
         match resolved.strip_prefix(&self.base) {
@@ -97,6 +114,13 @@ impl Confinement {
             Err(_) => resolved.display().to_string(),
         }
     }
+}
+
+/// A path naming what the opened `file` is (`/proc/self/fd/N`), for
+/// calls that take a path but must act on exactly that handle.
+pub fn handle_path(file: &std::fs::File) -> PathBuf {
+    use std::os::fd::AsRawFd as _;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// The normal components of `path`, or the textual rule it breaks.

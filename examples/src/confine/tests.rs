@@ -83,3 +83,17 @@ fn a_base_that_is_not_a_directory_is_a_config_error() {
     let error = Confinement::new(&root.path().join("nope")).unwrap_err().to_string();
     assert!(error.starts_with("base directory"), "{error}");
 }
+
+#[test]
+fn a_handle_is_verified_where_it_really_is() {
+    let (root, confinement) = fixture();
+    let inside = std::fs::File::open(confinement.base().join("sub/note.txt")).unwrap();
+    confinement.verify_handle("sub/note.txt", &inside).unwrap();
+    // What a directory swapped for a link between check and open yields.
+    let outside = std::fs::File::open(root.path().join("secret.txt")).unwrap();
+    let error = confinement.verify_handle("sub/note.txt", &outside).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "path \"sub/note.txt\": refused: resolves outside the base directory"
+    );
+}

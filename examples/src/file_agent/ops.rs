@@ -2,9 +2,10 @@
 //! them on tokio's blocking pool).
 //!
 //! Reads open the checked path with `O_NOFOLLOW`, so a final component
-//! swapped for a link after the check fails instead of being followed, and
-//! enforce the size limit on the bytes actually read, not on what the
-//! metadata claimed a moment earlier. Writes are atomic: a temporary file in
+//! swapped for a link after the check fails instead of being followed,
+//! verify the opened handle still lies under the base, and enforce the size
+//! limit on the bytes actually read, not on what the metadata claimed a
+//! moment earlier. Writes are atomic: a temporary file in
 //! the same (checked) directory, fsync, rename over the target, fsync of the
 //! directory; a reader sees the old content or the new, never half, and a
 //! rename replaces a link swapped in at the target instead of following it.
@@ -95,6 +96,7 @@ pub fn read(
     let resolved = confinement.resolve(path)?;
     check_extension(config, path, &resolved)?;
     let file = open_no_follow(path, &resolved)?;
+    confinement.verify_handle(path, &file)?;
     let metadata = file.metadata().map_err(|e| ToolError::io(path, e))?;
     if !metadata.is_file() {
         return Err(ToolError::WrongKind { path: path.to_owned(), why: not_a_file(&metadata) });
@@ -149,13 +151,16 @@ pub fn write(
         Err(_) => None,
     };
     let temporary = parent.join(temporary_name());
-    let written = write_temporary(&temporary, content, existing.as_ref())
-        .and_then(|()| std::fs::rename(&temporary, &resolved))
-        // The rename is durable only once the directory is.
-        .and_then(|()| File::open(parent)?.sync_all());
+    let written = write_temporary(confinement, path, &temporary, content, existing.as_ref())
+        .and_then(|()| {
+            std::fs::rename(&temporary, &resolved)
+                // The rename is durable only once the directory is.
+                .and_then(|()| File::open(parent)?.sync_all())
+                .map_err(|e| ToolError::io(path, e))
+        });
     if let Err(error) = written {
         let _ = std::fs::remove_file(&temporary);
-        return Err(ToolError::io(path, error));
+        return Err(error);
     }
     Ok(Written {
         path: confinement.relative(&resolved),
@@ -171,8 +176,18 @@ pub fn list(confinement: &Confinement, path: &str) -> Result<Listing> {
     if !metadata.is_dir() {
         return Err(ToolError::WrongKind { path: path.to_owned(), why: "is not a directory" });
     }
+    // Listed through the opened, verified handle: a directory swapped for
+    // a link since the check is refused, not followed.
+    let directory = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(&resolved)
+        .map_err(|e| ToolError::io(path, e))?;
+    confinement.verify_handle(path, &directory)?;
+    let handle = crate::confine::handle_path(&directory);
+    let listed = std::fs::read_dir(&handle).or_else(|_| std::fs::read_dir(&resolved));
     let mut entries = Vec::new();
-    for entry in std::fs::read_dir(&resolved).map_err(|e| ToolError::io(path, e))? {
+    for entry in listed.map_err(|e| ToolError::io(path, e))? {
         let entry = entry.map_err(|e| ToolError::io(path, e))?;
         // `DirEntry::metadata` does not follow links.
         let Ok(metadata) = entry.metadata() else { continue };
@@ -244,24 +259,28 @@ pub(super) fn open_no_follow(path: &str, resolved: &Path) -> Result<File> {
     })
 }
 
-/// Writes and syncs the temporary file, with the permissions of the file
-/// it replaces.
+/// Creates, verifies, fills and syncs the temporary file, with the
+/// permissions of the file it replaces.
 fn write_temporary(
+    confinement: &Confinement,
+    path: &str,
     temporary: &Path,
     content: &str,
     permissions: Option<&std::fs::Permissions>,
-) -> std::io::Result<()> {
+) -> Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(temporary)?;
-    if let Some(permissions) = permissions {
-        file.set_permissions(std::fs::Permissions::from_mode(permissions.mode()))?;
-    }
-    file.write_all(content.as_bytes())?;
-    file.sync_all()
+        .open(temporary)
+        .map_err(|e| ToolError::io(path, e))?;
+    confinement.verify_handle(path, &file)?;
+    let filled = permissions
+        .map_or(Ok(()), |p| file.set_permissions(std::fs::Permissions::from_mode(p.mode())))
+        .and_then(|()| file.write_all(content.as_bytes()))
+        .and_then(|()| file.sync_all());
+    filled.map_err(|e| ToolError::io(path, e))
 }
 
 /// A name no other write (of this process or another) uses: the process id
