@@ -25,8 +25,8 @@ use rmcp::{schemars, tool, tool_router};
 use switchboard_agent::{Agent, AgentError, RunningAgent};
 
 pub use config::{
-    CommandAgentConfig, CommandAgentFlags, DEFAULT_MAX_ARGS, DEFAULT_MAX_OUTPUT_BYTES,
-    DEFAULT_TIMEOUT,
+    CommandAgentConfig, CommandAgentFlags, DEFAULT_MAX_ARGS, DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_TIMEOUT,
 };
 pub use policy::{Policy, Program, SHELL_METACHARACTERS};
 pub use run::RunOutput;
@@ -84,6 +84,9 @@ struct Shared {
     policy: Policy,
     runner: Runner,
     work_dir: Confinement,
+    /// One permit per run allowed at once.
+    runs: Arc<tokio::sync::Semaphore>,
+    max_concurrent: usize,
 }
 
 /// Starts the command agent as `agent` with `config`, and registers it.
@@ -114,7 +117,12 @@ impl CommandAgent {
             .collect();
         let runner =
             Runner { timeout: config.timeout, max_output_bytes: config.max_output_bytes, env };
-        Ok(Self { shared: Arc::new(Shared { policy, runner, work_dir }) })
+        if config.max_concurrent == 0 {
+            return Err(ToolError::config("most runs at once (--max-concurrent): must be above 0"));
+        }
+        let runs = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent));
+        let max_concurrent = config.max_concurrent;
+        Ok(Self { shared: Arc::new(Shared { policy, runner, work_dir, runs, max_concurrent }) })
     }
 
     async fn run(&self, args: RunArgs) -> Result<RunOutput, ToolError> {
@@ -132,6 +140,11 @@ impl CommandAgent {
             }
             Err(error) => return Err(ToolError::io(cwd, error)),
         }
+        // Refused rather than queued: a caller learns at once that the
+        // agent is saturated, and nothing waits unbounded.
+        let Ok(_permit) = Arc::clone(&shared.runs).try_acquire_owned() else {
+            return Err(ToolError::Busy { program: args.program, max: shared.max_concurrent });
+        };
         shared.runner.run(&program.path, &args.args, &work_dir).await
     }
 }

@@ -156,6 +156,16 @@ pub enum ToolError {
         /// The limit.
         max: usize,
     },
+    /// As many runs as allowed are in progress.
+    #[error(
+        "program {program:?}: refused: busy, the limit of {max} runs at once is reached (--max-concurrent)"
+    )]
+    Busy {
+        /// The program as given.
+        program: String,
+        /// The limit.
+        max: usize,
+    },
     /// The program could not be started.
     #[error("program {program:?}: could not start: {source}")]
     Spawn {

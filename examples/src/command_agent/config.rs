@@ -14,6 +14,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// Default most arguments of one run.
 pub const DEFAULT_MAX_ARGS: usize = 32;
+/// Default most runs at once.
+pub const DEFAULT_MAX_CONCURRENT: usize = 4;
 
 /// Flags of the `command-agent` binary.
 #[derive(Debug, Clone, clap::Parser)]
@@ -37,6 +39,9 @@ pub struct CommandAgentFlags {
     /// Most arguments of one run.
     #[arg(long, env = "SWITCHBOARD_COMMAND_MAX_ARGS", default_value_t = DEFAULT_MAX_ARGS)]
     pub max_args: usize,
+    /// Most runs at once; a call beyond it is refused, not queued.
+    #[arg(long, env = "SWITCHBOARD_COMMAND_MAX_CONCURRENT", default_value_t = DEFAULT_MAX_CONCURRENT)]
+    pub max_concurrent: usize,
     /// Environment variables passed on from the agent's own environment
     /// (comma-separated names); programs see no other.
     #[arg(long, env = "SWITCHBOARD_COMMAND_ENV_ALLOW", value_delimiter = ',')]
@@ -57,6 +62,8 @@ pub struct CommandAgentConfig {
     pub max_output_bytes: usize,
     /// Most arguments of one run.
     pub max_args: usize,
+    /// Most runs at once.
+    pub max_concurrent: usize,
     /// Names of the variables passed on from the agent's environment.
     pub env_allow: Vec<String>,
     /// The directory programs run in.
@@ -106,6 +113,7 @@ impl CommandAgentFlags {
             timeout,
             max_output_bytes: self.max_output_bytes,
             max_args: self.max_args,
+            max_concurrent: self.max_concurrent,
             env_allow: self.env_allow,
             work_dir: self.work_dir,
         })
@@ -116,13 +124,15 @@ impl CommandAgentFlags {
 
 impl CommandAgentConfig {
     /// Defaults for running `programs` in `work_dir`: 10 s timeout, 64 KiB
-    /// of each output stream, 32 arguments, an empty environment.
+    /// of each output stream, 32 arguments, 4 runs at once, an empty
+    /// environment.
     pub fn new(programs: Vec<Program>, work_dir: impl Into<PathBuf>) -> Self {
         Self {
             programs,
             timeout: DEFAULT_TIMEOUT,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             max_args: DEFAULT_MAX_ARGS,
+            max_concurrent: DEFAULT_MAX_CONCURRENT,
             env_allow: Vec::new(),
             work_dir: work_dir.into(),
         }

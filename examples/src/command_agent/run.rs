@@ -8,6 +8,7 @@
 //! one that never stops writing runs until the timeout.
 
 use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -116,7 +117,6 @@ impl Runner {
                     .map_err(|source| ToolError::Spawn { program: shown.clone(), source })?
             }
         };
-        use std::os::unix::process::ExitStatusExt as _;
         Ok(RunOutput {
             program: shown,
             args: args.to_vec(),

@@ -150,3 +150,23 @@ fn flags_become_a_checked_config() {
         CommandAgentFlags::parse_from(["command-agent", "--allow-file", file.to_str().unwrap()]);
     assert!(typo.config().unwrap_err().to_string().contains("allow-list file"));
 }
+
+#[tokio::test]
+async fn runs_beyond_the_concurrency_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = agent(dir.path(), |c| c.max_concurrent = 1);
+    let busy = commands.clone();
+    let first = tokio::spawn(async move { busy.run(run_args("sleep", &["2"], None)).await });
+    // The first run holds the only permit while its program sleeps.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while commands.shared.runs.available_permits() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first run never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let error = commands.run(run_args("echo", &["hi"], None)).await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "program \"echo\": refused: busy, the limit of 1 runs at once is reached (--max-concurrent)"
+    );
+    first.abort();
+}
