@@ -1,0 +1,295 @@
+//! Keeps one bridged server in the mesh, like a service manager.
+//!
+//! Each run: open a session with the server, serve it on the bridge's MCP
+//! endpoint and register everything it offers (one call, full definitions,
+//! mesh metadata from the config). When the server goes away the agent is
+//! deregistered at once — deregistration is what the registry tells
+//! dependents and the gateway about immediately, where a silent agent would
+//! only degrade and expire — and the server is started again after an
+//! exponential backoff with full jitter. More than `max_restarts` restarts
+//! within `window` and the bridge gives up with an error (the process exits
+//! non-zero). When the server says its tools, resources or prompts changed,
+//! the agent registers again with the new lists: a new registration (and
+//! endpoint) that starts serving before the previous one deregisters, so
+//! the gateway sees the two as replicas for a moment and never an empty
+//! list; the old one keeps serving for [`RETIRE_AFTER`] so a gateway that
+//! has not seen its successor yet still reaches it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_agent::{Agent, AgentError, Dependency, RunningAgent};
+use switchboard_client::Backoff;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ServerConfig, Source, ToolMeta};
+use crate::forward::Forward;
+use crate::relay::{Downstream, Relay};
+use crate::upstream::{self, Session};
+use crate::{BridgeError, Result};
+
+/// How long in-flight calls may take when a registration is replaced.
+const DRAIN: Duration = Duration::from_secs(2);
+/// How long a replaced registration keeps serving after its successor
+/// registered.
+const RETIRE_AFTER: Duration = Duration::from_secs(2);
+/// How long a burst of list changes may last before registering again.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// What ended a run.
+enum Ended {
+    /// The bridge is stopping.
+    Stopped,
+    /// The server went away (or never came up): why.
+    Failed(String),
+}
+
+/// Supervises `server`, registering with `registry`, until `stop`.
+pub async fn supervise(
+    server: ServerConfig,
+    registry: String,
+    stop: CancellationToken,
+) -> Result<()> {
+    let policy = server.restart;
+    let mut backoff = Backoff::new(policy.backoff_base, policy.backoff_max);
+    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    loop {
+        let started = Instant::now();
+        let reason = match run_once(&server, &registry, &stop).await? {
+            Ended::Stopped => return Ok(()),
+            Ended::Failed(reason) => reason,
+        };
+        let now = Instant::now();
+        if now.duration_since(started) >= policy.window {
+            backoff.reset();
+        }
+        restarts.retain(|at| now.duration_since(*at) < policy.window);
+        if restarts.len() >= policy.max_restarts {
+            tracing::error!(
+                server = %server.name,
+                restarts = restarts.len(),
+                window = ?policy.window,
+                %reason,
+                "bridged server keeps failing; giving up"
+            );
+            return Err(BridgeError::GaveUp {
+                server: server.name.clone(),
+                restarts: restarts.len(),
+                window: policy.window,
+                last: reason,
+            });
+        }
+        restarts.push_back(now);
+        let delay = backoff.next_delay();
+        tracing::warn!(server = %server.name, %reason, ?delay, "bridged server is down; restarting");
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// One life of the server. Errors are final (the configuration is wrong);
+/// everything else is a reason to restart.
+async fn run_once(
+    server: &ServerConfig,
+    registry: &str,
+    stop: &CancellationToken,
+) -> Result<Ended> {
+    let (changes, mut changed) = mpsc::channel(1);
+    let downstream = Arc::new(Downstream::default());
+    let relay = Relay::new(&server.name, downstream.clone(), changes);
+    let connecting = tokio::select! {
+        () = stop.cancelled() => return Ok(Ended::Stopped),
+        connecting = upstream::connect(server, relay) => connecting,
+    };
+    let mut session = match connecting {
+        Ok(session) => session,
+        Err(error @ BridgeError::Config(_)) => return Err(error),
+        Err(error) => return Ok(Ended::Failed(error.to_string())),
+    };
+    tracing::info!(server = %server.name, "bridged server is up");
+    let mut agent = match register(server, registry, &session, &downstream).await? {
+        Ok(agent) => agent,
+        Err(reason) => {
+            session.stop().await;
+            return Ok(Ended::Failed(reason));
+        }
+    };
+    // A replaced registration keeps serving a moment after its successor
+    // registered: a gateway that has not seen the successor yet still
+    // routes to it.
+    let mut retiring: Option<(RunningAgent, Instant)> = None;
+    loop {
+        let retire_at = retiring.as_ref().map(|(_, at)| *at);
+        tokio::select! {
+            () = stop.cancelled() => {
+                leave_all(agent, retiring).await;
+                session.stop().await;
+                return Ok(Ended::Stopped);
+            }
+            reason = session.ended() => {
+                // Out of routing first: the gateway and dependents are told now.
+                leave_all(agent, retiring).await;
+                session.stop().await;
+                return Ok(Ended::Failed(reason));
+            }
+            () = sleep_until(retire_at), if retire_at.is_some() => {
+                if let Some((old, _)) = retiring.take() {
+                    leave(old).await;
+                }
+            }
+            Some(_) = changed.recv() => {
+                // Changes come in bursts (a server registering tools one by
+                // one): settle, then register everything once.
+                tokio::time::sleep(SETTLE).await;
+                while changed.try_recv().is_ok() {}
+                tracing::info!(server = %server.name, "the server's lists changed; registering again");
+                // Make before break: the new registration serves before the
+                // old one leaves, so the tools never vanish from routing.
+                match register(server, registry, &session, &downstream).await? {
+                    Ok(next) => {
+                        if let Some((older, _)) = retiring.take() {
+                            leave(older).await;
+                        }
+                        let old = std::mem::replace(&mut agent, next);
+                        retiring = Some((old, Instant::now() + RETIRE_AFTER));
+                    }
+                    Err(reason) => {
+                        tracing::warn!(server = %server.name, %reason, "cannot register the changed lists; keeping the previous registration");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn leave_all(agent: RunningAgent, retiring: Option<(RunningAgent, Instant)>) {
+    leave(agent).await;
+    if let Some((old, _)) = retiring {
+        leave(old).await;
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn leave(agent: RunningAgent) {
+    let agent_id = agent.agent_id.clone();
+    if let Err(error) = agent.shutdown().await {
+        tracing::warn!(%agent_id, %error, "agent did not shut down cleanly");
+    }
+}
+
+/// Serves the session on an endpoint of ours and registers it. The outer
+/// error is final (the registry refused the metadata); the inner one is a
+/// reason to retry.
+async fn register(
+    server: &ServerConfig,
+    registry: &str,
+    session: &Session,
+    downstream: &Arc<Downstream>,
+) -> Result<std::result::Result<RunningAgent, String>> {
+    let tools = match session.tools().await {
+        Ok(tools) => tools,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let info = session.info();
+    let server_version = info
+        .server_info
+        .version
+        .parse::<semver::Version>()
+        .map_or_else(|_| "1.0.0".to_owned(), |v| v.to_string());
+    let mut agent = Agent::new(&server.name)
+        .registry(registry)
+        .version(&server_version)
+        .sessions(true)
+        .drain_timeout(DRAIN);
+    agent = match &server.source {
+        Source::Command(_) => agent.listen(&server.listen),
+        // The gateway calls the remote server directly: no hop through us.
+        Source::Url(url) => agent.endpoint(url),
+    };
+    for name in server.tools.keys().filter(|name| !tools.iter().any(|t| t.name == name.as_str())) {
+        tracing::warn!(server = %server.name, tool = %name, "config has metadata for a tool the server does not serve");
+    }
+    for tool in &tools {
+        let meta = server.tools.get(tool.name.as_ref()).cloned().unwrap_or_default();
+        agent = agent.tool(&tool.name, |t| mesh_tool(t, &tool.name, &meta, &server_version));
+    }
+    let handler =
+        Forward::new(&server.name, session.peer().clone(), info.clone(), downstream.clone());
+    match agent.start_handler(handler).await {
+        Ok(running) => {
+            tracing::info!(server = %server.name, agent_id = %running.agent_id, endpoint = %running.endpoint, tools = tools.len(), "bridged server registered");
+            Ok(Ok(running))
+        }
+        Err(AgentError::Rejected(reason)) => Err(BridgeError::Config(format!(
+            "server {:?}: the registry refused the registration: {reason}",
+            server.name
+        ))),
+        Err(AgentError::Config(reason)) => {
+            Err(BridgeError::Config(format!("server {:?}: {reason}", server.name)))
+        }
+        Err(other) => Ok(Err(other.to_string())),
+    }
+}
+
+/// The mesh metadata of one tool: the config's, with defaults.
+fn mesh_tool(
+    mut tool: switchboard_agent::MeshTool,
+    name: &str,
+    meta: &ToolMeta,
+    server_version: &str,
+) -> switchboard_agent::MeshTool {
+    let capability = meta.capability.clone().unwrap_or_else(|| default_capability(name));
+    if !capability.is_empty() {
+        tool = tool.capability(&capability);
+    }
+    tool = tool.version(meta.version.as_deref().unwrap_or(server_version));
+    for tag in &meta.tags {
+        tool = tool.tag(tag);
+    }
+    for dependency in &meta.dependencies {
+        let tags: Vec<&str> = dependency.tags.iter().map(String::as_str).collect();
+        tool = tool.depends_on(&Dependency::with_tags(
+            &dependency.capability,
+            &dependency.version,
+            &tags,
+        ));
+    }
+    tool
+}
+
+/// The tool's name as a capability (`[a-z0-9][a-z0-9_.-]{0,63}`): lowercased,
+/// other characters as `_`; empty (no capability) when nothing is left.
+fn default_capability(name: &str) -> String {
+    let mapped: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
+        .take(64)
+        .collect();
+    mapped.trim_start_matches(['_', '.', '-']).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_become_valid_capabilities() {
+        assert_eq!(default_capability("read_text_file"), "read_text_file");
+        assert_eq!(default_capability("get-Sum"), "get-sum");
+        assert_eq!(default_capability("ns/tool"), "ns_tool");
+        assert_eq!(default_capability("__x"), "x");
+        assert_eq!(default_capability("ééé"), "");
+    }
+}
