@@ -25,6 +25,7 @@
 //! ```
 
 pub mod config;
+mod endpoint;
 mod env;
 mod error;
 mod forward;

@@ -9,11 +9,10 @@
 //! exponential backoff with full jitter. More than `max_restarts` restarts
 //! within `window` and the bridge gives up with an error (the process exits
 //! non-zero). When the server says its tools, resources or prompts changed,
-//! the agent registers again with the new lists: a new registration (and
-//! endpoint) that starts serving before the previous one deregisters, so
-//! the gateway sees the two as replicas for a moment and never an empty
-//! list; the old one keeps serving for [`RETIRE_AFTER`] so a gateway that
-//! has not seen its successor yet still reaches it.
+//! the agent registers again with the new lists: a new registration of the
+//! same endpoint, made before the previous one deregisters, so the gateway
+//! sees the two as replicas for a moment and never an empty list, and the
+//! endpoint (with every client session) stays.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -26,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ServerConfig, Source, ToolMeta};
+use crate::endpoint::Endpoint;
 use crate::forward::Forward;
 use crate::relay::{Downstream, Relay};
 use crate::upstream::{self, Session};
@@ -33,9 +33,6 @@ use crate::{BridgeError, Result};
 
 /// How long in-flight calls may take when a registration is replaced.
 const DRAIN: Duration = Duration::from_secs(2);
-/// How long a replaced registration keeps serving after its successor
-/// registered.
-const RETIRE_AFTER: Duration = Duration::from_secs(2);
 /// How long a burst of list changes may last before registering again.
 const SETTLE: Duration = Duration::from_millis(100);
 
@@ -112,35 +109,45 @@ async fn run_once(
         Err(error) => return Ok(Ended::Failed(error.to_string())),
     };
     tracing::info!(server = %server.name, "bridged server is up");
-    let mut agent = match register(server, registry, &session, &downstream).await? {
-        Ok(agent) => agent,
-        Err(reason) => {
-            session.stop().await;
-            return Ok(Ended::Failed(reason));
+    let forward =
+        Forward::new(&server.name, session.peer().clone(), session.info().clone(), downstream);
+    // A stdio server is served here; a remote one is registered at its own
+    // URL and the gateway calls it directly.
+    let endpoint = match &server.source {
+        Source::Command(_) => {
+            match Endpoint::start(&server.listen, forward.clone(), &server.name).await {
+                Ok(endpoint) => Some(endpoint),
+                Err(reason) => {
+                    session.stop().await;
+                    return Ok(Ended::Failed(reason));
+                }
+            }
+        }
+        Source::Url(_) => None,
+    };
+    let advertised = match (&endpoint, &server.source) {
+        (Some(endpoint), _) => endpoint.url.clone(),
+        (None, Source::Url(url)) => url.clone(),
+        (None, Source::Command(_)) => String::new(),
+    };
+    let mut agent = match register(server, registry, &session, &forward, &advertised).await {
+        Ok(Ok(agent)) => agent,
+        Ok(Err(reason)) => return finish(endpoint, session, Ended::Failed(reason)).await,
+        Err(error) => {
+            finish(endpoint, session, Ended::Stopped).await?;
+            return Err(error);
         }
     };
-    // A replaced registration keeps serving a moment after its successor
-    // registered: a gateway that has not seen the successor yet still
-    // routes to it.
-    let mut retiring: Option<(RunningAgent, Instant)> = None;
     loop {
-        let retire_at = retiring.as_ref().map(|(_, at)| *at);
         tokio::select! {
             () = stop.cancelled() => {
-                leave_all(agent, retiring).await;
-                session.stop().await;
-                return Ok(Ended::Stopped);
+                leave(agent).await;
+                return finish(endpoint, session, Ended::Stopped).await;
             }
             reason = session.ended() => {
                 // Out of routing first: the gateway and dependents are told now.
-                leave_all(agent, retiring).await;
-                session.stop().await;
-                return Ok(Ended::Failed(reason));
-            }
-            () = sleep_until(retire_at), if retire_at.is_some() => {
-                if let Some((old, _)) = retiring.take() {
-                    leave(old).await;
-                }
+                leave(agent).await;
+                return finish(endpoint, session, Ended::Failed(reason)).await;
             }
             Some(_) = changed.recv() => {
                 // Changes come in bursts (a server registering tools one by
@@ -148,18 +155,17 @@ async fn run_once(
                 tokio::time::sleep(SETTLE).await;
                 while changed.try_recv().is_ok() {}
                 tracing::info!(server = %server.name, "the server's lists changed; registering again");
-                // Make before break: the new registration serves before the
-                // old one leaves, so the tools never vanish from routing.
-                match register(server, registry, &session, &downstream).await? {
-                    Ok(next) => {
-                        if let Some((older, _)) = retiring.take() {
-                            leave(older).await;
-                        }
-                        let old = std::mem::replace(&mut agent, next);
-                        retiring = Some((old, Instant::now() + RETIRE_AFTER));
-                    }
-                    Err(reason) => {
+                // Make before break, at the same endpoint: the tools never
+                // leave routing and client sessions are kept.
+                match register(server, registry, &session, &forward, &advertised).await {
+                    Ok(Ok(next)) => leave(std::mem::replace(&mut agent, next)).await,
+                    Ok(Err(reason)) => {
                         tracing::warn!(server = %server.name, %reason, "cannot register the changed lists; keeping the previous registration");
+                    }
+                    Err(error) => {
+                        leave(agent).await;
+                        finish(endpoint, session, Ended::Stopped).await?;
+                        return Err(error);
                     }
                 }
             }
@@ -167,18 +173,13 @@ async fn run_once(
     }
 }
 
-async fn leave_all(agent: RunningAgent, retiring: Option<(RunningAgent, Instant)>) {
-    leave(agent).await;
-    if let Some((old, _)) = retiring {
-        leave(old).await;
+/// Stops serving and ends the session (after the agent left).
+async fn finish(endpoint: Option<Endpoint>, session: Session, ended: Ended) -> Result<Ended> {
+    if let Some(endpoint) = endpoint {
+        endpoint.stop().await;
     }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+    session.stop().await;
+    Ok(ended)
 }
 
 async fn leave(agent: RunningAgent) {
@@ -195,7 +196,8 @@ async fn register(
     server: &ServerConfig,
     registry: &str,
     session: &Session,
-    downstream: &Arc<Downstream>,
+    forward: &Forward,
+    advertised: &str,
 ) -> Result<std::result::Result<RunningAgent, String>> {
     let tools = match session.tools().await {
         Ok(tools) => tools,
@@ -207,16 +209,15 @@ async fn register(
         .version
         .parse::<semver::Version>()
         .map_or_else(|_| "1.0.0".to_owned(), |v| v.to_string());
+    // The agent's own listener only answers its introspection: what is
+    // registered is `advertised` (the bridge's endpoint, or the remote URL).
     let mut agent = Agent::new(&server.name)
         .registry(registry)
         .version(&server_version)
+        .listen("127.0.0.1:0")
+        .endpoint(advertised)
         .sessions(true)
         .drain_timeout(DRAIN);
-    agent = match &server.source {
-        Source::Command(_) => agent.listen(&server.listen),
-        // The gateway calls the remote server directly: no hop through us.
-        Source::Url(url) => agent.endpoint(url),
-    };
     for name in server.tools.keys().filter(|name| !tools.iter().any(|t| t.name == name.as_str())) {
         tracing::warn!(server = %server.name, tool = %name, "config has metadata for a tool the server does not serve");
     }
@@ -224,9 +225,7 @@ async fn register(
         let meta = server.tools.get(tool.name.as_ref()).cloned().unwrap_or_default();
         agent = agent.tool(&tool.name, |t| mesh_tool(t, &tool.name, &meta, &server_version));
     }
-    let handler =
-        Forward::new(&server.name, session.peer().clone(), info.clone(), downstream.clone());
-    match agent.start_handler(handler).await {
+    match agent.start_handler(forward.clone()).await {
         Ok(running) => {
             tracing::info!(server = %server.name, agent_id = %running.agent_id, endpoint = %running.endpoint, tools = tools.len(), "bridged server registered");
             Ok(Ok(running))
