@@ -20,6 +20,7 @@ use std::time::Duration;
 
 pub use crate::env::EnvValue;
 use crate::{BridgeError, Result};
+pub(crate) use raw::as_name;
 
 /// Default restart limit: this many restarts within [`DEFAULT_RESTART_WINDOW`].
 pub const DEFAULT_MAX_RESTARTS: usize = 5;
@@ -237,16 +238,7 @@ fn default_name(source: &Source) -> Result<String> {
             url.split("://").nth(1).and_then(|r| r.split([':', '/']).next()).unwrap_or(url)
         }
     };
-    let name: String = candidate
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
-        .take(64)
-        .collect();
-    raw::check_name(
-        name.trim_start_matches(['-', '_', '.']),
-        "--name (derived from the command; give --name)",
-    )
+    raw::check_name(&raw::as_name(candidate, '-'), "--name (derived from the command; give --name)")
 }
 
 fn file_name(path: &str) -> &str {

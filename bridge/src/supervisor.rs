@@ -7,9 +7,10 @@
 //! dependents and the gateway about immediately, where a silent agent would
 //! only degrade and expire — and the server is started again after an
 //! exponential backoff with full jitter. More than `max_restarts` restarts
-//! within `window` and the bridge gives up with an error (the process exits
-//! non-zero). When the server says its tools, resources or prompts changed,
-//! the agent registers again with the new lists: a new registration of the
+//! of a program within `window` and the bridge gives up with an error (the
+//! process exits non-zero); a remote server is retried until it answers.
+//! When the server says its tools, resources or prompts changed, the agent
+//! registers again with the new lists: a new registration of the
 //! same endpoint, made before the previous one deregisters, so the gateway
 //! sees the two as replicas for a moment and never an empty list, and the
 //! endpoint (with every client session) stays.
@@ -64,7 +65,10 @@ pub async fn supervise(
             backoff.reset();
         }
         restarts.retain(|at| now.duration_since(*at) < policy.window);
-        if restarts.len() >= policy.max_restarts {
+        // A remote server being down is not a crash loop of ours: it is
+        // probed again (with backoff) until it answers.
+        let supervised = matches!(server.source, Source::Command(_));
+        if supervised && restarts.len() >= policy.max_restarts {
             tracing::error!(
                 server = %server.name,
                 restarts = restarts.len(),
@@ -270,13 +274,7 @@ fn mesh_tool(
 /// The tool's name as a capability (`[a-z0-9][a-z0-9_.-]{0,63}`): lowercased,
 /// other characters as `_`; empty (no capability) when nothing is left.
 fn default_capability(name: &str) -> String {
-    let mapped: String = name
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
-        .take(64)
-        .collect();
-    mapped.trim_start_matches(['_', '.', '-']).to_owned()
+    crate::config::as_name(name, '_')
 }
 
 #[cfg(test)]

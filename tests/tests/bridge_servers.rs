@@ -52,6 +52,11 @@ async fn gateway_tools(gateway: &InProcessGateway, expected: &BTreeMap<String, V
     client
 }
 
+async fn agents_named(registry: &TestRegistry, name: &str) -> Vec<switchboard_proto::v1::Agent> {
+    let request = ListAgentsRequest { name: name.into(), ..Default::default() };
+    registry.registry_client().await.list_agents(request).await.unwrap().into_inner().agents
+}
+
 fn config(text: &str) -> BridgeConfig {
     BridgeConfig::parse(text, "bridge.toml").unwrap()
 }
@@ -97,14 +102,7 @@ tags = ["local"]
     );
 
     // The mesh metadata of the config, the defaults elsewhere.
-    let agents = registry
-        .registry_client()
-        .await
-        .list_agents(ListAgentsRequest { name: "files".into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner()
-        .agents;
+    let agents = agents_named(&registry, "files").await;
     assert_eq!(agents.len(), 1);
     let tool = |name: &str| agents[0].tools.iter().find(|t| t.name == name).unwrap().clone();
     let read = tool("read_text_file");
@@ -114,14 +112,7 @@ tags = ["local"]
 
     bridge.stop().await.unwrap();
     eventually("the bridge deregistered", DEADLINE, || async {
-        let left = registry
-            .registry_client()
-            .await
-            .list_agents(ListAgentsRequest { name: "files".into(), ..Default::default() })
-            .await
-            .unwrap()
-            .into_inner()
-            .agents;
+        let left = agents_named(&registry, "files").await;
         left.is_empty().then_some(())
     })
     .await;

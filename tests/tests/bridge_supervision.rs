@@ -44,19 +44,36 @@ fn everything_with_pid_file(pid_file: &Path) -> String {
     )
 }
 
+/// A registry, a gateway, and server-everything bridged into them.
+struct Mesh {
+    registry: TestRegistry,
+    addr: String,
+    gateway: InProcessGateway,
+    dir: tempfile::TempDir,
+    pid_file: std::path::PathBuf,
+    bridge: BridgeRun,
+}
+
+impl Mesh {
+    async fn start() -> Self {
+        let registry = TestRegistry::start().await;
+        let addr = registry.addr.to_string();
+        let gateway = InProcessGateway::start(&addr).await;
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let text = everything_with_pid_file(&pid_file);
+        let bridge = BridgeRun::start(BridgeConfig::parse(&text, "bridge.toml").unwrap(), &addr);
+        Self { registry, addr, gateway, dir, pid_file, bridge }
+    }
+}
+
 fn read_pid(pid_file: &Path) -> Option<i32> {
     std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_is_unroutable_at_once_and_back_after_a_restart() {
-    let registry = TestRegistry::start().await;
-    let addr = registry.addr.to_string();
-    let gateway = InProcessGateway::start(&addr).await;
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let config = BridgeConfig::parse(&everything_with_pid_file(&pid_file), "bridge.toml").unwrap();
-    let bridge = BridgeRun::start(config, &addr);
+    let Mesh { registry, addr, gateway, dir: _dir, pid_file, bridge } = Mesh::start().await;
 
     // A dependent of everything's `echo` (capability = the tool's name).
     let echo = Dependency::new("echo", "");
@@ -100,13 +117,8 @@ async fn a_killed_server_is_unroutable_at_once_and_back_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_changed_from_the_server_reaches_the_gateway_without_a_restart() {
-    let registry = TestRegistry::start().await;
-    let addr = registry.addr.to_string();
-    let gateway = InProcessGateway::start(&addr).await;
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let config = BridgeConfig::parse(&everything_with_pid_file(&pid_file), "bridge.toml").unwrap();
-    let bridge = BridgeRun::start(config, &addr);
+    let Mesh { registry: _registry, addr: _addr, gateway, dir: _dir, pid_file, bridge } =
+        Mesh::start().await;
     let client = http(&gateway.url()).await;
     let resource_uris = || async {
         let resources = client.list_all_resources().await.unwrap();

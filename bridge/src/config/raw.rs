@@ -310,6 +310,18 @@ pub fn check_url(url: &str, what: &str) -> Result<String> {
     }
 }
 
+/// `text` made into a name: lowercased, other characters as `fill`, at
+/// most 64 characters, no leading separator (possibly empty).
+pub fn as_name(text: &str, fill: char) -> String {
+    let mapped: String = text
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { fill })
+        .take(64)
+        .collect();
+    mapped.trim_start_matches(['-', '_', '.']).to_owned()
+}
+
 /// Names, tags and capabilities: `[a-z0-9][a-z0-9_.-]{0,63}`.
 pub fn is_valid_name(text: &str) -> bool {
     let mut chars = text.chars();
