@@ -183,3 +183,37 @@ async fn a_python_server_from_pypi_is_bridged_from_the_command_line_form() {
     );
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gets_only_allowed_variables_and_configured_secrets() {
+    let registry = TestRegistry::start().await;
+    let gateway = InProcessGateway::start(&registry.addr.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "s3cret-from-a-file\n").unwrap();
+    let program = npm_server("mcp-server-everything");
+    let bridge = BridgeRun::start(
+        config(&format!(
+            "[servers.everything]\ncommand = \"{program}\"\nargs = [\"stdio\"]\n\
+             env = {{ GREETING = \"hello ${{HOME}}\", TOKEN = {{ file = \"{}\" }} }}\n",
+            secret.display()
+        )),
+        &registry.addr.to_string(),
+    );
+    let client = http(&gateway.url()).await;
+    eventually("everything's get-env at the gateway", DEADLINE, || async {
+        tools(&client).await.contains_key("get-env").then_some(())
+    })
+    .await;
+    let answer = call(&client, "get-env", json!({})).await;
+    let text = answer["content"][0]["text"].as_str().unwrap();
+    let env: BTreeMap<String, String> = serde_json::from_str(text).unwrap();
+    let home = std::env::var("HOME").unwrap();
+    assert_eq!(env["GREETING"], format!("hello {home}"));
+    assert_eq!(env["TOKEN"], "s3cret-from-a-file");
+    assert_eq!(env["PATH"], std::env::var("PATH").unwrap());
+    // This test process's own variables (cargo sets many) stay out.
+    assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
+    assert!(!env.contains_key("CARGO_MANIFEST_DIR"), "{:?}", env.keys());
+    bridge.stop().await.unwrap();
+}
