@@ -118,6 +118,31 @@ pub fn child_env(
     Ok(env)
 }
 
+/// Whether `program` names an executable file: a path (relative ones from
+/// `cwd`), or a name found in one of `path`'s directories.
+pub fn program_exists(program: &str, cwd: Option<&std::path::Path>, path: Option<&str>) -> bool {
+    let executable = |candidate: &std::path::Path| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        }
+        #[cfg(not(unix))]
+        candidate.is_file()
+    };
+    if program.contains('/') {
+        let candidate = std::path::Path::new(program);
+        return match cwd {
+            Some(cwd) if candidate.is_relative() => executable(&cwd.join(candidate)),
+            _ => executable(candidate),
+        };
+    }
+    path.unwrap_or_default()
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .any(|dir| executable(&std::path::Path::new(dir).join(program)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +166,17 @@ mod tests {
         let value = EnvValue::File { file: path };
         assert_eq!(value.resolve("TOKEN", "files").unwrap(), "s3cret");
         assert!(!format!("{:?}", EnvValue::Text("s3cret".into())).contains("s3cret"));
+    }
+
+    #[test]
+    fn finds_programs_on_the_path_or_by_path() {
+        let path = std::env::var("PATH").ok();
+        assert!(program_exists("sh", None, path.as_deref()));
+        assert!(!program_exists("switchboard-no-such-program", None, path.as_deref()));
+        assert!(program_exists("/bin/sh", None, None));
+        assert!(!program_exists("sh", None, Some("/nonexistent")));
+        assert!(!program_exists("sh", Some(std::path::Path::new("/bin")), Some("/nonexistent")));
+        assert!(program_exists("./sh", Some(std::path::Path::new("/bin")), None));
     }
 
     #[test]

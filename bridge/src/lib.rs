@@ -40,11 +40,21 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Checks what can be checked before anything starts: every configured
-/// variable resolves (secrets are read, never shown).
+/// variable resolves (secrets are read, never shown) and every program
+/// exists (on the `PATH` the program itself gets).
 pub fn validate(config: &BridgeConfig) -> Result<()> {
     for server in &config.servers {
         if let Source::Command(spec) = &server.source {
-            env::child_env(&spec.env, &server.name)?;
+            let env = env::child_env(&spec.env, &server.name)?;
+            let path = env.iter().find(|(key, _)| key == "PATH").map(|(_, value)| value.as_str());
+            if !env::program_exists(&spec.program, spec.cwd.as_deref(), path) {
+                return Err(BridgeError::Config(format!(
+                    "server {:?}: command {:?} not found (PATH {:?})",
+                    server.name,
+                    spec.program,
+                    path.unwrap_or_default()
+                )));
+            }
         }
     }
     let mut names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();

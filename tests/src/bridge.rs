@@ -47,15 +47,6 @@ impl BridgeRun {
         Self { stop, task: Some(task) }
     }
 
-    /// Whether the bridge has stopped on its own (with its result).
-    pub fn finished(&mut self) -> Option<Result<(), BridgeError>> {
-        if !self.task.as_ref()?.is_finished() {
-            return None;
-        }
-        let task = self.task.take()?;
-        Some(futures::executor::block_on(task).expect("bridge task"))
-    }
-
     /// Stops (deregisters, stops the programs) and returns how it ended.
     pub async fn stop(mut self) -> Result<(), BridgeError> {
         self.stop.cancel();

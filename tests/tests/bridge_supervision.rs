@@ -239,6 +239,11 @@ async fn bad_configs_are_refused_before_anything_starts() {
             "bad capability \"Files Read\"",
         ),
         ("[servers.bad]\nargs = [\"a\"]\n", "bad.toml:5", "missing command"),
+        (
+            "[servers.bad]\ncommand = \"switchboard-no-such-program\"\n",
+            "server \"bad\"",
+            "command \"switchboard-no-such-program\" not found",
+        ),
     ];
     for (bad, line, problem) in cases {
         let path = dir.path().join("bad.toml");
