@@ -217,3 +217,45 @@ async fn a_server_gets_only_allowed_variables_and_configured_secrets() {
     assert!(!env.contains_key("CARGO_MANIFEST_DIR"), "{:?}", env.keys());
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_clients_json_config_bridges_several_servers_in_one_process() {
+    let registry = TestRegistry::start().await;
+    let gateway = InProcessGateway::start(&registry.addr.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap().display().to_string();
+    // As Claude Desktop writes it, with a key of its own and a disabled server.
+    let config = json!({
+        "globalShortcut": "Ctrl+Space",
+        "mcpServers": {
+            "files": {"command": npm_server("mcp-server-filesystem"), "args": [root]},
+            "time": {"command": venv_python(), "args": ["-m", "mcp_server_time"], "env": {"TZ": "UTC"}},
+            "old": {"command": "switchboard-no-such-program", "disabled": true}
+        }
+    });
+    let path = dir.path().join("claude_desktop_config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let mut bridge = std::process::Command::new(switchboard_tests::switchboard_bin())
+        .args(["bridge", "--registry", &registry.addr.to_string(), "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let client = http(&gateway.url()).await;
+    eventually("both servers' tools at the gateway", DEADLINE, || async {
+        let listed = tools(&client).await;
+        (listed.contains_key("read_text_file") && listed.contains_key("convert_time")).then_some(())
+    })
+    .await;
+    assert_eq!(agents_named(&registry, "files").await.len(), 1);
+    assert_eq!(agents_named(&registry, "time").await.len(), 1);
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(bridge.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || bridge.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(agents_named(&registry, "files").await.is_empty());
+    assert!(agents_named(&registry, "time").await.is_empty());
+}
