@@ -45,6 +45,7 @@
 mod agent;
 pub mod deadline;
 mod dependency;
+mod endpoint;
 mod error;
 mod introspect;
 mod mesh;
@@ -56,6 +57,7 @@ mod traced;
 
 pub use agent::{Agent, RunningAgent};
 pub use dependency::{DEFAULT_DEPENDENCY_TIMEOUT, Dependency, DependencyError, text_of};
+pub use endpoint::serve_endpoint;
 pub use error::AgentError;
 pub use mesh_tool::MeshTool;
 pub use traced::Traced;

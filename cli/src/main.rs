@@ -4,6 +4,7 @@
 //! command module; the logic lives in the library crates.
 
 mod bench_cmd;
+mod bridge_cmd;
 mod duration;
 mod gateway_cmd;
 mod ops;
@@ -45,6 +46,9 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Health check for containers: exit 0 when a gRPC health service or an HTTP probe is healthy.
     Probe(probe_cmd::ProbeArgs),
+    /// Bring existing MCP servers into the mesh: a stdio program (`-- COMMAND ARGS…`), a remote
+    /// server (`--url`), or several (`--config servers.toml`), supervised and restarted.
+    Bridge(bridge_cmd::BridgeArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             Command::Ops(command) => ops::run(command).await,
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,
+            Command::Bridge(args) => bridge_cmd::run(args).await,
         }
     });
     match result {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod agent_process;
+pub mod bridge;
 pub mod mcp;
 mod metrics;
 mod process;

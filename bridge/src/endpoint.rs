@@ -1,0 +1,54 @@
+//! The bridge's MCP endpoint for a stdio server: one per life of the
+//! program, independent of the registrations that advertise it, so a
+//! re-registration (the server's lists changed) keeps every client session.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::forward::Forward;
+
+/// How long open requests may take once the endpoint stops.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// A serving endpoint.
+pub struct Endpoint {
+    /// The URL registered for it.
+    pub url: String,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+// === impl Endpoint ===
+
+impl Endpoint {
+    /// Serves `handler` on `listen` (`IP:PORT`, port 0 for any).
+    pub async fn start(listen: &str, handler: Forward, name: &str) -> Result<Self, String> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
+        let local = listener.local_addr().map_err(|error| error.to_string())?;
+        let url = format!("http://{local}/mcp");
+        let stop = CancellationToken::new();
+        let info = rmcp::model::Implementation::new(name, env!("CARGO_PKG_VERSION"));
+        let task = tokio::spawn(switchboard_agent::serve_endpoint(
+            listener,
+            handler,
+            url.clone(),
+            true,
+            info,
+            stop.clone(),
+        ));
+        Ok(Self { url, stop, task })
+    }
+
+    /// Stops accepting, lets open requests finish (bounded), frees the port.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if tokio::time::timeout(DRAIN, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
+    }
+}
