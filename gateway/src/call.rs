@@ -32,6 +32,7 @@ use crate::forward::App;
 use crate::gateway::{InFlight, pick};
 use crate::relay::{InFlightCall, Origin};
 use crate::routing_table::{Replica, Route};
+use crate::session_stream::SessionStream;
 use crate::sse;
 use crate::upstream::{Answer, ClientHello, UpstreamError, UpstreamSession};
 
@@ -112,8 +113,26 @@ pub(crate) async fn forward(
     };
     let (head_tx, head_rx) = oneshot::channel();
     let exposed = target.exposed.clone();
-    let call =
-        Call { app, caller, request, exposed, target, route, head: Some(head_tx), stream: None };
+    // Progress the agent sends on its session stream comes back here.
+    let token = meta.get("progressToken").filter(|_| caller.accepts_events);
+    let token = token.filter(|_| !caller.client.is_empty()).map(Value::to_string);
+    let side = token.as_ref().map(|token| {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        app.relay.watch(&caller.client, token, tx);
+        rx
+    });
+    let call = Call {
+        app,
+        caller,
+        request,
+        exposed,
+        target,
+        route,
+        head: Some(head_tx),
+        stream: None,
+        token,
+        side,
+    };
     let task = call.run().instrument(span.clone());
     tokio::spawn(opentelemetry::context::FutureExt::with_context(
         task,
@@ -151,6 +170,10 @@ struct Call {
     route: Route,
     head: Option<oneshot::Sender<Head>>,
     stream: Option<mpsc::Sender<Bytes>>,
+    /// The client's progress token (JSON text), watched while the call runs.
+    token: Option<String>,
+    /// Progress for this call that arrived on the agent's session stream.
+    side: Option<mpsc::Receiver<Bytes>>,
 }
 
 /// How one attempt ended.
@@ -184,6 +207,9 @@ impl Call {
                 )))
             }
         };
+        if let Some(token) = &self.token {
+            self.app.relay.unwatch(&self.caller.client, token);
+        }
         if let Some(call) = self.app.relay.finish(&self.caller.client, &client_id)
             && !cancel.is_cancelled()
             && matches!(outcome, Err(CallError::Timeout { .. }))
@@ -296,7 +322,14 @@ impl Call {
             let upstream_id = self.app.relay.next_id();
             let body = self.upstream_body(upstream_id, deadline);
             let headers = self.upstream_headers();
-            let sent = self.app.upstream.post(&endpoint, &session, &headers, body).await;
+            let app = self.app.clone();
+            let mut sent = std::pin::pin!(app.upstream.post(&endpoint, &session, &headers, body));
+            let sent = loop {
+                tokio::select! {
+                    sent = &mut sent => break sent,
+                    Some(data) = next_side(&mut self.side) => self.emit(data).await,
+                }
+            };
             let (status, answer) = match sent {
                 Ok(sent) => sent,
                 Err(UpstreamError::NeverSent(message)) => return Attempt::NeverSent(message),
@@ -329,7 +362,13 @@ impl Call {
             // A stateless client's request carries its own protocol metadata.
             return Ok(UpstreamSession { id: None, protocol_version: version.clone() });
         }
-        self.app.upstream.session(&self.caller.client, endpoint, &self.caller.hello).await
+        let client = &self.caller.client;
+        let opened = self.app.upstream.session(client, endpoint, &self.caller.hello).await?;
+        if let Some((stream, closed)) = opened.fresh {
+            let session = opened.session.clone();
+            SessionStream::spawn(self.app.clone(), client, endpoint, session, stream, closed);
+        }
+        Ok(opened.session)
     }
 
     fn upstream_body(&self, upstream_id: u64, deadline: Instant) -> Bytes {
@@ -396,7 +435,14 @@ impl Call {
         };
         let mut relayed = Vec::new();
         let done = loop {
-            let data = match reader.next().await {
+            let next = tokio::select! {
+                next = reader.next() => next,
+                Some(data) = next_side(&mut self.side) => {
+                    self.emit(data).await;
+                    continue;
+                }
+            };
+            let data = match next {
                 Some(Ok(data)) => data,
                 Some(Err(UpstreamError::MidCall(message) | UpstreamError::NeverSent(message))) => {
                     break self.mid_call(message);
@@ -470,6 +516,14 @@ impl Call {
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), stream.send(sse::event(&body))).await;
         }
+    }
+}
+
+/// The next message on `side`; never, without one.
+async fn next_side(side: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+    match side {
+        Some(side) => side.recv().await,
+        None => std::future::pending().await,
     }
 }
 

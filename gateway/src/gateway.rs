@@ -6,6 +6,7 @@
 //! when the request certainly never reached the first — a tool is never run
 //! twice because of the gateway.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -59,8 +60,9 @@ struct Inner {
     metrics: GatewayMetrics,
     /// Which lists changed last; subscribers are told when one does.
     listing: watch::Sender<Changed>,
-    /// Legacy-session peers to notify of list changes.
-    peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Legacy-session peers (by session id) to notify of list changes and
+    /// to relay what their agents send outside a request.
+    peers: Mutex<HashMap<String, Peer<RoleServer>>>,
 }
 
 // === impl Gateway ===
@@ -81,7 +83,7 @@ impl Gateway {
                 pool,
                 metrics: GatewayMetrics::new(),
                 listing,
-                peers: Mutex::new(Vec::new()),
+                peers: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -151,19 +153,32 @@ impl Gateway {
         self.inner.listing.subscribe()
     }
 
-    /// Remembers a legacy-session peer for `list_changed` notifications.
-    pub fn add_peer(&self, peer: Peer<RoleServer>) {
+    /// Remembers the peer of legacy session `session` for `list_changed`
+    /// notifications and what its agents send outside a request.
+    pub fn add_peer(&self, session: &str, peer: Peer<RoleServer>) {
         let mut peers = self.inner.peers.lock();
-        peers.retain(|p| !p.is_transport_closed());
-        peers.push(peer);
+        peers.retain(|_, p| !p.is_transport_closed());
+        // A peer without a session (another transport) still gets list_changed.
+        let key = if session.is_empty() {
+            format!("#{}", rand::random::<u64>())
+        } else {
+            session.to_owned()
+        };
+        peers.insert(key, peer);
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+    }
+
+    /// The peer of legacy session `session`, while it is open.
+    pub(crate) fn peer_of(&self, session: &str) -> Option<Peer<RoleServer>> {
+        let peers = self.inner.peers.lock();
+        peers.get(session).filter(|p| !p.is_transport_closed()).cloned()
     }
 
     fn notify_peers(&self, changed: Changed) {
         let mut peers = self.inner.peers.lock();
-        peers.retain(|p| !p.is_transport_closed());
+        peers.retain(|_, p| !p.is_transport_closed());
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
-        for peer in peers.clone() {
+        for peer in peers.values().cloned() {
             tokio::spawn(async move {
                 let mut sent = Ok(());
                 if changed.tools {
