@@ -10,13 +10,13 @@
 //! certainly did not run the call: the session is re-opened and the request
 //! sent once more.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use switchboard_telemetry::mcp::{self, Outcome};
@@ -26,9 +26,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::Gateway;
 use crate::call_error::CallError;
 use crate::envelope::{Envelope, error_response};
-use crate::forward::App;
 use crate::gateway::{InFlight, pick};
 use crate::relay::{InFlightCall, Origin};
 use crate::routing_table::{Replica, Route};
@@ -94,7 +94,7 @@ enum Head {
 
 /// Forwards `request` (addressed to `target` on `route`) and answers the client.
 pub(crate) async fn forward(
-    app: Arc<App>,
+    gateway: Gateway,
     caller: Caller,
     request: Envelope,
     target: Target,
@@ -118,11 +118,11 @@ pub(crate) async fn forward(
     let token = token.filter(|_| !caller.client.is_empty()).map(Value::to_string);
     let side = token.as_ref().map(|token| {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        app.relay.watch(&caller.client, token, tx);
+        gateway.relay().watch(&caller.client, token, tx);
         rx
     });
     let call = Call {
-        app,
+        gateway,
         caller,
         request,
         exposed,
@@ -157,12 +157,68 @@ pub(crate) async fn forward(
     }
 }
 
+/// A typed `tools/call` (no client session, no stream) on the forwarding
+/// path: the agent's answer parsed, its JSON-RPC error as [`CallError::Agent`].
+pub(crate) async fn call_typed(
+    gateway: Gateway,
+    params: CallToolRequestParams,
+    exposed: String,
+    route: Route,
+) -> Result<CallToolResult, CallError> {
+    // A fresh id: typed callers share one client key.
+    let id = gateway.relay().next_id();
+    let message = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": mcp::TOOLS_CALL,
+        "params": params});
+    let bytes = serde_json::to_vec(&message).unwrap_or_default();
+    let request = Envelope::parse(&bytes).map_err(|_| CallError::FailedMidCall {
+        tool: exposed.clone(),
+        message: "the call's params are not a JSON object".into(),
+    })?;
+    let caller = Caller {
+        client: String::new(),
+        hello: ClientHello::default(),
+        modern: None,
+        accepts_events: false,
+        headers: HeaderMap::new(),
+    };
+    let target = Target {
+        method: mcp::TOOLS_CALL.into(),
+        exposed: exposed.clone(),
+        upstream_key: route.upstream_tool.clone(),
+        rewrite: Rewrite::Param("name"),
+    };
+    let mut call = Call {
+        gateway,
+        caller,
+        request,
+        exposed: exposed.clone(),
+        target,
+        route,
+        head: None,
+        stream: None,
+        token: None,
+        side: None,
+    };
+    let body = call.outcome().await?;
+    let unexpected = |error: String| CallError::FailedMidCall {
+        tool: exposed.clone(),
+        message: format!("the agent's answer is not a tools/call result: {error}"),
+    };
+    let answer = Envelope::parse(&body).map_err(|_| unexpected("not JSON-RPC".into()))?;
+    if let Some(error) = answer.error {
+        let error = serde_json::from_str(error.get()).map_err(|e| unexpected(e.to_string()))?;
+        return Err(CallError::Agent(error));
+    }
+    let result = answer.result.ok_or_else(|| unexpected("no result".into()))?;
+    serde_json::from_str(result.get()).map_err(|e| unexpected(e.to_string()))
+}
+
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 struct Call {
-    app: Arc<App>,
+    gateway: Gateway,
     caller: Caller,
     request: Envelope,
     exposed: String,
@@ -188,8 +244,17 @@ enum Attempt {
 
 impl Call {
     async fn run(mut self) {
+        let outcome = self.outcome().await;
+        let id = self.request.id.clone();
+        let body = outcome
+            .unwrap_or_else(|error| error_response(id.as_deref(), error.code(), &error.message()));
+        self.emit_final(body).await;
+    }
+
+    /// Routes the call and counts it; the answer to send (ids the client's).
+    async fn outcome(&mut self) -> Result<Vec<u8>, CallError> {
         let started = Instant::now();
-        let timeout = self.app.config.call_timeout;
+        let timeout = self.gateway.config().call_timeout;
         let deadline = started + timeout;
         let cancel = CancellationToken::new();
         let client_id = self.request.id_key().unwrap_or_else(|| "null".into());
@@ -208,14 +273,14 @@ impl Call {
             }
         };
         if let Some(token) = &self.token {
-            self.app.relay.unwatch(&self.caller.client, token);
+            self.gateway.relay().unwatch(&self.caller.client, token);
         }
-        if let Some(call) = self.app.relay.finish(&self.caller.client, &client_id)
+        if let Some(call) = self.gateway.relay().finish(&self.caller.client, &client_id)
             && !cancel.is_cancelled()
             && matches!(outcome, Err(CallError::Timeout { .. }))
         {
             // The agent may still be working: tell it to stop.
-            self.app.cancel_upstream(&call, "the gateway's call timeout passed");
+            self.gateway.cancel_upstream(&call, "the gateway's call timeout passed");
         }
         let label = match &outcome {
             Ok(body) if is_tool_error(body) => "tool_error",
@@ -229,13 +294,10 @@ impl Call {
             Err(error) => Outcome::RpcError(error.code()),
         };
         mcp::record_outcome(&tracing::Span::current(), span_outcome);
-        let metrics = self.app.gateway.metrics();
+        let metrics = self.gateway.metrics();
         metrics.request(self.target.label(), label);
         metrics.request_duration(self.target.label(), started.elapsed());
-        let id = self.request.id.clone();
-        let body = outcome
-            .unwrap_or_else(|error| error_response(id.as_deref(), error.code(), &error.message()));
-        self.emit_final(body).await;
+        outcome
     }
 
     /// Tries replicas until one answers, one may have run the call, or
@@ -248,7 +310,7 @@ impl Call {
         let route = self.route.clone();
         let mut tried: Vec<&str> = Vec::new();
         let mut last = String::new();
-        while tried.len() < self.app.config.max_attempts {
+        while tried.len() < self.gateway.config().max_attempts {
             let replica = match pick(&self.exposed, &route, &tried) {
                 Ok(replica) => replica,
                 Err(_) if !tried.is_empty() => break,
@@ -280,7 +342,7 @@ impl Call {
                 mcp::record_outcome(&span, outcome);
                 attempt
             };
-            self.app.gateway.observe_upstream(self.target.label(), started.elapsed());
+            self.gateway.observe_upstream(self.target.label(), started.elapsed());
             let breaker = &replica.endpoint.breaker;
             match attempt {
                 Attempt::Done(done) => {
@@ -289,13 +351,13 @@ impl Call {
                     } else {
                         breaker.record_success();
                     }
-                    self.app.gateway.observe_breaker(&replica.endpoint);
+                    self.gateway.observe_breaker(&replica.endpoint);
                     return done;
                 }
                 Attempt::NeverSent(message) => {
                     breaker.record_failure();
-                    self.app.gateway.observe_breaker(&replica.endpoint);
-                    self.app.gateway.metrics().failovers.inc();
+                    self.gateway.observe_breaker(&replica.endpoint);
+                    self.gateway.metrics().failovers.inc();
                     tracing::warn!(error = %message, agent_id = %replica.agent_id, "replica unreachable; failing over");
                     last = message;
                 }
@@ -319,11 +381,12 @@ impl Call {
                 Err(UpstreamError::NeverSent(message)) => return Attempt::NeverSent(message),
                 Err(UpstreamError::MidCall(message)) => return Attempt::NeverSent(message),
             };
-            let upstream_id = self.app.relay.next_id();
+            let upstream_id = self.gateway.relay().next_id();
             let body = self.upstream_body(upstream_id, deadline);
             let headers = self.upstream_headers();
-            let app = self.app.clone();
-            let mut sent = std::pin::pin!(app.upstream.post(&endpoint, &session, &headers, body));
+            let gateway = self.gateway.clone();
+            let mut sent =
+                std::pin::pin!(gateway.upstream().post(&endpoint, &session, &headers, body));
             let sent = loop {
                 tokio::select! {
                     sent = &mut sent => break sent,
@@ -338,12 +401,12 @@ impl Call {
             if status == 404 && session.id.is_some() && !reopened {
                 // The agent does not know the session (restarted, expired):
                 // it ran nothing. Open a new one and send again, once.
-                self.app.upstream.forget(&self.caller.client, &endpoint, &session);
+                self.gateway.upstream().forget(&self.caller.client, &endpoint, &session);
                 reopened = true;
                 continue;
             }
             let client_id = self.request.id_key().unwrap_or_else(|| "null".into());
-            self.app.relay.start(
+            self.gateway.relay().start(
                 &self.caller.client,
                 &client_id,
                 InFlightCall {
@@ -363,10 +426,10 @@ impl Call {
             return Ok(UpstreamSession { id: None, protocol_version: version.clone() });
         }
         let client = &self.caller.client;
-        let opened = self.app.upstream.session(client, endpoint, &self.caller.hello).await?;
+        let opened = self.gateway.upstream().session(client, endpoint, &self.caller.hello).await?;
         if let Some((stream, closed)) = opened.fresh {
             let session = opened.session.clone();
-            SessionStream::spawn(self.app.clone(), client, endpoint, session, stream, closed);
+            SessionStream::spawn(self.gateway.clone(), client, endpoint, session, stream, closed);
         }
         Ok(opened.session)
     }
@@ -458,7 +521,7 @@ impl Call {
             }
             if message.is_request() {
                 let Some(upstream_request_id) = message.id.take() else { continue };
-                let id = self.app.relay.relay(Origin {
+                let id = self.gateway.relay().relay(Origin {
                     endpoint: endpoint.to_owned(),
                     session: session.clone(),
                     upstream_id: upstream_request_id,
@@ -471,7 +534,7 @@ impl Call {
                 self.emit(data).await;
             }
         };
-        self.app.relay.forget(&relayed);
+        self.gateway.relay().forget(&relayed);
         done
     }
 

@@ -26,8 +26,8 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::Gateway;
 use crate::envelope::Envelope;
-use crate::forward::App;
 use crate::sse::SseReader;
 use crate::upstream::{Listen, UpstreamSession};
 
@@ -42,7 +42,7 @@ const MAX_PENDING_REQUESTS: usize = 16;
 
 /// One relayed session stream.
 pub(crate) struct SessionStream {
-    app: Arc<App>,
+    gateway: Gateway,
     client: String,
     endpoint: String,
     session: UpstreamSession,
@@ -56,7 +56,7 @@ impl SessionStream {
     /// Relays the stream of `session` (already open as `first`, if given)
     /// until `closed` is cancelled.
     pub fn spawn(
-        app: Arc<App>,
+        gateway: Gateway,
         client: &str,
         endpoint: &str,
         session: UpstreamSession,
@@ -64,7 +64,7 @@ impl SessionStream {
         closed: CancellationToken,
     ) {
         let stream = Self {
-            app,
+            gateway,
             client: client.to_owned(),
             endpoint: endpoint.to_owned(),
             session,
@@ -87,7 +87,7 @@ impl SessionStream {
                         () = self.closed.cancelled() => return,
                         () = tokio::time::sleep(wait) => {}
                     }
-                    let upstream = &self.app.upstream;
+                    let upstream = &self.gateway.upstream();
                     match upstream.listen(&self.endpoint, &self.session, last_id.as_deref()).await {
                         Ok(Listen::Open(response)) => response,
                         Ok(Listen::Never) => return,
@@ -130,13 +130,13 @@ impl SessionStream {
             // Progress belongs on its request's stream, if that call is live.
             let token = envelope.params.as_ref().and_then(|p| p.get("progressToken"));
             if let Some(token) = token
-                && let Some(sink) = self.app.relay.progress_sink(&self.client, token.get())
+                && let Some(sink) = self.gateway.relay().progress_sink(&self.client, token.get())
             {
                 let _ = sink.try_send(data);
             }
             return;
         }
-        let Some(peer) = self.app.gateway.peer_of(&self.client) else { return };
+        let Some(peer) = self.gateway.peer_of(&self.client) else { return };
         let message = match serde_json::from_slice::<ServerJsonRpcMessage>(&data) {
             Ok(message) => message,
             Err(error) => {
@@ -152,7 +152,7 @@ impl SessionStream {
                     | ServerNotification::ResourceListChangedNotification(_)
                     | ServerNotification::PromptListChangedNotification(_) => return,
                     ServerNotification::ResourceUpdatedNotification(updated) => {
-                        let table = self.app.gateway.table();
+                        let table = self.gateway.table();
                         let uri = &mut updated.params.uri;
                         *uri = table.catalog.exposed_uri(&self.endpoint, uri);
                     }
@@ -178,7 +178,7 @@ impl SessionStream {
                     return;
                 };
                 let stream = self.relayed();
-                let timeout = self.app.config.call_timeout;
+                let timeout = self.gateway.config().call_timeout;
                 tokio::spawn(async move {
                     let asked = tokio::time::timeout(timeout, peer.send_request(request.request));
                     let answer = match asked.await {
@@ -211,7 +211,7 @@ impl SessionStream {
     /// A handle for answering from a spawned task.
     fn relayed(&self) -> Self {
         Self {
-            app: self.app.clone(),
+            gateway: self.gateway.clone(),
             client: self.client.clone(),
             endpoint: self.endpoint.clone(),
             session: self.session.clone(),
@@ -223,10 +223,10 @@ impl SessionStream {
     /// Posts the answer to an agent's request back upstream.
     fn answer(&self, answer: serde_json::Value) {
         let body = Bytes::from(serde_json::to_vec(&answer).unwrap_or_default());
-        let app = self.app.clone();
+        let gateway = self.gateway.clone();
         let (endpoint, session) = (self.endpoint.clone(), self.session.clone());
         tokio::spawn(async move {
-            if let Err(error) = app.upstream.post(&endpoint, &session, &[], body).await {
+            if let Err(error) = gateway.upstream().post(&endpoint, &session, &[], body).await {
                 tracing::debug!(?error, %endpoint, "answer to the agent's request not delivered");
             }
         });

@@ -193,6 +193,18 @@ impl Upstream {
         }
     }
 
+    /// Forgets every session at `endpoint` (it left the mesh).
+    pub fn forget_endpoint(&self, endpoint: &str) {
+        self.sessions.lock().retain(|(_, at), cell| {
+            let keep = at != endpoint;
+            if !keep {
+                cell.closed.cancel();
+            }
+            keep
+        });
+        self.stateless.lock().remove(endpoint);
+    }
+
     /// The open upstream sessions of `client` (shared ones included).
     pub fn sessions_of(&self, client: &str) -> Vec<(String, UpstreamSession)> {
         let sessions = self.sessions.lock();
