@@ -10,6 +10,9 @@
 //! certainly did not run the call: the session is re-opened and the request
 //! sent once more.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -111,7 +114,7 @@ pub(crate) async fn forward(
     } else {
         tracing::info_span!("mcp", mcp.method.name = %target.method)
     };
-    let (head_tx, head_rx) = oneshot::channel();
+    let (head_tx, mut head_rx) = oneshot::channel();
     let exposed = target.exposed.clone();
     // Progress the agent sends on its session stream comes back here.
     let token = meta.get("progressToken").filter(|_| caller.accepts_events);
@@ -134,11 +137,23 @@ pub(crate) async fn forward(
         side,
     };
     let task = call.run().instrument(span.clone());
-    tokio::spawn(opentelemetry::context::FutureExt::with_context(
-        task,
-        opentelemetry::Context::current(),
-    ));
-    match head_rx.await {
+    let task =
+        opentelemetry::context::FutureExt::with_context(task, opentelemetry::Context::current());
+    // The call runs here until its answer's head is known: a JSON answer
+    // costs no task hop; a streamed one (or a client gone mid-call) moves
+    // the call to its own task, which finishes it.
+    let mut task = Detach(Some(Box::pin(task)));
+    let head = tokio::select! {
+        biased;
+        head = &mut head_rx => head,
+        () = &mut task => head_rx.await,
+    };
+    if matches!(head, Ok(Head::Events(_))) {
+        drop(task);
+    } else {
+        task.await;
+    }
+    match head {
         Ok(Head::Json(body)) => json(StatusCode::OK, body),
         Ok(Head::Events(events)) => {
             let stream = futures::stream::unfold(events, |mut events| async move {
@@ -213,6 +228,32 @@ pub(crate) async fn call_typed(
     serde_json::from_str(result.get()).map_err(|e| unexpected(e.to_string()))
 }
 
+/// A future polled in place that, dropped unfinished, finishes on its own task.
+struct Detach<F: Future<Output = ()> + Send + 'static>(Option<Pin<Box<F>>>);
+
+// === impl Detach ===
+
+impl<F: Future<Output = ()> + Send + 'static> Future for Detach<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(task) = self.0.as_mut() else { return Poll::Ready(()) };
+        ready!(task.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future<Output = ()> + Send + 'static> Drop for Detach<F> {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(task);
+        }
+    }
+}
+
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -282,16 +323,13 @@ impl Call {
             // The agent may still be working: tell it to stop.
             self.gateway.cancel_upstream(&call, "the gateway's call timeout passed");
         }
-        let label = match &outcome {
-            Ok(body) if is_tool_error(body) => "tool_error",
-            Ok(body) if error_code(body).is_some() => "agent_error",
-            Ok(_) => "ok",
-            Err(error) => error.metric_label(),
-        };
-        let span_outcome = match &outcome {
-            Ok(body) if is_tool_error(body) => Outcome::ToolError,
-            Ok(body) => error_code(body).map_or(Outcome::Ok, Outcome::RpcError),
-            Err(error) => Outcome::RpcError(error.code()),
+        let (label, span_outcome) = match &outcome {
+            Ok(body) => match shape_of(body) {
+                (true, _) => ("tool_error", Outcome::ToolError),
+                (false, Some(code)) => ("agent_error", Outcome::RpcError(code)),
+                (false, None) => ("ok", Outcome::Ok),
+            },
+            Err(error) => (error.metric_label(), Outcome::RpcError(error.code())),
         };
         mcp::record_outcome(&tracing::Span::current(), span_outcome);
         let metrics = self.gateway.metrics();
@@ -605,6 +643,16 @@ struct ResultShape {
 #[derive(serde::Deserialize)]
 struct ErrorShape {
     code: i32,
+}
+
+/// Whether `body` is a tool error, and its JSON-RPC error code (one parse).
+fn shape_of(body: &[u8]) -> (bool, Option<i32>) {
+    match serde_json::from_slice::<Shape>(body) {
+        Ok(shape) => {
+            (shape.result.and_then(|r| r.is_error).unwrap_or(false), shape.error.map(|e| e.code))
+        }
+        Err(_) => (false, None),
+    }
 }
 
 fn is_tool_error(body: &[u8]) -> bool {
