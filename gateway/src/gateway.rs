@@ -181,7 +181,8 @@ impl Gateway {
         let mut peers = self.inner.peers.lock();
         peers.retain(|_, p| !p.is_transport_closed());
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
-        for peer in peers.values().cloned() {
+        for peer in peers.values() {
+            let peer = peer.clone();
             tokio::spawn(async move {
                 let mut sent = Ok(());
                 if changed.tools {
