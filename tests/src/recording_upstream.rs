@@ -168,12 +168,7 @@ async fn get(State(state): State<Shared>, headers: HeaderMap) -> Response {
         inner.streams.insert(session.to_owned(), tx.clone());
     }
     let _ = tx.send(Ok(Bytes::from_static(b"id: s-0\nretry: 200\ndata:\n\n"))).await;
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from_stream(stream))
-        .unwrap()
+    event_stream(rx)
 }
 
 async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -309,6 +304,13 @@ fn sse(events: Vec<Result<Value, ()>>, later: Option<Later>) -> Response {
             let _ = tx.send(frame(&last)).await;
         }
     });
+    event_stream(rx)
+}
+
+type Frames = mpsc::Receiver<Result<Bytes, std::convert::Infallible>>;
+
+/// An SSE response of the frames `rx` yields.
+fn event_stream(rx: Frames) -> Response {
     let stream =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
     Response::builder()
