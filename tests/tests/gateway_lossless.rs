@@ -560,5 +560,28 @@ async fn what_an_agent_sends_outside_a_request_reaches_the_clients_session_strea
     let updated = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap().expect("the update");
     assert_eq!(updated["method"], "notifications/resources/updated", "{updated}");
     assert_eq!(updated["params"]["uri"], uri, "the URI the client subscribed to: {updated}");
+
+    // Progress on the session stream for a live call goes to that call's stream.
+    // The answer's head comes with its first message: the call waits on its own task.
+    let client = std::sync::Arc::new(client);
+    let caller = client.clone();
+    let hanging = tokio::spawn(async move {
+        caller.call(2, "recorder__hang", json!({}), json!({"progressToken": "p-7"})).await
+    });
+    eventually("the hang call reaches the agent", DEADLINE, || async {
+        let records = mesh.recorder.records();
+        records.calls.iter().any(|c| c["params"]["name"] == "hang").then_some(())
+    })
+    .await;
+    mesh.recorder
+        .notify(&json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "p-7", "progress": 5, "total": 10}}))
+        .await;
+    let mut hanging = tokio::time::timeout(DEADLINE, hanging).await.unwrap().unwrap();
+    let progress =
+        tokio::time::timeout(DEADLINE, hanging.next()).await.unwrap().expect("the progress");
+    assert_eq!(progress["method"], "notifications/progress", "{progress}");
+    assert_eq!(progress["params"]["progressToken"], "p-7", "{progress}");
+    assert_eq!(progress["params"]["progress"], 5, "{progress}");
     let _ = &mut mesh;
 }
