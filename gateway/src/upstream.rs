@@ -58,7 +58,6 @@ pub(crate) enum UpstreamError {
 }
 
 /// One session slot: filled once; `closed` is cancelled when it is forgotten.
-#[derive(Default)]
 struct Entry {
     session: OnceCell<UpstreamSession>,
     closed: CancellationToken,
@@ -91,6 +90,8 @@ pub(crate) struct Upstream {
     sessions: Mutex<HashMap<(String, String), Cell>>,
     /// Endpoints known to be stateless: their session is shared (key "").
     stateless: Mutex<std::collections::HashSet<String>>,
+    /// Cancelled when the gateway stops: every session's stream ends with it.
+    stopped: CancellationToken,
 }
 
 /// The answer head of one POST.
@@ -118,7 +119,13 @@ impl Upstream {
             connect_timeout,
             sessions: Mutex::new(HashMap::new()),
             stateless: Mutex::new(std::collections::HashSet::new()),
+            stopped: CancellationToken::new(),
         }
+    }
+
+    /// Ends the relay of every session's stream (the gateway stops serving).
+    pub fn stop(&self) {
+        self.stopped.cancel();
     }
 
     /// The session of `client` at `endpoint`, opened if needed.
@@ -129,7 +136,14 @@ impl Upstream {
         hello: &ClientHello,
     ) -> Result<Opened, UpstreamError> {
         let key = self.key(client, endpoint);
-        let cell = self.sessions.lock().entry(key.clone()).or_default().clone();
+        let cell = self
+            .sessions
+            .lock()
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Entry { session: OnceCell::new(), closed: self.stopped.child_token() })
+            })
+            .clone();
         let mut fresh = None;
         let (slot, per_client, closed) = (&mut fresh, !key.0.is_empty(), cell.closed.clone());
         let init = move || async move {
