@@ -186,6 +186,7 @@ impl Mesh {
             sequence: self.sequence,
             labels: None,
             applied_resolution_revision: self.wiring.applied,
+            health: None,
         }
     }
 }
