@@ -76,34 +76,29 @@ impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let sample = Sample::read();
         if let Some(seconds) = sample.cpu_seconds {
-            let counter = ConstCounter::new(seconds);
-            counter.encode(encoder.encode_descriptor(
-                "process_cpu_seconds",
-                "Total user and system CPU time spent in seconds",
-                None,
-                counter.metric_type(),
-            )?)?;
+            let help = "Total user and system CPU time spent in seconds";
+            encode(&mut encoder, "process_cpu_seconds", help, &ConstCounter::new(seconds))?;
         }
         if let Some(bytes) = sample.resident_bytes {
-            let gauge = ConstGauge::new(bytes);
-            gauge.encode(encoder.encode_descriptor(
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes",
-                None,
-                gauge.metric_type(),
-            )?)?;
+            let help = "Resident memory size in bytes";
+            encode(&mut encoder, "process_resident_memory_bytes", help, &ConstGauge::new(bytes))?;
         }
         if let Some(fds) = sample.open_fds {
-            let gauge = ConstGauge::new(fds);
-            gauge.encode(encoder.encode_descriptor(
-                "process_open_fds",
-                "Number of open file descriptors",
-                None,
-                gauge.metric_type(),
-            )?)?;
+            let help = "Number of open file descriptors";
+            encode(&mut encoder, "process_open_fds", help, &ConstGauge::new(fds))?;
         }
         Ok(())
     }
+}
+
+/// One metric with its descriptor.
+fn encode(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
 // === impl Sample ===
