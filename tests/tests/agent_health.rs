@@ -16,9 +16,13 @@ use rmcp::{tool, tool_router};
 use serde_json::json;
 use switchboard_agent::{Agent, AgentError, Dependency, HealthCheck, RunningAgent};
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_proto::v1::{AgentStatus, GetAgentRequest, GetAgentResponse, StatusReason};
+use switchboard_proto::v1::{
+    AgentHealth, AgentStatus, GetAgentRequest, GetAgentResponse, RegisterAgentRequest,
+    SendHeartbeatRequest, StatusReason,
+};
 use switchboard_tests::gateway::{free_addr, http_get};
 use switchboard_tests::{InProcessGateway, McpClient, TestRegistry, eventually, start_echo};
+use tonic::Code;
 use tonic::transport::Channel;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -72,6 +76,16 @@ async fn wired_to(client: &mut RegistryServiceClient<Channel>, dependent: &str) 
         .collect();
     ids.sort();
     ids
+}
+
+/// Six answers of `whoami` through the gateway, or None if one failed.
+async fn whoami_six_times(gateway: &McpClient) -> Option<Vec<String>> {
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let result = gateway.call("whoami", json!({})).await.ok()?;
+        answers.push(switchboard_tests::mcp::text(&result));
+    }
+    Some(answers)
 }
 
 async fn relay_says(dependent: &RunningAgent) -> String {
@@ -128,10 +142,13 @@ async fn a_failing_health_check_makes_the_agent_unroutable_until_it_passes() {
     let address = registry.addr.to_string();
     let failing = Arc::new(AtomicBool::new(false));
     let sick =
-        provider(Agent::new("sick").registry(&address).health_check(disk_check(&failing)), "sick")
+        provider(Agent::new("echo").registry(&address).health_check(disk_check(&failing)), "sick")
             .await;
-    let well = provider(Agent::new("well").registry(&address), "well").await;
+    // Replicas: one agent name, so the gateway serves one `whoami` tool.
+    let well = provider(Agent::new("echo").registry(&address), "well").await;
     let dependent = relay(&address).await;
+    let front = InProcessGateway::start(&address).await;
+    let gateway = McpClient::new(&front.url());
     let mut client = registry.registry_client().await;
     let both = {
         let mut ids = vec![sick.agent_id.clone(), well.agent_id.clone()];
@@ -146,6 +163,11 @@ async fn a_failing_health_check_makes_the_agent_unroutable_until_it_passes() {
     .await;
     let (code, body) = http_get(&format!("http://{}/readyz", sick.local_addr)).await;
     assert_eq!(code, 200, "{body}");
+    eventually("the gateway routes to both replicas", DEADLINE, || async {
+        let answers = whoami_six_times(&gateway).await?;
+        (answers.iter().any(|a| a == "sick") && answers.iter().any(|a| a == "well")).then_some(())
+    })
+    .await;
 
     failing.store(true, Ordering::SeqCst);
     eventually("the sick replica unwired", DEADLINE, || {
@@ -161,6 +183,12 @@ async fn a_failing_health_check_makes_the_agent_unroutable_until_it_passes() {
     for _ in 0..4 {
         assert_eq!(relay_says(&dependent).await, "ok: well");
     }
+    // The gateway follows the same rule.
+    eventually("the gateway routes to the healthy replica only", DEADLINE, || async {
+        let answers = whoami_six_times(&gateway).await?;
+        answers.iter().all(|answer| answer == "well").then_some(())
+    })
+    .await;
 
     let (code, body) = http_get(&format!("http://{}/readyz", sick.local_addr)).await;
     assert_eq!(code, 503, "{body}");
@@ -219,4 +247,53 @@ async fn every_metrics_endpoint_has_the_process_metrics() {
         let rss = switchboard_tests::gateway::sample(text, "process_resident_memory_bytes");
         assert!(rss.is_some_and(|bytes| bytes > 1_000_000.0), "{who}: {rss:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unary_heartbeat_carries_the_verdict_and_a_malformed_one_is_refused() {
+    let registry = TestRegistry::start().await;
+    let mut client = registry.registry_client().await;
+    // Registered without an SDK, so no heartbeat but the test's own.
+    let request = RegisterAgentRequest {
+        name: "unary".into(),
+        endpoint: "http://127.0.0.1:1/mcp".into(),
+        ..RegisterAgentRequest::default()
+    };
+    let agent_id = client.register_agent(request).await.unwrap().into_inner().agent_id;
+    let mut heartbeats = registry.heartbeat_client().await;
+    let send = |sequence, health| SendHeartbeatRequest {
+        agent_id: agent_id.clone(),
+        sequence,
+        labels: None,
+        health,
+    };
+
+    let bad = AgentHealth { ready: false, failing_checks: vec!["db".into(), "Bad Name".into()] };
+    let status = heartbeats.send_heartbeat(send(1, Some(bad))).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("health.failing_checks[1]"), "{status:?}");
+    let many = AgentHealth { ready: false, failing_checks: vec!["x".into(); 65] };
+    let status = heartbeats.send_heartbeat(send(2, Some(many))).await.unwrap_err();
+    assert!(status.message().contains("health.failing_checks"), "{status:?}");
+
+    let sick = AgentHealth { ready: false, failing_checks: vec!["db".into()] };
+    let ack = heartbeats.send_heartbeat(send(3, Some(sick))).await.unwrap().into_inner().ack;
+    assert_eq!(ack.unwrap().status(), AgentStatus::Degraded);
+    let stored = |client: &RegistryServiceClient<Channel>, cause: StatusReason| {
+        let (mut client, agent_id) = (client.clone(), agent_id.clone());
+        async move {
+            let agent = get(&mut client, &agent_id).await.agent?;
+            (agent.cause() == cause).then_some(agent)
+        }
+    };
+    let agent = eventually("stored as unhealthy", DEADLINE, || {
+        stored(&client, StatusReason::AgentUnhealthy)
+    })
+    .await;
+    assert_eq!(agent.status_reason, "agent reports unhealthy");
+
+    // A heartbeat without a verdict counts as ready.
+    let ack = heartbeats.send_heartbeat(send(4, None)).await.unwrap().into_inner().ack;
+    assert_eq!(ack.unwrap().status(), AgentStatus::Healthy);
+    eventually("stored as healthy", DEADLINE, || stored(&client, StatusReason::Unspecified)).await;
 }
