@@ -257,24 +257,7 @@ impl Agent {
             let request = self.registration(&endpoint, served)?;
             let wiring = Wiring::new(&self.tools);
             let mut mesh = Mesh::new(channel.clone(), request, wiring, health, registered);
-            match mesh.register_first().await {
-                Ok(()) => Ok(mesh),
-                Err(FirstAttempt::Refused(error)) => Err(error),
-                Err(FirstAttempt::Unreachable(status)) if require_registry => {
-                    Err(AgentError::RegistryUnreachable(format!(
-                        "registry at {} (require_registry): {status}",
-                        self.registry
-                    )))
-                }
-                Err(FirstAttempt::Unreachable(status)) => {
-                    tracing::warn!(
-                        registry = %self.registry,
-                        status = %status.message(),
-                        "waiting for the registry to register; serving meanwhile, dependencies unresolved"
-                    );
-                    Ok(mesh)
-                }
-            }
+            self.register_first(&mut mesh, require_registry).await.map(|()| mesh)
         };
         let mesh = match first.await {
             Ok(mesh) => mesh,
@@ -303,6 +286,29 @@ impl Agent {
         let registered = *registered_rx.borrow();
         tracing::info!(agent_id = %agent_id, %endpoint, registered, "agent serving");
         Ok(RunningAgent { agent_id, local_addr, endpoint, stop, registered: registered_rx, task })
+    }
+
+    /// The first registration attempt: an unreachable registry is waited
+    /// for in the background unless the agent requires it.
+    async fn register_first(&self, mesh: &mut Mesh, required: bool) -> Result<(), AgentError> {
+        match mesh.register_first().await {
+            Ok(()) => Ok(()),
+            Err(FirstAttempt::Refused(error)) => Err(error),
+            Err(FirstAttempt::Unreachable(status)) if required => {
+                Err(AgentError::RegistryUnreachable(format!(
+                    "registry at {} (require_registry): {status}",
+                    self.registry
+                )))
+            }
+            Err(FirstAttempt::Unreachable(status)) => {
+                tracing::warn!(
+                    registry = %self.registry,
+                    status = %status.message(),
+                    "waiting for the registry to register; serving meanwhile, dependencies unresolved"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// The one registration: everything served, verbatim, with the mesh
