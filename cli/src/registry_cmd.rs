@@ -1,6 +1,17 @@
 //! `switchboard registry`: run the registry on the embedded sled store until
 //! SIGTERM or ctrl-c. `up` reuses [`start`].
+//!
+//! Unless `--no-ui`, the admin port also serves the read-only dashboard at
+//! `/ui`. It reads the registry as any client does, over gRPC to the
+//! registry's own listener, so it shows exactly what operators and gateways
+//! see; it is held to the gateway's `Host`/`Origin` rule (loopback plus
+//! `--admin-allowed-hosts`), and its Gateway view says no gateway is here.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use switchboard_dashboard::{Admission, DashboardConfig};
+use switchboard_gateway::Guard;
 use switchboard_registry::{RunningRegistry, StoreSpec};
 
 use crate::settings::{RegistryArgs, RegistrySettings};
@@ -22,14 +33,38 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// ports on stdout as `LISTEN registry-grpc <addr>` and
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
 pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
-    let running = switchboard_registry::serve(
-        settings.registry,
-        StoreSpec::Sled { data_dir: settings.data_dir },
-        settings.registry_addr,
-        settings.registry_admin_addr,
-    )
-    .await?;
+    let store = StoreSpec::Sled { data_dir: settings.data_dir };
+    let loaded = switchboard_registry::load(settings.registry, store).await?;
+    let hosts = settings.ui.then_some(settings.admin_allowed_hosts);
+    let ui = |grpc: SocketAddr| hosts.map(|hosts| dashboard(grpc, &hosts)).unwrap_or_default();
+    let running = loaded
+        .serve_with_admin_routes(settings.registry_addr, settings.registry_admin_addr, ui)
+        .await?;
     println!("LISTEN registry-grpc {}", running.grpc_addr);
     println!("LISTEN registry-admin {}", running.admin_addr);
     Ok(running)
+}
+
+/// The dashboard's routes, watching the registry on `grpc`.
+fn dashboard(grpc: SocketAddr, allowed_hosts: &[String]) -> axum::Router {
+    let target = SocketAddr::new(reachable(grpc.ip()), grpc.port());
+    let channel = match switchboard_client::connect_lazy(&target.to_string()) {
+        Ok(channel) => channel,
+        Err(error) => {
+            tracing::error!(%error, %target, "dashboard: cannot reach the registry; /ui is off");
+            return axum::Router::new();
+        }
+    };
+    let guard = Guard::new(allowed_hosts, &[]);
+    let admission: Admission = Arc::new(move |headers| guard.refusal(headers).map_or(Ok(()), Err));
+    switchboard_dashboard::router(DashboardConfig::new(channel).with_admission(admission))
+}
+
+/// A listener on every interface is reached through loopback.
+fn reachable(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(v6) if v6.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        other => other,
+    }
 }

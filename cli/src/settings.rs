@@ -53,9 +53,29 @@ pub struct RegistryArgs {
     /// Events kept for watch replay [default: 10000].
     #[arg(long, env = "SWITCHBOARD_HISTORY_MAX_EVENTS")]
     pub history_max_events: Option<usize>,
+    /// Extra `Host` values the dashboard accepts on the admin port, comma-separated
+    /// (loopback is always accepted; `*` accepts any, behind a proxy).
+    #[arg(long, env = "SWITCHBOARD_REGISTRY_ADMIN_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub admin_allowed_hosts: Vec<String>,
+    /// The dashboard on the admin port (and, with `up`, on the gateway's port).
+    #[command(flatten)]
+    pub ui: UiArgs,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+}
+
+/// Whether to serve the read-only dashboard at `/ui`: on unless turned off,
+/// since it only shows what the gRPC port already tells any client, and only
+/// to loopback or configured `Host`s.
+#[derive(Debug, Clone, Args, Default)]
+pub struct UiArgs {
+    /// Serve the read-only dashboard at /ui (the default).
+    #[arg(long, overrides_with = "no_ui")]
+    pub ui: bool,
+    /// Do not serve the dashboard at /ui.
+    #[arg(long, env = "SWITCHBOARD_NO_UI", overrides_with = "ui")]
+    pub no_ui: bool,
 }
 
 /// Trace-export flags, named after the standard OpenTelemetry variables.
@@ -83,6 +103,8 @@ struct FileSettings {
     expired_after: Option<String>,
     retention: Option<String>,
     history_max_events: Option<usize>,
+    admin_allowed_hosts: Option<Vec<String>>,
+    ui: Option<bool>,
 }
 
 /// Resolved, validated registry settings.
@@ -96,6 +118,10 @@ pub struct RegistrySettings {
     pub registry_admin_addr: SocketAddr,
     /// The registry core's configuration.
     pub registry: RegistryConfig,
+    /// Serve the dashboard at `/ui` on the admin port.
+    pub ui: bool,
+    /// `Host` values the dashboard accepts besides loopback.
+    pub admin_allowed_hosts: Vec<String>,
     /// Trace export.
     pub telemetry: TelemetryArgs,
 }
@@ -125,6 +151,11 @@ impl RegistryArgs {
             registry.history_max_events = count;
         }
         registry.validate().map_err(ConfigError)?;
+        let admin_allowed_hosts = if self.admin_allowed_hosts.is_empty() {
+            file.admin_allowed_hosts.unwrap_or_default()
+        } else {
+            self.admin_allowed_hosts
+        };
         Ok(RegistrySettings {
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| "switchboard-data".into()),
             registry_addr: parse_addr(
@@ -138,8 +169,25 @@ impl RegistryArgs {
                 switchboard_proto::DEFAULT_REGISTRY_ADMIN_ADDR,
             )?,
             registry,
+            ui: self.ui.enabled(file.ui),
+            admin_allowed_hosts,
             telemetry: self.telemetry,
         })
+    }
+}
+
+// === impl UiArgs ===
+
+impl UiArgs {
+    /// `--ui` or `--no-ui` (or its variable), else the file's `ui`, else on.
+    pub fn enabled(&self, file: Option<bool>) -> bool {
+        if self.ui {
+            true
+        } else if self.no_ui {
+            false
+        } else {
+            file.unwrap_or(true)
+        }
     }
 }
 
@@ -195,6 +243,30 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_is_on_unless_a_flag_or_the_file_turns_it_off() {
+        use clap::Parser as _;
+
+        #[derive(Debug, clap::Parser)]
+        struct Registry {
+            #[command(flatten)]
+            args: RegistryArgs,
+        }
+        let resolve = |args: &[&str]| Registry::parse_from(args).args.resolve().unwrap();
+        assert!(resolve(&["registry"]).ui);
+        assert!(!resolve(&["registry", "--no-ui"]).ui);
+        assert!(resolve(&["registry", "--no-ui", "--ui"]).ui, "the last flag wins");
+        let dir = std::env::temp_dir().join(format!("sb-settings-ui-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("switchboard.toml");
+        std::fs::write(&file, "ui = false\nadmin_allowed_hosts = [\"mesh.internal\"]\n").unwrap();
+        let config = file.to_str().unwrap();
+        let from_file = resolve(&["registry", "--config", config]);
+        assert!(!from_file.ui);
+        assert_eq!(from_file.admin_allowed_hosts, ["mesh.internal"]);
+        assert!(resolve(&["registry", "--config", config, "--ui"]).ui, "a flag beats the file");
+    }
+
+    #[test]
     fn trace_export_flags_reach_the_resolved_settings() {
         use clap::Parser as _;
 
@@ -238,9 +310,6 @@ pub struct GatewayOptions {
     /// Longest wait for one upstream tool call [default: 30s].
     #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
     pub call_timeout: Option<String>,
-    /// Do not serve the read-only dashboard at /ui on the gateway's port.
-    #[arg(long, env = "SWITCHBOARD_NO_UI")]
-    pub no_ui: bool,
 }
 
 /// Flags of `switchboard gateway`.
@@ -256,6 +325,9 @@ pub struct GatewayArgs {
     /// Routing, timeouts and Host/Origin checks.
     #[command(flatten)]
     pub options: GatewayOptions,
+    /// The dashboard on the gateway's port.
+    #[command(flatten)]
+    pub ui: UiArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -263,7 +335,8 @@ pub struct GatewayArgs {
 /// Flags of `switchboard up`.
 #[derive(Debug, Clone, Args, Default)]
 pub struct UpArgs {
-    /// Registry settings, and trace export for the whole process.
+    /// Registry settings, trace export and the dashboard (`--no-ui` turns it
+    /// off on both ports) for the whole process.
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Gateway HTTP address [default: 127.0.0.1:7700].
@@ -300,7 +373,7 @@ impl GatewayArgs {
         }
         gateway.allowed_hosts = self.options.allowed_hosts;
         gateway.allowed_origins = self.options.allowed_origins;
-        gateway.ui = !self.options.no_ui;
+        gateway.ui = self.ui.enabled(None);
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
             gateway_addr: parse_addr(

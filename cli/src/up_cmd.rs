@@ -21,6 +21,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ..GatewayArgs::default()
     };
     let mut gateway_settings = gateway_args.resolve()?;
+    // One dashboard switch for the whole process: both ports or neither.
+    gateway_settings.gateway.ui = registry_settings.ui;
     let _telemetry = telemetry::init("switchboard", &registry_settings.telemetry)?;
     let stop = shutdown::on_signal();
 

@@ -124,7 +124,7 @@ fn short(name: &str, prefix: &str) -> String {
 }
 
 /// Milliseconds since the Unix epoch, what JavaScript's `Date` takes.
-fn millis(time: &prost_types::Timestamp) -> i64 {
+pub(crate) fn millis(time: &prost_types::Timestamp) -> i64 {
     time.seconds.saturating_mul(1000).saturating_add(i64::from(time.nanos / 1_000_000))
 }
 

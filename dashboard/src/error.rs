@@ -18,8 +18,11 @@ pub enum DashboardError {
     /// The `Last-Event-ID` header is not `epoch:revision`.
     #[error("bad Last-Event-ID {0:?}: want epoch:revision")]
     BadLastEventId(String),
+    /// The mounting server's admission check refused the request.
+    #[error("{0}")]
+    Forbidden(String),
     /// No gateway runs in this process.
-    #[error("no gateway is served here")]
+    #[error("no gateway is served here: open /ui on the gateway's port for its counters")]
     NoGateway,
     /// The registry refused or failed the call.
     #[error("registry: {0}")]
@@ -32,6 +35,7 @@ impl IntoResponse for DashboardError {
     fn into_response(self) -> Response {
         let status = match &self {
             Self::BadLastEventId(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NoGateway => StatusCode::NOT_FOUND,
             Self::Registry(status) => match status.code() {
                 tonic::Code::NotFound => StatusCode::NOT_FOUND,

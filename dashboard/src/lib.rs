@@ -7,15 +7,21 @@
 //! hundred lines of plain DOM and SVG code, and a framework would add a build
 //! step and more code than it saves.
 //!
-//! Data comes from three routes:
+//! Data comes from four routes:
 //! - `/ui/events`: server-sent events relaying the registry's Watch (snapshot,
 //!   then changes). Each event that is a resume point carries an id
 //!   `epoch:revision`, so a browser reconnecting with `Last-Event-ID` gets
 //!   exactly the events after it, without loss or duplicates;
 //! - `/ui/api/agents/{id}`: an agent, its current wiring, and the reason per
 //!   candidate provider for each dependency;
+//! - `/ui/api/heartbeats`: every agent's last heartbeat time (heartbeats are
+//!   not Watch events);
 //! - `/ui/api/gateway`: the gateway's own counters, when mounted on a gateway.
+//!
+//! Every route first passes the mounting server's [`Admission`] check (its
+//! `Host`/`Origin` rule now; a viewer identity once authentication exists).
 
+mod admission;
 mod agent_json;
 mod api;
 mod assets;
@@ -28,6 +34,7 @@ use std::sync::Arc;
 use switchboard_health::MetricsRenderer;
 use tonic::transport::Channel;
 
+pub use admission::Admission;
 pub use error::DashboardError;
 
 /// What the dashboard reads from.
@@ -50,6 +57,9 @@ pub struct DashboardConfig {
     /// The gateway's metrics, rendered as OpenMetrics text; `None` where no
     /// gateway runs in the process (the Gateway view then says so).
     pub gateway_metrics: Option<MetricsRenderer>,
+    /// Who may see the dashboard; `None` admits every request, so a server
+    /// reachable beyond loopback must set one.
+    pub admission: Option<Admission>,
 }
 
 /// The dashboard's routes: `/ui`, its assets, `/ui/events` and `/ui/api/*`.
@@ -69,7 +79,8 @@ pub struct DashboardConfig {
 /// ```
 pub fn router(config: DashboardConfig) -> axum::Router {
     let state = Arc::new(config);
-    assets::router().merge(events::router(state.clone())).merge(api::router(state))
+    let admit = axum::middleware::from_fn_with_state(state.clone(), admission::admit);
+    assets::router().merge(events::router(state.clone())).merge(api::router(state)).layer(admit)
 }
 
 // === impl DashboardConfig ===
@@ -77,12 +88,18 @@ pub fn router(config: DashboardConfig) -> axum::Router {
 impl DashboardConfig {
     /// A dashboard of the registry behind `registry`, without gateway counters.
     pub fn new(registry: Channel) -> Self {
-        Self { registry, gateway_metrics: None }
+        Self { registry, gateway_metrics: None, admission: None }
     }
 
     /// Adds the gateway's counters to the Gateway view.
     pub fn with_gateway_metrics(mut self, metrics: MetricsRenderer) -> Self {
         self.gateway_metrics = Some(metrics);
+        self
+    }
+
+    /// Checks every request with `admission` before answering it.
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = Some(admission);
         self
     }
 }
@@ -91,6 +108,7 @@ impl std::fmt::Debug for DashboardConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DashboardConfig")
             .field("gateway_metrics", &self.gateway_metrics.is_some())
+            .field("admission", &self.admission.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -1,9 +1,15 @@
 //! The example agents, as a library so `switchboard up --demo` can run them
 //! in-process; each binary in `src/bin/` is a thin `main` around one module.
 
+pub mod command_agent;
+pub mod confine;
 pub mod date_service;
+pub mod error;
 pub mod everything;
+pub mod file_agent;
 pub mod hello;
+
+pub use error::ToolError;
 
 /// The whole `main` of an example binary: telemetry, the agent named `name`
 /// (at this crate's version) started by `start`, served until SIGTERM or

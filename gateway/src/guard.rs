@@ -8,9 +8,21 @@ pub(crate) const LOOPBACK_HOSTS: &[&str] = &["localhost", "127.0.0.1", "::1", "[
 pub(crate) const LOOPBACK_ORIGINS: &[&str] =
     &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
-/// The accepted hosts and origins.
+/// The accepted hosts and origins: loopback plus the configured ones. The
+/// registry's admin port applies the same rule to its dashboard.
+///
+/// ```
+/// use switchboard_gateway::Guard;
+///
+/// let guard = Guard::new(&["mesh.internal".into()], &[]);
+/// let mut headers = axum::http::HeaderMap::new();
+/// headers.insert("host", "mesh.internal:7700".parse().unwrap());
+/// assert_eq!(guard.refusal(&headers), None);
+/// headers.insert("host", "evil.example".parse().unwrap());
+/// assert_eq!(guard.refusal(&headers).unwrap(), r#"forbidden: host "evil.example" is not allowed"#);
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Guard {
+pub struct Guard {
     hosts: Option<Vec<String>>,
     origins: Option<Vec<String>>,
 }
@@ -18,6 +30,8 @@ pub(crate) struct Guard {
 // === impl Guard ===
 
 impl Guard {
+    /// Loopback plus `allowed_hosts` and `allowed_origins`; `*` in either
+    /// list turns that check off.
     pub fn new(allowed_hosts: &[String], allowed_origins: &[String]) -> Self {
         let list = |configured: &[String], loopback: &[&str]| {
             (!configured.iter().any(|h| h == "*")).then(|| {

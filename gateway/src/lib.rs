@@ -47,6 +47,7 @@ pub use call_error::CallError;
 pub use config::{DEFAULT_GATEWAY_ADDR, GatewayConfig};
 pub use federation::{Catalog, Listed, TemplateRoute};
 pub use gateway::Gateway;
+pub use guard::Guard;
 pub use handler::GatewayHandler;
 pub use metrics::GatewayMetrics;
 pub use routing_table::{Endpoint, Replica, Route, RoutingTable, prefixed};

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::forward::{self, App};
-use crate::guard::{LOOPBACK_HOSTS, LOOPBACK_ORIGINS};
+use crate::guard::{Guard, LOOPBACK_HOSTS, LOOPBACK_ORIGINS};
 use crate::{Gateway, GatewayConfig, GatewayHandler};
 
 /// A gateway error before or while serving.
@@ -90,11 +90,17 @@ pub async fn serve(
     let following = tokio::spawn(gateway.clone().follow(cache));
 
     let sessions = CancellationToken::new();
-    // The dashboard shares the gateway's registry channel and reads its counters.
+    // The dashboard shares the gateway's registry channel, reads its
+    // counters, and is held to the same Host/Origin rule as /mcp.
     let counted = gateway.clone();
     let ui = config.ui.then(|| {
         let metrics: MetricsRenderer = Arc::new(move || counted.metrics().render());
-        switchboard_dashboard::DashboardConfig::new(channel).with_gateway_metrics(metrics)
+        let guard = Guard::new(&config.allowed_hosts, &config.allowed_origins);
+        let admission: switchboard_dashboard::Admission =
+            Arc::new(move |headers| guard.refusal(headers).map_or(Ok(()), Err));
+        switchboard_dashboard::DashboardConfig::new(channel)
+            .with_gateway_metrics(metrics)
+            .with_admission(admission)
     });
     let app = router(&config, gateway, readiness, sessions.clone())
         .merge(ui.map(switchboard_dashboard::router).unwrap_or_default());

@@ -253,6 +253,36 @@ impl LoadedRegistry {
         grpc: impl Into<Listen>,
         admin: impl Into<Listen>,
     ) -> Result<RunningRegistry, RunError> {
+        self.serve_with_admin_routes(grpc, admin, |_| axum::Router::new()).await
+    }
+
+    /// [`serve`](Self::serve), with `extra(grpc_addr)` merged into the admin
+    /// port's routes: given the gRPC port's bound address, so a route that
+    /// reads the registry (the dashboard) can call it over gRPC like any
+    /// other client.
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    ///
+    /// use switchboard_registry::{RegistryConfig, StoreSpec};
+    ///
+    /// # async fn run() -> anyhow::Result<()> {
+    /// let store = StoreSpec::Sled { data_dir: "./switchboard-data".into() };
+    /// let loaded = switchboard_registry::load(RegistryConfig::default(), store).await?;
+    /// let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    /// let version = |grpc: SocketAddr| {
+    ///     axum::Router::new().route("/grpc-addr", axum::routing::get(move || async move { grpc.to_string() }))
+    /// };
+    /// let running = loaded.serve_with_admin_routes(any, any, version).await?;
+    /// # running.stop().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_with_admin_routes(
+        self,
+        grpc: impl Into<Listen>,
+        admin: impl Into<Listen>,
+        extra: impl FnOnce(SocketAddr) -> axum::Router,
+    ) -> Result<RunningRegistry, RunError> {
         let (grpc, grpc_addr) = grpc.into().bind("registry-grpc").await?;
         let (admin, admin_addr) = admin.into().bind("registry-admin").await?;
         let LoadedRegistry { registry, readiness, tasks, _close_on_drop } = self;
@@ -266,6 +296,7 @@ impl LoadedRegistry {
             registry.clone(),
             readiness,
             admin,
+            extra(grpc_addr),
             closing.cancelled_owned(),
         ));
         tracing::info!(%grpc_addr, %admin_addr, "registry serving");

@@ -1,6 +1,6 @@
 //! Serving a registry: the gRPC port (Registry, Heartbeat, Watch,
 //! `grpc.health.v1`, reflection v1 and v1alpha) and the admin HTTP port
-//! (`/healthz`, `/readyz`, `/metrics`).
+//! (`/healthz`, `/readyz`, `/metrics`, plus routes the caller adds there).
 //!
 //! Every RPC gets a server span continuing the caller's `traceparent`
 //! ([`GrpcServerTraceLayer`]). A request tonic cannot decode — over
@@ -107,16 +107,18 @@ pub async fn serve_grpc(
     Ok(())
 }
 
-/// Serves `/healthz`, `/readyz` and `/metrics` on `listener` until `shutdown`.
+/// Serves `/healthz`, `/readyz`, `/metrics`, service discovery and `extra`
+/// (the dashboard, when the binary mounts it) on `listener` until `shutdown`.
 pub async fn serve_admin(
     registry: Registry,
     readiness: Readiness,
     listener: TcpListener,
+    extra: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let sd = crate::sd::sd_router(registry.clone());
     let renderer: MetricsRenderer = Arc::new(move || registry.render_metrics());
-    let router = probe_router(readiness, renderer).merge(sd);
+    let router = probe_router(readiness, renderer).merge(sd).merge(extra);
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

@@ -29,13 +29,8 @@ pub const SHOWN_CHARS: usize = 64;
 
 /// A client's value quoted for an error message: in full when short,
 /// otherwise its first [`SHOWN_CHARS`] characters (cut on a char boundary),
-/// `…` and the full length.
-///
-/// ```
-/// use switchboard_registry::validate::shown;
-/// assert_eq!(shown("a b"), r#""a b""#);
-/// assert_eq!(shown(&"x".repeat(100)), format!("{:?}… (100 bytes)", "x".repeat(64)));
-/// ```
+/// `…` and the full length: `shown("a b")` is `"a b"` (quoted), a 100-byte
+/// value is its first 64 characters quoted, then `… (100 bytes)`.
 pub fn shown(value: &str) -> String {
     match value.char_indices().nth(SHOWN_CHARS) {
         None => format!("{value:?}"),

@@ -133,6 +133,7 @@ function route() {
   if (view === "agent" && id) loadDetail(id);
   if (view === "gateway") pollGateway();
   if (view === "events") renderEvents();
+  if (view === "agents") { secondsSincePoll = 0; refreshHeartbeats(); }
   render();
 }
 
@@ -142,65 +143,98 @@ function render() {
   if (view === "agents") renderAgents();
 }
 
-// Topology: one column per capability (consumers without one first), agents
-// sorted by name inside a column, so a node keeps its place as others change.
-function renderTopology() {
-  const W = 210, GAP = 70, ROW = 18, HEAD = 40, VGAP = 16;
-  const columns = new Map();
-  for (const a of [...agents.values()].sort((x, y) => x.name.localeCompare(y.name) || x.id.localeCompare(y.id))) {
-    const key = capabilities(a)[0] ?? "";
-    if (!columns.has(key)) columns.set(key, []);
-    columns.get(key).push(a);
+// Topology layout: one column per capability (consumers without one in
+// their own column), one slot per agent. A place, once given, is kept: a new
+// agent takes a free slot that fits or goes below the others, a new
+// capability gets a column on the right, and a leaving agent frees its slot
+// without moving anyone, so an operator's eye finds a node where it was.
+const W = 210, GAP = 70, ROW = 18, HEAD = 40, VGAP = 16;
+const layout = { columns: [], byId: new Map() };  // byId: id -> {column, slot}
+
+const nodeHeight = (a) => 44 + ROW * a.tools.length;
+const columnKey = (a) => capabilities(a)[0] ?? "";
+
+function release(id) {
+  const placed = layout.byId.get(id);
+  if (!placed) return;
+  placed.slot.id = null;
+  const slots = placed.column.slots;
+  while (slots.length && slots[slots.length - 1].id === null) slots.pop();
+  layout.byId.delete(id);
+}
+
+function place(a) {
+  const key = columnKey(a), h = nodeHeight(a);
+  const placed = layout.byId.get(a.id);
+  if (placed && placed.column.key === key && placed.slot.h >= h) return;
+  release(a.id);
+  let column = layout.columns.find((c) => c.key === key);
+  if (!column) {
+    column = { key, x: 10 + layout.columns.length * (W + GAP), slots: [] };
+    layout.columns.push(column);
   }
-  const keys = [...columns.keys()].sort();
-  const place = new Map();
-  let height = 0;
-  keys.forEach((key, c) => {
-    let y = HEAD;
-    for (const a of columns.get(key)) {
-      const h = 44 + ROW * a.tools.length;
-      place.set(a.id, { x: 10 + c * (W + GAP), y, h });
-      y += h + VGAP;
-    }
-    height = Math.max(height, y);
-  });
+  let slot = column.slots.find((s) => s.id === null && s.h >= h);
+  if (!slot) {
+    const last = column.slots[column.slots.length - 1];
+    slot = { y: last ? last.y + last.h + VGAP : HEAD, h, id: null };
+    column.slots.push(slot);
+  }
+  slot.id = a.id;
+  layout.byId.set(a.id, { column, slot });
+}
+
+// Agents not yet placed go in by column then name, so a first snapshot is
+// laid out alphabetically and a reload of the same mesh looks the same.
+function syncLayout() {
+  for (const id of [...layout.byId.keys()]) if (!agents.has(id)) release(id);
+  const byKeyThenName = (x, y) => columnKey(x).localeCompare(columnKey(y))
+    || x.name.localeCompare(y.name) || x.id.localeCompare(y.id);
+  for (const a of [...agents.values()].sort(byKeyThenName)) place(a);
+  const where = new Map();
+  for (const [id, { column, slot }] of layout.byId) where.set(id, { x: column.x, y: slot.y, h: nodeHeight(agents.get(id)) });
+  return where;
+}
+
+function renderTopology() {
+  const where = syncLayout();
+  const height = Math.max(HEAD, ...layout.columns.flatMap((c) => c.slots.map((s) => s.y + s.h)));
   const svg = $("#topology");
-  const width = Math.max(300, 20 + keys.length * (W + GAP));
+  const width = Math.max(300, 20 + layout.columns.length * (W + GAP));
   svg.setAttribute("viewBox", `0 0 ${width} ${height + 20}`);
   svg.setAttribute("width", width);
   svg.setAttribute("height", height + 20);
   const parts = [];
-  keys.forEach((key, c) => parts.push(el("svg:text", { class: "column", x: 10 + c * (W + GAP), y: 20 }, key || "(consumers)")));
+  for (const c of layout.columns) parts.push(el("svg:text", { class: "column", x: c.x, y: 20 }, c.key || "(consumers)"));
   for (const a of agents.values()) {
-    const p = place.get(a.id);
+    const p = where.get(a.id);
     a.tools.forEach((t, i) => {
       if (!t.dependencies.length) return;
       const wires = (wiring.get(a.id) ?? []).filter((w) => w.tool === t.name);
       const x1 = p.x + W, y1 = p.y + 44 + ROW * i - 5;
-      const targets = wires.flatMap((w) => w.providers).filter((id) => place.has(id));
+      const targets = wires.flatMap((w) => w.providers).filter((id) => where.has(id));
       const live = targets.filter((id) => agents.get(id)?.status === "healthy");
       if (!live.length) {
-        const end = targets.length ? place.get(targets[0]) : null;
-        const d = end ? curve(x1, y1, end.x, end.y + 20) : `M${x1},${y1} h40`;
+        const end = targets.length ? where.get(targets[0]) : null;
+        const d = end ? edge(p, y1, end) : `M${x1},${y1} h40`;
         parts.push(el("svg:path", { class: "edge", d, "data-from": a.id, "data-tool": t.name,
           "data-to": targets[0] ?? "", "data-state": "unresolved" },
           el("svg:title", {}, `${t.name}: ${t.dependencies.map((d) => d.capability).join(", ")} unresolved`)));
       }
       for (const id of live) {
-        const q = place.get(id);
-        parts.push(el("svg:path", { class: "edge", d: curve(x1, y1, q.x, q.y + 20), "data-from": a.id,
+        const q = where.get(id);
+        parts.push(el("svg:path", { class: "edge", d: edge(p, y1, q), "data-from": a.id,
           "data-tool": t.name, "data-to": id, "data-state": "resolved" },
           el("svg:title", {}, `${t.name} → ${agents.get(id).name}`)));
       }
     });
   }
   for (const a of agents.values()) {
-    const p = place.get(a.id);
+    const p = where.get(a.id);
     const cause = a.status === "degraded" ? a.status_cause.replace(/_/g, " ") : a.status;
     parts.push(el("svg:g", { class: flashed.has(a.id) ? "node flash" : "node", "data-agent-id": a.id, "data-status": a.status },
       el("svg:a", { href: `#/agent/${encodeURIComponent(a.id)}`, "aria-label": `${a.name} ${a.id}, ${statusText(a)}` },
         el("svg:rect", { class: "box", x: p.x, y: p.y, width: W, height: p.h, rx: 6 }),
-        el("svg:text", { class: "name", x: p.x + 8, y: p.y + 16 }, `${a.name} (${a.id.slice(0, 16)})`),
+        el("svg:text", { class: "name", x: p.x + 8, y: p.y + 16 }, nodeLabel(a)),
         el("svg:text", { class: a.status === "degraded" ? "cause" : "", x: p.x + 8, y: p.y + 32 }, cause),
         a.tools.map((t, i) => el("svg:text", { x: p.x + 8, y: p.y + 44 + ROW * i + 4 },
           `${t.name}${t.capability ? ` [${t.capability} ${t.version}]` : ""}${t.dependencies.length ? " →" : ""}`)))));
@@ -208,10 +242,22 @@ function renderTopology() {
   svg.replaceChildren(...parts);
 }
 
-function curve(x1, y1, x2, y2) {
+// An id is usually `<name>-<8 hex>`: it says both, and fits in a node.
+function nodeLabel(a) {
+  const label = a.id.startsWith(`${a.name}-`) ? a.id : `${a.name} (${a.id})`;
+  return label.length > 28 ? `${label.slice(0, 27)}…` : label;
+}
+
+// From the consumer's tool row to the provider's near side: rightwards
+// from the right edge, or leftwards from the left edge when the provider's
+// column is to the left (right edge to right edge within one column), so an
+// edge never crosses its own node.
+function edge(from, y1, to) {
+  const same = to.x === from.x, forward = to.x > from.x;
+  const out = forward || same ? 1 : -1, into = forward ? 1 : -1;
+  const x1 = out > 0 ? from.x + W : from.x, x2 = into > 0 ? to.x : to.x + W, y2 = to.y + 20;
   const dx = Math.max(30, Math.abs(x2 - x1) / 2);
-  const back = x2 <= x1 ? -1 : 1;
-  return `M${x1},${y1} C${x1 + dx},${y1} ${x2 - back * dx},${y2} ${x2},${y2}`;
+  return `M${x1},${y1} C${x1 + out * dx},${y1} ${x2 - into * dx},${y2} ${x2},${y2}`;
 }
 
 function renderAgents() {
@@ -239,6 +285,33 @@ function tickHeartbeats() {
   for (const cell of document.querySelectorAll("td[data-heartbeat]")) {
     cell.textContent = ago(Number(cell.dataset.heartbeat) || 0);
   }
+}
+
+// Heartbeats are not Watch events: while the table shows, poll their times.
+const HEARTBEAT_POLL_S = 5;
+let secondsSincePoll = HEARTBEAT_POLL_S;
+async function refreshHeartbeats() {
+  const response = await fetch("/ui/api/heartbeats").catch(() => null);
+  if (!response?.ok) return;
+  const times = await response.json();
+  for (const [id, at] of Object.entries(times)) {
+    const a = agents.get(id);
+    if (a) a.last_heartbeat_at = at;
+  }
+  for (const row of document.querySelectorAll("#agents tbody tr")) {
+    const at = times[row.dataset.agentId];
+    if (at !== undefined) row.querySelector("td[data-heartbeat]").dataset.heartbeat = at ?? "";
+  }
+  tickHeartbeats();
+}
+
+function everySecond() {
+  secondsSincePoll += 1;
+  if (currentView().view === "agents" && secondsSincePoll >= HEARTBEAT_POLL_S) {
+    secondsSincePoll = 0;
+    refreshHeartbeats();
+  }
+  tickHeartbeats();
 }
 
 function renderEvents() {
@@ -338,6 +411,6 @@ $("#pause").addEventListener("click", (e) => {
   if (!paused) { pausedCount = 0; $("#paused-count").textContent = ""; renderEvents(); }
 });
 window.addEventListener("hashchange", route);
-setInterval(tickHeartbeats, 1000);
+setInterval(everySecond, 1000);
 route();
 connect();
