@@ -217,3 +217,18 @@ def test_a_failing_health_check_degrades_the_agent_until_it_passes(
         assert _probe(sdk, "/readyz")[0] == 200
     finally:
         channel.close()
+
+
+def test_the_agent_exports_its_process_metrics(start_registry, agents):
+    """The same process series as the Rust agents: one alert covers agents in either language."""
+    import urllib.request
+
+    registry = start_registry()
+    sdk = agents.python(registry.grpc_addr, SDK_AGENT)
+    with urllib.request.urlopen(f"http://{sdk.mcp_addr}/metrics", timeout=5) as response:
+        body = response.read().decode()
+    values = {line.split()[0]: float(line.split()[1])
+              for line in body.splitlines() if line and not line.startswith("#")}
+    assert values["process_resident_memory_bytes"] > 1_000_000, body
+    assert values["process_open_fds"] >= 3, body
+    assert values["process_cpu_seconds_total"] > 0, body

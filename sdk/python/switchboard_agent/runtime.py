@@ -17,7 +17,7 @@
   then lets in-flight calls finish;
 - runs its health checks (`health.py`): a failing one makes its heartbeats say not ready (the
   registry makes it DEGRADED, "agent reports unhealthy") and `/readyz` answer 503; `/healthz` and
-  `/readyz` list every check as JSON. The Python SDK serves no `/metrics`.
+  `/readyz` list every check as JSON; `/metrics` has the process metrics (CPU, RSS, open fds).
 
 Lines on stdout, for scripts and tests (the Rust SDK prints the first two too):
 
@@ -48,10 +48,10 @@ from google.protobuf import struct_pb2
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from . import _proto
+from . import _proto, process_metrics
 from .dependency import Dependency
 from .health import Health, HealthCheck
 
@@ -291,6 +291,7 @@ class MeshAgent:
         )
         app.router.routes.append(Route("/healthz", self._probe, methods=["GET"]))
         app.router.routes.append(Route("/readyz", self._probe, methods=["GET"]))
+        app.router.routes.append(Route("/metrics", _metrics, methods=["GET"]))
         return app
 
     async def _probe(self, request: Request) -> JSONResponse:
@@ -459,6 +460,11 @@ class MeshAgent:
             return f"{e.code().name}: {e.details()}"
         finally:
             call.cancel()
+
+
+async def _metrics(_request: Request) -> PlainTextResponse:
+    """`/metrics`: the process metrics in the Prometheus text format."""
+    return PlainTextResponse(process_metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 def _hostport(host: str, port: int) -> str:
