@@ -11,14 +11,16 @@ use switchboard_proto::v1::{
     DeregisterAgentRequest, Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool,
 };
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::mesh::{Mesh, Wiring};
+use crate::health::{self, Health};
+use crate::mesh::{FirstAttempt, Mesh, Wiring};
 use switchboard_client::DEFAULT_REGISTRY_ADDR;
 
 use crate::introspect::Served;
-use crate::{AgentError, MeshTool, introspect, server};
+use crate::{AgentError, HealthCheck, MeshTool, introspect, server};
 
 /// Longest wait for the deregistration on shutdown.
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -29,7 +31,15 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Defaults come from the environment: `SWITCHBOARD_REGISTRY` (registry
 /// address, default [`DEFAULT_REGISTRY_ADDR`]), `SWITCHBOARD_AGENT_ADDR` (listen
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
-/// advertised to the mesh, default `http://<listen address>/mcp`).
+/// advertised to the mesh, default `http://<listen address>/mcp`),
+/// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
+/// see [`Agent::require_registry`]).
+///
+/// The agent serves at once. When the registry cannot be reached at start it
+/// logs what it waits for and registers in the background, with backoff,
+/// once the registry appears (no restart needed); until then its
+/// dependencies are unresolved and its tools answer degraded.
+/// [`Agent::require_registry`] makes it fail at start instead.
 #[derive(Debug, Clone)]
 pub struct Agent {
     name: String,
@@ -41,6 +51,10 @@ pub struct Agent {
     tools: HashMap<String, MeshTool>,
     drain_timeout: Duration,
     sessions: bool,
+    /// An unparsable environment value is kept as the error to report at
+    /// start (a builder cannot fail).
+    require_registry: Result<bool, String>,
+    health_checks: Vec<HealthCheck>,
 }
 
 /// A started agent.
@@ -52,6 +66,7 @@ pub struct RunningAgent {
     /// The URL advertised to the mesh.
     pub endpoint: String,
     stop: CancellationToken,
+    registered: watch::Receiver<bool>,
     task: JoinHandle<Result<(), AgentError>>,
 }
 
@@ -69,6 +84,11 @@ impl Agent {
             tools: HashMap::new(),
             drain_timeout: Duration::from_secs(10),
             sessions: false,
+            require_registry: flag(
+                "SWITCHBOARD_REQUIRE_REGISTRY",
+                env("SWITCHBOARD_REQUIRE_REGISTRY"),
+            ),
+            health_checks: Vec::new(),
         }
     }
 
@@ -126,9 +146,27 @@ impl Agent {
         self
     }
 
-    /// Starts, prints `LISTEN agent-mcp <addr>` and `REGISTERED <id>` on
-    /// stdout, and runs until SIGTERM or ctrl-c; then deregisters, drains
-    /// in-flight calls and returns.
+    /// Whether an unreachable registry at start is an error (off by default:
+    /// the agent serves at once and registers when the registry appears).
+    /// Turn it on where a supervisor should see the failure, e.g. to restart
+    /// the agent with another registry address.
+    pub fn require_registry(mut self, on: bool) -> Self {
+        self.require_registry = Ok(on);
+        self
+    }
+
+    /// Adds a health check. While one fails the agent keeps serving, but
+    /// reports itself not ready on its heartbeats: the registry makes it
+    /// DEGRADED ("agent reports unhealthy"), so calls go to healthy replicas
+    /// when there are any; its `/readyz` answers 503. See [`HealthCheck`].
+    pub fn health_check(mut self, check: HealthCheck) -> Self {
+        self.health_checks.push(check);
+        self
+    }
+
+    /// Starts, prints `LISTEN agent-mcp <addr>` on stdout, then
+    /// `REGISTERED <id>` once registered, and runs until SIGTERM or ctrl-c;
+    /// then deregisters, drains in-flight calls and returns.
     ///
     /// `router` is the handler's tool router; what gets registered is what
     /// the handler serves (see [`Agent::start_handler`]).
@@ -147,9 +185,11 @@ impl Agent {
         self.start_handler(handler).await?.serve_until_signal().await
     }
 
-    /// Starts serving and registers; returns once registered. `router` is
-    /// the handler's tool router (kept for source compatibility: the
-    /// handler itself is what gets listed and registered).
+    /// Starts serving and registers; returns once registered, or once
+    /// serving when the registry is unreachable (registration goes on in the
+    /// background; see [`RunningAgent::registered`]). `router` is the
+    /// handler's tool router (kept for source compatibility: the handler
+    /// itself is what gets listed and registered).
     pub async fn start<S>(
         self,
         handler: S,
@@ -172,10 +212,17 @@ impl Agent {
     /// capabilities and `serverInfo` of its `initialize` answer. A handler
     /// that keeps rmcp's default `serverInfo` announces the agent's name and
     /// version.
+    ///
+    /// Returns once registered; when the registry is unreachable, once
+    /// serving, with registration going on in the background (an error
+    /// instead with [`Agent::require_registry`]). A refused registration is
+    /// an error either way.
     pub async fn start_handler<S>(self, handler: S) -> Result<RunningAgent, AgentError>
     where
         S: ServerHandler + Clone + Send + Sync + 'static,
     {
+        health::validate(&self.health_checks)?;
+        let require_registry = self.require_registry.clone().map_err(AgentError::Config)?;
         let addr: SocketAddr = self.listen.parse().map_err(|_| {
             AgentError::Config(format!("listen address {:?} is not IP:PORT", self.listen))
         })?;
@@ -188,33 +235,40 @@ impl Agent {
             .map_err(|_| AgentError::Config(format!("endpoint {endpoint:?} is not a URL")))?;
         let hosts = server::allowed_hosts(uri.host().unwrap_or("127.0.0.1"), uri.port_u16());
 
-        let channel = switchboard_client::connect(&self.registry)
-            .await
-            .map_err(|e| AgentError::RegistryUnreachable(e.to_string()))?;
+        // Lazy: the agent must start even while the registry is away.
+        let channel = switchboard_client::connect_lazy(&self.registry)
+            .map_err(|e| AgentError::Config(e.to_string()))?;
 
         let stop = CancellationToken::new();
+        let (health, _checking) = Health::start(self.health_checks.clone(), &stop);
+        let (registered, registered_rx) = watch::channel(false);
         let settings = server::Settings {
             hosts,
             sessions: self.sessions,
             server_info: rmcp::model::Implementation::new(&self.name, &self.version),
+            health: health.clone(),
+            registered: registered_rx.clone(),
         };
         // Serving starts before registering: what gets registered is what the
         // endpoint answers, listed over loopback.
         let serving = tokio::spawn(server::serve(listener, handler, settings, stop.child_token()));
-        let registered = async {
+        let first = async {
             let served = introspect::served(&loopback_url(local_addr)).await?;
             let request = self.registration(&endpoint, served)?;
             let wiring = Wiring::new(&self.tools);
-            Mesh::register(channel.clone(), request, wiring).await
+            let mut mesh = Mesh::new(channel.clone(), request, wiring, health, registered);
+            self.register_first(&mut mesh, require_registry).await.map(|()| mesh)
         };
-        let (mesh, agent_id) = match registered.await {
-            Ok(registered) => registered,
+        let mesh = match first.await {
+            Ok(mesh) => mesh,
             Err(error) => {
                 // Nothing is registered and no call was routed here yet.
+                stop.cancel();
                 serving.abort();
                 return Err(error);
             }
         };
+        let agent_id = mesh.agent_id().to_owned();
 
         // The heartbeat loop outlives `stop`: it ends only after the
         // deregistration, so the registry never sees a broken stream first.
@@ -224,13 +278,37 @@ impl Agent {
         let task = tokio::spawn(shut_down_later(
             stop.clone(),
             channel,
-            agent_id.clone(),
+            (agent_id.clone(), registered_rx.clone()),
             serving,
             (meshing, mesh_stop),
             self.drain_timeout,
         ));
-        tracing::info!(agent_id = %agent_id, %endpoint, "agent registered and serving");
-        Ok(RunningAgent { agent_id, local_addr, endpoint, stop, task })
+        let registered = *registered_rx.borrow();
+        tracing::info!(agent_id = %agent_id, %endpoint, registered, "agent serving");
+        Ok(RunningAgent { agent_id, local_addr, endpoint, stop, registered: registered_rx, task })
+    }
+
+    /// The first registration attempt: an unreachable registry is waited
+    /// for in the background unless the agent requires it.
+    async fn register_first(&self, mesh: &mut Mesh, required: bool) -> Result<(), AgentError> {
+        match mesh.register_first().await {
+            Ok(()) => Ok(()),
+            Err(FirstAttempt::Refused(error)) => Err(error),
+            Err(FirstAttempt::Unreachable(status)) if required => {
+                Err(AgentError::RegistryUnreachable(format!(
+                    "registry at {} (require_registry): {status}",
+                    self.registry
+                )))
+            }
+            Err(FirstAttempt::Unreachable(status)) => {
+                tracing::warn!(
+                    registry = %self.registry,
+                    status = %status.message(),
+                    "waiting for the registry to register; serving meanwhile, dependencies unresolved"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// The one registration: everything served, verbatim, with the mesh
@@ -308,6 +386,15 @@ impl Agent {
     }
 }
 
+/// A boolean setting from the environment (unset: false).
+fn flag(key: &str, value: Option<String>) -> Result<bool, String> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(format!("{key} {other:?}: want true or false")),
+    }
+}
+
 /// `value` as the JSON bytes the registry keeps and the gateway serves.
 fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
@@ -325,15 +412,35 @@ fn loopback_url(addr: SocketAddr) -> String {
 }
 
 impl RunningAgent {
-    /// Prints `LISTEN agent-mcp <addr>` and `REGISTERED <id>` on stdout (the
-    /// lines scripts wait for), runs until SIGTERM or ctrl-c, then shuts down.
+    /// Prints `LISTEN agent-mcp <addr>` on stdout, then `REGISTERED <id>`
+    /// once registered (the lines scripts wait for), runs until SIGTERM or
+    /// ctrl-c, then shuts down.
     pub async fn serve_until_signal(self) -> Result<(), AgentError> {
         // Installed before announcing, so an early SIGTERM is never lost.
         let signal = shutdown_signal();
+        tokio::pin!(signal);
         println!("LISTEN agent-mcp {}", self.local_addr);
-        println!("REGISTERED {}", self.agent_id);
+        tokio::select! {
+            () = &mut signal => return self.shutdown().await,
+            () = self.registered() => println!("REGISTERED {}", self.agent_id),
+        }
         signal.await;
         self.shutdown().await
+    }
+
+    /// Whether the agent is registered (it may still be waiting for the
+    /// registry it started without).
+    pub fn is_registered(&self) -> bool {
+        *self.registered.borrow()
+    }
+
+    /// Completes once the agent is registered (at once if it is).
+    pub async fn registered(&self) {
+        let mut registered = self.registered.clone();
+        if registered.wait_for(|registered| *registered).await.is_err() {
+            // The mesh is gone (shutting down): it never will be.
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Deregisters, lets in-flight calls finish (bounded), and stops.
@@ -350,25 +457,39 @@ impl RunningAgent {
 
 /// The shutdown sequence: deregister first (dependents rewire, the gateway
 /// stops routing here), then close the heartbeat stream, then stop accepting
-/// and drain.
+/// and drain. An agent still waiting for the registry stops trying and has
+/// nothing to deregister.
 async fn shut_down_later(
     stop: CancellationToken,
     channel: tonic::transport::Channel,
-    agent_id: String,
+    (agent_id, registered): (String, watch::Receiver<bool>),
     serving: JoinHandle<std::io::Result<()>>,
     (meshing, mesh_stop): (JoinHandle<()>, CancellationToken),
     drain_timeout: Duration,
 ) -> Result<(), AgentError> {
     stop.cancelled().await;
-    let request = DeregisterAgentRequest { agent_id: agent_id.clone() };
-    let mut client = RegistryServiceClient::new(channel);
-    match tokio::time::timeout(DEREGISTER_TIMEOUT, client.deregister_agent(request)).await {
-        Ok(Ok(_)) => tracing::info!(%agent_id, "deregistered"),
-        Ok(Err(status)) => tracing::warn!(%agent_id, %status, "deregistration failed"),
-        Err(_) => tracing::warn!(%agent_id, "deregistration timed out"),
+    let mut meshing = Some(meshing);
+    if !*registered.borrow() {
+        // Stop the background registration first, so none starts after the
+        // check below.
+        mesh_stop.cancel();
+        if let Some(meshing) = meshing.take() {
+            let _ = meshing.await;
+        }
+    }
+    if *registered.borrow() {
+        let request = DeregisterAgentRequest { agent_id: agent_id.clone() };
+        let mut client = RegistryServiceClient::new(channel);
+        match tokio::time::timeout(DEREGISTER_TIMEOUT, client.deregister_agent(request)).await {
+            Ok(Ok(_)) => tracing::info!(%agent_id, "deregistered"),
+            Ok(Err(status)) => tracing::warn!(%agent_id, %status, "deregistration failed"),
+            Err(_) => tracing::warn!(%agent_id, "deregistration timed out"),
+        }
     }
     mesh_stop.cancel();
-    let _ = meshing.await;
+    if let Some(meshing) = meshing {
+        let _ = meshing.await;
+    }
     match tokio::time::timeout(drain_timeout, serving).await {
         Ok(Ok(result)) => result.map_err(AgentError::Serve),
         Ok(Err(join)) => Err(AgentError::Serve(std::io::Error::other(join))),

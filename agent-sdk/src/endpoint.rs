@@ -7,6 +7,9 @@ use rmcp::ServerHandler;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::watch;
+
+use crate::health::Health;
 use crate::server;
 
 /// Serves `handler` on `listener` until `stop`, exactly as an agent's
@@ -32,5 +35,10 @@ where
         )
     })?;
     let hosts = server::allowed_hosts(uri.host().unwrap_or("127.0.0.1"), uri.port_u16());
-    server::serve(listener, handler, server::Settings { hosts, sessions, server_info }, stop).await
+    // No health checks of its own, and "registered" for the probes: the
+    // endpoint is served whether or not an agent is registered under it.
+    let (health, _checking) = Health::start(Vec::new(), &stop);
+    let (_registered, registered) = watch::channel(true);
+    let settings = server::Settings { hosts, sessions, server_info, health, registered };
+    server::serve(listener, handler, settings, stop).await
 }

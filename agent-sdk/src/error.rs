@@ -6,7 +6,8 @@ pub enum AgentError {
     /// The configuration is wrong (names the setting).
     #[error("invalid agent configuration: {0}")]
     Config(String),
-    /// The registry could not be reached at start.
+    /// The registry could not be reached at start and the agent requires it
+    /// (`require_registry`), or it answered in a way no retry can fix.
     #[error("registry unreachable at start: {0}")]
     RegistryUnreachable(String),
     /// The registry refused the registration (names the field).

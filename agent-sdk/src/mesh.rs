@@ -1,10 +1,16 @@
 //! The agent's side of the mesh: registration, the heartbeat stream, and
 //! applying pushed wiring to the dependency proxies.
 //!
+//! The agent serves before it registers. When the registry cannot be reached
+//! at start, registration goes on in the background with backoff (unless the
+//! author asked for `require_registry`), and until it succeeds the
+//! dependencies stay unresolved: the tools answer, degraded.
 //! Any stream error is followed by a reconnect with exponential backoff and
 //! full jitter; the agent keeps serving and keeps its last wiring meanwhile.
 //! A "re-register" control message (the registry lost us) re-registers
-//! before the stream is reopened.
+//! before the stream is reopened. Every heartbeat carries the verdict of the
+//! agent's health checks, and a change of verdict is sent at once rather
+//! than at the next tick.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,11 +22,12 @@ use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
     ControlAction, RegisterAgentRequest, StreamHeartbeatsRequest, ToolResolution,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+use crate::health::Health;
 use crate::{AgentError, Dependency, MeshTool};
 
 /// Heartbeat interval until the registry says otherwise.
@@ -69,33 +76,68 @@ pub struct Mesh {
     channel: Channel,
     request: RegisterAgentRequest,
     wiring: Wiring,
+    health: Health,
+    registered: watch::Sender<bool>,
     interval: Duration,
     sequence: u64,
 }
 
+/// Why the first registration attempt failed.
+pub enum FirstAttempt {
+    /// The registry is away or busy: retrying may help.
+    Unreachable(tonic::Status),
+    /// The registry refused it, or is not a registry: final.
+    Refused(AgentError),
+}
+
 impl Mesh {
-    /// Registers once (errors are final: this is the agent's start).
-    pub async fn register(
+    /// The mesh of an agent that has not registered yet; `registered` turns
+    /// true once it has.
+    pub fn new(
         channel: Channel,
         request: RegisterAgentRequest,
         wiring: Wiring,
-    ) -> Result<(Mesh, String), AgentError> {
-        let mut mesh = Mesh { channel, request, wiring, interval: DEFAULT_INTERVAL, sequence: 0 };
-        mesh.register_once().await.map_err(|status| match status.code() {
-            tonic::Code::InvalidArgument => {
-                AgentError::Rejected(name_the_tool(status.message(), &mesh.request))
-            }
-            _ => AgentError::RegistryUnreachable(status.message().to_owned()),
-        })?;
-        let agent_id = mesh.request.agent_id.clone();
-        Ok((mesh, agent_id))
+        health: Health,
+        registered: watch::Sender<bool>,
+    ) -> Self {
+        Self {
+            channel,
+            request,
+            wiring,
+            health,
+            registered,
+            interval: DEFAULT_INTERVAL,
+            sequence: 0,
+        }
     }
 
-    /// Heartbeats until `stop`, reconnecting and re-registering as needed —
-    /// except once `leaving` is cancelled: an agent on its way out must not
-    /// come back because the registry, having processed its deregistration,
-    /// asks it to re-register.
+    /// The agent's id (chosen by the SDK, echoed by the registry).
+    pub fn agent_id(&self) -> &str {
+        &self.request.agent_id
+    }
+
+    /// The first registration attempt, at start.
+    pub async fn register_first(&mut self) -> Result<(), FirstAttempt> {
+        self.register_once().await.map_err(|status| match status.code() {
+            code if is_retryable(code) => FirstAttempt::Unreachable(status),
+            tonic::Code::InvalidArgument => FirstAttempt::Refused(AgentError::Rejected(
+                name_the_tool(status.message(), &self.request),
+            )),
+            _ => FirstAttempt::Refused(AgentError::RegistryUnreachable(status.to_string())),
+        })
+    }
+
+    /// Registers (if the first attempt did not) and heartbeats until `stop`,
+    /// reconnecting and re-registering as needed — except once `leaving` is
+    /// cancelled: an agent on its way out must not come back because the
+    /// registry, having processed its deregistration, asks it to re-register.
     pub async fn run(mut self, leaving: CancellationToken, stop: CancellationToken) {
+        if !*self.registered.borrow() {
+            tokio::select! {
+                () = leaving.cancelled() => return,
+                registered = self.register_until_done() => if !registered { return },
+            }
+        }
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             let end = tokio::select! {
@@ -122,6 +164,25 @@ impl Mesh {
         }
     }
 
+    /// Retries registering with backoff while the registry is unreachable;
+    /// false when it refused (logged: the agent serves on, unregistered).
+    async fn register_until_done(&mut self) -> bool {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        loop {
+            match self.register_once().await {
+                Ok(()) => return true,
+                Err(status) if is_retryable(status.code()) => {
+                    tracing::debug!(%status, "registry still unreachable");
+                }
+                Err(status) => {
+                    tracing::error!(%status, "registration refused; serving unregistered");
+                    return false;
+                }
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+
     async fn register_once(&mut self) -> Result<(), tonic::Status> {
         let response = RegistryServiceClient::new(self.channel.clone())
             .register_agent(self.request.clone())
@@ -134,6 +195,14 @@ impl Mesh {
         // A new registration's wiring is authoritative.
         self.wiring.applied = 0;
         self.wiring.apply(response.resolution_revision, &response.resolutions);
+        self.registered.send_if_modified(|registered| {
+            if *registered {
+                return false;
+            }
+            tracing::info!(agent_id = %self.request.agent_id, "registered");
+            *registered = true;
+            true
+        });
         Ok(())
     }
 
@@ -149,9 +218,18 @@ impl Mesh {
         };
         let mut ticker = tokio::time::interval(self.interval);
         ticker.tick().await;
+        let mut verdict = self.health.subscribe();
+        verdict.mark_unchanged();
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
+                    if outgoing.send(self.heartbeat()).await.is_err() {
+                        return End::Reconnect("stream closed".into());
+                    }
+                }
+                // A new verdict goes out now, not a whole interval later.
+                Ok(()) = verdict.changed() => {
+                    verdict.mark_unchanged();
                     if outgoing.send(self.heartbeat()).await.is_err() {
                         return End::Reconnect("stream closed".into());
                     }
@@ -186,8 +264,23 @@ impl Mesh {
             sequence: self.sequence,
             labels: None,
             applied_resolution_revision: self.wiring.applied,
+            health: self.health.heartbeat_field(),
         }
     }
+}
+
+/// Failures of RegisterAgent worth retrying: the registry is away or busy.
+/// Anything else will not get better by itself.
+fn is_retryable(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Cancelled
+    )
 }
 
 /// `tools[2].version: …` → `tool "greet": version: …`, for a person who

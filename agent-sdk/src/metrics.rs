@@ -2,7 +2,9 @@
 //! tool calls it served and dependency calls it made, by outcome, with
 //! latency histograms (50 µs to ~26 s). Names follow Prometheus conventions
 //! (`_total`, `_seconds`) under the `switchboard_agent_` prefix; the
-//! exporter's own counters (`switchboard_agent_otel_*`) are included.
+//! exporter's own counters (`switchboard_agent_otel_*`) are included, and
+//! the process metrics under their standard names (`process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, `process_open_fds`).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -111,8 +113,6 @@ impl AgentMetrics {
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        switchboard_telemetry::render_metrics(&self.registry)
     }
 }

@@ -11,16 +11,27 @@
 //! rmcp accepts only loopback `Host` headers by default, so the allowed hosts
 //! come from the advertised endpoint too — otherwise the gateway gets 403.
 //! The handler is wrapped in [`Traced`]: tool calls get spans and metrics.
+//!
+//! Probes on the same port: `/healthz` answers 200 while the process serves
+//! (a failing dependency is no reason to restart it), `/readyz` answers 503
+//! while one of the agent's health checks fails; both list every check
+//! (name, ok, last error, last run) and whether the agent is registered, as
+//! JSON. Registration does not gate `/readyz`: an agent serves its tools
+//! (degraded) before the registry is there.
 
 use std::sync::Arc;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::health::Health;
 use crate::traced::Traced;
 
 /// How the endpoint serves.
@@ -32,6 +43,17 @@ pub struct Settings {
     pub sessions: bool,
     /// The `serverInfo` announced when the handler announces rmcp's default.
     pub server_info: rmcp::model::Implementation,
+    /// The agent's health checks, for the probes.
+    pub health: Health,
+    /// Whether the agent is registered, for the probes.
+    pub registered: watch::Receiver<bool>,
+}
+
+/// Which probe.
+#[derive(Debug, Clone, Copy)]
+enum Probe {
+    Health,
+    Ready,
 }
 
 /// Hosts accepted in the `Host` header: loopback plus the advertised host.
@@ -67,9 +89,15 @@ where
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let (health, registered) = (settings.health, settings.registered);
+    let probe = move |which| {
+        let (health, registered) = (health.clone(), registered.clone());
+        move || async move { probe(which, &health, &registered) }
+    };
     let app = axum::Router::new()
         .nest_service("/mcp", service)
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/healthz", axum::routing::get(probe(Probe::Health)))
+        .route("/readyz", axum::routing::get(probe(Probe::Ready)))
         .route("/metrics", axum::routing::get(|| async { crate::metrics::METRICS.render() }));
     let listener = listener.tap_io(|tcp| {
         if let Err(error) = tcp.set_nodelay(true) {
@@ -79,4 +107,21 @@ where
     let result = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
     sessions.cancel();
     result
+}
+
+/// A probe's answer: its status code and every check.
+fn probe(which: Probe, health: &Health, registered: &watch::Receiver<bool>) -> Response {
+    let ready = health.is_ready();
+    let (code, status) = match which {
+        Probe::Health => (StatusCode::OK, "ok"),
+        Probe::Ready if ready => (StatusCode::OK, "ready"),
+        Probe::Ready => (StatusCode::SERVICE_UNAVAILABLE, "not ready"),
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "ready": ready,
+        "registered": *registered.borrow(),
+        "checks": health.states(),
+    });
+    (code, axum::Json(body)).into_response()
 }

@@ -10,13 +10,16 @@
 //! certainly did not run the call: the session is re-opened and the request
 //! sent once more.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use switchboard_telemetry::mcp::{self, Outcome};
@@ -26,12 +29,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::Gateway;
 use crate::call_error::CallError;
 use crate::envelope::{Envelope, error_response};
-use crate::forward::App;
 use crate::gateway::{InFlight, pick};
 use crate::relay::{InFlightCall, Origin};
 use crate::routing_table::{Replica, Route};
+use crate::session_stream::SessionStream;
 use crate::sse;
 use crate::upstream::{Answer, ClientHello, UpstreamError, UpstreamSession};
 
@@ -93,7 +97,7 @@ enum Head {
 
 /// Forwards `request` (addressed to `target` on `route`) and answers the client.
 pub(crate) async fn forward(
-    app: Arc<App>,
+    gateway: Gateway,
     caller: Caller,
     request: Envelope,
     target: Target,
@@ -110,16 +114,46 @@ pub(crate) async fn forward(
     } else {
         tracing::info_span!("mcp", mcp.method.name = %target.method)
     };
-    let (head_tx, head_rx) = oneshot::channel();
+    let (head_tx, mut head_rx) = oneshot::channel();
     let exposed = target.exposed.clone();
-    let call =
-        Call { app, caller, request, exposed, target, route, head: Some(head_tx), stream: None };
+    // Progress the agent sends on its session stream comes back here.
+    let token = meta.get("progressToken").filter(|_| caller.accepts_events);
+    let token = token.filter(|_| !caller.client.is_empty()).map(Value::to_string);
+    let side = token.as_ref().map(|token| {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        gateway.relay().watch(&caller.client, token, tx);
+        rx
+    });
+    let call = Call {
+        gateway,
+        caller,
+        request,
+        exposed,
+        target,
+        route,
+        head: Some(head_tx),
+        stream: None,
+        token,
+        side,
+    };
     let task = call.run().instrument(span.clone());
-    tokio::spawn(opentelemetry::context::FutureExt::with_context(
-        task,
-        opentelemetry::Context::current(),
-    ));
-    match head_rx.await {
+    let task =
+        opentelemetry::context::FutureExt::with_context(task, opentelemetry::Context::current());
+    // The call runs here until its answer's head is known: a JSON answer
+    // costs no task hop; a streamed one (or a client gone mid-call) moves
+    // the call to its own task, which finishes it.
+    let mut task = Detach(Some(Box::pin(task)));
+    let head = tokio::select! {
+        biased;
+        head = &mut head_rx => head,
+        () = &mut task => head_rx.await,
+    };
+    if matches!(head, Ok(Head::Events(_))) {
+        drop(task);
+    } else {
+        task.await;
+    }
+    match head {
         Ok(Head::Json(body)) => json(StatusCode::OK, body),
         Ok(Head::Events(events)) => {
             let stream = futures::stream::unfold(events, |mut events| async move {
@@ -138,12 +172,94 @@ pub(crate) async fn forward(
     }
 }
 
+/// A typed `tools/call` (no client session, no stream) on the forwarding
+/// path: the agent's answer parsed, its JSON-RPC error as [`CallError::Agent`].
+pub(crate) async fn call_typed(
+    gateway: Gateway,
+    params: CallToolRequestParams,
+    exposed: String,
+    route: Route,
+) -> Result<CallToolResult, CallError> {
+    // A fresh id: typed callers share one client key.
+    let id = gateway.relay().next_id();
+    let message = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": mcp::TOOLS_CALL,
+        "params": params});
+    let bytes = serde_json::to_vec(&message).unwrap_or_default();
+    let request = Envelope::parse(&bytes).map_err(|_| CallError::FailedMidCall {
+        tool: exposed.clone(),
+        message: "the call's params are not a JSON object".into(),
+    })?;
+    let caller = Caller {
+        client: String::new(),
+        hello: ClientHello::default(),
+        modern: None,
+        accepts_events: false,
+        headers: HeaderMap::new(),
+    };
+    let target = Target {
+        method: mcp::TOOLS_CALL.into(),
+        exposed: exposed.clone(),
+        upstream_key: route.upstream_tool.clone(),
+        rewrite: Rewrite::Param("name"),
+    };
+    let mut call = Call {
+        gateway,
+        caller,
+        request,
+        exposed: exposed.clone(),
+        target,
+        route,
+        head: None,
+        stream: None,
+        token: None,
+        side: None,
+    };
+    let body = call.outcome().await?;
+    let unexpected = |error: String| CallError::FailedMidCall {
+        tool: exposed.clone(),
+        message: format!("the agent's answer is not a tools/call result: {error}"),
+    };
+    let answer = Envelope::parse(&body).map_err(|_| unexpected("not JSON-RPC".into()))?;
+    if let Some(error) = answer.error {
+        let error = serde_json::from_str(error.get()).map_err(|e| unexpected(e.to_string()))?;
+        return Err(CallError::Agent(error));
+    }
+    let result = answer.result.ok_or_else(|| unexpected("no result".into()))?;
+    serde_json::from_str(result.get()).map_err(|e| unexpected(e.to_string()))
+}
+
+/// A future polled in place that, dropped unfinished, finishes on its own task.
+struct Detach<F: Future<Output = ()> + Send + 'static>(Option<Pin<Box<F>>>);
+
+// === impl Detach ===
+
+impl<F: Future<Output = ()> + Send + 'static> Future for Detach<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(task) = self.0.as_mut() else { return Poll::Ready(()) };
+        ready!(task.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(())
+    }
+}
+
+impl<F: Future<Output = ()> + Send + 'static> Drop for Detach<F> {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(task);
+        }
+    }
+}
+
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 struct Call {
-    app: Arc<App>,
+    gateway: Gateway,
     caller: Caller,
     request: Envelope,
     exposed: String,
@@ -151,6 +267,10 @@ struct Call {
     route: Route,
     head: Option<oneshot::Sender<Head>>,
     stream: Option<mpsc::Sender<Bytes>>,
+    /// The client's progress token (JSON text), watched while the call runs.
+    token: Option<String>,
+    /// Progress for this call that arrived on the agent's session stream.
+    side: Option<mpsc::Receiver<Bytes>>,
 }
 
 /// How one attempt ended.
@@ -165,8 +285,17 @@ enum Attempt {
 
 impl Call {
     async fn run(mut self) {
+        let outcome = self.outcome().await;
+        let id = self.request.id.clone();
+        let body = outcome
+            .unwrap_or_else(|error| error_response(id.as_deref(), error.code(), &error.message()));
+        self.emit_final(body).await;
+    }
+
+    /// Routes the call and counts it; the answer to send (ids the client's).
+    async fn outcome(&mut self) -> Result<Vec<u8>, CallError> {
         let started = Instant::now();
-        let timeout = self.app.config.call_timeout;
+        let timeout = self.gateway.config().call_timeout;
         let deadline = started + timeout;
         let cancel = CancellationToken::new();
         let client_id = self.request.id_key().unwrap_or_else(|| "null".into());
@@ -184,32 +313,29 @@ impl Call {
                 )))
             }
         };
-        if let Some(call) = self.app.relay.finish(&self.caller.client, &client_id)
+        if let Some(token) = &self.token {
+            self.gateway.relay().unwatch(&self.caller.client, token);
+        }
+        if let Some(call) = self.gateway.relay().finish(&self.caller.client, &client_id)
             && !cancel.is_cancelled()
             && matches!(outcome, Err(CallError::Timeout { .. }))
         {
             // The agent may still be working: tell it to stop.
-            self.app.cancel_upstream(&call, "the gateway's call timeout passed");
+            self.gateway.cancel_upstream(&call, "the gateway's call timeout passed");
         }
-        let label = match &outcome {
-            Ok(body) if is_tool_error(body) => "tool_error",
-            Ok(body) if error_code(body).is_some() => "agent_error",
-            Ok(_) => "ok",
-            Err(error) => error.metric_label(),
-        };
-        let span_outcome = match &outcome {
-            Ok(body) if is_tool_error(body) => Outcome::ToolError,
-            Ok(body) => error_code(body).map_or(Outcome::Ok, Outcome::RpcError),
-            Err(error) => Outcome::RpcError(error.code()),
+        let (label, span_outcome) = match &outcome {
+            Ok(body) => match shape_of(body) {
+                (true, _) => ("tool_error", Outcome::ToolError),
+                (false, Some(code)) => ("agent_error", Outcome::RpcError(code)),
+                (false, None) => ("ok", Outcome::Ok),
+            },
+            Err(error) => (error.metric_label(), Outcome::RpcError(error.code())),
         };
         mcp::record_outcome(&tracing::Span::current(), span_outcome);
-        let metrics = self.app.gateway.metrics();
+        let metrics = self.gateway.metrics();
         metrics.request(self.target.label(), label);
         metrics.request_duration(self.target.label(), started.elapsed());
-        let id = self.request.id.clone();
-        let body = outcome
-            .unwrap_or_else(|error| error_response(id.as_deref(), error.code(), &error.message()));
-        self.emit_final(body).await;
+        outcome
     }
 
     /// Tries replicas until one answers, one may have run the call, or
@@ -222,7 +348,7 @@ impl Call {
         let route = self.route.clone();
         let mut tried: Vec<&str> = Vec::new();
         let mut last = String::new();
-        while tried.len() < self.app.config.max_attempts {
+        while tried.len() < self.gateway.config().max_attempts {
             let replica = match pick(&self.exposed, &route, &tried) {
                 Ok(replica) => replica,
                 Err(_) if !tried.is_empty() => break,
@@ -254,7 +380,7 @@ impl Call {
                 mcp::record_outcome(&span, outcome);
                 attempt
             };
-            self.app.gateway.observe_upstream(self.target.label(), started.elapsed());
+            self.gateway.observe_upstream(self.target.label(), started.elapsed());
             let breaker = &replica.endpoint.breaker;
             match attempt {
                 Attempt::Done(done) => {
@@ -263,13 +389,13 @@ impl Call {
                     } else {
                         breaker.record_success();
                     }
-                    self.app.gateway.observe_breaker(&replica.endpoint);
+                    self.gateway.observe_breaker(&replica.endpoint);
                     return done;
                 }
                 Attempt::NeverSent(message) => {
                     breaker.record_failure();
-                    self.app.gateway.observe_breaker(&replica.endpoint);
-                    self.app.gateway.metrics().failovers.inc();
+                    self.gateway.observe_breaker(&replica.endpoint);
+                    self.gateway.metrics().failovers.inc();
                     tracing::warn!(error = %message, agent_id = %replica.agent_id, "replica unreachable; failing over");
                     last = message;
                 }
@@ -293,10 +419,18 @@ impl Call {
                 Err(UpstreamError::NeverSent(message)) => return Attempt::NeverSent(message),
                 Err(UpstreamError::MidCall(message)) => return Attempt::NeverSent(message),
             };
-            let upstream_id = self.app.relay.next_id();
+            let upstream_id = self.gateway.relay().next_id();
             let body = self.upstream_body(upstream_id, deadline);
             let headers = self.upstream_headers();
-            let sent = self.app.upstream.post(&endpoint, &session, &headers, body).await;
+            let gateway = self.gateway.clone();
+            let mut sent =
+                std::pin::pin!(gateway.upstream().post(&endpoint, &session, &headers, body));
+            let sent = loop {
+                tokio::select! {
+                    sent = &mut sent => break sent,
+                    Some(data) = next_side(&mut self.side) => self.emit(data).await,
+                }
+            };
             let (status, answer) = match sent {
                 Ok(sent) => sent,
                 Err(UpstreamError::NeverSent(message)) => return Attempt::NeverSent(message),
@@ -305,12 +439,12 @@ impl Call {
             if status == 404 && session.id.is_some() && !reopened {
                 // The agent does not know the session (restarted, expired):
                 // it ran nothing. Open a new one and send again, once.
-                self.app.upstream.forget(&self.caller.client, &endpoint, &session);
+                self.gateway.upstream().forget(&self.caller.client, &endpoint, &session);
                 reopened = true;
                 continue;
             }
             let client_id = self.request.id_key().unwrap_or_else(|| "null".into());
-            self.app.relay.start(
+            self.gateway.relay().start(
                 &self.caller.client,
                 &client_id,
                 InFlightCall {
@@ -329,7 +463,13 @@ impl Call {
             // A stateless client's request carries its own protocol metadata.
             return Ok(UpstreamSession { id: None, protocol_version: version.clone() });
         }
-        self.app.upstream.session(&self.caller.client, endpoint, &self.caller.hello).await
+        let client = &self.caller.client;
+        let opened = self.gateway.upstream().session(client, endpoint, &self.caller.hello).await?;
+        if let Some((stream, closed)) = opened.fresh {
+            let session = opened.session.clone();
+            SessionStream::spawn(self.gateway.clone(), client, endpoint, session, stream, closed);
+        }
+        Ok(opened.session)
     }
 
     fn upstream_body(&self, upstream_id: u64, deadline: Instant) -> Bytes {
@@ -396,7 +536,14 @@ impl Call {
         };
         let mut relayed = Vec::new();
         let done = loop {
-            let data = match reader.next().await {
+            let next = tokio::select! {
+                next = reader.next() => next,
+                Some(data) = next_side(&mut self.side) => {
+                    self.emit(data).await;
+                    continue;
+                }
+            };
+            let data = match next {
                 Some(Ok(data)) => data,
                 Some(Err(UpstreamError::MidCall(message) | UpstreamError::NeverSent(message))) => {
                     break self.mid_call(message);
@@ -412,7 +559,7 @@ impl Call {
             }
             if message.is_request() {
                 let Some(upstream_request_id) = message.id.take() else { continue };
-                let id = self.app.relay.relay(Origin {
+                let id = self.gateway.relay().relay(Origin {
                     endpoint: endpoint.to_owned(),
                     session: session.clone(),
                     upstream_id: upstream_request_id,
@@ -425,7 +572,7 @@ impl Call {
                 self.emit(data).await;
             }
         };
-        self.app.relay.forget(&relayed);
+        self.gateway.relay().forget(&relayed);
         done
     }
 
@@ -473,6 +620,14 @@ impl Call {
     }
 }
 
+/// The next message on `side`; never, without one.
+async fn next_side(side: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> {
+    match side {
+        Some(side) => side.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Shape {
     result: Option<ResultShape>,
@@ -488,6 +643,16 @@ struct ResultShape {
 #[derive(serde::Deserialize)]
 struct ErrorShape {
     code: i32,
+}
+
+/// Whether `body` is a tool error, and its JSON-RPC error code (one parse).
+fn shape_of(body: &[u8]) -> (bool, Option<i32>) {
+    match serde_json::from_slice::<Shape>(body) {
+        Ok(shape) => {
+            (shape.result.and_then(|r| r.is_error).unwrap_or(false), shape.error.map(|e| e.code))
+        }
+        Err(_) => (false, None),
+    }
 }
 
 fn is_tool_error(body: &[u8]) -> bool {

@@ -118,6 +118,27 @@ impl Catalog {
         Some((best.route.clone(), upstream))
     }
 
+    /// The URI a client knows for `uri` of the agent at `endpoint` (the
+    /// prefixed form when the gateway prefixed it).
+    pub fn exposed_uri(&self, endpoint: &str, uri: &str) -> String {
+        let serves = |route: &Route| route.replicas.iter().any(|r| r.endpoint.url == endpoint);
+        let listed = self
+            .resource_routes
+            .iter()
+            .find(|(_, route)| route.upstream_tool == uri && serves(route));
+        if let Some((exposed, _)) = listed {
+            return exposed.clone();
+        }
+        let templated = self.template_routes.iter().find(|t| {
+            let literal = t.literal.strip_prefix(t.strip.as_deref().unwrap_or("")).unwrap_or("");
+            serves(&t.route) && uri.starts_with(literal)
+        });
+        match templated.and_then(|t| t.strip.as_deref()) {
+            Some(prefix) => format!("{prefix}{uri}"),
+            None => uri.to_owned(),
+        }
+    }
+
     /// The route of an exposed template (completion of its arguments).
     pub fn template(&self, template: &str) -> Option<(Route, String)> {
         self.template_routes

@@ -29,8 +29,7 @@ use serde_json::value::RawValue;
 use crate::call::{self, Caller, Rewrite, Target, json};
 use crate::envelope::{Envelope, Malformed, error_response};
 use crate::guard::Guard;
-use crate::relay::{InFlightCall, Relay};
-use crate::upstream::{ClientHello, Upstream};
+use crate::upstream::ClientHello;
 use crate::{Gateway, GatewayConfig, GatewayHandler};
 
 /// Largest request body accepted.
@@ -53,8 +52,6 @@ type Inner = StreamableHttpService<GatewayHandler, LocalSessionManager>;
 pub(crate) struct App {
     pub gateway: Gateway,
     pub config: GatewayConfig,
-    pub upstream: Upstream,
-    pub relay: Relay,
     inner: Inner,
     sessions: Arc<LocalSessionManager>,
     guard: Guard,
@@ -74,8 +71,6 @@ impl App {
         Self {
             gateway,
             config: config.clone(),
-            upstream: Upstream::new(std::time::Duration::from_secs(5)),
-            relay: Relay::default(),
             inner,
             sessions,
             guard: Guard::new(&config.allowed_hosts, &config.allowed_origins),
@@ -83,34 +78,18 @@ impl App {
         }
     }
 
-    /// Tells the agent to stop working on `call`.
-    pub fn cancel_upstream(self: &Arc<Self>, call: &InFlightCall, reason: &str) {
-        call.cancel.cancel();
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/cancelled",
-            "params": {"requestId": call.upstream_id, "reason": reason},
-        });
-        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-        let app = self.clone();
-        let call = call.clone();
-        tokio::spawn(async move {
-            if let Err(error) = app.upstream.post(&call.endpoint, &call.session, &[], body).await {
-                tracing::debug!(?error, endpoint = %call.endpoint, "cancellation not delivered");
-            }
-        });
-    }
-
     /// Forwards a client's `logging/setLevel` to its upstream sessions.
     fn set_level(self: &Arc<Self>, client: &str, body: &Bytes) {
         if let Ok(mut request) = Envelope::parse(body) {
-            request.id = Some(crate::envelope::raw(&self.relay.next_id()));
+            request.id = Some(crate::envelope::raw(&self.gateway.relay().next_id()));
             let body = Bytes::from(request.to_bytes());
-            for (endpoint, session) in self.upstream.sessions_of(client) {
+            for (endpoint, session) in self.gateway.upstream().sessions_of(client) {
                 let app = self.clone();
                 let body = body.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = app.upstream.post(&endpoint, &session, &[], body).await {
+                    if let Err(error) =
+                        app.gateway.upstream().post(&endpoint, &session, &[], body).await
+                    {
                         tracing::debug!(?error, %endpoint, "logging level not forwarded");
                     }
                 });
@@ -144,7 +123,7 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
             if !app.known_session(id).await {
                 return unknown_session(id);
             }
-            app.upstream.close_client(id);
+            app.gateway.upstream().close_client(id);
             app.hellos.lock().remove(id);
         }
         return app.pass(parts, body).await;
@@ -192,12 +171,13 @@ async fn one(
     let client = session.clone().unwrap_or_default();
     if envelope.is_response() {
         if let Some(id) = envelope.id_key()
-            && let Some(origin) = app.relay.answered(&client, &id)
+            && let Some(origin) = app.gateway.relay().answered(&client, &id)
         {
             let mut answer = envelope;
             answer.id = Some(origin.upstream_id.clone());
             let body = Bytes::from(answer.to_bytes());
-            let sent = app.upstream.post(&origin.endpoint, &origin.session, &[], body).await;
+            let sent =
+                app.gateway.upstream().post(&origin.endpoint, &origin.session, &[], body).await;
             if let Err(error) = sent {
                 tracing::debug!(?error, endpoint = %origin.endpoint, "relayed answer not delivered");
             }
@@ -208,10 +188,10 @@ async fn one(
     if method == Some("notifications/cancelled") && envelope.id.is_none() {
         let request_id = envelope.params.as_ref().and_then(|p| p.get("requestId"));
         if let Some(request_id) = request_id
-            && let Some(call) = app.relay.finish(&client, request_id.get())
+            && let Some(call) = app.gateway.relay().finish(&client, request_id.get())
         {
             let reason = envelope.param_str("reason").unwrap_or_else(|| "cancelled".into());
-            app.cancel_upstream(&call, &reason);
+            app.gateway.cancel_upstream(&call, &reason);
             return StatusCode::ACCEPTED.into_response();
         }
         return app.pass(parts, Body::from(bytes)).await;
@@ -281,7 +261,7 @@ async fn one(
         && header_str(&parts.headers, "accept")
             .is_some_and(|accept| accept.contains("text/event-stream"));
     let caller = Caller { client, hello, modern, accepts_events, headers: parts.headers };
-    call::forward(app.clone(), caller, envelope, target, route).await
+    call::forward(app.gateway.clone(), caller, envelope, target, route).await
 }
 
 /// Why a routed request is not forwarded.
@@ -451,7 +431,7 @@ async fn prune(app: &Arc<App>) {
     for client in clients {
         if !app.known_session(&client).await {
             app.hellos.lock().remove(&client);
-            app.upstream.close_client(&client);
+            app.gateway.upstream().close_client(&client);
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The gateway core: the current routing table, and routing one call.
+//! The gateway core: the current routing table, the upstream sessions and
+//! relay tables, and routing one call (the forwarding path of `/mcp`; a
+//! typed `tools/call` goes through it too).
 //!
 //! A call picks among HEALTHY replicas by the power of two choices on
 //! in-flight calls (DEGRADED ones only when no healthy one is left), skips
@@ -6,9 +8,9 @@
 //! when the request certainly never reached the first — a tool is never run
 //! twice because of the gateway.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
@@ -17,14 +19,16 @@ use parking_lot::Mutex;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ListToolsResult};
 use rmcp::service::Peer;
 use rmcp::{ErrorData, RoleServer};
-use switchboard_client::{CacheView, McpCallError, McpPool, McpPoolConfig, WatchCache};
+use switchboard_client::{CacheView, WatchCache};
 use tokio::sync::watch;
 
 use crate::breaker::BreakerState;
 use crate::call_error::CallError;
 use crate::config::GatewayConfig;
 use crate::metrics::{EndpointLabel, GatewayMetrics, ToolLabel};
+use crate::relay::{InFlightCall, Relay};
 use crate::routing_table::{Endpoint, Replica, Route, RoutingTable};
+use crate::upstream::Upstream;
 
 /// A cloneable handle to the gateway: its routing table, and routing one call.
 ///
@@ -55,12 +59,16 @@ struct Inner {
     config: GatewayConfig,
     table: ArcSwap<RoutingTable>,
     ready: AtomicBool,
-    pool: McpPool,
+    /// The kept-alive HTTP client to agents and the upstream sessions.
+    upstream: Upstream,
+    /// Ids of relayed requests and calls in flight.
+    relay: Relay,
     metrics: GatewayMetrics,
     /// Which lists changed last; subscribers are told when one does.
     listing: watch::Sender<Changed>,
-    /// Legacy-session peers to notify of list changes.
-    peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Legacy-session peers (by session id) to notify of list changes and
+    /// to relay what their agents send outside a request.
+    peers: Mutex<HashMap<String, Peer<RoleServer>>>,
 }
 
 // === impl Gateway ===
@@ -68,20 +76,17 @@ struct Inner {
 impl Gateway {
     /// A gateway with an empty table (not ready until [`Gateway::apply`]).
     pub fn new(config: GatewayConfig) -> Self {
-        let pool = McpPool::new(McpPoolConfig {
-            call_timeout: config.call_timeout,
-            ..McpPoolConfig::default()
-        });
         let (listing, _) = watch::channel(Changed::default());
         Self {
             inner: Arc::new(Inner {
                 config,
                 table: ArcSwap::from_pointee(RoutingTable::default()),
                 ready: AtomicBool::new(false),
-                pool,
+                upstream: Upstream::new(std::time::Duration::from_secs(5)),
+                relay: Relay::default(),
                 metrics: GatewayMetrics::new(),
                 listing,
-                peers: Mutex::new(Vec::new()),
+                peers: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -112,7 +117,7 @@ impl Gateway {
                 continue;
             }
             endpoint.retired.store(true, Ordering::SeqCst);
-            inner.pool.forget(&url);
+            inner.upstream.forget_endpoint(&url);
             inner.metrics.breaker_state.remove(&EndpointLabel { endpoint: url });
         }
         inner.metrics.table_revision.set(i64::try_from(table.revision).unwrap_or(i64::MAX));
@@ -151,19 +156,33 @@ impl Gateway {
         self.inner.listing.subscribe()
     }
 
-    /// Remembers a legacy-session peer for `list_changed` notifications.
-    pub fn add_peer(&self, peer: Peer<RoleServer>) {
+    /// Remembers the peer of legacy session `session` for `list_changed`
+    /// notifications and what its agents send outside a request.
+    pub fn add_peer(&self, session: &str, peer: Peer<RoleServer>) {
         let mut peers = self.inner.peers.lock();
-        peers.retain(|p| !p.is_transport_closed());
-        peers.push(peer);
+        peers.retain(|_, p| !p.is_transport_closed());
+        // A peer without a session (another transport) still gets list_changed.
+        let key = if session.is_empty() {
+            format!("#{}", rand::random::<u64>())
+        } else {
+            session.to_owned()
+        };
+        peers.insert(key, peer);
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+    }
+
+    /// The peer of legacy session `session`, while it is open.
+    pub(crate) fn peer_of(&self, session: &str) -> Option<Peer<RoleServer>> {
+        let peers = self.inner.peers.lock();
+        peers.get(session).filter(|p| !p.is_transport_closed()).cloned()
     }
 
     fn notify_peers(&self, changed: Changed) {
         let mut peers = self.inner.peers.lock();
-        peers.retain(|p| !p.is_transport_closed());
+        peers.retain(|_, p| !p.is_transport_closed());
         self.inner.metrics.sessions.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
-        for peer in peers.clone() {
+        for peer in peers.values() {
+            let peer = peer.clone();
             tokio::spawn(async move {
                 let mut sent = Ok(());
                 if changed.tools {
@@ -210,37 +229,55 @@ impl Gateway {
     }
 
     /// Routes one `tools/call` to a replica of its tool, failing over to
-    /// another only when the request certainly never reached the first.
-    pub async fn call(
-        &self,
-        mut params: CallToolRequestParams,
-    ) -> Result<CallToolResult, CallError> {
+    /// another only when the request certainly never reached the first —
+    /// the same path as a `tools/call` posted to `/mcp`, on one upstream
+    /// session per agent shared by every typed caller.
+    pub async fn call(&self, params: CallToolRequestParams) -> Result<CallToolResult, CallError> {
         let exposed = params.name.to_string();
-        let metrics = &self.inner.metrics;
         let table = self.table();
         let route = match self.lookup(&table, &exposed) {
-            Ok(route) => route,
+            Ok(route) => route.clone(),
             Err(error) => {
                 // An unknown name is whatever the client typed: one label
                 // for all of them keeps the series bounded.
                 let tool =
                     if matches!(error, CallError::UnknownTool { .. }) { "-" } else { &exposed };
-                metrics.request(tool, error.metric_label());
+                self.inner.metrics.request(tool, error.metric_label());
                 return Err(error);
             }
         };
-        params.name = route.upstream_tool.clone().into();
-        params.meta = None;
-        let started = Instant::now();
-        let result = self.route(&exposed, route, params).await;
-        let outcome = match &result {
-            Ok(result) if result.is_error == Some(true) => "tool_error",
-            Ok(_) => "ok",
-            Err(error) => error.metric_label(),
-        };
-        metrics.request(&exposed, outcome);
-        metrics.request_duration(&exposed, started.elapsed());
-        result
+        crate::call::call_typed(self.clone(), params, exposed, route).await
+    }
+
+    pub(crate) fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
+    }
+
+    pub(crate) fn relay(&self) -> &Relay {
+        &self.inner.relay
+    }
+
+    /// Tells the agent to stop working on `call`.
+    pub(crate) fn cancel_upstream(&self, call: &InFlightCall, reason: &str) {
+        call.cancel.cancel();
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": call.upstream_id, "reason": reason},
+        });
+        let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let gateway = self.clone();
+        let call = call.clone();
+        tokio::spawn(async move {
+            let sent = gateway.upstream().post(&call.endpoint, &call.session, &[], body).await;
+            if let Err(error) = sent {
+                tracing::debug!(?error, endpoint = %call.endpoint, "cancellation not delivered");
+            }
+        });
     }
 
     /// Records one upstream attempt's duration.
@@ -257,72 +294,6 @@ impl Gateway {
             return Err(CallError::NotReady);
         }
         table.routes.get(exposed).ok_or_else(|| CallError::UnknownTool { name: exposed.to_owned() })
-    }
-
-    /// Tries replicas until one answers, one may have run the call, or
-    /// `max_attempts` were unreachable.
-    async fn route(
-        &self,
-        exposed: &str,
-        route: &Route,
-        params: CallToolRequestParams,
-    ) -> Result<CallToolResult, CallError> {
-        let mut tried: Vec<&str> = Vec::new();
-        let mut last_unreachable = String::new();
-        while tried.len() < self.inner.config.max_attempts {
-            let replica = match pick(exposed, route, &tried) {
-                Ok(replica) => replica,
-                Err(_) if !tried.is_empty() => break,
-                Err(refusal) => return Err(refusal),
-            };
-            tried.push(&replica.agent_id);
-            if !replica.endpoint.breaker.try_acquire() {
-                continue;
-            }
-            let started = Instant::now();
-            let result = {
-                let _in_flight = InFlight::enter(&replica.endpoint);
-                self.inner
-                    .pool
-                    .call_tool_traced(&replica.endpoint.url, &replica.agent_id, params.clone())
-                    .await
-            };
-            self.inner
-                .metrics
-                .upstream_seconds
-                .get_or_create(&ToolLabel { tool: exposed.to_owned() })
-                .observe(started.elapsed().as_secs_f64());
-            let breaker = &replica.endpoint.breaker;
-            let upstream = match result {
-                Ok(result) => {
-                    breaker.record_success();
-                    self.observe_breaker(&replica.endpoint);
-                    return Ok(result);
-                }
-                Err(upstream) => upstream,
-            };
-            // An MCP error is an answer: the endpoint is alive.
-            if matches!(upstream, McpCallError::Mcp { .. }) {
-                breaker.record_success();
-            } else {
-                breaker.record_failure();
-                self.observe_breaker(&replica.endpoint);
-            }
-            let error = CallError::upstream(exposed, upstream);
-            if !error.retry_elsewhere() {
-                return Err(error);
-            }
-            self.inner.metrics.failovers.inc();
-            if let CallError::Unreachable { last, .. } = error {
-                tracing::warn!(error = %last, agent_id = %replica.agent_id, "replica unreachable; failing over");
-                last_unreachable = last;
-            }
-        }
-        Err(CallError::Unreachable {
-            tool: exposed.to_owned(),
-            tried: tried.len(),
-            last: last_unreachable,
-        })
     }
 
     pub(crate) fn observe_breaker(&self, endpoint: &Endpoint) {

@@ -87,7 +87,15 @@ impl ServerHandler for GatewayHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.gateway.add_peer(context.peer);
+        // The session id keys what the forwarding layer relays to this client.
+        let session = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        self.gateway.add_peer(&session, context.peer);
     }
 
     fn accepted_subscription_filter(

@@ -37,6 +37,7 @@ mod metrics;
 mod relay;
 mod routing_table;
 mod server;
+mod session_stream;
 mod sse;
 mod trace;
 mod upstream;

@@ -135,11 +135,7 @@ impl GatewayMetrics {
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
-        let mut text = String::new();
-        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-            tracing::error!(%error, "metrics encoding failed");
-        }
-        text
+        switchboard_telemetry::render_metrics(&self.registry)
     }
 }
 

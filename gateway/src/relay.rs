@@ -2,13 +2,17 @@
 //! sampling…) reach the client under a gateway id, mapped back to the
 //! upstream session and the agent's own id when the client answers; calls
 //! in flight are indexed by the client's id so its `notifications/cancelled`
-//! reaches the right upstream request.
+//! reaches the right upstream request. Calls that gave a progress token
+//! are indexed by it too, so progress an agent sends on its session stream
+//! reaches the call's own stream.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::upstream::UpstreamSession;
@@ -41,6 +45,8 @@ pub(crate) struct Relay {
     next: AtomicU64,
     relayed: Mutex<HashMap<String, Origin>>,
     calls: Mutex<HashMap<(String, String), InFlightCall>>,
+    /// (client, progress token as JSON text) → the call's stream.
+    progress: Mutex<HashMap<(String, String), mpsc::Sender<Bytes>>>,
 }
 
 // === impl Relay ===
@@ -86,5 +92,20 @@ impl Relay {
     /// The call `client` knows as `id`, removed.
     pub fn finish(&self, client: &str, id: &str) -> Option<InFlightCall> {
         self.calls.lock().remove(&(client.to_owned(), id.to_owned()))
+    }
+
+    /// Routes progress for `token` (JSON text) of `client` to `sink` until
+    /// [`Relay::unwatch`].
+    pub fn watch(&self, client: &str, token: &str, sink: mpsc::Sender<Bytes>) {
+        self.progress.lock().insert((client.to_owned(), token.to_owned()), sink);
+    }
+
+    pub fn unwatch(&self, client: &str, token: &str) {
+        self.progress.lock().remove(&(client.to_owned(), token.to_owned()));
+    }
+
+    /// The stream of the live call of `client` whose progress token is `token`.
+    pub fn progress_sink(&self, client: &str, token: &str) -> Option<mpsc::Sender<Bytes>> {
+        self.progress.lock().get(&(client.to_owned(), token.to_owned())).cloned()
     }
 }

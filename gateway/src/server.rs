@@ -135,6 +135,7 @@ pub fn router(
     readiness: Readiness,
     sessions: CancellationToken,
 ) -> axum::Router {
+    let stop = sessions.clone();
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_json_response(true)
         .with_legacy_session_mode(true)
@@ -162,6 +163,14 @@ pub fn router(
     let service =
         StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), mcp_config);
     let app = Arc::new(App::new(config, gateway.clone(), service, sessions));
+    // Session streams relayed from agents end when the gateway stops serving.
+    let stopping = gateway.clone();
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            stop.cancelled().await;
+            stopping.upstream().stop();
+        });
+    }
     let metrics: MetricsRenderer = Arc::new(move || gateway.metrics().render());
     let mcp = axum::routing::any(forward::handle).with_state(app);
     axum::Router::new().route("/mcp", mcp).merge(probe_router(readiness, metrics))

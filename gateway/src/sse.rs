@@ -1,7 +1,10 @@
 //! Reading a Server-Sent Events stream: the `data` of each event, as it
-//! arrives (events without data, such as priming events, are skipped).
+//! arrives (events without data, such as priming events, are skipped),
+//! keeping the last event id and `retry` hint for a reconnect.
 
 use std::pin::Pin;
+
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
@@ -17,13 +20,47 @@ const MAX_EVENT: usize = 16 * 1024 * 1024;
 pub(crate) struct SseReader {
     body: ByteStream,
     buffer: BytesMut,
+    last_id: Option<String>,
+    retry: Option<Duration>,
 }
 
 // === impl SseReader ===
 
 impl SseReader {
     pub fn new(response: reqwest::Response) -> Self {
-        Self { body: Box::pin(response.bytes_stream()), buffer: BytesMut::new() }
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buffer: BytesMut::new(),
+            last_id: None,
+            retry: None,
+        }
+    }
+
+    /// The id of the last event that carried one (`Last-Event-ID` on reconnect).
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_id.as_deref()
+    }
+
+    /// The reconnection delay the server last asked for.
+    pub fn retry(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// Keeps the `id` and `retry` fields of `event`.
+    fn remember(&mut self, event: &[u8]) {
+        for line in event.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(id) = field(line, b"id") {
+                // An id with NUL is ignored, as the SSE standard says.
+                if !id.contains(&0) {
+                    self.last_id = Some(String::from_utf8_lossy(id).into_owned());
+                }
+            } else if let Some(retry) = field(line, b"retry")
+                && let Ok(ms) = std::str::from_utf8(retry).unwrap_or_default().parse::<u64>()
+            {
+                self.retry = Some(Duration::from_millis(ms));
+            }
+        }
     }
 
     /// The next event's data; `None` when the stream ended.
@@ -32,6 +69,7 @@ impl SseReader {
             if let Some(end) = event_end(&self.buffer) {
                 let event = self.buffer.split_to(end.0).freeze();
                 let _ = self.buffer.split_to(end.1 - end.0);
+                self.remember(&event);
                 if let Some(data) = data_of(&event) {
                     return Some(Ok(data));
                 }
@@ -46,6 +84,16 @@ impl SseReader {
             }
         }
     }
+}
+
+/// The value of field `name` on `line`, if it is that field.
+fn field<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let rest = line.strip_prefix(name)?;
+    if rest.is_empty() {
+        return Some(rest);
+    }
+    let value = rest.strip_prefix(b":")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
 }
 
 /// Where the first event ends: (end of its text, end of the blank line).
@@ -104,5 +152,13 @@ mod tests {
         let second = &text[next..];
         let (end, _) = event_end(second).unwrap();
         assert_eq!(data_of(&second[..end]).unwrap(), Bytes::from_static(b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn fields_of_an_event_are_read_by_name() {
+        assert_eq!(field(b"id: 7/3", b"id"), Some(&b"7/3"[..]));
+        assert_eq!(field(b"retry:3000", b"retry"), Some(&b"3000"[..]));
+        assert_eq!(field(b"identity: x", b"id"), None, "another field");
+        assert_eq!(field(b"data: x", b"id"), None);
     }
 }

@@ -8,6 +8,11 @@
 //! upstream answering 404 for a session has forgotten it (a restart, an
 //! expiry): the request certainly did not run there, so the session is
 //! re-opened and the request sent once more.
+//!
+//! A client's stateful session also gets the upstream's GET stream, opened
+//! before the session is handed out: what an agent sends outside a request
+//! (logs, resource updates, its own requests) must not be sent while nobody
+//! listens, since the agent would drop it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +22,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 use crate::sse::SseReader;
 
@@ -51,7 +57,30 @@ pub(crate) enum UpstreamError {
     MidCall(String),
 }
 
-type Cell = Arc<OnceCell<UpstreamSession>>;
+/// One session slot: filled once; `closed` is cancelled when it is forgotten.
+struct Entry {
+    session: OnceCell<UpstreamSession>,
+    closed: CancellationToken,
+}
+
+type Cell = Arc<Entry>;
+
+/// A session handed to a caller.
+pub(crate) struct Opened {
+    pub session: UpstreamSession,
+    /// Set for the caller that just opened a client's stateful session:
+    /// the session's GET stream (none when the upstream has none), and the
+    /// token cancelled when the session ends.
+    pub fresh: Option<(Option<reqwest::Response>, CancellationToken)>,
+}
+
+/// What a GET for the session's stream found.
+pub(crate) enum Listen {
+    /// The stream is open.
+    Open(reqwest::Response),
+    /// No stream to listen to: the upstream has none (405) or forgot the session (404).
+    Never,
+}
 
 /// The upstream HTTP client and session table.
 pub(crate) struct Upstream {
@@ -61,6 +90,8 @@ pub(crate) struct Upstream {
     sessions: Mutex<HashMap<(String, String), Cell>>,
     /// Endpoints known to be stateless: their session is shared (key "").
     stateless: Mutex<std::collections::HashSet<String>>,
+    /// Cancelled when the gateway stops: every session's stream ends with it.
+    stopped: CancellationToken,
 }
 
 /// The answer head of one POST.
@@ -88,7 +119,13 @@ impl Upstream {
             connect_timeout,
             sessions: Mutex::new(HashMap::new()),
             stateless: Mutex::new(std::collections::HashSet::new()),
+            stopped: CancellationToken::new(),
         }
+    }
+
+    /// Ends the relay of every session's stream (the gateway stops serving).
+    pub fn stop(&self) {
+        self.stopped.cancel();
     }
 
     /// The session of `client` at `endpoint`, opened if needed.
@@ -97,12 +134,38 @@ impl Upstream {
         client: &str,
         endpoint: &str,
         hello: &ClientHello,
-    ) -> Result<UpstreamSession, UpstreamError> {
+    ) -> Result<Opened, UpstreamError> {
         let key = self.key(client, endpoint);
-        let cell = self.sessions.lock().entry(key.clone()).or_default().clone();
-        let made = cell.get_or_try_init(|| self.initialize(endpoint, hello)).await.cloned();
+        let cell = self
+            .sessions
+            .lock()
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Entry { session: OnceCell::new(), closed: self.stopped.child_token() })
+            })
+            .clone();
+        let mut fresh = None;
+        let (slot, per_client, closed) = (&mut fresh, !key.0.is_empty(), cell.closed.clone());
+        let init = move || async move {
+            let session = self.initialize(endpoint, hello).await?;
+            if session.id.is_some() && per_client {
+                let stream = match self.listen(endpoint, &session, None).await {
+                    Ok(Listen::Open(response)) => Some(response),
+                    Ok(Listen::Never) => None,
+                    Err(error) => {
+                        // Not fatal: the listener retries.
+                        tracing::debug!(?error, endpoint, "upstream stream not opened yet");
+                        None
+                    }
+                };
+                *slot = Some((stream, closed));
+            }
+            Ok(session)
+        };
+        let made = cell.session.get_or_try_init(init).await.cloned();
+        let made = made.map(|session| Opened { session, fresh: fresh.take() });
         match &made {
-            Ok(session) if session.id.is_none() && !key.0.is_empty() => {
+            Ok(Opened { session, .. }) if session.id.is_none() && !key.0.is_empty() => {
                 // Stateless: share it and drop the per-client entry.
                 self.stateless.lock().insert(endpoint.to_owned());
                 let mut sessions = self.sessions.lock();
@@ -129,10 +192,10 @@ impl Upstream {
         let mut sessions = self.sessions.lock();
         let same = sessions
             .get(&key)
-            .and_then(|cell| cell.get())
+            .and_then(|cell| cell.session.get())
             .is_some_and(|current| current.id == session.id);
-        if same {
-            sessions.remove(&key);
+        if same && let Some(cell) = sessions.remove(&key) {
+            cell.closed.cancel();
         }
     }
 
@@ -140,7 +203,20 @@ impl Upstream {
         let mut sessions = self.sessions.lock();
         if sessions.get(key).is_some_and(|current| Arc::ptr_eq(current, cell)) {
             sessions.remove(key);
+            cell.closed.cancel();
         }
+    }
+
+    /// Forgets every session at `endpoint` (it left the mesh).
+    pub fn forget_endpoint(&self, endpoint: &str) {
+        self.sessions.lock().retain(|(_, at), cell| {
+            let keep = at != endpoint;
+            if !keep {
+                cell.closed.cancel();
+            }
+            keep
+        });
+        self.stateless.lock().remove(endpoint);
     }
 
     /// The open upstream sessions of `client` (shared ones included).
@@ -149,7 +225,9 @@ impl Upstream {
         sessions
             .iter()
             .filter(|((c, _), _)| c == client || c.is_empty())
-            .filter_map(|((_, endpoint), cell)| cell.get().map(|s| (endpoint.clone(), s.clone())))
+            .filter_map(|((_, endpoint), cell)| {
+                cell.session.get().map(|s| (endpoint.clone(), s.clone()))
+            })
             .collect()
     }
 
@@ -161,7 +239,10 @@ impl Upstream {
             keys.into_iter().filter_map(|k| sessions.remove(&k).map(|cell| (k, cell))).collect()
         };
         for ((_, endpoint), cell) in closed {
-            let Some(UpstreamSession { id: Some(id), .. }) = cell.get().cloned() else { continue };
+            cell.closed.cancel();
+            let Some(UpstreamSession { id: Some(id), .. }) = cell.session.get().cloned() else {
+                continue;
+            };
             let http = self.http.clone();
             tokio::spawn(async move {
                 let sent = http.delete(&endpoint).header("Mcp-Session-Id", id).send().await;
@@ -270,6 +351,43 @@ impl Upstream {
             request = request.header(*name, value);
         }
         request.body(body).send().await.map_err(|error| classify(&error))
+    }
+
+    /// Opens the GET stream of `session` at `endpoint`, resuming after
+    /// `last_event` when given.
+    pub async fn listen(
+        &self,
+        endpoint: &str,
+        session: &UpstreamSession,
+        last_event: Option<&str>,
+    ) -> Result<Listen, UpstreamError> {
+        let mut request = self
+            .http
+            .get(endpoint)
+            .header("Accept", "text/event-stream")
+            .header("MCP-Protocol-Version", &session.protocol_version);
+        if let Some(id) = &session.id {
+            request = request.header("Mcp-Session-Id", id);
+        }
+        if let Some(last) = last_event {
+            request = request.header("Last-Event-ID", last);
+        }
+        let head = tokio::time::timeout(self.connect_timeout, request.send()).await;
+        let response = match head {
+            Ok(sent) => sent.map_err(|error| classify(&error))?,
+            Err(_) => {
+                let message = format!("no stream within {:?}", self.connect_timeout);
+                return Err(UpstreamError::NeverSent(message));
+            }
+        };
+        let status = response.status().as_u16();
+        let events =
+            header(&response, "content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+        match status {
+            200..=299 if events => Ok(Listen::Open(response)),
+            404 | 405 => Ok(Listen::Never),
+            _ => Err(UpstreamError::NeverSent(format!("the stream answered HTTP {status}"))),
+        }
     }
 
     /// POSTs `body` and reads the answer's head.

@@ -67,6 +67,10 @@ pub enum Cause {
     StreamBroke,
     /// No heartbeat since it registered, or since the registry restarted.
     NeverHeartbeated,
+    /// It heartbeats, but says it is not ready: one of its own health checks
+    /// fails. Alive, so a last resort like a late agent. Silent for
+    /// `degraded_after` after that, it is late like any other.
+    AgentUnhealthy,
 }
 
 /// What happened to an agent.
@@ -145,6 +149,8 @@ struct Core<K> {
     queue: DeadlineQueue<K>,
     guard: Guard,
     counts: StatusCounts,
+    /// DEGRADED agents that report themselves unhealthy (not silent).
+    unhealthy: usize,
 }
 
 #[derive(Debug)]
@@ -209,6 +215,7 @@ impl Cause {
             Self::HeartbeatLate => "heartbeat late",
             Self::StreamBroke => "stream broke",
             Self::NeverHeartbeated => "never heartbeated",
+            Self::AgentUnhealthy => "agent reports unhealthy",
         }
     }
 }
@@ -251,6 +258,7 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
             config,
             queue: DeadlineQueue::new(),
             counts: StatusCounts::default(),
+            unhealthy: 0,
         };
         Self { records: HashMap::new(), core, clock: now }
     }
@@ -304,11 +312,25 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
     /// EXPIRED, which returns the transition to HEALTHY. An unknown key
     /// returns `None` (see [`is_tracked`](Self::is_tracked) to tell it apart).
     pub fn heartbeat(&mut self, key: &K, now: Instant) -> Option<Transition<K>> {
+        self.heartbeat_with(key, now, true)
+    }
+
+    /// Records a heartbeat that carries the agent's own verdict on itself.
+    /// `ready` is [`heartbeat`](Self::heartbeat). Not ready, the agent is
+    /// DEGRADED because it reports itself unhealthy (from HEALTHY, from
+    /// another cause of DEGRADED, or from EXPIRED), and the transition is
+    /// returned; one that already is stays so without a transition. Either
+    /// way the heartbeat keeps it from going late or expiring.
+    pub fn heartbeat_with(&mut self, key: &K, now: Instant, ready: bool) -> Option<Transition<K>> {
         let now = self.tick(now);
         let record = self.records.get_mut(key)?;
         record.last = now;
         record.contact = Contact::Heartbeat;
-        let change = self.core.revive(key, record)?;
+        let change = if ready {
+            self.core.revive(key, record)?
+        } else {
+            self.core.report_unhealthy(key, record)?
+        };
         Some(Transition { key: key.clone(), change })
     }
 
@@ -327,7 +349,7 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
                 Change::Status { from: Status::Healthy, to: Status::Degraded }
             }
             State::Degraded { cause, held_until } if cause != to => {
-                record.state = State::Degraded { cause: to, held_until };
+                self.core.set_state(record, State::Degraded { cause: to, held_until });
                 Change::Cause { from: cause, to }
             }
             State::Degraded { .. } | State::Expired { .. } => return None,
@@ -466,6 +488,15 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
                     let change = Change::Status { from: Status::Healthy, to: Status::Degraded };
                     out.push((deadline, Transition { key, change }));
                 }
+                State::Degraded { cause: Cause::AgentUnhealthy, held_until } => {
+                    // It said unhealthy, then went silent: late like any
+                    // other, so the guard counts it among the silent ones.
+                    let to = Cause::HeartbeatLate;
+                    self.core.set_state(record, State::Degraded { cause: to, held_until });
+                    self.core.arm(key.clone(), record);
+                    let change = Change::Cause { from: Cause::AgentUnhealthy, to };
+                    out.push((deadline, Transition { key, change }));
+                }
                 State::Degraded { .. } => expiring.push((deadline, key)),
                 State::Expired { .. } => {
                     if let Some(record) = self.records.remove(&key) {
@@ -488,7 +519,8 @@ impl<K: Clone + Eq + Hash> LivenessTracker<K> {
         let is_fresh = |key: &K| self.records.get(key).is_some_and(|r| !r.state.is_held());
         let fresh = expiring.iter().filter(|(_, key)| is_fresh(key)).count();
         let live = self.core.counts.healthy + self.core.counts.degraded;
-        let at_risk = self.core.counts.degraded;
+        // Agents that heartbeat while reporting unhealthy are not silent.
+        let at_risk = self.core.counts.degraded - self.core.unhealthy;
         let allowed = self.core.guard.allows_expiry(now, live, fresh, at_risk);
         let recheck = after(now, self.core.config.interval);
         for (deadline, key) in expiring {
@@ -513,7 +545,9 @@ impl<K: Clone> Core<K> {
     /// The instant of the record's next transition.
     fn deadline(&self, last: Instant, state: State) -> Instant {
         match state {
-            State::Healthy => after(last, self.config.degraded_after),
+            State::Healthy | State::Degraded { cause: Cause::AgentUnhealthy, .. } => {
+                after(last, self.config.degraded_after)
+            }
             State::Degraded { held_until, .. } => {
                 let expiry = after(last, self.config.expired_after);
                 held_until.map_or(expiry, |held| held.max(expiry))
@@ -525,6 +559,7 @@ impl<K: Clone> Core<K> {
     /// A new record, counted and armed.
     fn track(&mut self, key: K, last: Instant, contact: Contact, state: State) -> Record {
         *self.counts.slot(state.status()) += 1;
+        self.unhealthy += usize::from(state.is_unhealthy());
         if state.is_held() {
             self.guard.hold();
         }
@@ -536,6 +571,7 @@ impl<K: Clone> Core<K> {
     fn drop_record(&mut self, record: Record) {
         self.queue.remove(record.slot);
         *self.counts.slot(record.state.status()) -= 1;
+        self.unhealthy -= usize::from(record.state.is_unhealthy());
         if record.state.is_held() {
             self.guard.release();
         }
@@ -545,6 +581,8 @@ impl<K: Clone> Core<K> {
     fn set_state(&mut self, record: &mut Record, state: State) {
         *self.counts.slot(record.state.status()) -= 1;
         *self.counts.slot(state.status()) += 1;
+        self.unhealthy -= usize::from(record.state.is_unhealthy());
+        self.unhealthy += usize::from(state.is_unhealthy());
         match (record.state.is_held(), state.is_held()) {
             (true, false) => self.guard.release(),
             (false, true) => self.guard.hold(),
@@ -566,12 +604,35 @@ impl<K: Clone> Core<K> {
             return None;
         }
         self.set_state(record, State::Healthy);
+        self.rearm_if_earlier(key, record);
+        Some(Change::Status { from, to: Status::Healthy })
+    }
+
+    /// After a heartbeat that says not ready: DEGRADED because the agent
+    /// reports itself unhealthy, unless it already is. No longer held by the
+    /// guard: it is not silent.
+    fn report_unhealthy(&mut self, key: &K, record: &mut Record) -> Option<Change> {
+        let to = Cause::AgentUnhealthy;
+        let change = match record.state {
+            State::Degraded { cause, .. } if cause == to => return None,
+            State::Degraded { cause, .. } => Change::Cause { from: cause, to },
+            State::Healthy | State::Expired { .. } => {
+                Change::Status { from: record.state.status(), to: Status::Degraded }
+            }
+        };
+        self.set_state(record, State::Degraded { cause: to, held_until: None });
+        self.rearm_if_earlier(key, record);
+        Some(change)
+    }
+
+    /// Re-arms eagerly when the record's real deadline is earlier than the
+    /// armed one (a later one is re-armed lazily when it pops).
+    fn rearm_if_earlier(&mut self, key: &K, record: &mut Record) {
         let deadline = self.deadline(record.last, record.state);
         if deadline < record.slot.at() {
             self.queue.remove(record.slot);
             record.slot = self.queue.insert(deadline, key.clone());
         }
-        Some(Change::Status { from, to: Status::Healthy })
     }
 }
 
@@ -584,6 +645,10 @@ impl State {
             Self::Degraded { .. } => Status::Degraded,
             Self::Expired { .. } => Status::Expired,
         }
+    }
+
+    fn is_unhealthy(self) -> bool {
+        matches!(self, Self::Degraded { cause: Cause::AgentUnhealthy, .. })
     }
 
     fn is_held(self) -> bool {

@@ -5,6 +5,9 @@
 //! - DEGRADED agents that are merely late (or have not heartbeated since they
 //!   registered or since the registry restarted) serve only as a last resort,
 //!   when nothing healthy qualifies: they may well be alive.
+//! - DEGRADED agents that report themselves unhealthy (one of their own
+//!   health checks fails) are a last resort too: they are alive and may still
+//!   answer some calls, which beats no provider at all.
 //! - DEGRADED agents whose heartbeat stream broke are excluded: a stream that
 //!   breaks without a deregister almost always means the process died, and a
 //!   dead process kept as a "last resort" turns every call into a timeout.
@@ -70,15 +73,22 @@ impl StatusReason {
             Self::StreamBroke => "connection lost",
             Self::NeverHeartbeated => "never heartbeated",
             Self::Expired => "no heartbeat",
+            Self::AgentUnhealthy => "agent reports unhealthy",
         }
     }
 
     /// Reads the text back (records from registries without `status_cause`).
     pub fn from_text(text: &str) -> Self {
-        [Self::HeartbeatLate, Self::StreamBroke, Self::NeverHeartbeated, Self::Expired]
-            .into_iter()
-            .find(|cause| cause.text() == text)
-            .unwrap_or(Self::Unspecified)
+        [
+            Self::HeartbeatLate,
+            Self::StreamBroke,
+            Self::NeverHeartbeated,
+            Self::Expired,
+            Self::AgentUnhealthy,
+        ]
+        .into_iter()
+        .find(|cause| cause.text() == text)
+        .unwrap_or(Self::Unspecified)
     }
 }
 
@@ -127,6 +137,7 @@ mod tests {
         assert_eq!(routability(S::Degraded, R::HeartbeatLate), Routability::LastResort);
         assert_eq!(routability(S::Degraded, R::NeverHeartbeated), Routability::LastResort);
         assert_eq!(routability(S::Degraded, R::Unspecified), Routability::LastResort);
+        assert_eq!(routability(S::Degraded, R::AgentUnhealthy), Routability::LastResort);
         assert_eq!(routability(S::Degraded, R::StreamBroke), Routability::Excluded);
         assert_eq!(routability(S::Expired, R::Expired), Routability::Excluded);
         assert_eq!(routability(S::Unspecified, R::Unspecified), Routability::Excluded);
@@ -150,6 +161,7 @@ mod tests {
             StatusReason::StreamBroke,
             StatusReason::NeverHeartbeated,
             StatusReason::Expired,
+            StatusReason::AgentUnhealthy,
         ] {
             assert_eq!(StatusReason::from_text(cause.text()), cause);
         }

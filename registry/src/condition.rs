@@ -28,6 +28,7 @@ pub(crate) fn to_reason(liveness: Liveness, cause: Option<Cause>) -> StatusReaso
         (Liveness::Healthy, _) => StatusReason::Unspecified,
         (Liveness::Degraded, Some(Cause::StreamBroke)) => StatusReason::StreamBroke,
         (Liveness::Degraded, Some(Cause::NeverHeartbeated)) => StatusReason::NeverHeartbeated,
+        (Liveness::Degraded, Some(Cause::AgentUnhealthy)) => StatusReason::AgentUnhealthy,
         (Liveness::Degraded, Some(Cause::HeartbeatLate) | None) => StatusReason::HeartbeatLate,
         (Liveness::Expired, _) => StatusReason::Expired,
     }
@@ -39,6 +40,7 @@ pub(crate) fn to_cause(reason: StatusReason) -> Option<Cause> {
         StatusReason::HeartbeatLate => Some(Cause::HeartbeatLate),
         StatusReason::StreamBroke => Some(Cause::StreamBroke),
         StatusReason::NeverHeartbeated => Some(Cause::NeverHeartbeated),
+        StatusReason::AgentUnhealthy => Some(Cause::AgentUnhealthy),
         StatusReason::Unspecified | StatusReason::Expired => None,
     }
 }
@@ -49,7 +51,12 @@ mod tests {
 
     #[test]
     fn causes_round_trip() {
-        for cause in [Cause::HeartbeatLate, Cause::StreamBroke, Cause::NeverHeartbeated] {
+        for cause in [
+            Cause::HeartbeatLate,
+            Cause::StreamBroke,
+            Cause::NeverHeartbeated,
+            Cause::AgentUnhealthy,
+        ] {
             assert_eq!(to_cause(to_reason(Liveness::Degraded, Some(cause))), Some(cause));
         }
         assert_eq!(to_reason(Liveness::Healthy, None), StatusReason::Unspecified);

@@ -33,7 +33,7 @@ pub use change::Change;
 pub use config::{Limits, RegistryConfig};
 pub use error::{RegistryError, RegistryResult};
 pub use metrics::Metrics;
-pub use registry::{HeartbeatOutcome, Registered, Registry, RegistryTasks};
+pub use registry::{AgentReadiness, HeartbeatOutcome, Registered, Registry, RegistryTasks};
 pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve};
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};

@@ -125,11 +125,7 @@ impl Metrics {
 
     /// Prometheus text exposition of every metric (see `Registry::render_metrics`).
     pub(crate) fn render(&self) -> String {
-        let mut text = String::new();
-        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
-            tracing::error!(%error, "metrics encoding failed");
-        }
-        text
+        switchboard_telemetry::render_metrics(&self.registry)
     }
 }
 

@@ -49,6 +49,18 @@ pub enum HeartbeatOutcome {
     Alive(Liveness),
 }
 
+/// What an agent's heartbeat says about the agent itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentReadiness {
+    /// Ready (also what a heartbeat without a verdict means).
+    Ready,
+    /// Not ready: these of its health checks fail.
+    NotReady {
+        /// Names of the failing checks.
+        failing: Vec<String>,
+    },
+}
+
 /// A finished registration.
 #[derive(Debug, Clone)]
 pub struct Registered {
@@ -173,23 +185,39 @@ impl Registry {
         }
     }
 
-    /// Records a heartbeat. Touches memory only; a status change it causes is
-    /// written by the writer.
+    /// Records a heartbeat of a ready agent. Touches memory only; a status
+    /// change it causes is written by the writer.
     pub fn heartbeat(&self, agent_id: &str) -> HeartbeatOutcome {
+        self.heartbeat_with(agent_id, &AgentReadiness::Ready)
+    }
+
+    /// Records a heartbeat with the agent's own verdict on itself: one that
+    /// says it is not ready makes it DEGRADED ("agent reports unhealthy")
+    /// until one says it is. Only the change is written, never a heartbeat.
+    pub fn heartbeat_with(&self, agent_id: &str, health: &AgentReadiness) -> HeartbeatOutcome {
         let key = agent_id.to_owned();
+        let ready = matches!(health, AgentReadiness::Ready);
         let outcome = {
             let mut tracker = self.shared.liveness.lock();
             if !tracker.is_tracked(&key) {
                 return HeartbeatOutcome::Unknown;
             }
-            let transition = tracker.heartbeat(&key, Instant::now());
-            (transition.is_some(), tracker.status(&key))
+            let transition = tracker.heartbeat_with(&key, Instant::now(), ready);
+            (transition, tracker.status(&key))
         };
         self.shared.metrics.heartbeats.inc();
         match outcome {
-            (changed, Some(status)) => {
-                if changed {
+            (transition, Some(status)) => {
+                if let Some(transition) = transition {
+                    if let AgentReadiness::NotReady { failing: checks } = health {
+                        tracing::info!(agent_id, ?checks, change = ?transition.change, "agent reports unhealthy");
+                    } else {
+                        tracing::info!(agent_id, change = ?transition.change, "agent status changed on heartbeat");
+                    }
                     self.shared.mark_dirty([key]);
+                    // Its deadline may have moved earlier than the one the
+                    // driver sleeps towards.
+                    self.shared.liveness_changed.notify_one();
                 }
                 HeartbeatOutcome::Alive(status)
             }

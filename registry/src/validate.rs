@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use prost::Message as _;
-use switchboard_proto::v1::{DependencySpec, RegisterAgentRequest, Tool};
+use switchboard_proto::v1::{AgentHealth, DependencySpec, RegisterAgentRequest, Tool};
 
 use crate::config::Limits;
 use crate::error::{RegistryError, RegistryResult};
@@ -22,6 +22,8 @@ const MAX_ID_LEN: usize = 128;
 const MAX_ENDPOINT_LEN: usize = 2048;
 /// Longest agent software version.
 const MAX_VERSION_LEN: usize = 64;
+/// Most failing check names one heartbeat may carry.
+pub const MAX_FAILING_CHECKS: usize = 64;
 /// Characters of a client's value quoted in an error message.
 pub const SHOWN_CHARS: usize = 64;
 
@@ -152,6 +154,22 @@ pub fn labels(
                 format!("value longer than {} bytes", limits.max_label_value_bytes),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks a heartbeat's verdict of the agent on itself: at most
+/// [`MAX_FAILING_CHECKS`] failing checks, each named like a tag.
+pub fn agent_health(field: &str, health: &AgentHealth) -> RegistryResult<()> {
+    let failing = &health.failing_checks;
+    if failing.len() > MAX_FAILING_CHECKS {
+        return Err(RegistryError::invalid(
+            format!("{field}.failing_checks"),
+            format!("{} checks, at most {MAX_FAILING_CHECKS} allowed", failing.len()),
+        ));
+    }
+    for (i, check) in failing.iter().enumerate() {
+        name(&format!("{field}.failing_checks[{i}]"), check)?;
     }
     Ok(())
 }

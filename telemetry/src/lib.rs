@@ -15,6 +15,9 @@
 //!   `OTEL_EXPORTER_OTLP_TIMEOUT`.
 //! - **Propagation** is W3C Trace Context ([`propagation`]); [`grpc`] traces
 //!   tonic servers and [`mcp`] (feature `mcp`) traces MCP tool calls.
+//! - **Metrics**: [`render_metrics`] is every component's `/metrics` text:
+//!   its own registry plus the process metrics (`process_cpu_seconds_total`,
+//!   `process_resident_memory_bytes`, `process_open_fds`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), switchboard_telemetry::TelemetryError> {
@@ -32,11 +35,13 @@ pub mod grpc;
 mod json;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+mod process;
 pub mod propagation;
 mod setup;
 mod stats;
 
 pub use config::{DEFAULT_LOG_FILTER, LogFormat, TelemetryConfig};
 pub use json::{JsonFormat, json_fields};
+pub use process::render_metrics;
 pub use setup::{Telemetry, TelemetryError, init};
 pub use stats::{ExportCounts, export_counts, register_metrics};

@@ -1,8 +1,10 @@
 """A decorated agent for test_python_sdk.py, using what the example agent does not: a dependency
 given as a mapping, an optional injected parameter, a synchronous tool, `require_registry` (set
-`SDK_AGENT_REQUIRE_REGISTRY=1`)."""
+`SDK_AGENT_REQUIRE_REGISTRY=1`), a health check (`marker_absent`: fails while the file named by
+`SDK_AGENT_UNHEALTHY_FILE` exists)."""
 
 import os
+from pathlib import Path
 
 from switchboard_agent import Dependency, Mesh, Unresolved
 
@@ -26,6 +28,15 @@ async def dated_echo(text: str, date: Dependency | None = None) -> str:
 def plain_echo(text: str) -> str:
     """Echoes text."""
     return text
+
+
+UNHEALTHY_FILE = os.environ.get("SDK_AGENT_UNHEALTHY_FILE")
+if UNHEALTHY_FILE:
+
+    @mesh.health_check(interval=0.1, timeout=1.0)
+    def marker_absent() -> None:
+        if Path(UNHEALTHY_FILE).exists():
+            raise RuntimeError(f"{UNHEALTHY_FILE} exists")
 
 
 if __name__ == "__main__":

@@ -170,3 +170,65 @@ def test_require_registry_fails_fast_when_the_registry_is_unreachable(start_regi
     assert done.returncode != 0, done
     assert f"registry at {address}" in done.stderr and "require_registry" in done.stderr, done.stderr
     assert "REGISTERED" not in done.stdout, done.stdout
+
+
+def _probe(agent, path: str) -> tuple[int, dict]:
+    """GET an agent's probe: status code and JSON body."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{agent.mcp_addr}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_a_failing_health_check_degrades_the_agent_until_it_passes(
+        start_registry, agents, pb, tmp_path):
+    registry = start_registry()
+    marker = tmp_path / "unhealthy"
+    sdk = agents.python(registry.grpc_addr, SDK_AGENT, env={"SDK_AGENT_UNHEALTHY_FILE": str(marker)})
+    channel, stub = registry_stub(pb, registry.grpc_addr)
+    healthy, degraded = pb.types.AGENT_STATUS_HEALTHY, pb.types.AGENT_STATUS_DEGRADED
+
+    def agent():
+        return stub.GetAgent(pb.registry.GetAgentRequest(agent_id=sdk.agent_id), timeout=10).agent
+
+    try:
+        assert eventually(lambda: agent().status == healthy)
+        code, body = _probe(sdk, "/readyz")
+        assert (code, body["status"], body["registered"]) == (200, "ready", True), body
+
+        marker.touch()
+        got = eventually(lambda: (a := agent()).status == degraded and a)
+        assert got.status_cause == pb.types.STATUS_REASON_AGENT_UNHEALTHY, got
+        assert got.status_reason == "agent reports unhealthy", got
+        code, body = eventually(lambda: (p := _probe(sdk, "/readyz"))[0] == 503 and p)
+        [check] = body["checks"]
+        assert (check["name"], check["ok"]) == ("marker_absent", False), body
+        assert check["last_error"] == f"{marker} exists", body
+        assert check["last_run"].endswith("Z"), body
+        assert _probe(sdk, "/healthz")[0] == 200, "alive though not ready"
+
+        marker.unlink()
+        assert eventually(lambda: agent().status == healthy)
+        assert _probe(sdk, "/readyz")[0] == 200
+    finally:
+        channel.close()
+
+
+def test_the_agent_exports_its_process_metrics(start_registry, agents):
+    """The same process series as the Rust agents: one alert covers agents in either language."""
+    import urllib.request
+
+    registry = start_registry()
+    sdk = agents.python(registry.grpc_addr, SDK_AGENT)
+    with urllib.request.urlopen(f"http://{sdk.mcp_addr}/metrics", timeout=5) as response:
+        body = response.read().decode()
+    values = {line.split()[0]: float(line.split()[1])
+              for line in body.splitlines() if line and not line.startswith("#")}
+    assert values["process_resident_memory_bytes"] > 1_000_000, body
+    assert values["process_open_fds"] >= 3, body
+    assert values["process_cpu_seconds_total"] > 0, body

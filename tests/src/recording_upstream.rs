@@ -3,8 +3,9 @@
 //! `remember {value}` / `recall` (per-session state), `chatty` (progress
 //! and log notifications on an SSE answer before its result), `ask` (an
 //! elicitation mid-call; the result echoes the answer) and `hang` (never
-//! answers; records its cancellation). `restart` drops every session and
-//! connection and serves again on the same address.
+//! answers; records its cancellation). Each session may open a GET stream,
+//! where `notify` sends messages outside any request. `restart` drops
+//! every session and connection and serves again on the same address.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,6 +41,8 @@ struct Inner {
     sessions: HashMap<String, HashMap<String, String>>,
     waiting: HashMap<String, oneshot::Sender<Value>>,
     next_session: u64,
+    /// Session → its GET stream.
+    streams: HashMap<String, mpsc::Sender<Result<Bytes, std::convert::Infallible>>>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -79,6 +82,22 @@ impl RecordingUpstream {
         self.state.lock().unwrap().sessions.len()
     }
 
+    /// Number of sessions with an open GET stream.
+    pub fn streams(&self) -> usize {
+        let mut inner = self.state.lock().unwrap();
+        inner.streams.retain(|_, tx| !tx.is_closed());
+        inner.streams.len()
+    }
+
+    /// Sends `message` on every open GET stream, outside any request.
+    pub async fn notify(&self, message: &Value) {
+        let streams: Vec<_> = self.state.lock().unwrap().streams.values().cloned().collect();
+        for stream in streams {
+            let _ =
+                stream.send(Ok(Bytes::from(format!("event: message\ndata: {message}\n\n")))).await;
+        }
+    }
+
     /// A crash and restart on the same address: sessions and connections
     /// are gone (records are kept).
     pub async fn restart(&mut self) {
@@ -88,6 +107,7 @@ impl RecordingUpstream {
             let mut inner = self.state.lock().unwrap();
             inner.sessions.clear();
             inner.waiting.clear();
+            inner.streams.clear();
         }
         let listener = crate::eventually(
             "rebinding the recorder",
@@ -107,7 +127,7 @@ impl Drop for RecordingUpstream {
 
 fn serve(listener: tokio::net::TcpListener, state: Shared) -> JoinHandle<()> {
     let app = axum::Router::new()
-        .route("/mcp", axum::routing::post(post).delete(delete))
+        .route("/mcp", axum::routing::post(post).get(get).delete(delete))
         .with_state(state);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -128,10 +148,27 @@ fn text(id: &Value, text: &str) -> Value {
 
 async fn delete(State(state): State<Shared>, headers: HeaderMap) -> StatusCode {
     let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    match state.lock().unwrap().sessions.remove(session) {
+    let mut inner = state.lock().unwrap();
+    inner.streams.remove(session);
+    match inner.sessions.remove(session) {
         Some(_) => StatusCode::OK,
         None => StatusCode::NOT_FOUND,
     }
+}
+
+/// The session's GET stream: a priming event, then whatever `notify` sends.
+async fn get(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (tx, rx) = mpsc::channel(16);
+    {
+        let mut inner = state.lock().unwrap();
+        if !inner.sessions.contains_key(session) {
+            return (StatusCode::NOT_FOUND, "unknown session").into_response();
+        }
+        inner.streams.insert(session.to_owned(), tx.clone());
+    }
+    let _ = tx.send(Ok(Bytes::from_static(b"id: s-0\nretry: 200\ndata:\n\n"))).await;
+    event_stream(rx)
 }
 
 async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -267,6 +304,13 @@ fn sse(events: Vec<Result<Value, ()>>, later: Option<Later>) -> Response {
             let _ = tx.send(frame(&last)).await;
         }
     });
+    event_stream(rx)
+}
+
+type Frames = mpsc::Receiver<Result<Bytes, std::convert::Infallible>>;
+
+/// An SSE response of the frames `rx` yields.
+fn event_stream(rx: Frames) -> Response {
     let stream =
         futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
     Response::builder()

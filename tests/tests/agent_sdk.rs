@@ -205,13 +205,22 @@ impl Clock {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_configuration_is_a_clear_error_naming_the_problem() {
+    // Agents wait for an absent registry unless they are told to require it.
     let output = std::process::Command::new(switchboard_tests::workspace_bin("hello"))
         .env("SWITCHBOARD_REGISTRY", "127.0.0.1:1")
+        .env("SWITCHBOARD_REQUIRE_REGISTRY", "true")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("registry unreachable at start"), "{stderr}");
+    assert!(stderr.contains("require_registry"), "{stderr}");
+    let output = std::process::Command::new(switchboard_tests::workspace_bin("hello"))
+        .env("SWITCHBOARD_REQUIRE_REGISTRY", "maybe")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(r#"SWITCHBOARD_REQUIRE_REGISTRY "maybe""#), "{stderr}");
 
     let registry = TestRegistry::builder().child_process(&[]).start().await;
     let address = registry.addr.to_string();

@@ -225,7 +225,8 @@ async fn last_heartbeat_times_are_served_for_the_agents_table() {
     let registry = TestRegistry::start().await;
     with_date_provider(&registry).await;
     let mut heartbeats = registry.heartbeat_client().await;
-    let beat = SendHeartbeatRequest { agent_id: "date-1".into(), sequence: 1, labels: None };
+    let beat =
+        SendHeartbeatRequest { agent_id: "date-1".into(), sequence: 1, labels: None, health: None };
     heartbeats.send_heartbeat(beat).await.unwrap();
     let addr = serve_dashboard(&registry).await;
 

@@ -64,7 +64,8 @@ impl Fleet {
                 let calls = round.into_iter().map(|agent_id| {
                     let mut client = client.clone();
                     async move {
-                        let request = SendHeartbeatRequest { agent_id, sequence, labels: None };
+                        let request =
+                            SendHeartbeatRequest { agent_id, sequence, labels: None, health: None };
                         client.send_heartbeat(request).await.expect("heartbeat accepted");
                     }
                 });

@@ -504,3 +504,84 @@ async fn resources_templates_prompts_and_completion_are_federated_and_routed() {
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     let _ = &mut mesh;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_agent_sends_outside_a_request_reaches_the_clients_session_stream() {
+    let mut mesh = mesh().await;
+    // A second agent serving memo://today: the gateway exposes both prefixed.
+    let second = RecordingUpstream::named("second").await;
+    let _second = register(&mesh.registry, "second", &second, false).await;
+    mesh.gateway.caught_up(mesh.registry.registry().snapshot().revision).await;
+    let client = Client::plain(&mesh.gateway.url()).await;
+    let stream = client
+        .http
+        .get(&client.url)
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &client.session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut stream = Messages::of(stream);
+
+    let uri = "switchboard://recorder/memo://today";
+    let subscribed = request(&client, 1, "resources/subscribe", json!({"uri": uri})).await;
+    assert_eq!(subscribed["result"], json!({}), "{subscribed}");
+    let records = mesh.recorder.records();
+    let upstream = records.requests.iter().find(|r| r["method"] == "resources/subscribe").unwrap();
+    assert_eq!(upstream["params"]["uri"], "memo://today", "the agent's own URI: {upstream}");
+    eventually("the gateway listens to the agent's session stream", DEADLINE, || async {
+        (mesh.recorder.streams() == 1).then_some(())
+    })
+    .await;
+
+    // The agent's own list_changed is absorbed (the gateway's lists are
+    // unions); progress without a live call of that token has no stream.
+    mesh.recorder
+        .notify(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}))
+        .await;
+    mesh.recorder
+        .notify(&json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "nobody", "progress": 1}}))
+        .await;
+    mesh.recorder
+        .notify(&json!({"jsonrpc": "2.0", "method": "notifications/message",
+            "params": {"level": "warning", "logger": "memo", "data": "disk almost full"}}))
+        .await;
+    mesh.recorder
+        .notify(&json!({"jsonrpc": "2.0", "method": "notifications/resources/updated",
+            "params": {"uri": "memo://today"}}))
+        .await;
+
+    let log = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap().expect("the log");
+    assert_eq!(log["method"], "notifications/message", "{log}");
+    assert_eq!(log["params"]["data"], "disk almost full", "{log}");
+    assert_eq!(log["params"]["logger"], "memo", "{log}");
+    let updated = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap().expect("the update");
+    assert_eq!(updated["method"], "notifications/resources/updated", "{updated}");
+    assert_eq!(updated["params"]["uri"], uri, "the URI the client subscribed to: {updated}");
+
+    // Progress on the session stream for a live call goes to that call's stream.
+    // The answer's head comes with its first message: the call waits on its own task.
+    let client = std::sync::Arc::new(client);
+    let caller = client.clone();
+    let hanging = tokio::spawn(async move {
+        caller.call(2, "recorder__hang", json!({}), json!({"progressToken": "p-7"})).await
+    });
+    eventually("the hang call reaches the agent", DEADLINE, || async {
+        let records = mesh.recorder.records();
+        records.calls.iter().any(|c| c["params"]["name"] == "hang").then_some(())
+    })
+    .await;
+    mesh.recorder
+        .notify(&json!({"jsonrpc": "2.0", "method": "notifications/progress",
+            "params": {"progressToken": "p-7", "progress": 5, "total": 10}}))
+        .await;
+    let mut hanging = tokio::time::timeout(DEADLINE, hanging).await.unwrap().unwrap();
+    let progress =
+        tokio::time::timeout(DEADLINE, hanging.next()).await.unwrap().expect("the progress");
+    assert_eq!(progress["method"], "notifications/progress", "{progress}");
+    assert_eq!(progress["params"]["progressToken"], "p-7", "{progress}");
+    assert_eq!(progress["params"]["progress"], 5, "{progress}");
+    let _ = &mut mesh;
+}

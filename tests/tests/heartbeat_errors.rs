@@ -163,7 +163,7 @@ async fn unary_heartbeat_errors_and_the_registry_still_serves() {
         .send_heartbeat(SendHeartbeatRequest {
             agent_id: "ghost-0000abcd".into(),
             sequence: 1,
-            labels: None,
+            ..SendHeartbeatRequest::default()
         })
         .await
         .unwrap_err();
@@ -171,7 +171,12 @@ async fn unary_heartbeat_errors_and_the_registry_still_serves() {
     assert!(status.message().contains("ghost-0000abcd"), "{status:?}");
 
     let status = heartbeats
-        .send_heartbeat(SendHeartbeatRequest { agent_id: String::new(), sequence: 1, labels: None })
+        .send_heartbeat(SendHeartbeatRequest {
+            agent_id: String::new(),
+            sequence: 1,
+            labels: None,
+            health: None,
+        })
         .await
         .unwrap_err();
     assert_invalid_agent_id(&status, "unary empty id");
@@ -202,7 +207,12 @@ async fn unary_heartbeat_errors_and_the_registry_still_serves() {
         }
     }
     let ack = heartbeats
-        .send_heartbeat(SendHeartbeatRequest { agent_id: id.clone(), sequence: 7, labels: None })
+        .send_heartbeat(SendHeartbeatRequest {
+            agent_id: id.clone(),
+            sequence: 7,
+            labels: None,
+            health: None,
+        })
         .await
         .unwrap()
         .into_inner()

@@ -128,7 +128,12 @@ async fn every_heartbeat_is_acked_with_its_sequence_status_server_time_and_inter
     let ack = server
         .heartbeat_client()
         .await
-        .send_heartbeat(SendHeartbeatRequest { agent_id: id.clone(), sequence: 4242, labels: None })
+        .send_heartbeat(SendHeartbeatRequest {
+            agent_id: id.clone(),
+            sequence: 4242,
+            labels: None,
+            health: None,
+        })
         .await
         .unwrap()
         .into_inner()

@@ -113,7 +113,7 @@ impl Stream {
             agent_id: agent_id.into(),
             sequence: 1,
             labels,
-            applied_resolution_revision: 0,
+            ..StreamHeartbeatsRequest::default()
         };
         self.outgoing.send(heartbeat).await.unwrap();
     }
@@ -131,7 +131,8 @@ async fn a_unary_heartbeat_with_bad_labels_is_refused_and_stores_nothing() {
     let server = TestRegistry::start().await;
     let (registration, id) = register_labelled(&server).await;
     let mut heartbeats = server.heartbeat_client().await;
-    let send = |labels| SendHeartbeatRequest { agent_id: id.clone(), sequence: 1, labels };
+    let send =
+        |labels| SendHeartbeatRequest { agent_id: id.clone(), sequence: 1, labels, health: None };
 
     let status = heartbeats.send_heartbeat(send(Some(bad_labels()))).await.unwrap_err();
     assert_invalid(&status, r#"labels.labels["Bad Key"]"#, "bad key");
@@ -249,7 +250,8 @@ async fn huge_values_are_refused_with_the_field_named_in_a_short_message() {
     let status = server.watch_client().await.watch(request).await.unwrap_err();
     assert_invalid(&status, "filter.name", "Watch filter");
 
-    let request = SendHeartbeatRequest { agent_id: huge.clone(), sequence: 1, labels: None };
+    let request =
+        SendHeartbeatRequest { agent_id: huge.clone(), sequence: 1, labels: None, health: None };
     let status = server.heartbeat_client().await.send_heartbeat(request).await.unwrap_err();
     assert_invalid(&status, "agent_id", "SendHeartbeat");
     let mut stream = Stream::open(&server).await;
@@ -412,7 +414,8 @@ async fn an_expired_agent_is_told_to_register_again_and_stays_expired_until_it_d
     .await;
 
     let mut heartbeats = server.heartbeat_client().await;
-    let request = SendHeartbeatRequest { agent_id: id.clone(), sequence: 1, labels: None };
+    let request =
+        SendHeartbeatRequest { agent_id: id.clone(), sequence: 1, labels: None, health: None };
     let status = heartbeats.send_heartbeat(request.clone()).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert!(status.message().contains("expired"), "{status:?}");

@@ -69,6 +69,8 @@ async fn prompts_pass_through_and_tool_calls_are_counted_by_outcome() {
         hosts,
         sessions: false,
         server_info: rmcp::model::Implementation::new("author", "1.0.0"),
+        health: crate::health::Health::start(Vec::new(), &stop).0,
+        registered: tokio::sync::watch::channel(false).1,
     };
     let serving = tokio::spawn(crate::server::serve(listener, Author, settings, stop.clone()));
 

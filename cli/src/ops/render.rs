@@ -99,7 +99,8 @@ pub fn agent_json(agent: &Agent) -> Value {
 }
 
 /// The typed cause of an agent's status, for scripts: `heartbeat_late`,
-/// `stream_broke`, `never_heartbeated`, `expired`, or `""` when HEALTHY.
+/// `stream_broke`, `never_heartbeated`, `agent_unhealthy`, `expired`, or
+/// `""` when HEALTHY.
 fn cause_name(cause: switchboard_proto::v1::StatusReason) -> &'static str {
     use switchboard_proto::v1::StatusReason;
     match cause {
@@ -108,6 +109,7 @@ fn cause_name(cause: switchboard_proto::v1::StatusReason) -> &'static str {
         StatusReason::StreamBroke => "stream_broke",
         StatusReason::NeverHeartbeated => "never_heartbeated",
         StatusReason::Expired => "expired",
+        StatusReason::AgentUnhealthy => "agent_unhealthy",
     }
 }
 

@@ -441,3 +441,77 @@ async fn last_heartbeat_is_unset_after_a_restore_until_a_heartbeat() {
     tracker.heartbeat(&"a", now);
     assert_eq!(tracker.last_heartbeat(&"a"), Some(now));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_that_reports_unhealthy_is_degraded_until_it_reports_ready() {
+    let t0 = Instant::now();
+    let mut tracker = tracker(t0);
+    tracker.register("a", t0);
+    let now = at(t0, secs(1)).await;
+
+    let sick = tracker.heartbeat_with(&"a", now, false);
+    assert_eq!(sick, Some(Transition { key: "a", change: HEALTHY_TO_DEGRADED }));
+    assert_eq!(tracker.cause(&"a"), Some(Cause::AgentUnhealthy));
+    assert_eq!(tracker.heartbeat_with(&"a", now, false), None, "no transition per heartbeat");
+
+    // Heartbeating while unhealthy keeps it from going late or expiring.
+    for s in (6..=60).step_by(5) {
+        let now = at(t0, secs(s)).await;
+        assert_eq!(tracker.heartbeat_with(&"a", now, false), None);
+        assert!(tracker.poll(now).is_empty(), "at {s}s");
+    }
+    assert_eq!(tracker.cause(&"a"), Some(Cause::AgentUnhealthy));
+    assert_eq!(tracker.counts().degraded, 1);
+
+    let now = at(t0, secs(61)).await;
+    let well = tracker.heartbeat_with(&"a", now, true);
+    assert_eq!(well, Some(Transition { key: "a", change: DEGRADED_TO_HEALTHY }));
+    assert_eq!(tracker.cause(&"a"), None);
+
+    // Back to the plain ladder: late after `degraded_after` of silence.
+    let now = at(t0, secs(76)).await;
+    assert_eq!(changes(tracker.poll(now)), [("a", HEALTHY_TO_DEGRADED)]);
+    assert_eq!(tracker.cause(&"a"), Some(Cause::HeartbeatLate));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_agent_that_goes_silent_is_late_then_expires() {
+    let t0 = Instant::now();
+    let mut tracker = tracker(t0);
+    tracker.register("a", t0);
+    tracker.heartbeat_with(&"a", t0, false);
+
+    let now = at(t0, secs(15)).await;
+    let late = Change::Cause { from: Cause::AgentUnhealthy, to: Cause::HeartbeatLate };
+    assert_eq!(changes(tracker.poll(now)), [("a", late)]);
+    let now = at(t0, secs(30)).await;
+    assert_eq!(changes(tracker.poll(now)), [("a", DEGRADED_TO_EXPIRED)]);
+
+    // An EXPIRED agent that heartbeats unhealthy is alive, but still unhealthy.
+    let now = at(t0, secs(31)).await;
+    let back = Change::Status { from: Status::Expired, to: Status::Degraded };
+    assert_eq!(
+        tracker.heartbeat_with(&"a", now, false),
+        Some(Transition { key: "a", change: back })
+    );
+    assert_eq!(tracker.next_deadline(), Some(now + secs(15)), "re-armed at its new deadline");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_agent_that_reports_unhealthy_changes_cause_and_its_broken_stream_wins() {
+    let t0 = Instant::now();
+    let mut tracker = tracker(t0);
+    tracker.register("a", t0);
+    tracker.heartbeat(&"a", t0);
+    let now = at(t0, secs(15)).await;
+    tracker.poll(now);
+
+    let sick = Change::Cause { from: Cause::HeartbeatLate, to: Cause::AgentUnhealthy };
+    assert_eq!(
+        tracker.heartbeat_with(&"a", now, false),
+        Some(Transition { key: "a", change: sick })
+    );
+    let broke = Change::Cause { from: Cause::AgentUnhealthy, to: Cause::StreamBroke };
+    assert_eq!(tracker.connection_lost(&"a", now), Some(Transition { key: "a", change: broke }));
+    assert_eq!(tracker.cause(&"a"), Some(Cause::StreamBroke));
+}

@@ -8,10 +8,18 @@
 //! deregister, the agent is DEGRADED at once (unless a newer stream for the
 //! same agent has taken over).
 //!
-//! A heartbeat is checked whole before it counts: a bad agent id or a label
-//! update that would fail RegisterAgent's rules gets `INVALID_ARGUMENT` (on a
-//! stream, as the status that ends it: the response has no message for an
-//! error) and changes nothing — not even the agent's liveness.
+//! A heartbeat is checked whole before it counts: a bad agent id, a label
+//! update that would fail RegisterAgent's rules or a malformed health verdict
+//! gets `INVALID_ARGUMENT` (on a stream, as the status that ends it: the
+//! response has no message for an error) and changes nothing — not even the
+//! agent's liveness.
+//!
+//! A heartbeat may carry the agent's verdict on itself (`health`): one that
+//! says not ready makes the agent DEGRADED ("agent reports unhealthy") until
+//! one says ready again; a heartbeat without it counts as ready, so agents
+//! that predate the field keep working. The change is a status transition
+//! like any other (written, pushed to dependents, in Watch); heartbeats that
+//! repeat the verdict write nothing.
 //!
 //! An agent the registry has recorded as EXPIRED is not revived by a
 //! heartbeat: its expiry was published, every dependent was rewired away and
@@ -27,8 +35,9 @@ use futures::Stream;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
-    AgentStatus, ControlAction, ControlMessage, HeartbeatAck, LabelUpdate, ResolutionUpdate,
-    SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest, StreamHeartbeatsResponse,
+    AgentHealth, AgentStatus, ControlAction, ControlMessage, HeartbeatAck, LabelUpdate,
+    ResolutionUpdate, SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest,
+    StreamHeartbeatsResponse,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -36,7 +45,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::condition::to_status;
 use crate::error::{RegistryError, decode_failure};
-use crate::registry::{HeartbeatOutcome, Registry};
+use crate::registry::{AgentReadiness, HeartbeatOutcome, Registry};
 use crate::state::Wiring;
 use crate::validate::{self, shown};
 
@@ -75,12 +84,20 @@ impl HeartbeatApi {
         }
     }
 
-    /// Checks a heartbeat before anything of it counts: its agent id and its
-    /// label update, by the rules of RegisterAgent.
-    fn check(&self, agent_id: &str, labels: Option<&LabelUpdate>) -> Result<(), RegistryError> {
+    /// Checks a heartbeat before anything of it counts: its agent id, its
+    /// label update (by the rules of RegisterAgent) and its health verdict.
+    fn check(
+        &self,
+        agent_id: &str,
+        labels: Option<&LabelUpdate>,
+        health: Option<&AgentHealth>,
+    ) -> Result<(), RegistryError> {
         validate::agent_id("agent_id", agent_id)?;
         if let Some(update) = labels {
             validate::labels("labels.labels", &update.labels, &self.registry.config().limits)?;
+        }
+        if let Some(health) = health {
+            validate::agent_health("health", health)?;
         }
         Ok(())
     }
@@ -88,7 +105,11 @@ impl HeartbeatApi {
     /// Records a heartbeat from a checked agent id, unless the registry has
     /// recorded the agent as EXPIRED: then, like an unknown agent, it must
     /// register again.
-    fn heartbeat(&self, agent_id: &str) -> Result<HeartbeatOutcome, String> {
+    fn heartbeat(
+        &self,
+        agent_id: &str,
+        health: Option<&AgentHealth>,
+    ) -> Result<HeartbeatOutcome, String> {
         let expired = self
             .registry
             .snapshot()
@@ -98,7 +119,13 @@ impl HeartbeatApi {
         if expired {
             return Err(format!("agent {} expired", shown(agent_id)));
         }
-        match self.registry.heartbeat(agent_id) {
+        let readiness = match health {
+            Some(health) if !health.ready => {
+                AgentReadiness::NotReady { failing: health.failing_checks.clone() }
+            }
+            _ => AgentReadiness::Ready,
+        };
+        match self.registry.heartbeat_with(agent_id, &readiness) {
             HeartbeatOutcome::Unknown => {
                 Err(format!("agent {} is not registered", shown(agent_id)))
             }
@@ -139,9 +166,9 @@ impl HeartbeatService for HeartbeatApi {
         request: Request<SendHeartbeatRequest>,
     ) -> Result<Response<SendHeartbeatResponse>, Status> {
         let request = request.into_inner();
-        self.check(&request.agent_id, request.labels.as_ref())?;
+        self.check(&request.agent_id, request.labels.as_ref(), request.health.as_ref())?;
         let outcome = self
-            .heartbeat(&request.agent_id)
+            .heartbeat(&request.agent_id, request.health.as_ref())
             .map_err(|why| Status::not_found(format!("{why}: call RegisterAgent again")))?;
         self.update_labels(&request.agent_id, request.labels).await?;
         Ok(Response::new(SendHeartbeatResponse {
@@ -210,7 +237,7 @@ impl Session {
     async fn on_heartbeat(&mut self, heartbeat: StreamHeartbeatsRequest) -> Result<(), End> {
         let agent_id = heartbeat.agent_id.as_str();
         self.api
-            .check(agent_id, heartbeat.labels.as_ref())
+            .check(agent_id, heartbeat.labels.as_ref(), heartbeat.health.as_ref())
             .map_err(|e| End::Rejected(Status::from(e)))?;
         if let Some((bound, _, _)) = &self.bound
             && bound != agent_id
@@ -224,7 +251,7 @@ impl Session {
                 ),
             ))));
         }
-        let outcome = match self.api.heartbeat(agent_id) {
+        let outcome = match self.api.heartbeat(agent_id, heartbeat.health.as_ref()) {
             Ok(outcome) => outcome,
             Err(reason) => {
                 let action = ControlAction::Reregister as i32;

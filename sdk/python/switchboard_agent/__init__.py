@@ -12,6 +12,7 @@
 """
 
 from .dependency import Dependency, DependencyError, Unresolved, text_of
+from .health import HealthCheck
 from .mesh import Mesh, configure_logging
 from .runtime import DEFAULT_REGISTRY, Backoff, MeshAgent, MeshTool, Wiring
 
@@ -20,6 +21,7 @@ __all__ = [
     "Backoff",
     "Dependency",
     "DependencyError",
+    "HealthCheck",
     "Mesh",
     "MeshAgent",
     "MeshTool",

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from mcp.server.mcpserver import MCPServer
 
 from .dependency import Dependency
+from .health import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HealthCheck
 from .runtime import MeshAgent, MeshTool
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,6 +81,7 @@ class Mesh:
         self.version = version
         self.server = server or MCPServer(name, version=version, log_level="WARNING")
         self.tools: dict[str, MeshTool] = {}
+        self.health_checks: list[HealthCheck] = []
         self._settings: dict[str, Any] = {
             "registry": registry, "host": host, "port": port, "endpoint": endpoint,
             "labels": dict(labels or {}), "allowed_hosts": list(allowed_hosts),
@@ -126,11 +128,38 @@ class Mesh:
 
         return decorate
 
+    def health_check(
+        self, name: str | None = None, *, interval: float = DEFAULT_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> Callable[[F], F]:
+        """Registers the function (async or not, no arguments) as a health check named `name`
+        (default: the function's name), run every `interval` seconds with a `timeout`.
+
+        It fails when it raises, returns False or times out. While one fails, the agent reports
+        itself not ready on its heartbeats (the registry makes it DEGRADED, "agent reports
+        unhealthy") and its `/readyz` answers 503.
+
+            @mesh.health_check(interval=5, timeout=1)
+            def data_disk() -> bool:
+                return shutil.disk_usage("/data").free > 1 << 30
+        """
+
+        def decorate(fn: F) -> F:
+            check_name = name or fn.__name__
+            if any(c.name == check_name for c in self.health_checks):
+                raise ValueError(f"health check {check_name!r} is already registered")
+            self.health_checks.append(
+                HealthCheck(check_name, fn, interval=interval, timeout=timeout)
+            )
+            return fn
+
+        return decorate
+
     def make_agent(self) -> MeshAgent:
         """The runtime for this mesh's server, with the settings given to `Mesh`."""
         return MeshAgent(
             server=self.server, name=self.name, version=self.version, tools=self.tools,
-            **self._settings,
+            health_checks=self.health_checks, **self._settings,
         )
 
     async def serve(self) -> None:

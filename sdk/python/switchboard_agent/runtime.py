@@ -14,7 +14,10 @@
 - reconnects with exponential backoff and full jitter, re-registers on
   `CONTROL_ACTION_REREGISTER`, and keeps its last wiring while the registry is away;
 - on SIGTERM or ctrl-c deregisters first (dependents rewire, the gateway stops routing here),
-  then lets in-flight calls finish.
+  then lets in-flight calls finish;
+- runs its health checks (`health.py`): a failing one makes its heartbeats say not ready (the
+  registry makes it DEGRADED, "agent reports unhealthy") and `/readyz` answer 503; `/healthz` and
+  `/readyz` list every check as JSON; `/metrics` has the process metrics (CPU, RSS, open fds).
 
 Lines on stdout, for scripts and tests (the Rust SDK prints the first two too):
 
@@ -44,9 +47,13 @@ import uvicorn
 from google.protobuf import struct_pb2
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
 
-from . import _proto
+from . import _proto, process_metrics
 from .dependency import Dependency
+from .health import Health, HealthCheck
 
 log = logging.getLogger("switchboard_agent")
 
@@ -176,6 +183,7 @@ class MeshAgent:
     allowed_hosts: list[str] = field(default_factory=list)
     require_registry: bool = False
     drain_timeout: float = DRAIN_TIMEOUT
+    health_checks: list[HealthCheck] = field(default_factory=list)
 
     agent_id: str = field(init=False, default="")
     registered: bool = field(init=False, default=False)
@@ -199,6 +207,7 @@ class MeshAgent:
         self._fatal: str | None = None
         self._wiring = Wiring(self.tools)
         self._sequence = 0
+        self._health = Health(self.health_checks)
 
     async def serve(self) -> None:
         stop = asyncio.Event()
@@ -222,6 +231,7 @@ class MeshAgent:
                 self._app(endpoint), log_level="warning", lifespan="on", timeout_graceful_shutdown=5
             )
         )
+        self._health.start()
         serving = asyncio.create_task(http.serve(sockets=[sock]))
         while not http.started:
             if serving.done():
@@ -258,6 +268,7 @@ class MeshAgent:
             await asyncio.wait_for(serving, self.drain_timeout)
         except TimeoutError:
             log.warning("in-flight calls did not finish within %ss", self.drain_timeout)
+        await self._health.stop()
         if self._fatal is not None:
             raise SystemExit(self._fatal)
 
@@ -275,9 +286,24 @@ class MeshAgent:
                 allowed_hosts=[h for name in hosts for h in (name, f"{name}:*")],
                 allowed_origins=[f"http://{name}:*" for name in hosts],
             )
-        return self.server.streamable_http_app(
+        app = self.server.streamable_http_app(
             json_response=True, stateless_http=True, transport_security=security
         )
+        app.router.routes.append(Route("/healthz", self._probe, methods=["GET"]))
+        app.router.routes.append(Route("/readyz", self._probe, methods=["GET"]))
+        app.router.routes.append(Route("/metrics", _metrics, methods=["GET"]))
+        return app
+
+    async def _probe(self, request: Request) -> JSONResponse:
+        """`/healthz`: 200 while serving; `/readyz`: 503 while a health check fails."""
+        ready = self._health.ready
+        if request.url.path == "/healthz":
+            code, status = 200, "ok"
+        else:
+            code, status = (200, "ready") if ready else (503, "not ready")
+        body = {"status": status, "ready": ready, "registered": self.registered,
+                "checks": self._health.as_json()}
+        return JSONResponse(body, status_code=code)
 
     def _advertised_host(self) -> str:
         """The listen host, or for a wildcard address the local IP that routes to the registry."""
@@ -394,11 +420,15 @@ class MeshAgent:
 
     def _heartbeat(self) -> Any:
         self._sequence += 1
-        return _proto.registry.StreamHeartbeatsRequest(
+        request = _proto.registry.StreamHeartbeatsRequest(
             agent_id=self.agent_id,
             sequence=self._sequence,
             applied_resolution_revision=self._wiring.applied,
         )
+        health = self._health.heartbeat_field(_proto.registry)
+        if health is not None:
+            request.health.CopyFrom(health)
+        return request
 
     async def _stream_once(self, backoff: Backoff) -> str:
         """One heartbeat stream; returns "reregister" or why it ended."""
@@ -406,7 +436,10 @@ class MeshAgent:
         async def heartbeats() -> Any:
             yield self._heartbeat()
             while True:
-                await asyncio.sleep(self.interval)
+                # Every interval, and at once when the health verdict changes.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._health.changed.wait(), self.interval)
+                self._health.changed.clear()
                 yield self._heartbeat()
 
         control = _proto.registry.ControlAction
@@ -427,6 +460,11 @@ class MeshAgent:
             return f"{e.code().name}: {e.details()}"
         finally:
             call.cancel()
+
+
+async def _metrics(_request: Request) -> PlainTextResponse:
+    """`/metrics`: the process metrics in the Prometheus text format."""
+    return PlainTextResponse(process_metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 def _hostport(host: str, port: int) -> str:

@@ -39,7 +39,8 @@ async fn main() {
     let agent_id = registered.into_inner().agent_id;
     let mut session = HeartbeatSession::open(channel, &agent_id, Duration::from_millis(200)).await;
     println!("REGISTERED {agent_id}");
-    loop {
-        let _ = session.next(Duration::from_secs(3600)).await;
-    }
+    // Read acks until the stream ends (the registry went away), then stay
+    // up doing nothing until killed, as a wedged agent would: tests kill it.
+    while session.next(Duration::from_secs(3600)).await.is_ok() {}
+    std::future::pending::<()>().await;
 }

@@ -14,6 +14,8 @@ struct Fleet {
     now: Duration,
     tracker: LivenessTracker<u32>,
     live: BTreeSet<u32>,
+    /// Live agents whose heartbeats say they are not ready.
+    unhealthy: BTreeSet<u32>,
 }
 
 impl Fleet {
@@ -23,7 +25,8 @@ impl Fleet {
         for key in 0..n {
             tracker.register(key, t0);
         }
-        Self { t0, now: Duration::ZERO, tracker, live: (0..n).collect() }
+        let live = (0..n).collect();
+        Self { t0, now: Duration::ZERO, tracker, live, unhealthy: BTreeSet::new() }
     }
 
     fn silence(&mut self, keys: impl IntoIterator<Item = u32>) {
@@ -42,7 +45,7 @@ impl Fleet {
             assert_eq!(now, self.t0 + self.now);
             if self.now.as_secs().is_multiple_of(5) {
                 for key in &self.live {
-                    self.tracker.heartbeat(key, now);
+                    self.tracker.heartbeat_with(key, now, !self.unhealthy.contains(key));
                 }
             }
             transitions.extend(self.tracker.poll(now));
@@ -136,6 +139,17 @@ async fn a_minority_going_silent_expires_normally() {
     assert_eq!(only(&fleet.run_until(secs(30)).await, DEGRADED_TO_EXPIRED), 20);
     assert!(!fleet.tracker.guard_active());
     assert_eq!(fleet.tracker.counts(), StatusCounts { healthy: 80, degraded: 0, expired: 20 });
+}
+
+#[tokio::test(start_paused = true)]
+async fn agents_that_heartbeat_unhealthy_are_not_counted_as_silent() {
+    let mut fleet = Fleet::new(100, LivenessConfig::default());
+    fleet.unhealthy.extend(20..90);
+    fleet.silence(0..20);
+    fleet.run_until(secs(29)).await;
+    assert_eq!(fleet.tracker.counts().degraded, 90, "70 unhealthy and 20 late");
+    assert_eq!(only(&fleet.run_until(secs(30)).await, DEGRADED_TO_EXPIRED), 20);
+    assert!(!fleet.tracker.guard_active(), "70 alive agents are no partition");
 }
 
 #[tokio::test(start_paused = true)]
