@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_RESTARTS: usize = 5;
 pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(60);
 /// Default interval between probes of a remote (`url`) server.
 pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// Default bound on the programs started for `per-client` sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 16;
 
 /// Everything one bridge process serves.
 #[derive(Debug, Clone)]
@@ -51,6 +53,40 @@ pub struct ServerConfig {
     pub probe_interval: Duration,
     /// Listen address of the bridge's MCP endpoint for a stdio server.
     pub listen: String,
+    /// Whether downstream clients share the program's one session.
+    pub session: SessionMode,
+    /// Most programs running for `per-client` sessions at once.
+    pub max_sessions: usize,
+}
+
+/// How downstream clients map onto a stdio program, which serves exactly
+/// one MCP session per process.
+///
+/// `Shared` is the default: whether a server keeps per-session state
+/// (a log level, subscriptions, its own memory) cannot be seen from outside,
+/// most servers keep none, and one process is what an MCP client would run.
+/// A stateful server is set to `PerClient` by whoever knows it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionMode {
+    /// Every downstream client shares the one program.
+    #[default]
+    Shared,
+    /// Every downstream session gets a program of its own.
+    PerClient,
+}
+
+// === impl SessionMode ===
+
+impl std::str::FromStr for SessionMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "shared" => Ok(Self::Shared),
+            "per-client" => Ok(Self::PerClient),
+            other => Err(format!("bad session {other:?}: want \"shared\" or \"per-client\"")),
+        }
+    }
 }
 
 /// How a server is reached.
@@ -206,6 +242,8 @@ impl BridgeConfig {
                 restart: RestartPolicy::default(),
                 probe_interval: DEFAULT_PROBE_INTERVAL,
                 listen: "127.0.0.1:0".into(),
+                session: SessionMode::Shared,
+                max_sessions: DEFAULT_MAX_SESSIONS,
             }],
         })
     }

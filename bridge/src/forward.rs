@@ -7,6 +7,12 @@
 //! offers. Requests are sent raw, not through rmcp's typed client helpers:
 //! those cache list answers, and a bridge must never serve a stale list.
 //! A downstream cancellation cancels the upstream request.
+//!
+//! In `per-client` mode (see [`crate::clients`]) a request of a downstream
+//! session goes to that session's own program. A request without a session
+//! (a stateless 2026-07-28 client, which has none) goes to the first
+//! program, as in `shared` mode: there is no session whose end would stop a
+//! program of its own.
 
 // Logging and subscriptions are deprecated by the protocol's next era but are
 // part of the 2025 protocols the bridged servers speak.
@@ -27,14 +33,26 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, RequestContext};
 use rmcp::{ErrorData, Peer, RoleClient, RoleServer, ServerHandler, ServiceError};
 
+use tokio::sync::OnceCell;
+
+use crate::clients::{ClientSession, Pool};
 use crate::relay::Downstream;
 
-/// Forwards to one upstream session.
-#[derive(Clone)]
+/// Forwards to one upstream session (the shared one, or in `per-client`
+/// mode the downstream session's own).
 pub struct Forward {
     server: Arc<str>,
     upstream: Peer<RoleClient>,
     info: ServerConfig,
+    downstream: Arc<Downstream>,
+    pool: Option<Arc<Pool>>,
+    /// This downstream session's program (`per-client` mode).
+    own: Arc<OnceCell<ClientSession>>,
+}
+
+/// Where one request goes.
+struct Target {
+    upstream: Peer<RoleClient>,
     downstream: Arc<Downstream>,
 }
 
@@ -49,7 +67,48 @@ impl Forward {
         info: ServerConfig,
         downstream: Arc<Downstream>,
     ) -> Self {
-        Self { server: server.into(), upstream, info, downstream }
+        Self {
+            server: server.into(),
+            upstream,
+            info,
+            downstream,
+            pool: None,
+            own: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The same, giving every downstream session a program of its own from
+    /// `pool`.
+    pub fn per_client(mut self, pool: Pool) -> Self {
+        self.pool = Some(Arc::new(pool));
+        self
+    }
+
+    /// The upstream session for the client of `context`.
+    async fn target(&self, context: &RequestContext<RoleServer>) -> Result<Target, ErrorData> {
+        let shared =
+            || Target { upstream: self.upstream.clone(), downstream: self.downstream.clone() };
+        let Some(pool) = &self.pool else { return Ok(shared()) };
+        let in_session = context
+            .extensions
+            .get::<http::request::Parts>()
+            .is_some_and(|parts| parts.headers.contains_key("mcp-session-id"));
+        if !in_session {
+            return Ok(shared());
+        }
+        let hello = context.peer.peer_info();
+        let own = self.own.get_or_try_init(|| pool.open(hello.as_deref())).await?;
+        if let Some(reason) = own.ended() {
+            return Err(ErrorData::internal_error(
+                format!(
+                    "bridge {:?}: the program serving this session is gone ({reason}); open a \
+                     new session",
+                    self.server
+                ),
+                None,
+            ));
+        }
+        Ok(Target { upstream: own.peer.clone(), downstream: own.downstream.clone() })
     }
 
     /// Sends `request` upstream on behalf of the client of `context`.
@@ -58,6 +117,7 @@ impl Forward {
         request: ClientRequest,
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
+        let Target { upstream, downstream } = self.target(context).await?;
         // The client's own `_meta` travels on, minus what belongs to its hop:
         // rmcp stamps its own progress token, and lifecycle keys describe the
         // downstream session, not this one.
@@ -66,17 +126,12 @@ impl Forward {
             key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
         });
         let options = PeerRequestOptions::no_options().with_meta(RequestMetaObject(meta.0));
-        let handle = self
-            .upstream
+        let handle = upstream
             .send_request_with_option(request, options)
             .await
             .map_err(|error| self.upstream_error(error))?;
         let token = handle.progress_token.clone();
-        self.downstream.begin(
-            token.clone(),
-            context.peer.clone(),
-            context.meta.get_progress_token(),
-        );
+        downstream.begin(token.clone(), context.peer.clone(), context.meta.get_progress_token());
         let id = handle.id.clone();
         let result = tokio::select! {
             result = handle.await_response() => result.map_err(|error| self.upstream_error(error)),
@@ -85,13 +140,13 @@ impl Forward {
                     Some(id),
                     Some("cancelled by the downstream client".into()),
                 );
-                if let Err(error) = self.upstream.notify_cancelled(cancel).await {
+                if let Err(error) = upstream.notify_cancelled(cancel).await {
                     tracing::debug!(server = %self.server, %error, "cancellation not forwarded");
                 }
                 Err(ErrorData::internal_error("request cancelled", None))
             }
         };
-        self.downstream.end(&token);
+        downstream.end(&token);
         result
     }
 
@@ -103,6 +158,21 @@ impl Forward {
                 format!("bridged server {:?} did not answer: {other}", self.server),
                 None,
             ),
+        }
+    }
+}
+
+/// A clone serves a new downstream session (the endpoint makes one per
+/// session): in `per-client` mode it starts without a program of its own.
+impl Clone for Forward {
+    fn clone(&self) -> Self {
+        Self {
+            server: self.server.clone(),
+            upstream: self.upstream.clone(),
+            info: self.info.clone(),
+            downstream: self.downstream.clone(),
+            pool: self.pool.clone(),
+            own: Arc::new(OnceCell::new()),
         }
     }
 }
@@ -210,7 +280,7 @@ impl ServerHandler for Forward {
         let uri = request.uri.clone();
         self.forward(ClientRequest::SubscribeRequest(SubscribeRequest::new(request)), &context)
             .await?;
-        self.downstream.subscribe(&uri, context.peer.clone(), true);
+        self.target(&context).await?.downstream.subscribe(&uri, context.peer.clone(), true);
         Ok(())
     }
 
@@ -222,7 +292,7 @@ impl ServerHandler for Forward {
         let uri = request.uri.clone();
         self.forward(ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(request)), &context)
             .await?;
-        self.downstream.subscribe(&uri, context.peer.clone(), false);
+        self.target(&context).await?.downstream.subscribe(&uri, context.peer.clone(), false);
         Ok(())
     }
 

@@ -8,9 +8,12 @@
 //! `list_changed`.
 //!
 //! A stdio server is served on an MCP endpoint of the bridge (both protocol eras, legacy
-//! sessions on) that forwards every request to the program's single stdio session: every
-//! downstream client shares that one session, so a stateful server sees one client (see
-//! [`relay`] for where its notifications and mid-call requests go). A remote server is
+//! sessions on). A stdio program is one MCP session, so by default (`session = "shared"`)
+//! every downstream client shares the program's single session and a stateful server sees
+//! one client (see [`relay`] for where its notifications and mid-call requests go). With
+//! `session = "per-client"` every downstream session gets a program of its own, started on
+//! its first request and stopped when it ends; the first program still serves the
+//! registration's lists and the stateless (2026-07-28) requests, which have no session. A remote server is
 //! registered at its own URL — the gateway calls it directly — and the bridge only probes it
 //! (`ping` every `probe_interval`), taking the agent out of routing when it stops answering.
 //!
@@ -24,6 +27,7 @@
 //! # }
 //! ```
 
+mod clients;
 pub mod config;
 mod endpoint;
 mod env;
@@ -33,7 +37,7 @@ pub mod relay;
 mod supervisor;
 mod upstream;
 
-pub use config::{BridgeConfig, ServerConfig, Source};
+pub use config::{BridgeConfig, ServerConfig, SessionMode, Source};
 pub use error::{BridgeError, Result};
 
 use tokio::task::JoinSet;

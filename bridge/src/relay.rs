@@ -62,6 +62,9 @@ pub struct Relay {
     server: String,
     downstream: Arc<Downstream>,
     changes: mpsc::Sender<Changed>,
+    /// The downstream client's own capabilities and `clientInfo`, for a
+    /// program serving that one client.
+    client: Option<ClientConfig>,
 }
 
 // === impl Downstream ===
@@ -126,7 +129,14 @@ impl Downstream {
 impl Relay {
     /// The handler for server `server`'s session.
     pub fn new(server: &str, downstream: Arc<Downstream>, changes: mpsc::Sender<Changed>) -> Self {
-        Self { server: server.to_owned(), downstream, changes }
+        Self { server: server.to_owned(), downstream, changes, client: None }
+    }
+
+    /// Initializes as `client` (its capabilities and `clientInfo`) instead
+    /// of as the bridge.
+    pub fn for_client(mut self, client: ClientConfig) -> Self {
+        self.client = Some(client);
+        self
     }
 
     fn changed(&self) {
@@ -154,6 +164,9 @@ fn downstream_error(error: rmcp::ServiceError) -> ErrorData {
 
 impl ClientHandler for Relay {
     fn get_info(&self) -> ClientConfig {
+        if let Some(client) = &self.client {
+            return client.clone();
+        }
         // Everything a downstream client may offer; a request the actual
         // client cannot answer fails there, with its error.
         let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({

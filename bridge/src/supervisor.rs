@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ServerConfig, Source, ToolMeta};
+use crate::clients::Pool;
+use crate::config::{ServerConfig, SessionMode, Source, ToolMeta};
 use crate::endpoint::Endpoint;
 use crate::forward::Forward;
 use crate::relay::{Downstream, Relay};
@@ -119,7 +120,13 @@ async fn run_once(
     // URL and the gateway calls it directly.
     let endpoint = match &server.source {
         Source::Command(_) => {
-            match Endpoint::start(&server.listen, forward.clone(), &server.name).await {
+            // The registration lists what this first program serves; in
+            // per-client mode the sessions of the endpoint get their own.
+            let served = match server.session {
+                SessionMode::Shared => forward.clone(),
+                SessionMode::PerClient => forward.clone().per_client(Pool::new(server)),
+            };
+            match Endpoint::start(&server.listen, served, &server.name).await {
                 Ok(endpoint) => Some(endpoint),
                 Err(reason) => {
                     session.stop().await;

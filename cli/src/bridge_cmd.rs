@@ -34,6 +34,13 @@ pub struct BridgeArgs {
     /// Listen address of the bridge's MCP endpoint for the server given after `--`.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// `shared`: every client shares the one program; `per-client`: every client session gets
+    /// a program of its own (for a server that keeps per-session state).
+    #[arg(long, default_value = "shared")]
+    pub session: switchboard_bridge::SessionMode,
+    /// Most programs running for per-client sessions at once.
+    #[arg(long, default_value_t = switchboard_bridge::config::DEFAULT_MAX_SESSIONS)]
+    pub max_sessions: usize,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -77,8 +84,19 @@ fn configure(args: &BridgeArgs) -> Result<BridgeConfig, BridgeError> {
         args.url.as_deref(),
         args.config.as_deref(),
     )?;
+    if args.max_sessions == 0 {
+        return Err(BridgeError::Config("--max-sessions must be at least 1".into()));
+    }
+    if args.session == switchboard_bridge::SessionMode::PerClient && args.url.is_some() {
+        return Err(BridgeError::Config(
+            "--session per-client applies to a command; a --url server keeps its own sessions"
+                .into(),
+        ));
+    }
     for server in &mut config.servers {
         args.listen.clone_into(&mut server.listen);
+        server.session = args.session;
+        server.max_sessions = args.max_sessions;
     }
     Ok(config)
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    CommandSpec, DEFAULT_PROBE_INTERVAL, DependencyMeta, RestartPolicy, ServerConfig, Source,
-    ToolMeta,
+    CommandSpec, DEFAULT_MAX_SESSIONS, DEFAULT_PROBE_INTERVAL, DependencyMeta, RestartPolicy,
+    ServerConfig, SessionMode, Source, ToolMeta,
 };
 use crate::env::EnvValue;
 use crate::{BridgeError, Result};
@@ -45,6 +45,8 @@ struct TomlServer {
     max_restarts: Option<usize>,
     restart_window: Option<Spanned<String>>,
     probe_interval: Option<Spanned<String>>,
+    session: Option<Spanned<String>>,
+    max_sessions: Option<Spanned<usize>>,
     #[serde(default)]
     tools: BTreeMap<String, Spanned<TomlTool>>,
 }
@@ -117,6 +119,28 @@ fn parse_toml(text: &str, origin: &str) -> Result<Parsed> {
         let server = server.into_inner();
         let here = format!("{place}: [servers.{name}]");
         let name = check_name(&name, &here)?;
+        let session = match &server.session {
+            None => SessionMode::Shared,
+            Some(value) => value.get_ref().parse::<SessionMode>().map_err(|reason| {
+                BridgeError::Config(format!("{}: [servers.{name}] {reason}", at(value.span())))
+            })?,
+        };
+        let max_sessions = match &server.max_sessions {
+            None => DEFAULT_MAX_SESSIONS,
+            Some(value) if *value.get_ref() == 0 => {
+                return Err(BridgeError::Config(format!(
+                    "{}: [servers.{name}] max_sessions must be at least 1",
+                    at(value.span())
+                )));
+            }
+            Some(value) => *value.get_ref(),
+        };
+        if session == SessionMode::PerClient && server.url.is_some() {
+            return Err(BridgeError::Config(format!(
+                "{here}: session = \"per-client\" applies to a command; a url server keeps its \
+                 own sessions"
+            )));
+        }
         let source = match (server.command, server.url) {
             (Some(_), Some(_)) => {
                 return Err(BridgeError::Config(format!(
@@ -170,6 +194,8 @@ fn parse_toml(text: &str, origin: &str) -> Result<Parsed> {
                 DEFAULT_PROBE_INTERVAL,
             )?,
             listen: server.listen.unwrap_or_else(|| "127.0.0.1:0".into()),
+            session,
+            max_sessions,
         });
     }
     Ok(Parsed { servers, tools: top_tools })
@@ -283,6 +309,8 @@ fn parse_json(text: &str, origin: &str) -> Result<Parsed> {
             restart: RestartPolicy::default(),
             probe_interval: DEFAULT_PROBE_INTERVAL,
             listen: "127.0.0.1:0".into(),
+            session: SessionMode::Shared,
+            max_sessions: DEFAULT_MAX_SESSIONS,
         });
     }
     Ok(Parsed { servers, tools: BTreeMap::new() })

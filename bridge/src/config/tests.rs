@@ -132,3 +132,24 @@ fn one_command_takes_tools_from_a_file_and_a_name_from_the_package() {
     assert!(BridgeConfig::single(None, &[], None, None).is_err());
     assert!(BridgeConfig::single(None, &[], Some("ftp://x"), None).is_err());
 }
+
+#[test]
+fn session_mode_defaults_to_shared_and_reads_per_client() {
+    let shared = BridgeConfig::parse("[servers.a]\ncommand = \"x\"\n", "bridge.toml").unwrap();
+    assert_eq!(shared.servers[0].session, SessionMode::Shared);
+    assert_eq!(shared.servers[0].max_sessions, DEFAULT_MAX_SESSIONS);
+    let text = "[servers.a]\ncommand = \"x\"\nsession = \"per-client\"\nmax_sessions = 3\n";
+    let per_client = BridgeConfig::parse(text, "bridge.toml").unwrap();
+    assert_eq!(per_client.servers[0].session, SessionMode::PerClient);
+    assert_eq!(per_client.servers[0].max_sessions, 3);
+}
+
+#[test]
+fn bad_session_settings_name_the_line_and_the_setting() {
+    let bad = error_of("[servers.a]\ncommand = \"x\"\nsession = \"each\"\n");
+    assert!(bad.contains("bridge.toml:3") && bad.contains("bad session \"each\""), "{bad}");
+    let zero = error_of("[servers.a]\ncommand = \"x\"\nmax_sessions = 0\n");
+    assert!(zero.contains("max_sessions must be at least 1"), "{zero}");
+    let remote = error_of("[servers.a]\nurl = \"http://h/mcp\"\nsession = \"per-client\"\n");
+    assert!(remote.contains("applies to a command"), "{remote}");
+}
