@@ -361,7 +361,12 @@ impl Call {
             let started = Instant::now();
             let attempt = {
                 let _in_flight = InFlight::enter(&replica.endpoint);
-                let span = if self.target.is_tool_call() {
+                let span = if tracing::Span::current().is_disabled() {
+                    // The subscriber took no interest in the server span (no
+                    // export, logs above info): it takes none in this one
+                    // either, so skip parsing the endpoint for its fields.
+                    tracing::Span::none()
+                } else if self.target.is_tool_call() {
                     mcp::client_span(&route.upstream_tool, &replica.endpoint.url)
                 } else {
                     tracing::info_span!("upstream", url.full = %replica.endpoint.url)

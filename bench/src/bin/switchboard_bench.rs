@@ -7,6 +7,12 @@ use clap::Parser;
 use switchboard_bench::BenchError;
 use switchboard_bench::cli::BenchArgs;
 
+/// mimalloc instead of glibc's allocator: a forwarded call allocates and
+/// frees many small buffers across threads, where glibc's arenas spent a
+/// sixth of the gateway's CPU (`malloc`, `_int_free`, `malloc_consolidate`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Measure Switchboard (or a peer) on this machine: heartbeat, register,
 /// watch-fanout, rewire, gateway, restart.
 #[derive(Debug, Parser)]
