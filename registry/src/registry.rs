@@ -214,6 +214,7 @@ impl Registry {
                     } else {
                         tracing::info!(agent_id, change = ?transition.change, "agent status changed on heartbeat");
                     }
+                    self.shared.metrics.transitions.inc();
                     self.shared.mark_dirty([key]);
                     // Its deadline may have moved earlier than the one the
                     // driver sleeps towards.
@@ -259,6 +260,7 @@ impl Registry {
             return;
         };
         tracing::info!(agent_id, change = ?transition.change, "heartbeat stream broke: agent degraded");
+        self.shared.metrics.transitions.inc();
         self.shared.mark_dirty([key]);
         self.shared.liveness_changed.notify_one();
     }

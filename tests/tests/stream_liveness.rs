@@ -155,3 +155,31 @@ async fn last_heartbeat_is_unset_after_a_restart_until_the_agent_heartbeats() {
     heartbeat(&mut stream, &id, 2).await;
     assert!(get(&mut client, &id).await.last_heartbeat_at.is_some());
 }
+
+/// `switchboard_registry_status_transitions_total` now.
+fn transitions(server: &TestRegistry) -> f64 {
+    let text = server.registry().render_metrics();
+    metric_value(&text, "switchboard_registry_status_transitions_total").unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_transition_is_counted_whatever_caused_it() {
+    // A broken stream and the heartbeat that revives the agent are
+    // transitions as much as the timers' ones: an alert on the rate of
+    // transitions must see a crash-looping fleet.
+    let server = TestRegistry::start().await;
+    let mut client = server.registry_client().await;
+    let provider = common::provider("weather", "forecast", "1.0.0", &[]);
+    let provider_id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
+    let mut stream = RawHeartbeatStream::open(server.channel().await).await;
+    assert_eq!(heartbeat(&mut stream, &provider_id, 1).await, AgentStatus::Healthy);
+    let before = transitions(&server);
+
+    drop(stream);
+    degraded(&client, &provider_id).await;
+    assert_eq!(transitions(&server), before + 1.0, "the stream break");
+
+    let mut stream = RawHeartbeatStream::open(server.channel().await).await;
+    assert_eq!(heartbeat(&mut stream, &provider_id, 2).await, AgentStatus::Healthy);
+    assert_eq!(transitions(&server), before + 2.0, "the revival on a heartbeat");
+}

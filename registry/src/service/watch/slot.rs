@@ -39,6 +39,9 @@ pub struct Slot {
     busy: AtomicBool,
     /// Every event up to this revision was handed to the connection.
     delivered: AtomicU64,
+    /// When a sweep first saw the stream owing events after an idle poll
+    /// (milliseconds since the clock base; at or before `last_poll`: not seen).
+    owing_since: AtomicU64,
     /// The snapshot being sent, if any.
     pin: Mutex<Option<Arc<Snapshot>>>,
     /// Ended by the sweep.
@@ -84,10 +87,25 @@ impl Slot {
     }
 
     fn stalled(&self, now: u64, timeout: u64, head: u64) -> bool {
-        let waited = now.saturating_sub(self.last_poll.load(Ordering::Relaxed));
+        let last_poll = self.last_poll.load(Ordering::Relaxed);
         let owes =
             self.busy.load(Ordering::Relaxed) || self.delivered.load(Ordering::Relaxed) < head;
-        !self.idle.load(Ordering::Relaxed) && waited > timeout && owes
+        if !owes {
+            return false;
+        }
+        if !self.idle.load(Ordering::Relaxed) {
+            return now.saturating_sub(last_poll) > timeout;
+        }
+        // Idle at its last poll, yet it owes events: they came after that
+        // poll and woke the stream. HTTP/2 may still never poll it (its
+        // window filled meanwhile), and then that idle poll is all the sweep
+        // would ever see. So count from the first sweep that saw it owing.
+        let since = self.owing_since.load(Ordering::Relaxed);
+        if since <= last_poll {
+            self.owing_since.store(now.max(last_poll + 1), Ordering::Relaxed);
+            return false;
+        }
+        now.saturating_sub(since) > timeout
     }
 }
 
@@ -128,6 +146,7 @@ impl Watchers {
             idle: AtomicBool::new(false),
             busy: AtomicBool::new(true),
             delivered: AtomicU64::new(0),
+            owing_since: AtomicU64::new(0),
             pin: Mutex::new(None),
             reaped: AtomicBool::new(false),
             open: AtomicBool::new(true),
@@ -177,3 +196,6 @@ pub async fn run_sweeps(watchers: Weak<Watchers>, registry: Registry) {
         watchers.sweep(&registry, timeout);
     }
 }
+
+#[cfg(test)]
+mod tests;
