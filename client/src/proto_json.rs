@@ -25,6 +25,33 @@ pub fn from_struct(object: &Struct) -> Map<String, Json> {
     object.fields.iter().map(|(k, v)| (k.clone(), from_value(v))).collect()
 }
 
+/// A registered tool's argument schema: the `input_schema` field older
+/// agents send, else the `inputSchema` of the MCP definition newer ones
+/// send as bytes. `None` when neither has one (or the definition does not
+/// parse): shown as absent, never an error.
+///
+/// ```
+/// use switchboard_client::proto_json::tool_input_schema;
+/// use switchboard_proto::v1::Tool;
+///
+/// let definition = br#"{"name":"echo","inputSchema":{"type":"object"}}"#;
+/// let tool = Tool { mcp_definition: definition.to_vec().into(), ..Tool::default() };
+/// assert_eq!(tool_input_schema(&tool), Some(serde_json::json!({"type": "object"})));
+/// ```
+pub fn tool_input_schema(tool: &switchboard_proto::v1::Tool) -> Option<Json> {
+    if let Some(schema) = &tool.input_schema {
+        return Some(Json::Object(from_struct(schema)));
+    }
+    mcp_definition_field(tool, "inputSchema")
+}
+
+/// One top-level member (`annotations`, `title`, …) of a tool's MCP
+/// definition, when the agent sent one that parses.
+pub fn mcp_definition_field(tool: &switchboard_proto::v1::Tool, member: &str) -> Option<Json> {
+    let mut definition: Json = serde_json::from_slice(&tool.mcp_definition).ok()?;
+    definition.get_mut(member).map(Json::take)
+}
+
 fn from_value(value: &Value) -> Json {
     match &value.kind {
         None | Some(Kind::NullValue(_)) => Json::Null,

@@ -3,7 +3,7 @@
 //! table of proto names.
 
 use serde_json::{Value, json};
-use switchboard_client::proto_json::from_struct;
+use switchboard_client::proto_json::{mcp_definition_field, tool_input_schema};
 use switchboard_proto::v1::{
     Agent, AgentStatus, Candidate, DependencyResolution, DependencySpec, EventType, Provider,
     StatusReason, Tool, ToolResolution, WatchResponse,
@@ -53,19 +53,10 @@ fn tool(tool: &Tool) -> Value {
         "version": tool.version,
         "tags": tool.tags,
         "description": tool.description,
-        "input_schema": tool.input_schema.as_ref().map(|s| Value::Object(from_struct(s))),
-        "annotations": annotations(&tool.mcp_definition),
+        "input_schema": tool_input_schema(tool),
+        "annotations": mcp_definition_field(tool, "annotations"),
         "dependencies": tool.dependencies.iter().map(spec).collect::<Vec<_>>(),
     })
-}
-
-/// MCP annotations (`readOnlyHint`, …) from the tool's MCP definition, when
-/// the agent sent one that parses.
-fn annotations(definition: &[u8]) -> Value {
-    serde_json::from_slice::<Value>(definition)
-        .ok()
-        .and_then(|d| d.get("annotations").cloned())
-        .unwrap_or(Value::Null)
 }
 
 fn spec(spec: &DependencySpec) -> Value {

@@ -121,19 +121,9 @@ pub fn tool_json(tool: &Tool) -> Value {
         "version": tool.version,
         "tags": tool.tags,
         "description": tool.description,
-        "input_schema": input_schema(tool),
+        "input_schema": switchboard_client::proto_json::tool_input_schema(tool),
         "dependencies": tool.dependencies.iter().map(spec_json).collect::<Vec<_>>(),
     })
-}
-
-/// The tool's argument schema: the `input_schema` field of older agents,
-/// else the `inputSchema` of its MCP definition.
-fn input_schema(tool: &Tool) -> Option<Value> {
-    if let Some(schema) = &tool.input_schema {
-        return Some(struct_json(schema));
-    }
-    let definition: Value = serde_json::from_slice(&tool.mcp_definition).ok()?;
-    definition.get("inputSchema").cloned()
 }
 
 /// A dependency spec.
@@ -182,11 +172,6 @@ pub fn tool_resolution_json(resolution: &ToolResolution) -> Value {
         "tool_name": resolution.tool_name,
         "dependencies": resolution.dependencies.iter().map(resolution_json).collect::<Vec<_>>(),
     })
-}
-
-/// A `google.protobuf.Struct` as the JSON object it stands for.
-pub fn struct_json(value: &prost_types::Struct) -> Value {
-    Value::Object(switchboard_client::proto_json::from_struct(value))
 }
 
 #[cfg(test)]
