@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+pub mod audit;
 mod config;
 mod export;
 pub mod grpc;
