@@ -6,8 +6,12 @@ use std::path::PathBuf;
 
 use prost::Message as _;
 
-const PROTOS: &[&str] =
-    &["switchboard/v1/types.proto", "switchboard/v1/registry.proto", "switchboard/v1/watch.proto"];
+const PROTOS: &[&str] = &[
+    "switchboard/v1/types.proto",
+    "switchboard/v1/registry.proto",
+    "switchboard/v1/watch.proto",
+    "switchboard/v1/access.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
