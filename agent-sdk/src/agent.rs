@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::{self, Health};
 use crate::mesh::{FirstAttempt, Mesh, Wiring};
-use switchboard_client::DEFAULT_REGISTRY_ADDR;
+use switchboard_client::{DEFAULT_REGISTRY_ADDR, Registries, RegistryAddrs};
 
 use crate::introspect::Served;
 use crate::{AgentError, HealthCheck, MeshTool, introspect, server};
@@ -29,7 +29,7 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// metadata of its tools.
 ///
 /// Defaults come from the environment: `SWITCHBOARD_REGISTRY` (registry
-/// address, default [`DEFAULT_REGISTRY_ADDR`]), `SWITCHBOARD_AGENT_ADDR` (listen
+/// address or comma-separated addresses, default [`DEFAULT_REGISTRY_ADDR`]), `SWITCHBOARD_AGENT_ADDR` (listen
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
 /// advertised to the mesh, default `http://<listen address>/mcp`),
 /// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
@@ -98,7 +98,10 @@ impl Agent {
         self
     }
 
-    /// The registry address (`host:port` or URL).
+    /// The registry address (`host:port` or URL), or several replicas'
+    /// separated by commas (`10.0.0.1:7600,10.0.0.2:7600`), or a DNS name
+    /// that resolves to several: the agent registers at one, starting at a
+    /// random one, and moves to the next when it fails.
     pub fn registry(mut self, address: &str) -> Self {
         address.clone_into(&mut self.registry);
         self
@@ -236,8 +239,10 @@ impl Agent {
         let hosts = server::allowed_hosts(uri.host().unwrap_or("127.0.0.1"), uri.port_u16());
 
         // Lazy: the agent must start even while the registry is away.
-        let channel = switchboard_client::connect_lazy(&self.registry)
-            .map_err(|e| AgentError::Config(e.to_string()))?;
+        let addrs = RegistryAddrs::parse(&self.registry)
+            .map_err(|e| AgentError::Config(format!("registry: {e}")))?;
+        let registries =
+            Registries::resolve(addrs).await.map_err(|e| AgentError::Config(e.to_string()))?;
 
         let stop = CancellationToken::new();
         let (health, _checking) = Health::start(self.health_checks.clone(), &stop);
@@ -256,7 +261,7 @@ impl Agent {
             let served = introspect::served(&loopback_url(local_addr)).await?;
             let request = self.registration(&endpoint, served)?;
             let wiring = Wiring::new(&self.tools);
-            let mut mesh = Mesh::new(channel.clone(), request, wiring, health, registered);
+            let mut mesh = Mesh::new(registries.clone(), request, wiring, health, registered);
             self.register_first(&mut mesh, require_registry).await.map(|()| mesh)
         };
         let mesh = match first.await {
@@ -277,7 +282,7 @@ impl Agent {
         let meshing = tokio::spawn(mesh.run(leaving, mesh_stop.clone()));
         let task = tokio::spawn(shut_down_later(
             stop.clone(),
-            channel,
+            registries,
             (agent_id.clone(), registered_rx.clone()),
             serving,
             (meshing, mesh_stop),
@@ -461,7 +466,7 @@ impl RunningAgent {
 /// nothing to deregister.
 async fn shut_down_later(
     stop: CancellationToken,
-    channel: tonic::transport::Channel,
+    registries: Registries,
     (agent_id, registered): (String, watch::Receiver<bool>),
     serving: JoinHandle<std::io::Result<()>>,
     (meshing, mesh_stop): (JoinHandle<()>, CancellationToken),
@@ -479,8 +484,13 @@ async fn shut_down_later(
     }
     if *registered.borrow() {
         let request = DeregisterAgentRequest { agent_id: agent_id.clone() };
-        let mut client = RegistryServiceClient::new(channel);
-        match tokio::time::timeout(DEREGISTER_TIMEOUT, client.deregister_agent(request)).await {
+        // Where the agent is registered now, which may not be where it
+        // started (or, if that one is gone, a replica sharing its store).
+        let deregistering = registries.call(|channel| {
+            let request = request.clone();
+            async move { RegistryServiceClient::new(channel).deregister_agent(request).await }
+        });
+        match tokio::time::timeout(DEREGISTER_TIMEOUT, deregistering).await {
             Ok(Ok(_)) => tracing::info!(%agent_id, "deregistered"),
             Ok(Err(status)) => tracing::warn!(%agent_id, %status, "deregistration failed"),
             Err(_) => tracing::warn!(%agent_id, "deregistration timed out"),

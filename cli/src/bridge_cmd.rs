@@ -28,7 +28,7 @@ pub struct BridgeArgs {
     /// Bridge a Streamable HTTP server someone else runs (registered at this URL).
     #[arg(long)]
     pub url: Option<String>,
-    /// The registry's gRPC address.
+    /// The registry's gRPC address, or several replicas' separated by commas.
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = "127.0.0.1:7600")]
     pub registry: String,
     /// Listen address of the bridge's MCP endpoint for the server given after `--`.

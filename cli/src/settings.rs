@@ -318,7 +318,8 @@ pub struct GatewayArgs {
     /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics, /ui [default: 127.0.0.1:7700].
     #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
     pub gateway_addr: Option<String>,
-    /// The registry's gRPC address [default: 127.0.0.1:7600].
+    /// The registry's gRPC address, or several replicas' separated by commas
+    /// (followed one at a time, the next on failure) [default: 127.0.0.1:7600].
     #[arg(long, env = "SWITCHBOARD_REGISTRY")]
     pub registry: Option<String>,
     /// Trace export.

@@ -3,6 +3,9 @@
 //!
 //! - [`connect`]: a tuned gRPC channel to a registry (default address
 //!   [`DEFAULT_REGISTRY_ADDR`]);
+//! - [`RegistryAddrs`], [`Registries`]: several registry replicas
+//!   (`a:7600,b:7600`, or a DNS name that resolves to several), and the one a
+//!   client uses until it fails;
 //! - [`Backoff`]: exponential backoff with full jitter for every reconnect loop;
 //! - [`WatchCache`]: a local, always-consistent map of agents fed by the
 //!   registry's Watch stream, resuming by revision;
@@ -15,6 +18,8 @@ mod connect;
 mod mcp_call_error;
 mod mcp_pool;
 pub mod proto_json;
+mod registries;
+mod registry_addrs;
 mod watch_cache;
 
 pub use backoff::Backoff;
@@ -23,4 +28,6 @@ pub use connect::{
 };
 pub use mcp_call_error::{FailureClass, McpCallError};
 pub use mcp_pool::{McpPool, McpPoolConfig};
+pub use registries::{Current, Registries, connect_any, moves_on};
+pub use registry_addrs::RegistryAddrs;
 pub use watch_cache::{CacheView, WatchCache, WatchCacheConfig};

@@ -32,7 +32,10 @@ pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:7700";
 /// ```
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// The registry's gRPC address (default [`switchboard_client::DEFAULT_REGISTRY_ADDR`]).
+    /// The registry's gRPC address (default [`switchboard_client::DEFAULT_REGISTRY_ADDR`]),
+    /// or several replicas' separated by commas (`a:7600,b:7600`), or a DNS
+    /// name that resolves to several: the gateway watches one and moves to
+    /// the next when its stream breaks.
     pub registry: String,
     /// Longest wait for one upstream call.
     pub call_timeout: Duration,
@@ -72,6 +75,9 @@ impl GatewayConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.registry.is_empty() {
             return Err("registry: must not be empty".into());
+        }
+        if let Err(error) = switchboard_client::RegistryAddrs::parse(&self.registry) {
+            return Err(format!("registry: {error}"));
         }
         if self.call_timeout.is_zero() {
             return Err("call_timeout must be greater than 0".into());

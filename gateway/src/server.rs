@@ -76,8 +76,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     config.validate().map_err(GatewayError::Config)?;
-    let channel = switchboard_client::connect_lazy(&config.registry)?;
-    let cache = WatchCache::spawn(channel.clone(), WatchCacheConfig::default());
+    let addrs = switchboard_client::RegistryAddrs::parse(&config.registry)?;
+    let registries = switchboard_client::Registries::resolve(addrs).await?;
+    // The dashboard reads the replica the gateway starts on.
+    let channel = registries.current().channel;
+    let cache = WatchCache::spawn_on(registries, WatchCacheConfig::default());
     let gateway = Gateway::new(config.clone());
     let readiness = Readiness::new();
     let first_snapshot = readiness.register("routing-snapshot");

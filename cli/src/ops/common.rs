@@ -28,7 +28,8 @@ pub struct AgentFilter {
 /// `--registry`: where the registry's gRPC API listens.
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
-    /// The registry's gRPC address (`host:port` or URL).
+    /// The registry's gRPC address (`host:port` or URL), or several
+    /// replicas' separated by commas: the first that answers is used.
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = switchboard_client::DEFAULT_REGISTRY_ADDR)]
     pub registry: String,
 }
@@ -84,9 +85,14 @@ impl From<StatusFilter> for AgentStatus {
     }
 }
 
-/// Connects to the registry now: unreachable is exit code 3.
+/// Connects now to the first registry of the list that answers: a bad
+/// entry is exit code 2, none reachable exit code 3.
 pub async fn registry(address: &str) -> anyhow::Result<Channel> {
-    switchboard_client::connect(address).await.map_err(|error| match error {
+    let connected = match switchboard_client::RegistryAddrs::parse(address) {
+        Ok(addrs) => switchboard_client::connect_any(&addrs).await.map(|(_, channel)| channel),
+        Err(error) => Err(error),
+    };
+    connected.map_err(|error| match error {
         switchboard_client::ConnectError::BadAddress { .. } => {
             ExitCode::error(ExitCode::USAGE, error.to_string())
         }
