@@ -15,7 +15,6 @@
 
 use std::time::Duration;
 
-use rmcp::{tool, tool_router};
 use serde_json::json;
 use switchboard_agent::{Agent, Dependency, RunningAgent};
 use switchboard_client::RegistryAddrs;
@@ -23,26 +22,9 @@ use switchboard_examples::date_service;
 use switchboard_gateway::GatewayConfig;
 use switchboard_proto::v1::{AgentStatus, ListAgentsRequest};
 use switchboard_tests::gateway::free_addr;
-use switchboard_tests::{InProcessGateway, McpClient, TestRegistry, cli, echo, eventually};
+use switchboard_tests::{InProcessGateway, McpClient, Relay, TestRegistry, cli, echo, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The dependent: `relay` calls the `identity` capability and says what it got.
-#[derive(Clone)]
-struct Relay {
-    identity: Dependency,
-}
-
-#[tool_router(server_handler)]
-impl Relay {
-    #[tool(description = "Calls the identity capability and reports the answer")]
-    async fn relay(&self) -> String {
-        match self.identity.call_text(json!({})).await {
-            Ok(text) => format!("ok: {text}"),
-            Err(error) => format!("{}: {error}", error.metric_label()),
-        }
-    }
-}
 
 /// A registry process (kill -9 is what a crash looks like).
 async fn registry_process() -> TestRegistry {
