@@ -8,6 +8,7 @@
 //! [`server::serve_admin`] put it on the network; [`serve`] assembles the
 //! whole process (store, core, both ports) the way the binary runs it.
 
+pub mod access;
 pub mod resolution;
 pub mod server;
 pub mod store;
@@ -29,6 +30,7 @@ mod streams;
 mod validate;
 mod writer;
 
+pub use access::{Access, AuthConfig, Caller};
 pub use change::Change;
 pub use config::{Limits, RegistryConfig};
 pub use error::{RegistryError, RegistryResult};
