@@ -33,7 +33,8 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
 /// advertised to the mesh, default `http://<listen address>/mcp`),
 /// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
-/// see [`Agent::require_registry`]).
+/// see [`Agent::require_registry`]), `SWITCHBOARD_TOKEN` (the registry token,
+/// see [`Agent::token`]).
 ///
 /// The agent serves at once. When the registry cannot be reached at start it
 /// logs what it waits for and registers in the background, with backoff,
@@ -55,6 +56,8 @@ pub struct Agent {
     /// start (a builder cannot fail).
     require_registry: Result<bool, String>,
     health_checks: Vec<HealthCheck>,
+    /// The registry token (an unusable one is reported at start).
+    token: Result<switchboard_client::Bearer, String>,
 }
 
 /// A started agent.
@@ -89,7 +92,17 @@ impl Agent {
                 env("SWITCHBOARD_REQUIRE_REGISTRY"),
             ),
             health_checks: Vec::new(),
+            token: switchboard_client::Bearer::from_env()
+                .map_err(|e| format!("{}: {e}", switchboard_client::TOKEN_ENV)),
         }
+    }
+
+    /// The token sent on every registry call and stream, for a registry
+    /// that runs with auth (an agent token whose scope covers this agent's
+    /// name and capabilities). Default: `SWITCHBOARD_TOKEN`.
+    pub fn token(mut self, secret: &str) -> Self {
+        self.token = switchboard_client::Bearer::new(Some(secret)).map_err(|e| e.to_string());
+        self
     }
 
     /// The agent software's version (shown to operators).
@@ -236,8 +249,11 @@ impl Agent {
         let hosts = server::allowed_hosts(uri.host().unwrap_or("127.0.0.1"), uri.port_u16());
 
         // Lazy: the agent must start even while the registry is away.
-        let channel = switchboard_client::connect_lazy(&self.registry)
-            .map_err(|e| AgentError::Config(e.to_string()))?;
+        let bearer = self.token.clone().map_err(AgentError::Config)?;
+        let channel = bearer.channel(
+            switchboard_client::connect_lazy(&self.registry)
+                .map_err(|e| AgentError::Config(e.to_string()))?,
+        );
 
         let stop = CancellationToken::new();
         let (health, _checking) = Health::start(self.health_checks.clone(), &stop);
@@ -461,7 +477,7 @@ impl RunningAgent {
 /// nothing to deregister.
 async fn shut_down_later(
     stop: CancellationToken,
-    channel: tonic::transport::Channel,
+    channel: switchboard_client::AuthChannel,
     (agent_id, registered): (String, watch::Receiver<bool>),
     serving: JoinHandle<std::io::Result<()>>,
     (meshing, mesh_stop): (JoinHandle<()>, CancellationToken),

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use switchboard_client::AuthChannel;
 use switchboard_client::Backoff;
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
@@ -25,7 +26,6 @@ use switchboard_proto::v1::{
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::health::Health;
 use crate::{AgentError, Dependency, MeshTool};
@@ -73,7 +73,7 @@ enum End {
 
 /// The registration and heartbeat loop of one agent.
 pub struct Mesh {
-    channel: Channel,
+    channel: AuthChannel,
     request: RegisterAgentRequest,
     wiring: Wiring,
     health: Health,
@@ -94,7 +94,7 @@ impl Mesh {
     /// The mesh of an agent that has not registered yet; `registered` turns
     /// true once it has.
     pub fn new(
-        channel: Channel,
+        channel: AuthChannel,
         request: RegisterAgentRequest,
         wiring: Wiring,
         health: Health,

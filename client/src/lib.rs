@@ -3,6 +3,7 @@
 //!
 //! - [`connect`]: a tuned gRPC channel to a registry (default address
 //!   [`DEFAULT_REGISTRY_ADDR`]);
+//! - [`Bearer`]: the token sent to a registry that runs with auth;
 //! - [`Backoff`]: exponential backoff with full jitter for every reconnect loop;
 //! - [`WatchCache`]: a local, always-consistent map of agents fed by the
 //!   registry's Watch stream, resuming by revision;
@@ -11,6 +12,7 @@
 //!   another replica.
 
 mod backoff;
+mod bearer;
 mod connect;
 mod mcp_call_error;
 mod mcp_pool;
@@ -18,6 +20,7 @@ pub mod proto_json;
 mod watch_cache;
 
 pub use backoff::Backoff;
+pub use bearer::{AuthChannel, BadToken, Bearer, TOKEN_ENV};
 pub use connect::{
     ConnectError, DEFAULT_REGISTRY_ADDR, connect, connect_lazy, endpoint_uri, error_chain,
 };

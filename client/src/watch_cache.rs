@@ -43,6 +43,9 @@ pub struct WatchCacheConfig {
     pub filter: WatchFilter,
     /// Delays between reconnects.
     pub backoff: Backoff,
+    /// The token sent with every Watch (a registry with auth wants a
+    /// viewer or above).
+    pub bearer: crate::Bearer,
 }
 
 /// One consistent view of the watched agents.
@@ -189,6 +192,8 @@ impl Follower {
         // resume from a view at revision 0 — and an empty one has no entries
         // to open the staging map.
         let snapshot_due = request.since_revision == 0;
+        let mut request = tonic::Request::new(request);
+        self.config.bearer.apply(&mut request);
         let mut stream = match self.client.watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Broken::Stream(status),

@@ -34,6 +34,9 @@ pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:7700";
 pub struct GatewayConfig {
     /// The registry's gRPC address (default [`switchboard_client::DEFAULT_REGISTRY_ADDR`]).
     pub registry: String,
+    /// The token the gateway's Watch presents to a registry with auth (a
+    /// viewer token is enough).
+    pub registry_token: switchboard_client::Bearer,
     /// Longest wait for one upstream call.
     pub call_timeout: Duration,
     /// Per-endpoint circuit breaker.
@@ -56,6 +59,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             registry: switchboard_client::DEFAULT_REGISTRY_ADDR.into(),
+            registry_token: switchboard_client::Bearer::default(),
             call_timeout: Duration::from_secs(30),
             breaker: BreakerConfig::default(),
             max_attempts: 3,

@@ -77,7 +77,9 @@ pub async fn serve(
 ) -> Result<(), GatewayError> {
     config.validate().map_err(GatewayError::Config)?;
     let channel = switchboard_client::connect_lazy(&config.registry)?;
-    let cache = WatchCache::spawn(channel.clone(), WatchCacheConfig::default());
+    let watch =
+        WatchCacheConfig { bearer: config.registry_token.clone(), ..WatchCacheConfig::default() };
+    let cache = WatchCache::spawn(channel.clone(), watch);
     let gateway = Gateway::new(config.clone());
     let readiness = Readiness::new();
     let first_snapshot = readiness.register("routing-snapshot");

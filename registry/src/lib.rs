@@ -36,7 +36,9 @@ pub use config::{Limits, RegistryConfig};
 pub use error::{RegistryError, RegistryResult};
 pub use metrics::Metrics;
 pub use registry::{AgentReadiness, HeartbeatOutcome, Registered, Registry, RegistryTasks};
-pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve};
+pub use serve::{
+    BOOTSTRAP_TOKEN_FILE, Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve,
+};
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
 pub use store::{SledStore, Store};

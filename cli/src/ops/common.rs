@@ -3,8 +3,10 @@
 //! codes.
 
 use clap::{Args, ValueEnum};
+use switchboard_client::AuthChannel;
 use switchboard_proto::v1::AgentStatus;
-use tonic::transport::Channel;
+
+use crate::credentials::TokenArgs;
 
 use super::ExitCode;
 
@@ -25,12 +27,16 @@ pub struct AgentFilter {
     pub name: Option<String>,
 }
 
-/// `--registry`: where the registry's gRPC API listens.
+/// `--registry`: where the registry's gRPC API listens, and the token to
+/// present there.
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
     /// The registry's gRPC address (`host:port` or URL).
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = switchboard_client::DEFAULT_REGISTRY_ADDR)]
     pub registry: String,
+    /// The token sent with every call.
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 /// `--gateway`: the gateway's MCP endpoint.
@@ -84,16 +90,20 @@ impl From<StatusFilter> for AgentStatus {
     }
 }
 
-/// Connects to the registry now: unreachable is exit code 3.
-pub async fn registry(address: &str) -> anyhow::Result<Channel> {
-    switchboard_client::connect(address).await.map_err(|error| match error {
-        switchboard_client::ConnectError::BadAddress { .. } => {
-            ExitCode::error(ExitCode::USAGE, error.to_string())
-        }
-        switchboard_client::ConnectError::Unreachable { .. } => {
-            ExitCode::error(ExitCode::UNREACHABLE, error.to_string())
-        }
-    })
+/// Connects to the registry now, sending the flag's token with every call:
+/// unreachable is exit code 3, a bad token or address 2.
+pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<AuthChannel> {
+    let bearer = flag.token.bearer().map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))?;
+    let channel =
+        switchboard_client::connect(&flag.registry).await.map_err(|error| match error {
+            switchboard_client::ConnectError::BadAddress { .. } => {
+                ExitCode::error(ExitCode::USAGE, error.to_string())
+            }
+            switchboard_client::ConnectError::Unreachable { .. } => {
+                ExitCode::error(ExitCode::UNREACHABLE, error.to_string())
+            }
+        })?;
+    Ok(bearer.channel(channel))
 }
 
 /// Maps a failed registry call to its exit code, with the registry's message.
@@ -106,6 +116,13 @@ pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
         ),
         tonic::Code::NotFound => ExitCode::error(ExitCode::NOT_FOUND, message),
         tonic::Code::InvalidArgument => ExitCode::error(ExitCode::USAGE, message),
+        tonic::Code::Unauthenticated => ExitCode::error(
+            ExitCode::DENIED,
+            format!("the registry refused the credentials: {message} (see --token)"),
+        ),
+        tonic::Code::PermissionDenied => {
+            ExitCode::error(ExitCode::DENIED, format!("not allowed: {message}"))
+        }
         code => ExitCode::error(ExitCode::FAILED, format!("registry answered {code:?}: {message}")),
     }
 }
