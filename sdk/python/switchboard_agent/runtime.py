@@ -168,7 +168,9 @@ class MeshAgent:
     (default 127.0.0.1:7600), `SWITCHBOARD_AGENT_ADDR` (listen `host:port`, default
     127.0.0.1:0) or `SWITCHBOARD_AGENT_HOST` / `SWITCHBOARD_AGENT_PORT`,
     `SWITCHBOARD_AGENT_ENDPOINT` (the URL advertised, default `http://<host>:<port>/mcp`),
-    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any).
+    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any),
+    `SWITCHBOARD_TOKEN` (the registry token of a registry started with `--auth`, sent as
+    `authorization: Bearer <token>` metadata on every registry call and stream).
     """
 
     server: MCPServer
@@ -184,6 +186,7 @@ class MeshAgent:
     require_registry: bool = False
     drain_timeout: float = DRAIN_TIMEOUT
     health_checks: list[HealthCheck] = field(default_factory=list)
+    token: str | None = field(default=None, repr=False)
 
     agent_id: str = field(init=False, default="")
     registered: bool = field(init=False, default=False)
@@ -203,6 +206,9 @@ class MeshAgent:
         self.endpoint = self.endpoint or _env("SWITCHBOARD_AGENT_ENDPOINT")
         extra = [h for h in (_env("SWITCHBOARD_AGENT_ALLOWED_HOSTS") or "").split(",") if h]
         self.allowed_hosts = [*self.allowed_hosts, *extra]
+        token = (self.token or _env("SWITCHBOARD_TOKEN") or "").strip()
+        # Sent with every registry call and stream; a registry without auth ignores it.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._stopping = False
         self._fatal: str | None = None
         self._wiring = Wiring(self.tools)
@@ -357,7 +363,9 @@ class MeshAgent:
         )
 
     async def _register(self) -> None:
-        response = await self._registry_stub.RegisterAgent(self._request, timeout=REGISTER_TIMEOUT)
+        response = await self._registry_stub.RegisterAgent(
+            self._request, timeout=REGISTER_TIMEOUT, metadata=self._metadata
+        )
         self.agent_id = self._request.agent_id = response.agent_id
         if response.heartbeat.HasField("interval"):
             self.interval = response.heartbeat.interval.ToTimedelta().total_seconds() or self.interval
@@ -394,7 +402,9 @@ class MeshAgent:
     async def _deregister(self) -> None:
         request = _proto.registry.DeregisterAgentRequest(agent_id=self.agent_id)
         try:
-            await self._registry_stub.DeregisterAgent(request, timeout=DEREGISTER_TIMEOUT)
+            await self._registry_stub.DeregisterAgent(
+                request, timeout=DEREGISTER_TIMEOUT, metadata=self._metadata
+            )
             log.info("deregistered %s", self.agent_id)
         except grpc.aio.AioRpcError as e:
             log.warning("deregistration failed: %s: %s", e.code().name, e.details())
@@ -443,7 +453,7 @@ class MeshAgent:
                 yield self._heartbeat()
 
         control = _proto.registry.ControlAction
-        call = self._heartbeat_stub.StreamHeartbeats(heartbeats())
+        call = self._heartbeat_stub.StreamHeartbeats(heartbeats(), metadata=self._metadata)
         try:
             async for response in call:
                 backoff.reset()
