@@ -1,6 +1,8 @@
 //! `switchboard token create|list|revoke` and `whoami` against the real
 //! binary and a registry started with `--auth`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use switchboard_tests::{TestRegistry, cli, cli_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,8 @@
 //! (or an admin) may overwrite, heartbeat for or deregister what it
 //! registered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

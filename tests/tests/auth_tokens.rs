@@ -1,6 +1,8 @@
 //! Tokens and roles on a registry started with auth: every rule is tried
 //! by a caller it must stop, and must stop it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};
