@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_client::{AuthChannel, Bearer};
+use switchboard_proto::v1::access_service_client::AccessServiceClient;
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::watch_service_client::WatchServiceClient;
+use switchboard_proto::v1::{CreateTokenRequest, RegisterAgentRequest, TokenInfo};
 use switchboard_registry::{Listen, LoadedRegistry, Registry, RegistryConfig, RunningRegistry};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -245,6 +247,25 @@ impl TestRegistry {
     pub async fn channel_as(&self, token: &str) -> AuthChannel {
         let bearer = Bearer::new(Some(token)).expect("a token that fits in metadata");
         bearer.channel(self.channel().await)
+    }
+
+    /// A token issued with the bootstrap admin token: its record and secret.
+    pub async fn issue_token(&self, request: CreateTokenRequest) -> (TokenInfo, String) {
+        let mut access = AccessServiceClient::new(self.channel_as(&self.admin_token()).await);
+        let created = access.create_token(request).await.expect("admin creates a token");
+        let created = created.into_inner();
+        (created.token.expect("the token's record"), created.secret)
+    }
+
+    /// A registry client that sends `token` with every call.
+    pub async fn registry_client_as(&self, token: &str) -> RegistryServiceClient<AuthChannel> {
+        RegistryServiceClient::new(self.channel_as(token).await)
+    }
+
+    /// Registers `request` with `token`; returns the agent id.
+    pub async fn register_as(&self, token: &str, request: RegisterAgentRequest) -> String {
+        let mut client = self.registry_client_as(token).await;
+        client.register_agent(request).await.expect("registered").into_inner().agent_id
     }
 
     pub async fn registry_client(&self) -> RegistryServiceClient<Channel> {

@@ -10,10 +10,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use switchboard_client::AuthChannel;
 use switchboard_proto::v1::access_service_client::AccessServiceClient;
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
-use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{
     CreateTokenRequest, DeregisterAgentRequest, GetAgentRequest, LabelUpdate, Role,
     SendHeartbeatRequest, StreamHeartbeatsRequest, Tool, stream_heartbeats_response,
@@ -23,8 +21,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
+/// An agent token's secret, issued by the bootstrap admin.
 async fn issue(registry: &TestRegistry, name: &str, agent: &str, provides: &[&str]) -> String {
-    let mut access = AccessServiceClient::new(registry.channel_as(&registry.admin_token()).await);
     let request = CreateTokenRequest {
         name: name.into(),
         role: Role::Agent as i32,
@@ -32,18 +30,14 @@ async fn issue(registry: &TestRegistry, name: &str, agent: &str, provides: &[&st
         provides: provides.iter().map(|p| (*p).to_owned()).collect(),
         ..CreateTokenRequest::default()
     };
-    access.create_token(request).await.expect("admin creates a token").into_inner().secret
-}
-
-async fn registry_as(registry: &TestRegistry, token: &str) -> RegistryServiceClient<AuthChannel> {
-    RegistryServiceClient::new(registry.channel_as(token).await)
+    registry.issue_token(request).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_capability_or_a_name_outside_the_scope_is_permission_denied() {
     let registry = TestRegistry::builder().auth().start().await;
     let secret = issue(&registry, "weather", "weather*", &["weather_*"]).await;
-    let mut agent = registry_as(&registry, &secret).await;
+    let mut agent = registry.registry_client_as(&secret).await;
 
     // The hijack the rule is for: a fake `payments` provider.
     let mut request = common::provider("weather", "weather_forecast", "1.0.0", &[]);
@@ -84,14 +78,14 @@ async fn another_identity_cannot_overwrite_deregister_or_heartbeat_an_agent() {
     let owner = issue(&registry, "weather", "weather", &["weather_*"]).await;
     // Same scope, another identity: scope alone does not confer ownership.
     let rival = issue(&registry, "rival", "weather", &["weather_*"]).await;
-    let mut owner_client = registry_as(&registry, &owner).await;
+    let mut owner_client = registry.registry_client_as(&owner).await;
     let id = owner_client
         .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
         .await
         .unwrap()
         .into_inner()
         .agent_id;
-    let mut rival_client = registry_as(&registry, &rival).await;
+    let mut rival_client = registry.registry_client_as(&rival).await;
 
     let mut overwrite = common::provider("weather", "weather_forecast", "9.9.9", &[]);
     overwrite.agent_id = id.clone();
@@ -168,7 +162,7 @@ async fn another_identity_cannot_overwrite_deregister_or_heartbeat_an_agent() {
         .expect("the owner heartbeats");
 
     // An admin may take anything over.
-    let mut admin = registry_as(&registry, &registry.admin_token()).await;
+    let mut admin = registry.registry_client_as(&registry.admin_token()).await;
     admin.register_agent(overwrite).await.expect("admin overwrites");
     admin
         .deregister_agent(DeregisterAgentRequest { agent_id: id })
@@ -181,20 +175,11 @@ async fn a_stream_is_bound_to_the_identity_that_opened_it() {
     let registry = TestRegistry::builder().auth().start().await;
     let weather = issue(&registry, "weather", "weather", &["weather_*"]).await;
     let radar = issue(&registry, "radar", "radar", &["radar_*"]).await;
-    let mine = registry_as(&registry, &weather)
-        .await
-        .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
-        .await
-        .unwrap()
-        .into_inner()
-        .agent_id;
-    let theirs = registry_as(&registry, &radar)
-        .await
-        .register_agent(common::provider("radar", "radar_scan", "1.0.0", &[]))
-        .await
-        .unwrap()
-        .into_inner()
-        .agent_id;
+    let mine = registry
+        .register_as(&weather, common::provider("weather", "weather_forecast", "1.0.0", &[]))
+        .await;
+    let theirs =
+        registry.register_as(&radar, common::provider("radar", "radar_scan", "1.0.0", &[])).await;
 
     let (beats, outgoing) = mpsc::channel(4);
     let mut stream = HeartbeatServiceClient::new(registry.channel_as(&weather).await)
@@ -248,7 +233,8 @@ async fn an_sdk_agent_with_a_token_joins_and_a_gateway_with_a_viewer_token_route
     )
     .await
     .expect("the agent registers with its token");
-    let stored = registry_as(&registry, &viewer)
+    let stored = registry
+        .registry_client_as(&viewer)
         .await
         .get_agent(GetAgentRequest { agent_id: agent.agent_id.clone() })
         .await

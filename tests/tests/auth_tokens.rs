@@ -8,27 +8,18 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_client::AuthChannel;
 use switchboard_proto::v1::access_service_client::AccessServiceClient;
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
-use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::watch_service_client::WatchServiceClient;
 use switchboard_proto::v1::{
     AuthenticateRequest, CreateTokenRequest, DeregisterAgentRequest, ListAgentsRequest,
-    ListTokensRequest, RevokeTokenRequest, Role, StreamHeartbeatsRequest, TokenInfo, WatchRequest,
+    ListTokensRequest, RevokeTokenRequest, Role, StreamHeartbeatsRequest, WatchRequest,
     WhoAmIRequest, stream_heartbeats_response,
 };
 use switchboard_tests::{TestRegistry, eventually};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-
-/// A token issued with the bootstrap admin token.
-async fn issue(registry: &TestRegistry, request: CreateTokenRequest) -> (TokenInfo, String) {
-    let mut access = AccessServiceClient::new(registry.channel_as(&registry.admin_token()).await);
-    let created = access.create_token(request).await.expect("admin creates a token").into_inner();
-    (created.token.expect("the record"), created.secret)
-}
 
 fn agent_token(name: &str, agent: &str, provides: &str) -> CreateTokenRequest {
     CreateTokenRequest {
@@ -44,8 +35,27 @@ fn role_token(name: &str, role: Role) -> CreateTokenRequest {
     CreateTokenRequest { name: name.into(), role: role as i32, ..CreateTokenRequest::default() }
 }
 
-async fn registry_as(registry: &TestRegistry, token: &str) -> RegistryServiceClient<AuthChannel> {
-    RegistryServiceClient::new(registry.channel_as(token).await)
+/// How each stream ended, by name.
+type Ended = Arc<Mutex<Vec<(&'static str, tonic::Status)>>>;
+
+/// Reads `stream` to its end in a task, recording the status it ends with.
+fn record_end<T: Send + 'static>(
+    name: &'static str,
+    mut stream: tonic::Streaming<T>,
+    ended: Ended,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(status) => {
+                    ended.lock().unwrap().push((name, status));
+                    break;
+                }
+            }
+        }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +67,7 @@ async fn no_garbage_or_malformed_credentials_are_unauthenticated_saying_why() {
     assert_eq!(missing.code(), Code::Unauthenticated);
     assert!(missing.message().contains("missing credentials"), "{missing:?}");
 
-    let garbage = registry_as(&registry, "sbt_not-a-real-token").await;
+    let garbage = registry.registry_client_as("sbt_not-a-real-token").await;
     let unknown = garbage.clone().register_agent(request()).await.unwrap_err();
     assert_eq!(unknown.code(), Code::Unauthenticated);
     assert_eq!(unknown.message(), "unknown token");
@@ -86,15 +96,13 @@ async fn no_garbage_or_malformed_credentials_are_unauthenticated_saying_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_refused() {
     let registry = TestRegistry::builder().auth().start().await;
-    let (_, secret) = issue(
-        &registry,
-        CreateTokenRequest {
+    let (_, secret) = registry
+        .issue_token(CreateTokenRequest {
             ttl: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
             ..agent_token("brief", "weather", "weather_*")
-        },
-    )
-    .await;
-    let client = registry_as(&registry, &secret).await;
+        })
+        .await;
+    let client = registry.registry_client_as(&secret).await;
     let status = eventually("the token to expire", Duration::from_secs(10), || {
         let mut client = client.clone();
         async move {
@@ -110,8 +118,9 @@ async fn an_expired_token_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_refused_and_its_open_streams_end_within_a_second() {
     let registry = TestRegistry::builder().auth().start().await;
-    let (token, secret) = issue(&registry, agent_token("weather", "weather", "weather_*")).await;
-    let mut client = registry_as(&registry, &secret).await;
+    let (token, secret) =
+        registry.issue_token(agent_token("weather", "weather", "weather_*")).await;
+    let mut client = registry.registry_client_as(&secret).await;
     let registered = client
         .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
         .await
@@ -141,34 +150,9 @@ async fn a_revoked_token_is_refused_and_its_open_streams_end_within_a_second() {
     watch.message().await.expect("the snapshot starts").expect("a message");
 
     // Each stream's end is recorded by a reader task, so the test can poll.
-    let ended: Arc<Mutex<Vec<(&str, tonic::Status)>>> = Arc::default();
-    let record = ended.clone();
-    let heartbeat_reader = tokio::spawn(async move {
-        loop {
-            match heartbeats.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(status) => {
-                    record.lock().unwrap().push(("heartbeat", status));
-                    break;
-                }
-            }
-        }
-        drop(beats);
-    });
-    let record = ended.clone();
-    let watch_reader = tokio::spawn(async move {
-        loop {
-            match watch.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(status) => {
-                    record.lock().unwrap().push(("watch", status));
-                    break;
-                }
-            }
-        }
-    });
+    let ended: Ended = Arc::default();
+    let heartbeat_reader = record_end("heartbeat", heartbeats, ended.clone());
+    let watch_reader = record_end("watch", watch, ended.clone());
 
     let mut admin = AccessServiceClient::new(registry.channel_as(&registry.admin_token()).await);
     let revoked = admin
@@ -193,6 +177,7 @@ async fn a_revoked_token_is_refused_and_its_open_streams_end_within_a_second() {
     }
     heartbeat_reader.await.unwrap();
     watch_reader.await.unwrap();
+    drop(beats);
 
     // Reuse after the revoke: refused, for calls and for new streams.
     let reuse = client
@@ -219,8 +204,8 @@ async fn a_revoked_token_is_refused_and_its_open_streams_end_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_reads_but_cannot_write() {
     let registry = TestRegistry::builder().auth().start().await;
-    let (_, secret) = issue(&registry, role_token("dash", Role::Viewer)).await;
-    let mut viewer = registry_as(&registry, &secret).await;
+    let (_, secret) = registry.issue_token(role_token("dash", Role::Viewer)).await;
+    let mut viewer = registry.registry_client_as(&secret).await;
     viewer.list_agents(ListAgentsRequest::default()).await.expect("a viewer reads");
     let write = viewer
         .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
@@ -242,17 +227,14 @@ async fn a_viewer_reads_but_cannot_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_drains_any_agent_but_cannot_create_tokens() {
     let registry = TestRegistry::builder().auth().start().await;
-    let (_, agent_secret) = issue(&registry, agent_token("weather", "weather", "weather_*")).await;
-    let (_, operator_secret) = issue(&registry, role_token("oncall", Role::Operator)).await;
-    let id = registry_as(&registry, &agent_secret)
-        .await
-        .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
-        .await
-        .unwrap()
-        .into_inner()
-        .agent_id;
+    let (_, agent_secret) =
+        registry.issue_token(agent_token("weather", "weather", "weather_*")).await;
+    let (_, operator_secret) = registry.issue_token(role_token("oncall", Role::Operator)).await;
+    let id = registry
+        .register_as(&agent_secret, common::provider("weather", "weather_forecast", "1.0.0", &[]))
+        .await;
 
-    let mut operator = registry_as(&registry, &operator_secret).await;
+    let mut operator = registry.registry_client_as(&operator_secret).await;
     let register = operator
         .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
         .await
@@ -276,15 +258,13 @@ async fn an_operator_drains_any_agent_but_cannot_create_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authenticate_resolves_a_gateway_key_for_viewers_only() {
     let registry = TestRegistry::builder().auth().start().await;
-    let (key, key_secret) = issue(
-        &registry,
-        CreateTokenRequest {
+    let (key, key_secret) = registry
+        .issue_token(CreateTokenRequest {
             scopes: vec!["tools:call".into(), "tools:list".into()],
             ..role_token("ide", Role::Client)
-        },
-    )
-    .await;
-    let (_, gateway_secret) = issue(&registry, role_token("gateway", Role::Viewer)).await;
+        })
+        .await;
+    let (_, gateway_secret) = registry.issue_token(role_token("gateway", Role::Viewer)).await;
     let mut gateway = AccessServiceClient::new(registry.channel_as(&gateway_secret).await);
     let grant = gateway
         .authenticate(AuthenticateRequest { secret: key_secret.clone() })
@@ -306,7 +286,8 @@ async fn authenticate_resolves_a_gateway_key_for_viewers_only() {
     let mut client = AccessServiceClient::new(registry.channel_as(&key_secret).await);
     let own = client.authenticate(AuthenticateRequest { secret: key_secret.clone() }).await;
     assert_eq!(own.unwrap_err().code(), Code::PermissionDenied);
-    let read = registry_as(&registry, &key_secret)
+    let read = registry
+        .registry_client_as(&key_secret)
         .await
         .list_agents(ListAgentsRequest::default())
         .await
@@ -328,7 +309,8 @@ async fn whoami_names_the_identity_and_role() {
     let me = admin.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
     assert_eq!(me.identity, "token:bootstrap");
     assert_eq!(me.role(), Role::Admin);
-    let (token, secret) = issue(&registry, agent_token("weather", "weather", "weather_*")).await;
+    let (token, secret) =
+        registry.issue_token(agent_token("weather", "weather", "weather_*")).await;
     let mut agent = AccessServiceClient::new(registry.channel_as(&secret).await);
     let me = agent.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
     assert_eq!(me.identity, "token:weather");
@@ -352,8 +334,8 @@ async fn whoami_names_the_identity_and_role() {
 async fn tokens_and_revocations_survive_a_registry_kill_9() {
     let process = TestRegistry::builder().auth().child_process(&[]).start().await;
     let admin_secret = process.admin_token();
-    let (_, kept) = issue(&process, agent_token("weather", "weather", "weather_*")).await;
-    let (revoked, revoked_secret) = issue(&process, role_token("gone", Role::Viewer)).await;
+    let (_, kept) = process.issue_token(agent_token("weather", "weather", "weather_*")).await;
+    let (revoked, revoked_secret) = process.issue_token(role_token("gone", Role::Viewer)).await;
     let mut admin = AccessServiceClient::new(process.channel_as(&admin_secret).await);
     admin.revoke_token(RevokeTokenRequest { id: revoked.id.clone() }).await.unwrap();
     let again = process.relaunch();
@@ -361,12 +343,14 @@ async fn tokens_and_revocations_survive_a_registry_kill_9() {
 
     let process = again.start().await;
     assert_eq!(process.admin_token(), admin_secret, "bootstrapped again after a restart");
-    registry_as(&process, &kept)
+    process
+        .registry_client_as(&kept)
         .await
         .register_agent(common::provider("weather", "weather_forecast", "1.0.0", &[]))
         .await
         .expect("the token issued before the crash still works");
-    let refused = registry_as(&process, &revoked_secret)
+    let refused = process
+        .registry_client_as(&revoked_secret)
         .await
         .list_agents(ListAgentsRequest::default())
         .await

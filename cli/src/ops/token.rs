@@ -212,14 +212,7 @@ fn tokens_table(tokens: &[TokenInfo]) -> String {
 
 /// The lowercase role name, as `--role` spells it.
 pub fn role_text(role: Role) -> &'static str {
-    match role {
-        Role::Unspecified => "unspecified",
-        Role::Admin => "admin",
-        Role::Operator => "operator",
-        Role::Viewer => "viewer",
-        Role::Agent => "agent",
-        Role::Client => "client",
-    }
+    switchboard_registry::access::role_name(role)
 }
 
 // === impl RoleArg ===
