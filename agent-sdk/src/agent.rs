@@ -99,7 +99,7 @@ impl Agent {
 
     /// The token sent on every registry call and stream, for a registry
     /// that runs with auth (an agent token whose scope covers this agent's
-    /// name and capabilities). Default: `SWITCHBOARD_TOKEN`.
+    /// name and capabilities). Default: `SWITCHBOARD_TOKEN`; an empty secret sends none.
     pub fn token(mut self, secret: &str) -> Self {
         self.token = switchboard_client::Bearer::new(Some(secret)).map_err(|e| e.to_string());
         self

@@ -123,6 +123,11 @@ impl Mesh {
             tonic::Code::InvalidArgument => FirstAttempt::Refused(AgentError::Rejected(
                 name_the_tool(status.message(), &self.request),
             )),
+            // A registry with auth refused the token or its scope: it will
+            // not change by retrying, and the message says what to fix.
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                FirstAttempt::Refused(AgentError::Rejected(status.message().to_owned()))
+            }
             _ => FirstAttempt::Refused(AgentError::RegistryUnreachable(status.to_string())),
         })
     }

@@ -224,6 +224,20 @@ async fn an_sdk_agent_with_a_token_joins_and_a_gateway_with_a_viewer_token_route
         .into_inner()
         .secret;
 
+    // Without the token, or with one scoped to another name, it cannot join.
+    for (token, why) in [(None, "missing credentials"), (Some(&viewer), "role viewer")] {
+        let agent = switchboard_agent::Agent::new("date-service")
+            .registry(&registry.addr.to_string())
+            .listen("127.0.0.1:0")
+            .require_registry(true);
+        let agent = match token {
+            Some(token) => agent.token(token),
+            None => agent.token(""),
+        };
+        let refused = switchboard_examples::date_service::start(agent).await.err().unwrap();
+        assert!(refused.to_string().contains(why), "{refused}");
+    }
+
     let agent = switchboard_examples::date_service::start(
         switchboard_agent::Agent::new("date-service")
             .registry(&registry.addr.to_string())
