@@ -18,7 +18,7 @@
 //! has no owner, and the first identity whose scope allows its name takes
 //! it when it registers or heartbeats.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use switchboard_proto::v1::{Agent, RegisterAgentRequest, Role, TokenInfo};
@@ -75,9 +75,10 @@ pub enum AgentAction {
 // === impl Caller ===
 
 impl Caller {
-    /// The caller of a registry running without auth.
+    /// The caller of a registry running without auth (shared: no
+    /// allocation per call).
     pub fn anonymous() -> Self {
-        Self {
+        static ANONYMOUS_CALLER: LazyLock<Caller> = LazyLock::new(|| Caller {
             identity: ANONYMOUS.into(),
             role: Role::Admin,
             token: None,
@@ -86,7 +87,8 @@ impl Caller {
             revoked: None,
             expires_at: None,
             enforced: false,
-        }
+        });
+        ANONYMOUS_CALLER.clone()
     }
 
     /// The caller behind a token.
@@ -200,14 +202,29 @@ impl Caller {
 
     /// The claim this caller makes when it does `action` to an agent.
     pub fn claim(&self, action: AgentAction) -> Claim {
-        let any_owner = !self.enforced
-            || self.role == Role::Admin
-            || (action == AgentAction::Deregister && self.role == Role::Operator);
         Claim {
             owner: if self.enforced { self.identity.to_string() } else { String::new() },
-            any_owner,
+            any_owner: self.any_owner(action),
             agent_names: self.agent_names.clone(),
         }
+    }
+
+    /// May this caller do `action` to `agent` as it is now? What
+    /// [`Claim::check`] decides in the writer, for calls that do not go
+    /// through it (heartbeats); allocates nothing.
+    pub fn check_owner(&self, agent: &Agent, action: AgentAction) -> RegistryResult<()> {
+        ownership(self.any_owner(action), &self.identity, &self.agent_names, agent, action)
+    }
+
+    /// True while auth is off: every check passes.
+    pub fn is_anonymous(&self) -> bool {
+        !self.enforced
+    }
+
+    fn any_owner(&self, action: AgentAction) -> bool {
+        !self.enforced
+            || self.role == Role::Admin
+            || (action == AgentAction::Deregister && self.role == Role::Operator)
     }
 
     /// Resolves when the caller's credential stops being valid (revoked or
@@ -266,18 +283,7 @@ impl Claim {
 
     /// Checks the claim against the record it would change.
     pub fn check(&self, agent: &Agent, action: AgentAction) -> RegistryResult<()> {
-        if self.any_owner || agent.owner == self.owner {
-            return Ok(());
-        }
-        if agent.owner.is_empty() && glob::any_matches(&self.agent_names, &agent.name) {
-            return Ok(());
-        }
-        Err(RegistryError::PermissionDenied(format!(
-            "agent {} belongs to another identity: {} may not {} it",
-            shown(&agent.id),
-            self.owner,
-            action.verb_object()
-        )))
+        ownership(self.any_owner, &self.owner, &self.agent_names, agent, action)
     }
 
     /// The owner to record: the claimant, or the record's owner while auth
@@ -288,6 +294,29 @@ impl Claim {
             _ => self.owner.clone(),
         }
     }
+}
+
+/// The ownership rule: `identity` may do `action` to `agent` when it may
+/// act on any owner's records, when it owns the record, or when the record
+/// has no owner (written while auth was off) and its name is in scope.
+fn ownership(
+    any_owner: bool,
+    identity: &str,
+    agent_names: &[String],
+    agent: &Agent,
+    action: AgentAction,
+) -> RegistryResult<()> {
+    if any_owner || agent.owner == identity {
+        return Ok(());
+    }
+    if agent.owner.is_empty() && glob::any_matches(agent_names, &agent.name) {
+        return Ok(());
+    }
+    Err(RegistryError::PermissionDenied(format!(
+        "agent {} belongs to another identity: {identity} may not {} it",
+        shown(&agent.id),
+        action.verb_object()
+    )))
 }
 
 // === impl AgentAction ===
