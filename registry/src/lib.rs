@@ -7,6 +7,7 @@
 //! writer and liveness tasks; [`server::serve_grpc`] and
 //! [`server::serve_admin`] put it on the network; [`serve`] assembles the
 //! whole process (store, core, both ports) the way the binary runs it.
+//! [`access`] decides who may call what when the registry runs with auth.
 
 pub mod access;
 pub mod resolution;
