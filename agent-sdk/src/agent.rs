@@ -33,7 +33,8 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
 /// advertised to the mesh, default `http://<listen address>/mcp`),
 /// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
-/// see [`Agent::require_registry`]).
+/// see [`Agent::require_registry`]), `SWITCHBOARD_TOKEN` (the registry token,
+/// see [`Agent::token`]).
 ///
 /// The agent serves at once. When the registry cannot be reached at start it
 /// logs what it waits for and registers in the background, with backoff,
@@ -55,6 +56,8 @@ pub struct Agent {
     /// start (a builder cannot fail).
     require_registry: Result<bool, String>,
     health_checks: Vec<HealthCheck>,
+    /// The registry token (an unusable one is reported at start).
+    token: Result<switchboard_client::Bearer, String>,
 }
 
 /// A started agent.
@@ -89,7 +92,17 @@ impl Agent {
                 env("SWITCHBOARD_REQUIRE_REGISTRY"),
             ),
             health_checks: Vec::new(),
+            token: switchboard_client::Bearer::from_env()
+                .map_err(|e| format!("{}: {e}", switchboard_client::TOKEN_ENV)),
         }
+    }
+
+    /// The token sent on every registry call and stream, for a registry
+    /// that runs with auth (an agent token whose scope covers this agent's
+    /// name and capabilities). Default: `SWITCHBOARD_TOKEN`; an empty secret sends none.
+    pub fn token(mut self, secret: &str) -> Self {
+        self.token = switchboard_client::Bearer::new(Some(secret)).map_err(|e| e.to_string());
+        self
     }
 
     /// The agent software's version (shown to operators).
@@ -239,6 +252,7 @@ impl Agent {
         let hosts = server::allowed_hosts(uri.host().unwrap_or("127.0.0.1"), uri.port_u16());
 
         // Lazy: the agent must start even while the registry is away.
+        let bearer = self.token.clone().map_err(AgentError::Config)?;
         let addrs = RegistryAddrs::parse(&self.registry)
             .map_err(|e| AgentError::Config(format!("registry: {e}")))?;
         let registries =
@@ -261,7 +275,13 @@ impl Agent {
             let served = introspect::served(&loopback_url(local_addr)).await?;
             let request = self.registration(&endpoint, served)?;
             let wiring = Wiring::new(&self.tools);
-            let mut mesh = Mesh::new(registries.clone(), request, wiring, health, registered);
+            let mut mesh = Mesh::new(
+                (registries.clone(), bearer.clone()),
+                request,
+                wiring,
+                health,
+                registered,
+            );
             self.register_first(&mut mesh, require_registry).await.map(|()| mesh)
         };
         let mesh = match first.await {
@@ -282,7 +302,7 @@ impl Agent {
         let meshing = tokio::spawn(mesh.run(leaving, mesh_stop.clone()));
         let task = tokio::spawn(shut_down_later(
             stop.clone(),
-            registries,
+            (registries, bearer),
             (agent_id.clone(), registered_rx.clone()),
             serving,
             (meshing, mesh_stop),
@@ -466,7 +486,7 @@ impl RunningAgent {
 /// nothing to deregister.
 async fn shut_down_later(
     stop: CancellationToken,
-    registries: Registries,
+    (registries, bearer): (Registries, switchboard_client::Bearer),
     (agent_id, registered): (String, watch::Receiver<bool>),
     serving: JoinHandle<std::io::Result<()>>,
     (meshing, mesh_stop): (JoinHandle<()>, CancellationToken),
@@ -488,6 +508,7 @@ async fn shut_down_later(
         // started (or, if that one is gone, a replica sharing its store).
         let deregistering = registries.call(|channel| {
             let request = request.clone();
+            let channel = bearer.channel(channel);
             async move { RegistryServiceClient::new(channel).deregister_agent(request).await }
         });
         match tokio::time::timeout(DEREGISTER_TIMEOUT, deregistering).await {

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use switchboard_client::{Backoff, Current, Registries};
+use switchboard_client::{Backoff, Bearer, Current, Registries};
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
@@ -132,6 +132,8 @@ pub struct Mesh {
     current: Current,
     /// Where the agent last registered.
     registered_at: Option<String>,
+    /// The token sent with every registry call and stream.
+    bearer: Bearer,
     request: RegisterAgentRequest,
     wiring: Wiring,
     health: Health,
@@ -152,7 +154,7 @@ impl Mesh {
     /// The mesh of an agent that has not registered yet; `registered` turns
     /// true once it has.
     pub fn new(
-        registries: Registries,
+        (registries, bearer): (Registries, Bearer),
         request: RegisterAgentRequest,
         wiring: Wiring,
         health: Health,
@@ -162,6 +164,7 @@ impl Mesh {
             current: registries.current(),
             registries,
             registered_at: None,
+            bearer,
             request,
             wiring,
             health,
@@ -195,6 +198,13 @@ impl Mesh {
                         &self.request,
                     ))));
                 }
+                // A registry with auth refused the token or its scope: it will
+                // not change by retrying, and the message says what to fix.
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                    return Err(FirstAttempt::Refused(AgentError::Rejected(
+                        status.message().to_owned(),
+                    )));
+                }
                 _ => {
                     return Err(FirstAttempt::Refused(AgentError::RegistryUnreachable(
                         status.to_string(),
@@ -202,6 +212,11 @@ impl Mesh {
                 }
             }
         }
+    }
+
+    /// The registry in use, sending the agent's token.
+    fn channel(&self) -> switchboard_client::AuthChannel {
+        self.bearer.channel(self.current.channel.clone())
     }
 
     /// Moves to the next registry after the current one failed.
@@ -271,7 +286,7 @@ impl Mesh {
     }
 
     async fn register_once(&mut self) -> Result<(), tonic::Status> {
-        let response = RegistryServiceClient::new(self.current.channel.clone())
+        let response = RegistryServiceClient::new(self.channel())
             .register_agent(self.request.clone())
             .await?
             .into_inner();
@@ -309,7 +324,7 @@ impl Mesh {
         if outgoing.send(self.heartbeat()).await.is_err() {
             return End::Reconnect("stream closed".into());
         }
-        let mut client = HeartbeatServiceClient::new(self.current.channel.clone());
+        let mut client = HeartbeatServiceClient::new(self.channel());
         let mut inbound = match client.stream_heartbeats(ReceiverStream::new(requests)).await {
             Ok(response) => response.into_inner(),
             Err(status) => return End::Reconnect(status.to_string()),

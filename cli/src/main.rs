@@ -5,6 +5,7 @@
 
 mod bench_cmd;
 mod bridge_cmd;
+mod credentials;
 mod duration;
 mod gateway_cmd;
 mod ops;
@@ -43,7 +44,7 @@ enum Command {
     Registry(RegistryArgs),
     /// Run the MCP gateway alone, fed by a registry's Watch stream.
     Gateway(GatewayArgs),
-    /// Operator commands: agents, agent, resolve, watch, call, status.
+    /// Operator commands: agents, agent, resolve, watch, call, status, token, whoami.
     #[command(flatten)]
     Ops(ops::OpsCommand),
     /// Measure this machine with the separate `switchboard-bench` binary installed next to

@@ -34,8 +34,16 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
 pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
     let store = StoreSpec::Sled { data_dir: settings.data_dir };
+    let auth = settings.registry.auth.enabled;
     let loaded = switchboard_registry::load(settings.registry, store).await?;
-    let hosts = settings.ui.then_some(settings.admin_allowed_hosts);
+    // The dashboard reads the registry as a client without a token, so it
+    // cannot run beside auth (yet): say so rather than serve a page of errors.
+    if settings.ui && auth {
+        tracing::warn!(
+            "the dashboard (/ui) is off: it cannot read a registry that runs with --auth"
+        );
+    }
+    let hosts = (settings.ui && !auth).then_some(settings.admin_allowed_hosts);
     let ui = |grpc: SocketAddr| hosts.map(|hosts| dashboard(grpc, &hosts)).unwrap_or_default();
     let running = loaded
         .serve_with_admin_routes(settings.registry_addr, settings.registry_admin_addr, ui)

@@ -9,6 +9,7 @@ use clap::Args;
 use serde::Deserialize;
 use switchboard_registry::RegistryConfig;
 
+use crate::credentials::{AuthArgs, TokenArgs};
 use crate::duration;
 
 /// A configuration mistake; nothing was started.
@@ -63,6 +64,9 @@ pub struct RegistryArgs {
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// Authentication and roles.
+    #[command(flatten)]
+    pub auth: AuthArgs,
 }
 
 /// Whether to serve the read-only dashboard at `/ui`: on unless turned off,
@@ -105,6 +109,9 @@ struct FileSettings {
     history_max_events: Option<usize>,
     admin_allowed_hosts: Option<Vec<String>>,
     ui: Option<bool>,
+    auth: Option<bool>,
+    bootstrap_token_file: Option<PathBuf>,
+    reflection: Option<bool>,
 }
 
 /// Resolved, validated registry settings.
@@ -150,6 +157,10 @@ impl RegistryArgs {
         if let Some(count) = self.history_max_events.or(file.history_max_events) {
             registry.history_max_events = count;
         }
+        registry.auth.enabled = self.auth.auth || file.auth.unwrap_or(false);
+        registry.auth.bootstrap_token_file =
+            self.auth.bootstrap_token_file.or(file.bootstrap_token_file);
+        registry.auth.reflection = !self.auth.no_reflection && file.reflection.unwrap_or(true);
         registry.validate().map_err(ConfigError)?;
         let admin_allowed_hosts = if self.admin_allowed_hosts.is_empty() {
             file.admin_allowed_hosts.unwrap_or_default()
@@ -322,13 +333,16 @@ pub struct GatewayArgs {
     /// (followed one at a time, the next on failure) [default: 127.0.0.1:7600].
     #[arg(long, env = "SWITCHBOARD_REGISTRY")]
     pub registry: Option<String>,
-    /// Trace export.
+    /// The token of the gateway's Watch (a viewer token) for a registry with --auth.
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// Routing, timeouts and Host/Origin checks.
     #[command(flatten)]
     pub options: GatewayOptions,
     /// The dashboard on the gateway's port.
     #[command(flatten)]
     pub ui: UiArgs,
+    /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
 }
@@ -349,6 +363,10 @@ pub struct UpArgs {
     /// Also start the example agents (date-service, hello).
     #[arg(long)]
     pub demo: bool,
+    /// With --auth: the token of the in-process gateway and demo agents
+    /// [default: the bootstrap admin token].
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 /// Resolved, validated gateway settings.
@@ -375,6 +393,7 @@ impl GatewayArgs {
         gateway.allowed_hosts = self.options.allowed_hosts;
         gateway.allowed_origins = self.options.allowed_origins;
         gateway.ui = self.ui.enabled(None);
+        gateway.registry_token = self.token.bearer()?;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
             gateway_addr: parse_addr(

@@ -6,6 +6,7 @@
 //! - [`RegistryAddrs`], [`Registries`]: several registry replicas
 //!   (`a:7600,b:7600`, or a DNS name that resolves to several), and the one a
 //!   client uses until it fails;
+//! - [`Bearer`]: the token sent to a registry that runs with auth;
 //! - [`Backoff`]: exponential backoff with full jitter for every reconnect loop;
 //! - [`WatchCache`]: a local, always-consistent map of agents fed by the
 //!   registry's Watch stream, resuming by revision;
@@ -14,6 +15,7 @@
 //!   another replica.
 
 mod backoff;
+mod bearer;
 mod connect;
 mod mcp_call_error;
 mod mcp_pool;
@@ -23,6 +25,7 @@ mod registry_addrs;
 mod watch_cache;
 
 pub use backoff::Backoff;
+pub use bearer::{AuthChannel, BadToken, Bearer, TOKEN_ENV};
 pub use connect::{
     ConnectError, DEFAULT_REGISTRY_ADDR, connect, connect_lazy, endpoint_uri, error_chain,
 };

@@ -46,6 +46,9 @@ pub struct WatchCacheConfig {
     pub filter: WatchFilter,
     /// Delays between reconnects.
     pub backoff: Backoff,
+    /// The token sent with every Watch (a registry with auth wants a
+    /// viewer or above).
+    pub bearer: crate::Bearer,
 }
 
 /// One consistent view of the watched agents.
@@ -203,6 +206,8 @@ impl Follower {
         // to open the staging map.
         let snapshot_due = request.since_revision == 0;
         let mut client = WatchServiceClient::new(self.current.channel.clone());
+        let mut request = tonic::Request::new(request);
+        self.config.bearer.apply(&mut request);
         let mut stream = match client.watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Broken::Stream(status),

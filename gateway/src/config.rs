@@ -37,6 +37,9 @@ pub struct GatewayConfig {
     /// name that resolves to several: the gateway watches one and moves to
     /// the next when its stream breaks.
     pub registry: String,
+    /// The token the gateway's Watch presents to a registry with auth (a
+    /// viewer token is enough).
+    pub registry_token: switchboard_client::Bearer,
     /// Longest wait for one upstream call.
     pub call_timeout: Duration,
     /// Per-endpoint circuit breaker.
@@ -59,6 +62,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             registry: switchboard_client::DEFAULT_REGISTRY_ADDR.into(),
+            registry_token: switchboard_client::Bearer::default(),
             call_timeout: Duration::from_secs(30),
             breaker: BreakerConfig::default(),
             max_attempts: 3,

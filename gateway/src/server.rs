@@ -80,7 +80,9 @@ pub async fn serve(
     let registries = switchboard_client::Registries::resolve(addrs).await?;
     // The dashboard reads the replica the gateway starts on.
     let channel = registries.current().channel;
-    let cache = WatchCache::spawn_on(registries, WatchCacheConfig::default());
+    let watch =
+        WatchCacheConfig { bearer: config.registry_token.clone(), ..WatchCacheConfig::default() };
+    let cache = WatchCache::spawn_on(registries, watch);
     let gateway = Gateway::new(config.clone());
     let readiness = Readiness::new();
     let first_snapshot = readiness.register("routing-snapshot");

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use switchboard_health::LivenessConfig;
 
+use crate::access::AuthConfig;
+
 /// Everything the registry core needs to know.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
@@ -28,6 +30,8 @@ pub struct RegistryConfig {
     pub max_batch: usize,
     /// Limits on what a client may send.
     pub limits: Limits,
+    /// Authentication and roles (off by default).
+    pub auth: AuthConfig,
 }
 
 /// Input limits. Each is enforced with `INVALID_ARGUMENT` naming the field,
@@ -66,6 +70,7 @@ impl Default for RegistryConfig {
             bookmark_interval: Duration::from_secs(5),
             max_batch: 512,
             limits: Limits::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

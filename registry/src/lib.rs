@@ -7,7 +7,9 @@
 //! writer and liveness tasks; [`server::serve_grpc`] and
 //! [`server::serve_admin`] put it on the network; [`serve`] assembles the
 //! whole process (store, core, both ports) the way the binary runs it.
+//! [`access`] decides who may call what when the registry runs with auth.
 
+pub mod access;
 pub mod resolution;
 pub mod server;
 pub mod store;
@@ -29,12 +31,15 @@ mod streams;
 mod validate;
 mod writer;
 
+pub use access::{Access, AuthConfig, Caller};
 pub use change::Change;
 pub use config::{Limits, RegistryConfig};
 pub use error::{RegistryError, RegistryResult};
 pub use metrics::Metrics;
 pub use registry::{AgentReadiness, HeartbeatOutcome, Registered, Registry, RegistryTasks};
-pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve};
+pub use serve::{
+    BOOTSTRAP_TOKEN_FILE, Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve,
+};
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
 pub use store::{SledStore, Store};

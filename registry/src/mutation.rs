@@ -13,6 +13,7 @@ use prost_types::Timestamp;
 use switchboard_health::LivenessTracker;
 use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest, StatusReason};
 
+use crate::access::{AgentAction, Claim};
 use crate::change::Change;
 use crate::condition::{to_cause, to_liveness, to_reason, to_status};
 use crate::error::{RegistryError, RegistryResult};
@@ -22,16 +23,19 @@ use crate::store::CommitBatch;
 /// A change to the registry, applied by the single writer.
 #[derive(Debug)]
 pub enum Mutation {
-    /// Register or replace an agent (already validated).
-    Register(Box<RegisterAgentRequest>),
-    /// Remove an agent.
-    Deregister(String),
+    /// Register or replace an agent (already validated), for a claimant
+    /// that must own the record it replaces.
+    Register(Box<RegisterAgentRequest>, Claim),
+    /// Remove an agent the claimant may remove.
+    Deregister(String, Claim),
     /// Replace an agent's labels.
     SetLabels {
         /// The agent.
         agent_id: String,
         /// Its new labels.
         labels: HashMap<String, String>,
+        /// Who asks.
+        claim: Claim,
     },
 }
 
@@ -120,9 +124,11 @@ impl BatchBuilder {
         tracker: &mut LivenessTracker<String>,
     ) -> RegistryResult<Outcome> {
         match mutation {
-            Mutation::Register(request) => Ok(self.register(*request, tracker)),
-            Mutation::Deregister(id) => self.deregister(&id, tracker),
-            Mutation::SetLabels { agent_id, labels } => self.set_labels(&agent_id, labels),
+            Mutation::Register(request, claim) => self.register(*request, &claim, tracker),
+            Mutation::Deregister(id, claim) => self.deregister(&id, &claim, tracker),
+            Mutation::SetLabels { agent_id, labels, claim } => {
+                self.set_labels(&agent_id, labels, &claim)
+            }
         }
     }
 
@@ -194,15 +200,19 @@ impl BatchBuilder {
     fn register(
         &mut self,
         request: RegisterAgentRequest,
+        claim: &Claim,
         tracker: &mut LivenessTracker<String>,
-    ) -> Outcome {
+    ) -> RegistryResult<Outcome> {
         let id = if request.agent_id.is_empty() {
             format!("{}-{:08x}", request.name, rand::random::<u32>())
         } else {
             request.agent_id.clone()
         };
-        tracker.register(id.clone(), tokio::time::Instant::now());
         let existing = self.next.agents.get(&id).cloned();
+        if let Some(old) = &existing {
+            claim.check(old, AgentAction::Register)?;
+        }
+        tracker.register(id.clone(), tokio::time::Instant::now());
         let mut agent = Agent {
             id: id.clone(),
             name: request.name,
@@ -220,13 +230,14 @@ impl BatchBuilder {
             status_cause: StatusReason::Unspecified as i32,
             registered_at: Some(self.now),
             status_changed_at: Some(self.now),
+            owner: claim.owner_for(existing.as_deref()),
             ..Agent::default()
         };
         if let Some(old) = &existing {
             if same_registration(old, &agent) && old.status() == AgentStatus::Healthy {
                 // Suppress no-op updates: a re-registration after a reconnect
                 // changes nothing and must wake nobody.
-                return self.registered(id, old.mod_revision, false);
+                return Ok(self.registered(id, old.mod_revision, false));
             }
             agent.create_revision = old.create_revision;
             agent.registered_at = old.registered_at;
@@ -240,7 +251,7 @@ impl BatchBuilder {
         self.rewire.insert(id.clone());
         let kind = if existing.is_some() { EventType::Changed } else { EventType::Added };
         let revision = self.emit(kind, agent, "");
-        self.registered(id, revision, existing.is_none())
+        Ok(self.registered(id, revision, existing.is_none()))
     }
 
     fn registered(&self, agent_id: String, revision: u64, created: bool) -> Outcome {
@@ -251,8 +262,12 @@ impl BatchBuilder {
     fn deregister(
         &mut self,
         id: &str,
+        claim: &Claim,
         tracker: &mut LivenessTracker<String>,
     ) -> RegistryResult<Outcome> {
+        if let Some(agent) = self.next.agents.get(id) {
+            claim.check(agent, AgentAction::Deregister)?;
+        }
         let removed = self
             .next
             .remove_agent(id)
@@ -264,13 +279,19 @@ impl BatchBuilder {
         Ok(Outcome::Deregistered { agent_id: id.to_owned(), revision })
     }
 
-    fn set_labels(&mut self, id: &str, labels: HashMap<String, String>) -> RegistryResult<Outcome> {
+    fn set_labels(
+        &mut self,
+        id: &str,
+        labels: HashMap<String, String>,
+        claim: &Claim,
+    ) -> RegistryResult<Outcome> {
         let agent = self
             .next
             .agents
             .get(id)
             .cloned()
             .ok_or_else(|| RegistryError::AgentNotFound(id.to_owned()))?;
+        claim.check(&agent, AgentAction::Heartbeat)?;
         if agent.labels == labels {
             return Ok(Outcome::LabelsSet { revision: agent.mod_revision });
         }
@@ -333,6 +354,7 @@ fn same_registration(a: &Agent, b: &Agent) -> bool {
         && a.prompts == b.prompts
         && a.mcp_capabilities == b.mcp_capabilities
         && a.mcp_server_info == b.mcp_server_info
+        && a.owner == b.owner
 }
 
 /// The wall clock as a protobuf timestamp.

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{Access, Claim};
 use crate::condition::{to_cause, to_liveness};
 use crate::config::RegistryConfig;
 use crate::error::{RegistryError, RegistryResult};
@@ -38,6 +39,7 @@ use crate::writer::{self, Command};
 pub struct Registry {
     pub(crate) shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
+    access: Arc<Access>,
 }
 
 /// What a heartbeat found.
@@ -93,6 +95,7 @@ impl Registry {
     ) -> RegistryResult<(Registry, RegistryTasks)> {
         config.validate().map_err(|e| RegistryError::invalid("config", e))?;
         let loaded = store.load().await?;
+        let access = Arc::new(Access::load(&config.auth, store.clone()).await?);
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
         for agent in &loaded.agents {
@@ -118,7 +121,12 @@ impl Registry {
         let closing = shared.closing.clone();
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
-        Ok((Registry { shared, commands }, RegistryTasks { closing, writer, driver }))
+        Ok((Registry { shared, commands, access }, RegistryTasks { closing, writer, driver }))
+    }
+
+    /// Authentication and tokens.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The configuration in force.
@@ -149,10 +157,21 @@ impl Registry {
         self.shared.closing.clone()
     }
 
-    /// Validates and durably registers an agent.
+    /// Validates and durably registers an agent (with no owner: as a
+    /// caller does while auth is off).
     pub async fn register(&self, request: RegisterAgentRequest) -> RegistryResult<Registered> {
+        self.register_as(request, Claim::anonymous()).await
+    }
+
+    /// Validates and durably registers an agent for `claim`, which must
+    /// own the record it replaces (checked by the writer, atomically).
+    pub async fn register_as(
+        &self,
+        request: RegisterAgentRequest,
+        claim: Claim,
+    ) -> RegistryResult<Registered> {
         validate::registration(&request, &self.shared.config.limits)?;
-        match self.mutate(Mutation::Register(Box::new(request))).await? {
+        match self.mutate(Mutation::Register(Box::new(request), claim)).await? {
             Outcome::Registered { agent_id, revision, created, wiring, epoch } => {
                 Ok(Registered { agent_id, revision, created, wiring, epoch })
             }
@@ -162,8 +181,13 @@ impl Registry {
 
     /// Durably removes an agent.
     pub async fn deregister(&self, agent_id: &str) -> RegistryResult<u64> {
+        self.deregister_as(agent_id, Claim::anonymous()).await
+    }
+
+    /// Durably removes an agent that `claim` may remove.
+    pub async fn deregister_as(&self, agent_id: &str, claim: Claim) -> RegistryResult<u64> {
         validate::agent_id("agent_id", agent_id)?;
-        match self.mutate(Mutation::Deregister(agent_id.to_owned())).await? {
+        match self.mutate(Mutation::Deregister(agent_id.to_owned(), claim)).await? {
             Outcome::Deregistered { revision, .. } => Ok(revision),
             _ => Err(RegistryError::ShuttingDown),
         }
@@ -175,11 +199,24 @@ impl Registry {
         agent_id: &str,
         labels: HashMap<String, String>,
     ) -> RegistryResult<u64> {
+        self.set_labels_as(agent_id, labels, Claim::anonymous()).await
+    }
+
+    /// Durably replaces the labels of an agent that `claim` may change.
+    pub async fn set_labels_as(
+        &self,
+        agent_id: &str,
+        labels: HashMap<String, String>,
+        claim: Claim,
+    ) -> RegistryResult<u64> {
         let limits = &self.shared.config.limits;
         if labels.len() > limits.max_labels {
             return Err(RegistryError::invalid("labels", "too many labels"));
         }
-        match self.mutate(Mutation::SetLabels { agent_id: agent_id.to_owned(), labels }).await? {
+        match self
+            .mutate(Mutation::SetLabels { agent_id: agent_id.to_owned(), labels, claim })
+            .await?
+        {
             Outcome::LabelsSet { revision } => Ok(revision),
             _ => Err(RegistryError::ShuttingDown),
         }

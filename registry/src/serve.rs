@@ -30,6 +30,10 @@ use crate::store::{SledStore, Store, StoreError};
 /// told to end first, so only unary calls can still be running.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The bootstrap admin token's file in a sled data directory, unless the
+/// configuration names another.
+pub const BOOTSTRAP_TOKEN_FILE: &str = "admin.token";
+
 /// Which store the registry keeps its state in.
 #[non_exhaustive]
 pub enum StoreSpec {
@@ -176,7 +180,13 @@ pub async fn serve(
 /// # running.stop().await?;
 /// # Ok(()) }
 /// ```
-pub async fn load(config: RegistryConfig, store: StoreSpec) -> Result<LoadedRegistry, RunError> {
+pub async fn load(
+    mut config: RegistryConfig,
+    store: StoreSpec,
+) -> Result<LoadedRegistry, RunError> {
+    if let (None, StoreSpec::Sled { data_dir }) = (&config.auth.bootstrap_token_file, &store) {
+        config.auth.bootstrap_token_file = Some(data_dir.join(BOOTSTRAP_TOKEN_FILE));
+    }
     let readiness = Readiness::new();
     let loading = readiness.register("registry-store");
     let store = store.open().await?;

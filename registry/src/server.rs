@@ -1,4 +1,4 @@
-//! Serving a registry: the gRPC port (Registry, Heartbeat, Watch,
+//! Serving a registry: the gRPC port (Registry, Heartbeat, Watch, Access,
 //! `grpc.health.v1`, reflection v1 and v1alpha) and the admin HTTP port
 //! (`/healthz`, `/readyz`, `/metrics`, plus routes the caller adds there).
 //!
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_health::{MetricsRenderer, Readiness, probe_router};
+use switchboard_proto::v1::access_service_server::AccessServiceServer;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
 use switchboard_telemetry::grpc::GrpcServerTraceLayer;
@@ -23,7 +24,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::registry::Registry;
 use crate::service::watch::WatchServer;
-use crate::service::{HeartbeatApi, RegistryApi, WatchApi};
+use crate::service::{AccessApi, HeartbeatApi, RegistryApi, WatchApi};
 
 pub use decode_errors::DecodeErrors;
 
@@ -71,6 +72,7 @@ pub async fn serve_grpc(
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     health.set_serving::<HeartbeatServiceServer<HeartbeatApi>>().await;
     health.set_serving::<WatchServer>().await;
+    health.set_serving::<AccessServiceServer<AccessApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -81,6 +83,9 @@ pub async fn serve_grpc(
         .build_v1alpha()?;
     let max = registry.config().limits.max_message_bytes;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Reflection describes the contract, never the state, so like health it
+    // stays open with auth on; a setting leaves it out altogether.
+    let reflection = registry.config().auth.reflection;
     Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
@@ -88,8 +93,13 @@ pub async fn serve_grpc(
         .initial_connection_window_size(CONNECTION_WINDOW)
         .layer(GrpcServerTraceLayer)
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection.then_some(reflection_v1))
+        .add_optional_service(reflection.then_some(reflection_v1alpha))
+        .add_service(DecodeErrors::new(
+            AccessServiceServer::new(AccessApi::new(registry.clone()))
+                .max_decoding_message_size(max),
+            max,
+        ))
         .add_service(DecodeErrors::new(
             RegistryServiceServer::new(RegistryApi::new(registry.clone()))
                 .max_decoding_message_size(max),

@@ -3,8 +3,10 @@
 //! codes.
 
 use clap::{Args, ValueEnum};
+use switchboard_client::AuthChannel;
 use switchboard_proto::v1::AgentStatus;
-use tonic::transport::Channel;
+
+use crate::credentials::TokenArgs;
 
 use super::ExitCode;
 
@@ -25,13 +27,17 @@ pub struct AgentFilter {
     pub name: Option<String>,
 }
 
-/// `--registry`: where the registry's gRPC API listens.
+/// `--registry`: where the registry's gRPC API listens, and the token to
+/// present there.
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
     /// The registry's gRPC address (`host:port` or URL), or several
     /// replicas' separated by commas: the first that answers is used.
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = switchboard_client::DEFAULT_REGISTRY_ADDR)]
     pub registry: String,
+    /// The token sent with every call.
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 /// `--gateway`: the gateway's MCP endpoint.
@@ -85,21 +91,24 @@ impl From<StatusFilter> for AgentStatus {
     }
 }
 
-/// Connects now to the first registry of the list that answers: a bad
-/// entry is exit code 2, none reachable exit code 3.
-pub async fn registry(address: &str) -> anyhow::Result<Channel> {
-    let connected = match switchboard_client::RegistryAddrs::parse(address) {
+/// Connects now to the first registry of the list that answers, sending the
+/// flag's token with every call: a bad entry or token is exit code 2, none
+/// reachable exit code 3.
+pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<AuthChannel> {
+    let bearer = flag.token.bearer().map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))?;
+    let connected = match switchboard_client::RegistryAddrs::parse(&flag.registry) {
         Ok(addrs) => switchboard_client::connect_any(&addrs).await.map(|(_, channel)| channel),
         Err(error) => Err(error),
     };
-    connected.map_err(|error| match error {
+    let channel = connected.map_err(|error| match error {
         switchboard_client::ConnectError::BadAddress { .. } => {
             ExitCode::error(ExitCode::USAGE, error.to_string())
         }
         switchboard_client::ConnectError::Unreachable { .. } => {
             ExitCode::error(ExitCode::UNREACHABLE, error.to_string())
         }
-    })
+    })?;
+    Ok(bearer.channel(channel))
 }
 
 /// Maps a failed registry call to its exit code, with the registry's message.
@@ -112,6 +121,13 @@ pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
         ),
         tonic::Code::NotFound => ExitCode::error(ExitCode::NOT_FOUND, message),
         tonic::Code::InvalidArgument => ExitCode::error(ExitCode::USAGE, message),
+        tonic::Code::Unauthenticated => ExitCode::error(
+            ExitCode::DENIED,
+            format!("the registry refused the credentials: {message} (see --token)"),
+        ),
+        tonic::Code::PermissionDenied => {
+            ExitCode::error(ExitCode::DENIED, format!("not allowed: {message}"))
+        }
         code => ExitCode::error(ExitCode::FAILED, format!("registry answered {code:?}: {message}")),
     }
 }

@@ -58,7 +58,7 @@ struct GatewayReport {
 
 /// Probes both and prints the report.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let registry = probe_registry(&args.registry.registry).await;
+    let registry = probe_registry(&args.registry).await;
     let gateway =
         if args.skip_gateway { None } else { Some(probe_gateway(&args.gateway.gateway).await) };
     match args.output.output {
@@ -82,8 +82,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn probe_registry(address: &str) -> RegistryReport {
-    let channel = match common::registry(address).await {
+async fn probe_registry(flag: &common::RegistryFlag) -> RegistryReport {
+    let address = flag.registry.as_str();
+    let channel = match common::registry(flag).await {
         Ok(channel) => channel,
         Err(error) => {
             return RegistryReport { error: Some(error.to_string()), ..Default::default() };

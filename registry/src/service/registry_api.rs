@@ -13,6 +13,7 @@ use switchboard_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::access::AgentAction;
 use crate::error::RegistryError;
 use crate::registry::Registry;
 use crate::resolution::parse_version;
@@ -52,7 +53,10 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<RegisterAgentRequest>,
     ) -> Result<Response<RegisterAgentResponse>, Status> {
-        let registered = self.registry.register(request.into_inner()).await?;
+        let caller = self.registry.access().authenticate(&request)?;
+        caller.check_registration(request.get_ref())?;
+        let claim = caller.claim(AgentAction::Register);
+        let registered = self.registry.register_as(request.into_inner(), claim).await?;
         tracing::info!(agent_id = %registered.agent_id, revision = registered.revision, "registered");
         Ok(Response::new(RegisterAgentResponse {
             agent_id: registered.agent_id,
@@ -70,7 +74,10 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<DeregisterAgentRequest>,
     ) -> Result<Response<DeregisterAgentResponse>, Status> {
-        let revision = self.registry.deregister(&request.get_ref().agent_id).await?;
+        let caller = self.registry.access().authenticate(&request)?;
+        caller.check_agent_action(AgentAction::Deregister)?;
+        let claim = caller.claim(AgentAction::Deregister);
+        let revision = self.registry.deregister_as(&request.get_ref().agent_id, claim).await?;
         tracing::info!(revision, "deregistered");
         Ok(Response::new(DeregisterAgentResponse { revision }))
     }
@@ -80,6 +87,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<GetAgentRequest>,
     ) -> Result<Response<GetAgentResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let id = &request.get_ref().agent_id;
         validate::agent_id("agent_id", id)?;
         let snapshot = self.registry.snapshot();
@@ -99,6 +107,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let request = request.into_inner();
         let page_size = page_size(request.page_size)?;
         for (field, value) in
@@ -142,8 +151,9 @@ impl RegistryService for RegistryApi {
     #[tracing::instrument(name = "ListCapabilities", skip_all)]
     async fn list_capabilities(
         &self,
-        _request: Request<ListCapabilitiesRequest>,
+        request: Request<ListCapabilitiesRequest>,
     ) -> Result<Response<ListCapabilitiesResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let snapshot = self.registry.snapshot();
         let mut summaries: BTreeMap<&str, CapabilitySummary> = BTreeMap::new();
         let mut versions: BTreeMap<&str, Vec<semver::Version>> = BTreeMap::new();
@@ -184,6 +194,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ResolveDependenciesRequest>,
     ) -> Result<Response<ResolveDependenciesResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let request = request.into_inner();
         if request.dependencies.len() > MAX_RESOLVE_SPECS {
             return Err(RegistryError::invalid(

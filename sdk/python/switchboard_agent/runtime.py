@@ -201,7 +201,9 @@ class MeshAgent:
     (an address, or several separated by commas; default 127.0.0.1:7600), `SWITCHBOARD_AGENT_ADDR` (listen `host:port`, default
     127.0.0.1:0) or `SWITCHBOARD_AGENT_HOST` / `SWITCHBOARD_AGENT_PORT`,
     `SWITCHBOARD_AGENT_ENDPOINT` (the URL advertised, default `http://<host>:<port>/mcp`),
-    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any).
+    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any),
+    `SWITCHBOARD_TOKEN` (the registry token of a registry started with `--auth`, sent as
+    `authorization: Bearer <token>` metadata on every registry call and stream).
     """
 
     server: MCPServer
@@ -217,6 +219,7 @@ class MeshAgent:
     require_registry: bool = False
     drain_timeout: float = DRAIN_TIMEOUT
     health_checks: list[HealthCheck] = field(default_factory=list)
+    token: str | None = field(default=None, repr=False)
 
     agent_id: str = field(init=False, default="")
     registered: bool = field(init=False, default=False)
@@ -242,6 +245,9 @@ class MeshAgent:
         self.endpoint = self.endpoint or _env("SWITCHBOARD_AGENT_ENDPOINT")
         extra = [h for h in (_env("SWITCHBOARD_AGENT_ALLOWED_HOSTS") or "").split(",") if h]
         self.allowed_hosts = [*self.allowed_hosts, *extra]
+        token = (self.token or _env("SWITCHBOARD_TOKEN") or "").strip()
+        # Sent with every registry call and stream; a registry without auth ignores it.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._stopping = False
         self._fatal: str | None = None
         self._wiring = Wiring(self.tools)
@@ -406,7 +412,9 @@ class MeshAgent:
 
     async def _register(self) -> None:
         address = self._registries.address
-        response = await self._registry_stub.RegisterAgent(self._request, timeout=REGISTER_TIMEOUT)
+        response = await self._registry_stub.RegisterAgent(
+            self._request, timeout=REGISTER_TIMEOUT, metadata=self._metadata
+        )
         self.agent_id = self._request.agent_id = response.agent_id
         if response.heartbeat.HasField("interval"):
             self.interval = response.heartbeat.interval.ToTimedelta().total_seconds() or self.interval
@@ -467,7 +475,9 @@ class MeshAgent:
         request = _proto.registry.DeregisterAgentRequest(agent_id=self.agent_id)
         for attempt in range(self._registries.count):
             try:
-                await self._registry_stub.DeregisterAgent(request, timeout=DEREGISTER_TIMEOUT)
+                await self._registry_stub.DeregisterAgent(
+                    request, timeout=DEREGISTER_TIMEOUT, metadata=self._metadata
+                )
                 log.info("deregistered %s", self.agent_id)
                 return
             except grpc.aio.AioRpcError as e:
@@ -526,7 +536,7 @@ class MeshAgent:
                 yield self._heartbeat()
 
         control = _proto.registry.ControlAction
-        call = self._heartbeat_stub.StreamHeartbeats(heartbeats())
+        call = self._heartbeat_stub.StreamHeartbeats(heartbeats(), metadata=self._metadata)
         try:
             async for response in call:
                 backoff.reset()
