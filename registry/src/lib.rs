@@ -37,4 +37,5 @@ pub use registry::{AgentReadiness, HeartbeatOutcome, Registered, Registry, Regis
 pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve};
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
-pub use store::{SledStore, Store};
+pub use store::{EtcdStore, SledStore, Store};
+pub use switchboard_etcd::EtcdConfig;

@@ -92,6 +92,10 @@ impl Registry {
         store: Arc<dyn Store>,
     ) -> RegistryResult<(Registry, RegistryTasks)> {
         config.validate().map_err(|e| RegistryError::invalid("config", e))?;
+        let mut config = config;
+        if let Some(max) = store.max_agent_bytes() {
+            config.limits.max_agent_bytes = config.limits.max_agent_bytes.min(max);
+        }
         let loaded = store.load().await?;
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);

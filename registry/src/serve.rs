@@ -24,7 +24,7 @@ use crate::config::RegistryConfig;
 use crate::error::RegistryError;
 use crate::registry::{Registry, RegistryTasks};
 use crate::server::{self, ServeError};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{EtcdStore, SledStore, Store, StoreError};
 
 /// Longest wait for in-flight calls after a stop: long-lived streams are
 /// told to end first, so only unary calls can still be running.
@@ -37,6 +37,13 @@ pub enum StoreSpec {
     Sled {
         /// Directory of the store.
         data_dir: PathBuf,
+    },
+    /// The etcd store under `prefix` (created when empty).
+    Etcd {
+        /// How to reach etcd.
+        config: switchboard_etcd::EtcdConfig,
+        /// Key prefix of the store, e.g. `/switchboard`.
+        prefix: String,
     },
     /// A store the caller opened, e.g. one that injects faults.
     Opened(Arc<dyn Store>),
@@ -200,6 +207,10 @@ impl StoreSpec {
                     .map_err(|source| RunError::Task { name: "store open", source })?;
                 Ok(Arc::new(opened.map_err(RunError::OpenStore)?))
             }
+            StoreSpec::Etcd { config, prefix } => {
+                let opened = EtcdStore::open(config, &prefix).await;
+                Ok(Arc::new(opened.map_err(RunError::OpenStore)?))
+            }
             StoreSpec::Opened(store) => Ok(store),
         }
     }
@@ -211,6 +222,11 @@ impl std::fmt::Debug for StoreSpec {
             StoreSpec::Sled { data_dir } => {
                 f.debug_struct("Sled").field("data_dir", data_dir).finish()
             }
+            StoreSpec::Etcd { config, prefix } => f
+                .debug_struct("Etcd")
+                .field("endpoints", &config.endpoints)
+                .field("prefix", prefix)
+                .finish(),
             StoreSpec::Opened(_) => f.write_str("Opened(..)"),
         }
     }

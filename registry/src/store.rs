@@ -1,10 +1,11 @@
 //! Persistence of the registry: the `Store` trait and its implementations.
 //!
 //! The registry logic owns the authoritative in-memory state and never touches
-//! sled (or, later, etcd) directly: it hands the store one [`CommitBatch`] per
+//! sled or etcd directly: it hands the store one [`CommitBatch`] per
 //! group of mutations and acknowledges them once [`Store::commit`] returns,
 //! which an implementation must only do when the batch is durable.
 
+mod etcd_store;
 mod sled_store;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use switchboard_proto::v1::{Agent, Event};
 
 use crate::change::Change;
 
+pub use etcd_store::{COMMIT_RETRY, EtcdStore, MAX_AGENT_BYTES};
 pub use sled_store::SledStore;
 
 /// Result of store operations.
@@ -36,6 +38,12 @@ pub enum StoreError {
     /// A stored value does not have the expected shape.
     #[error("corrupt store: {0}")]
     Invalid(String),
+    /// etcd failed or stayed unreachable.
+    #[error(transparent)]
+    Etcd(#[from] switchboard_etcd::EtcdError),
+    /// Another writer changed the store under this one.
+    #[error("write conflict: {0}")]
+    Conflict(String),
 }
 
 /// Everything a registry needs at startup.
@@ -83,4 +91,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes anything pending; called on graceful shutdown.
     fn flush(&self) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Largest registration (encoded `RegisterAgentRequest`) the store can
+    /// hold as one record; larger ones are refused with `INVALID_ARGUMENT`
+    /// before they reach the writer. `None`: no limit of its own.
+    fn max_agent_bytes(&self) -> Option<usize> {
+        None
+    }
 }
