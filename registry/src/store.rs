@@ -5,6 +5,7 @@
 //! group of mutations and acknowledges them once [`Store::commit`] returns,
 //! which an implementation must only do when the batch is durable.
 
+mod copy;
 mod etcd_store;
 mod sled_store;
 
@@ -15,6 +16,7 @@ use switchboard_proto::v1::{Agent, Event};
 
 use crate::change::Change;
 
+pub use copy::{CopyReport, copy};
 pub use etcd_store::{COMMIT_RETRY, EtcdStore, MAX_AGENT_BYTES};
 pub use sled_store::SledStore;
 
