@@ -2,6 +2,8 @@
 //! reads, compare-and-swap transactions, prefix watches from a revision,
 //! leases, and one member killed and restarted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use switchboard_etcd::{EtcdError, ops, pb};

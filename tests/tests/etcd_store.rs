@@ -3,6 +3,8 @@
 //! a new epoch, records respect etcd's request limits, a big batch spans
 //! several transactions, an etcd member down loses nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;
@@ -42,7 +44,7 @@ async fn agents_epoch_and_revision_survive_a_registry_restart() {
     assert_eq!(after.epoch, before.epoch, "same etcd, same store: same epoch");
     assert_eq!(after.revision, removed);
     let ids: Vec<_> = after.agents.keys().cloned().collect();
-    assert_eq!(ids, [weather.agent_id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&weather.agent_id));
     let next =
         second.registry.register(common::provider("date", "date", "1.0.1", &[])).await.unwrap();
     assert!(next.revision > removed, "revisions continue after a restart");

@@ -3,6 +3,8 @@
 //! history in revision order and the compact revision; a non-empty target
 //! is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;
