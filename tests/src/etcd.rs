@@ -19,6 +19,7 @@ use crate::eventually;
 /// A running etcd cluster.
 pub struct EtcdCluster {
     members: Vec<EtcdMember>,
+    extra_args: Vec<String>,
     initial_cluster: String,
     token: String,
     dir: TempDir,
@@ -47,6 +48,11 @@ impl EtcdCluster {
 
     /// `size` members, each answering before this returns.
     pub async fn start_with(size: usize) -> Self {
+        Self::start_with_args(size, &[]).await
+    }
+
+    /// `size` members started with `extra` flags (e.g. `--auth-token-ttl 1`).
+    pub async fn start_with_args(size: usize, extra: &[&str]) -> Self {
         let bin = etcd_bin();
         assert!(bin.exists(), "{} is missing: install Debian etcd-server", bin.display());
         let dir = TempDir::new().expect("temp dir");
@@ -64,7 +70,8 @@ impl EtcdCluster {
             .collect::<Vec<_>>()
             .join(",");
         let token = format!("sb-test-{}", rand::random::<u64>());
-        let mut cluster = Self { members, initial_cluster, token, dir };
+        let extra_args = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        let mut cluster = Self { members, extra_args, initial_cluster, token, dir };
         for index in 0..size {
             cluster.spawn(index);
         }
@@ -148,12 +155,30 @@ impl EtcdCluster {
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--initial-cluster-token", &self.token, "--initial-cluster-state", "new"])
             .args(["--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap_or_else(|error| panic!("spawn {}: {error}", etcd_bin().display()));
         self.members[index].child = Some(child);
+    }
+
+    /// Runs `etcdctl` (Debian `etcd-client`) against member 0 with `args`;
+    /// panics with its output when it fails.
+    pub fn etcdctl(&self, args: &[&str]) {
+        let output = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.endpoint(0)])
+            .args(args)
+            .output()
+            .expect("run etcdctl (Debian etcd-client)");
+        assert!(
+            output.status.success(),
+            "etcdctl {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     /// Waits until member `index` answers a linearizable read (so it has

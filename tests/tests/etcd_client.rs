@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use switchboard_etcd::{EtcdError, ops, pb};
+use switchboard_etcd::{EtcdClient, EtcdConfig, EtcdError, ops, pb};
 use switchboard_tests::etcd::EtcdCluster;
 use switchboard_tests::eventually;
 
@@ -137,4 +137,41 @@ async fn one_member_killed_changes_nothing_and_it_catches_up_on_restart() {
     let kv = alone.get(b"/sb/during".to_vec()).await.unwrap().unwrap();
     assert_eq!(kv.mod_revision, written, "the restarted member has the write made without it");
     assert_eq!(alone.cluster_id().await.unwrap(), cluster_id);
+}
+
+#[tokio::test]
+async fn a_user_with_a_password_works_within_its_role_and_survives_token_expiry() {
+    // Tokens expire after one second, so the client must renew them.
+    let cluster = EtcdCluster::start_with_args(1, &["--auth-token-ttl", "1"]).await;
+    cluster.etcdctl(&["user", "add", "root:root-secret"]);
+    cluster.etcdctl(&["user", "add", "sb:sb-secret"]);
+    cluster.etcdctl(&["role", "add", "switchboard"]);
+    cluster.etcdctl(&[
+        "role",
+        "grant-permission",
+        "switchboard",
+        "--prefix=true",
+        "readwrite",
+        "/sb/",
+    ]);
+    cluster.etcdctl(&["user", "grant-role", "sb", "switchboard"]);
+    cluster.etcdctl(&["auth", "enable"]);
+
+    let anonymous = cluster.client().await;
+    let refused = anonymous.put(b"/sb/k".to_vec(), b"1".to_vec(), 0).await.unwrap_err();
+    assert!(!refused.is_unavailable(), "a refusal, not an outage: {refused}");
+
+    let wrong = EtcdClient::connect(cluster.config().with_user("sb", "wrong")).await.unwrap_err();
+    assert!(wrong.to_string().contains("authenticate"), "{wrong}");
+
+    let client = EtcdClient::connect(cluster.config().with_user("sb", "sb-secret")).await.unwrap();
+    client.put(b"/sb/k".to_vec(), b"1".to_vec(), 0).await.unwrap();
+    let outside = client.put(b"/other".to_vec(), b"1".to_vec(), 0).await.unwrap_err();
+    assert!(outside.to_string().contains("permission denied"), "{outside}");
+    // Past the token's TTL the next call is refused once, re-authenticates
+    // and goes through.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(client.get(b"/sb/k".to_vec()).await.unwrap().unwrap().value, b"1");
+    let watch = client.watch_prefix(b"/sb/", 0).await;
+    assert!(watch.is_ok(), "{watch:?}");
 }
