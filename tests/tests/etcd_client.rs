@@ -129,11 +129,7 @@ async fn one_member_killed_changes_nothing_and_it_catches_up_on_restart() {
     assert_eq!(client.cluster_id().await.unwrap(), cluster_id);
 
     cluster.restart(0).await;
-    let alone = switchboard_etcd::EtcdClient::connect(switchboard_etcd::EtcdConfig::new([
-        cluster.endpoint(0)
-    ]))
-    .await
-    .unwrap();
+    let alone = EtcdClient::connect(EtcdConfig::new([cluster.endpoint(0)])).await.unwrap();
     let kv = alone.get(b"/sb/during".to_vec()).await.unwrap().unwrap();
     assert_eq!(kv.mod_revision, written, "the restarted member has the write made without it");
     assert_eq!(alone.cluster_id().await.unwrap(), cluster_id);
