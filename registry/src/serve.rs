@@ -187,10 +187,36 @@ pub async fn load(config: RegistryConfig, store: StoreSpec) -> Result<LoadedRegi
     let readiness = Readiness::new();
     let loading = readiness.register("registry-store");
     let store = store.open().await?;
+    let reachable = store.reachable();
     let (registry, tasks) = Registry::start(config, store).await.map_err(RunError::Start)?;
     loading.ready();
+    if let Some(reachable) = reachable {
+        tokio::spawn(follow_store(reachable, readiness.clone(), registry.closing()));
+    }
     let _close_on_drop = registry.closing().drop_guard();
     Ok(LoadedRegistry { registry, readiness, tasks, _close_on_drop })
+}
+
+/// Holds the registry not ready (`store` pending in `/readyz`) while the
+/// store cannot take writes, until the registry closes.
+async fn follow_store(
+    mut reachable: tokio::sync::watch::Receiver<bool>,
+    readiness: Readiness,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    let mut pending: Option<switchboard_health::ReadyTask> = None;
+    loop {
+        let up = *reachable.borrow_and_update();
+        match (up, pending.take()) {
+            (true, Some(task)) => task.ready(),
+            (true, None) => {}
+            (false, task) => pending = Some(task.unwrap_or_else(|| readiness.register("store"))),
+        }
+        tokio::select! {
+            () = closing.cancelled() => return,
+            changed = reachable.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 // === impl StoreSpec ===

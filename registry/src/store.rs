@@ -100,4 +100,11 @@ pub trait Store: Send + Sync + 'static {
     fn max_agent_bytes(&self) -> Option<usize> {
         None
     }
+
+    /// Whether the store can take writes now, for stores that can lose their
+    /// backing service (etcd without quorum); the registry reports itself
+    /// not ready while it is false. `None`: always reachable (embedded).
+    fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }

@@ -9,10 +9,12 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use switchboard_proto::v1::{RegisterAgentRequest, Tool};
 use switchboard_registry::{RegistryConfig, RegistryError, RunningRegistry, StoreSpec};
 use switchboard_tests::etcd::EtcdCluster;
+use switchboard_tests::eventually;
 
 const ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
@@ -142,4 +144,41 @@ async fn registrations_go_on_with_one_etcd_member_killed() {
     let again = registry_again(&cluster).await;
     assert_eq!(again.registry.snapshot().agents.len(), 22);
     assert_eq!(again.registry.snapshot().revision, revision);
+}
+
+#[tokio::test]
+async fn without_an_etcd_quorum_the_registry_is_not_ready_but_answers_and_recovers() {
+    let mut cluster = EtcdCluster::start().await;
+    let running = registry(&cluster, "/switchboard").await;
+    let agent = running.registry.register(common::provider("a", "a", "1.0.0", &[])).await.unwrap();
+    let readyz = format!("http://{}/readyz", running.admin_addr);
+    let status = |url: String| async move {
+        let response = reqwest::get(&url).await.ok()?;
+        Some((response.status().as_u16(), response.text().await.ok()?))
+    };
+    assert_eq!(status(readyz.clone()).await.unwrap().0, 200);
+
+    cluster.kill(1);
+    cluster.kill(2);
+    let (_, body) = eventually("/readyz to report the store", Duration::from_secs(20), || {
+        let url = readyz.clone();
+        async move { status(url).await.filter(|(code, _)| *code == 503) }
+    })
+    .await;
+    assert!(body.contains("store"), "{body}");
+    // Reads and heartbeats are answered from memory meanwhile.
+    assert!(running.registry.snapshot().agents.contains_key(&agent.agent_id));
+    let outcome = running.registry.heartbeat(&agent.agent_id);
+    assert!(
+        matches!(outcome, switchboard_registry::HeartbeatOutcome::Alive(_)),
+        "a heartbeat is acknowledged without etcd: {outcome:?}"
+    );
+
+    cluster.restart(1).await;
+    eventually("/readyz to be ready again", Duration::from_secs(20), || {
+        let url = readyz.clone();
+        async move { status(url).await.filter(|(code, _)| *code == 200) }
+    })
+    .await;
+    running.registry.register(common::provider("b", "b", "1.0.0", &[])).await.unwrap();
 }

@@ -43,6 +43,13 @@
 //! possibly some agents written ahead of the revision, whose change is then
 //! missing from the Watch history.
 //!
+//! # Reachability
+//!
+//! A background probe reads `meta/format` linearizably (which needs a
+//! quorum) every [`PROBE_INTERVAL`]; commits report too. The registry is
+//! not ready (`/readyz` answers 503 naming `etcd`) while etcd cannot take
+//! writes, so a load balancer sends clients to a registry that can.
+//!
 //! etcd being briefly unreachable (a leader election, a member down) does
 //! not fail a commit: the transaction is retried with backoff for
 //! [`COMMIT_RETRY`]. A retry after an answer that never came first reads
@@ -78,6 +85,9 @@ const MAX_TXN_OPS: usize = 120;
 /// `max-request-bytes` (1.5 MiB) with room for framing.
 const MAX_TXN_BYTES: usize = 1_450 * 1024;
 
+/// How often the store checks that etcd has a quorum.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long a commit keeps retrying while etcd is unreachable.
 pub const COMMIT_RETRY: Duration = Duration::from_secs(30);
 
@@ -98,6 +108,9 @@ pub struct EtcdStore {
     client: EtcdClient,
     prefix: String,
     known: Mutex<Known>,
+    reachable: tokio::sync::watch::Sender<bool>,
+    /// Stops the reachability probe when the store is dropped.
+    _probe: tokio_util::sync::DropGuard,
 }
 
 /// What the store last saw of the keys it compares on.
@@ -133,8 +146,22 @@ impl EtcdStore {
             )));
         }
         let client = EtcdClient::connect(config).await?;
-        let store = Self { client, prefix, known: Mutex::new(Known::default()) };
+        let (reachable, _) = tokio::sync::watch::channel(true);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let store = Self {
+            client,
+            prefix,
+            known: Mutex::new(Known::default()),
+            reachable,
+            _probe: stop.clone().drop_guard(),
+        };
         store.init().await?;
+        tokio::spawn(probe(
+            store.client.clone(),
+            store.meta("format"),
+            store.reachable.clone(),
+            stop,
+        ));
         Ok(store)
     }
 
@@ -363,11 +390,15 @@ impl EtcdStore {
                 Ok(response.header.map_or(0, |header| header.revision))
             };
             match attempt.await {
-                Ok(revision) => return Ok(revision),
+                Ok(revision) => {
+                    self.reachable.send_if_modified(|up| !std::mem::replace(up, true));
+                    return Ok(revision);
+                }
                 Err(StoreError::Etcd(error))
                     if error.is_unavailable() && tokio::time::Instant::now() < deadline =>
                 {
                     tracing::warn!(%error, "etcd unreachable; retrying the commit");
+                    self.reachable.send_if_modified(|up| std::mem::replace(up, false));
                     unanswered = true;
                 }
                 Err(error) => return Err(error),
@@ -419,6 +450,43 @@ impl Store for EtcdStore {
     /// its status and timestamps): keep a margin for those.
     fn max_agent_bytes(&self) -> Option<usize> {
         Some(MAX_AGENT_BYTES - 4096)
+    }
+
+    fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.reachable.subscribe())
+    }
+}
+
+/// Reads `key` linearizably every [`PROBE_INTERVAL`] until `stop`, and
+/// publishes whether etcd answered.
+async fn probe(
+    client: EtcdClient,
+    key: Vec<u8>,
+    reachable: tokio::sync::watch::Sender<bool>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(PROBE_INTERVAL) => {}
+        }
+        let answered = tokio::select! {
+            () = stop.cancelled() => return,
+            read = client.get(key.clone()) => read,
+        };
+        let up = match answered {
+            Ok(_) => true,
+            Err(error) if error.is_unavailable() => false,
+            // etcd answered (with a refusal): it is there.
+            Err(_) => true,
+        };
+        if reachable.send_if_modified(|was| std::mem::replace(was, up) != up) {
+            if up {
+                tracing::info!("etcd reachable again");
+            } else {
+                tracing::warn!("etcd unreachable: the registry reports not ready");
+            }
+        }
     }
 }
 
