@@ -187,10 +187,9 @@ pub async fn load(config: RegistryConfig, store: StoreSpec) -> Result<LoadedRegi
     let readiness = Readiness::new();
     let loading = readiness.register("registry-store");
     let store = store.open().await?;
-    let reachable = store.reachable();
     let (registry, tasks) = Registry::start(config, store).await.map_err(RunError::Start)?;
     loading.ready();
-    if let Some(reachable) = reachable {
+    if let Some(reachable) = registry.store_reachable() {
         tokio::spawn(follow_store(reachable, readiness.clone(), registry.closing()));
     }
     let _close_on_drop = registry.closing().drop_guard();

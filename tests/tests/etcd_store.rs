@@ -1,7 +1,8 @@
 //! The registry on the etcd store, one registry at a time, against a real
 //! 3-member etcd cluster: state survives a registry restart, a new etcd is
 //! a new epoch, records respect etcd's request limits, a big batch spans
-//! several transactions, an etcd member down loses nothing.
+//! several transactions, an etcd member down loses nothing, a lost quorum
+//! makes the registry not ready (HTTP and gRPC health) until it returns.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -166,6 +167,8 @@ async fn without_an_etcd_quorum_the_registry_is_not_ready_but_answers_and_recove
     })
     .await;
     assert!(body.contains("store"), "{body}");
+    let grpc = running.grpc_addr.to_string();
+    probe_until(&grpc, 1, "grpc.health.v1 to say NOT_SERVING").await;
     // Reads and heartbeats are answered from memory meanwhile.
     assert!(running.registry.snapshot().agents.contains_key(&agent.agent_id));
     let outcome = running.registry.heartbeat(&agent.agent_id);
@@ -181,4 +184,13 @@ async fn without_an_etcd_quorum_the_registry_is_not_ready_but_answers_and_recove
     })
     .await;
     running.registry.register(common::provider("b", "b", "1.0.0", &[])).await.unwrap();
+    probe_until(&grpc, 0, "grpc.health.v1 to serve again").await;
+}
+
+/// Runs `switchboard probe --grpc` until it exits with `code`.
+async fn probe_until(grpc: &str, code: i32, what: &str) {
+    eventually(what, Duration::from_secs(20), || async move {
+        (switchboard_tests::cli(&["probe", "--grpc", grpc]).await.code == code).then_some(())
+    })
+    .await;
 }
