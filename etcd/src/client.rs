@@ -215,6 +215,11 @@ impl EtcdClient {
         .await
     }
 
+    /// Whether the client authenticates (and so may renew a token).
+    fn has_user(&self) -> bool {
+        self.user.is_some()
+    }
+
     /// Exchanges the configured user and password for a fresh token.
     async fn authenticate(&self) -> EtcdResult<()> {
         let Some(user) = &self.user else { return Ok(()) };

@@ -168,6 +168,8 @@ async fn a_user_with_a_password_works_within_its_role_and_survives_token_expiry(
     // and goes through.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(client.get(b"/sb/k".to_vec()).await.unwrap().unwrap().value, b"1");
+    // The same for opening a watch.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let watch = client.watch_prefix(b"/sb/", 0).await;
     assert!(watch.is_ok(), "{watch:?}");
 }

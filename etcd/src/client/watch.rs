@@ -29,11 +29,24 @@ impl EtcdClient {
     /// notifications. Returns once etcd confirmed the watch. A compacted
     /// start revision is [`EtcdError::Compacted`], here or (etcd 3.4 confirms
     /// the watch first, then cancels it) from the first [`WatchStream::next`].
+    /// An expired token is renewed and the watch opened again, once.
     pub async fn watch_prefix(
         &self,
         prefix: &[u8],
         start_revision: i64,
     ) -> EtcdResult<WatchStream> {
+        match self.open_watch(prefix, start_revision).await {
+            Err(EtcdError::Call { status, .. })
+                if status.code() == tonic::Code::Unauthenticated && self.has_user() =>
+            {
+                self.authenticate().await?;
+                self.open_watch(prefix, start_revision).await
+            }
+            other => other,
+        }
+    }
+
+    async fn open_watch(&self, prefix: &[u8], start_revision: i64) -> EtcdResult<WatchStream> {
         let (requests, outbound) = mpsc::channel(REQUESTS);
         let create = WatchRequest {
             request_union: Some(watch_request::RequestUnion::CreateRequest(WatchCreateRequest {
@@ -114,6 +127,14 @@ fn check(response: &WatchResponse, start_revision: i64) -> EtcdResult<()> {
         return Err(EtcdError::Compacted {
             requested: start_revision,
             compact_revision: response.compact_revision,
+        });
+    }
+    // etcd refuses a watch with an expired token by cancelling it, the
+    // gRPC status only in the reason's text.
+    if response.canceled && response.cancel_reason.contains("code = Unauthenticated") {
+        return Err(EtcdError::Call {
+            op: "watch",
+            status: tonic::Status::unauthenticated(response.cancel_reason.clone()),
         });
     }
     if response.canceled {
