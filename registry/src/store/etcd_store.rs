@@ -273,6 +273,13 @@ impl EtcdStore {
     async fn commit_batch(&self, batch: CommitBatch) -> StoreResult<()> {
         let mut chunks = self.chunks(&batch)?;
         let count = chunks.len();
+        if count > 1 {
+            tracing::debug!(
+                revision = batch.revision,
+                transactions = count,
+                "batch spans several etcd transactions"
+            );
+        }
         for (index, chunk) in chunks.iter_mut().enumerate() {
             let nonce = format!("{}-{index}-{}", batch.revision, uuid::Uuid::new_v4());
             let revision_mod = self.known.lock().revision_mod;
