@@ -13,6 +13,7 @@ mod probe_cmd;
 mod registry_cmd;
 mod settings;
 mod shutdown;
+mod store_cmd;
 mod telemetry;
 mod up_cmd;
 
@@ -56,6 +57,8 @@ enum Command {
     /// Bring existing MCP servers into the mesh: a stdio program (`-- COMMAND ARGS…`), a remote
     /// server (`--url`), or several (`--config servers.toml`), supervised and restarted.
     Bridge(bridge_cmd::BridgeArgs),
+    /// Store maintenance: `store copy --from sled:DIR --to etcd:ENDPOINTS` (and back).
+    Store(store_cmd::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,
             Command::Bridge(args) => bridge_cmd::run(args).await,
+            Command::Store(args) => store_cmd::run(args).await,
         }
     });
     match result {

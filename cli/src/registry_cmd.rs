@@ -1,5 +1,5 @@
-//! `switchboard registry`: run the registry on the embedded sled store until
-//! SIGTERM or ctrl-c. `up` reuses [`start`].
+//! `switchboard registry`: run the registry on the embedded sled store (or,
+//! with `--store etcd`, on etcd) until SIGTERM or ctrl-c. `up` reuses [`start`].
 //!
 //! Unless `--no-ui`, the admin port also serves the read-only dashboard at
 //! `/ui`. It reads the registry as any client does, over gRPC to the
@@ -33,7 +33,10 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// ports on stdout as `LISTEN registry-grpc <addr>` and
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
 pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
-    let store = StoreSpec::Sled { data_dir: settings.data_dir };
+    let store = match settings.etcd {
+        Some((config, prefix)) => StoreSpec::Etcd { config, prefix },
+        None => StoreSpec::Sled { data_dir: settings.data_dir },
+    };
     let auth = settings.registry.auth.enabled;
     let loaded = switchboard_registry::load(settings.registry, store).await?;
     // The dashboard reads the registry as a client without a token, so it

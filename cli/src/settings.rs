@@ -33,6 +33,22 @@ pub struct RegistryArgs {
     /// Data directory of the embedded store [default: ./switchboard-data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the registry keeps its state: `sled` (embedded, in --data-dir) or
+    /// `etcd` (in the cluster at --etcd-endpoints) [default: sled].
+    #[arg(long, env = "SWITCHBOARD_STORE")]
+    pub store: Option<String>,
+    /// etcd client endpoints, comma-separated (`host:port`), with --store etcd.
+    #[arg(long, env = "SWITCHBOARD_ETCD_ENDPOINTS", value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+    /// Key prefix of the registry's state in etcd [default: /switchboard].
+    #[arg(long, env = "SWITCHBOARD_ETCD_PREFIX")]
+    pub etcd_prefix: Option<String>,
+    /// etcd user name, when etcd has authentication enabled.
+    #[arg(long, env = "SWITCHBOARD_ETCD_USER")]
+    pub etcd_user: Option<String>,
+    /// Password of --etcd-user (prefer the environment variable to the flag).
+    #[arg(long, env = "SWITCHBOARD_ETCD_PASSWORD", hide_env_values = true)]
+    pub etcd_password: Option<String>,
     /// Registry gRPC address [default: 127.0.0.1:7600].
     #[arg(long, env = "SWITCHBOARD_REGISTRY_ADDR")]
     pub registry_addr: Option<String>,
@@ -100,6 +116,10 @@ pub struct TelemetryArgs {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     data_dir: Option<PathBuf>,
+    store: Option<String>,
+    etcd_endpoints: Option<Vec<String>>,
+    etcd_prefix: Option<String>,
+    etcd_user: Option<String>,
     registry_addr: Option<String>,
     registry_admin_addr: Option<String>,
     heartbeat_interval: Option<String>,
@@ -119,6 +139,8 @@ struct FileSettings {
 pub struct RegistrySettings {
     /// Where the embedded store lives.
     pub data_dir: PathBuf,
+    /// The etcd store and its key prefix, with `--store etcd`.
+    pub etcd: Option<(switchboard_registry::EtcdConfig, String)>,
     /// gRPC listen address.
     pub registry_addr: SocketAddr,
     /// Admin HTTP listen address.
@@ -167,7 +189,20 @@ impl RegistryArgs {
         } else {
             self.admin_allowed_hosts
         };
+        let etcd = EtcdChoice {
+            store: self.store.or(file.store),
+            endpoints: if self.etcd_endpoints.is_empty() {
+                file.etcd_endpoints.unwrap_or_default()
+            } else {
+                self.etcd_endpoints
+            },
+            prefix: self.etcd_prefix.or(file.etcd_prefix),
+            user: self.etcd_user.or(file.etcd_user),
+            password: self.etcd_password,
+        }
+        .resolve()?;
         Ok(RegistrySettings {
+            etcd,
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| "switchboard-data".into()),
             registry_addr: parse_addr(
                 "registry_addr",
@@ -184,6 +219,57 @@ impl RegistryArgs {
             admin_allowed_hosts,
             telemetry: self.telemetry,
         })
+    }
+}
+
+/// The store settings before they are checked against each other.
+struct EtcdChoice {
+    store: Option<String>,
+    endpoints: Vec<String>,
+    prefix: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl EtcdChoice {
+    /// `None` for sled; the etcd config and prefix for etcd.
+    fn resolve(self) -> Result<Option<(switchboard_registry::EtcdConfig, String)>, ConfigError> {
+        let endpoints: Vec<String> = self
+            .endpoints
+            .into_iter()
+            .map(|endpoint| endpoint.trim().to_owned())
+            .filter(|endpoint| !endpoint.is_empty())
+            .collect();
+        match self.store.as_deref().map(str::trim) {
+            None | Some("sled") => {
+                if !endpoints.is_empty() {
+                    return Err(ConfigError("etcd_endpoints: set, but store is sled".into()));
+                }
+                Ok(None)
+            }
+            Some("etcd") => {
+                if endpoints.is_empty() {
+                    return Err(ConfigError("etcd_endpoints: required with store etcd".into()));
+                }
+                let prefix = self.prefix.unwrap_or_else(|| "/switchboard".to_owned());
+                if !prefix.starts_with('/') {
+                    return Err(ConfigError(format!("etcd_prefix: {prefix:?} must start with /")));
+                }
+                let mut config = switchboard_registry::EtcdConfig::new(endpoints);
+                match (self.user, self.password) {
+                    (Some(user), Some(password)) => config = config.with_user(user, password),
+                    (None, None) => {}
+                    (Some(_), None) => {
+                        return Err(ConfigError("etcd_password: required with etcd_user".into()));
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError("etcd_user: required with etcd_password".into()));
+                    }
+                }
+                Ok(Some((config, prefix)))
+            }
+            Some(other) => Err(ConfigError(format!("store: {other:?} is not sled or etcd"))),
+        }
     }
 }
 

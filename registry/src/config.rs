@@ -57,6 +57,10 @@ pub struct Limits {
     /// Largest gRPC message the registry decodes, in bytes; larger ones get
     /// `RESOURCE_EXHAUSTED`.
     pub max_message_bytes: usize,
+    /// Largest encoded registration (the agent and all its tools), in bytes.
+    /// No limit beyond `max_message_bytes` by default; a store whose records
+    /// are bounded (etcd: one value per agent) lowers it at startup.
+    pub max_agent_bytes: usize,
 }
 
 impl Default for RegistryConfig {
@@ -86,6 +90,7 @@ impl Default for Limits {
             max_description_bytes: 4096,
             max_tags: 32,
             max_message_bytes: 4 * 1024 * 1024,
+            max_agent_bytes: usize::MAX,
         }
     }
 }

@@ -42,4 +42,5 @@ pub use serve::{
 };
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
-pub use store::{SledStore, Store};
+pub use store::{EtcdStore, SledStore, Store};
+pub use switchboard_etcd::EtcdConfig;

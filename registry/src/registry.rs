@@ -94,6 +94,10 @@ impl Registry {
         store: Arc<dyn Store>,
     ) -> RegistryResult<(Registry, RegistryTasks)> {
         config.validate().map_err(|e| RegistryError::invalid("config", e))?;
+        let mut config = config;
+        if let Some(max) = store.max_agent_bytes() {
+            config.limits.max_agent_bytes = config.limits.max_agent_bytes.min(max);
+        }
         let loaded = store.load().await?;
         let access = Arc::new(Access::load(&config.auth, store.clone()).await?);
         let now = Instant::now();
@@ -117,7 +121,7 @@ impl Registry {
             "registry state loaded"
         );
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
-        let shared = Arc::new(Shared::new(config, snapshot, tracker));
+        let shared = Arc::new(Shared::new(config, snapshot, tracker, store.reachable()));
         let closing = shared.closing.clone();
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
@@ -155,6 +159,13 @@ impl Registry {
     /// Cancelled when the registry starts shutting down.
     pub fn closing(&self) -> CancellationToken {
         self.shared.closing.clone()
+    }
+
+    /// Whether the store can take writes now (`None`: a store that cannot
+    /// lose its backing service, such as sled). While it is false the
+    /// registry reports not ready.
+    pub fn store_reachable(&self) -> Option<watch::Receiver<bool>> {
+        self.shared.store_reachable.clone()
     }
 
     /// Validates and durably registers an agent (with no owner: as a

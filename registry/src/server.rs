@@ -73,6 +73,9 @@ pub async fn serve_grpc(
     health.set_serving::<HeartbeatServiceServer<HeartbeatApi>>().await;
     health.set_serving::<WatchServer>().await;
     health.set_serving::<AccessServiceServer<AccessApi>>().await;
+    if let Some(reachable) = registry.store_reachable() {
+        tokio::spawn(follow_store(reachable, health.clone(), registry.closing()));
+    }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -115,6 +118,31 @@ pub async fn serve_grpc(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+/// While the store cannot take writes, the whole server (`""`) and the
+/// Registry service (whose writes would fail) are NOT_SERVING in
+/// `grpc.health.v1`; Heartbeat and Watch keep serving from memory.
+async fn follow_store(
+    mut reachable: tokio::sync::watch::Receiver<bool>,
+    health: tonic_health::server::HealthReporter,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    use tonic::server::NamedService as _;
+    use tonic_health::ServingStatus;
+    loop {
+        let status = if *reachable.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status("", status).await;
+        health.set_service_status(RegistryServiceServer::<RegistryApi>::NAME, status).await;
+        tokio::select! {
+            () = closing.cancelled() => return,
+            changed = reachable.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 /// Serves `/healthz`, `/readyz`, `/metrics`, service discovery and `extra`

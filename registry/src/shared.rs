@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     /// Cancelled when the registry starts shutting down.
     pub closing: CancellationToken,
+    /// Whether the store can take writes, for stores that can lose their
+    /// backing service (see `Store::reachable`).
+    pub store_reachable: Option<watch::Receiver<bool>>,
 }
 
 // === impl Shared ===
@@ -52,6 +55,7 @@ impl Shared {
         config: RegistryConfig,
         snapshot: Snapshot,
         tracker: LivenessTracker<String>,
+        store_reachable: Option<watch::Receiver<bool>>,
     ) -> Self {
         let published = watch::Sender::new(snapshot.revision);
         Self {
@@ -65,6 +69,7 @@ impl Shared {
             streams: Mutex::new(Streams::default()),
             metrics: Metrics::new(),
             closing: CancellationToken::new(),
+            store_reachable,
             config,
         }
     }

@@ -1,7 +1,7 @@
 //! Persistence of the registry: the `Store` trait and its implementations.
 //!
 //! The registry logic owns the authoritative in-memory state and never touches
-//! sled (or, later, etcd) directly: it hands the store one [`CommitBatch`] per
+//! sled or etcd directly: it hands the store one [`CommitBatch`] per
 //! group of mutations and acknowledges them once [`Store::commit`] returns,
 //! which an implementation must only do when the batch is durable.
 //!
@@ -10,6 +10,8 @@
 //! write takes no revision and emits no event. A store keeps each token
 //! under the SHA-256 hash of its secret and never sees the secret.
 
+mod copy;
+mod etcd_store;
 mod sled_store;
 
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
 use crate::change::Change;
 
+pub use copy::{CopyReport, copy};
+pub use etcd_store::{COMMIT_RETRY, EtcdStore, MAX_AGENT_BYTES};
 pub use sled_store::SledStore;
 
 /// Result of store operations.
@@ -41,6 +45,12 @@ pub enum StoreError {
     /// A stored value does not have the expected shape.
     #[error("corrupt store: {0}")]
     Invalid(String),
+    /// etcd failed or stayed unreachable.
+    #[error(transparent)]
+    Etcd(#[from] switchboard_etcd::EtcdError),
+    /// Another writer changed the store under this one.
+    #[error("write conflict: {0}")]
+    Conflict(String),
 }
 
 /// Everything a registry needs at startup.
@@ -113,5 +123,19 @@ pub trait Store: Send + Sync + 'static {
     fn put_token(&self, token: StoredToken) -> BoxFuture<'_, StoreResult<()>> {
         drop(token);
         Box::pin(async { Err(StoreError::Invalid("this store does not keep tokens".into())) })
+    }
+
+    /// Largest registration (encoded `RegisterAgentRequest`) the store can
+    /// hold as one record; larger ones are refused with `INVALID_ARGUMENT`
+    /// before they reach the writer. `None`: no limit of its own.
+    fn max_agent_bytes(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether the store can take writes now, for stores that can lose their
+    /// backing service (etcd without quorum); the registry reports itself
+    /// not ready while it is false. `None`: always reachable (embedded).
+    fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
     }
 }

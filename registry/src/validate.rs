@@ -247,6 +247,17 @@ pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> Registry
         ));
     }
     endpoint(&request.endpoint)?;
+    let size = request.encoded_len();
+    if size > limits.max_agent_bytes {
+        return Err(RegistryError::invalid(
+            "tools",
+            format!(
+                "the agent and its tools encode to {size} bytes, over the store's limit of {} \
+                 bytes per agent",
+                limits.max_agent_bytes
+            ),
+        ));
+    }
     labels("labels", &request.labels, limits)?;
     if request.tools.len() > limits.max_tools {
         return Err(RegistryError::invalid(

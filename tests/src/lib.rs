@@ -6,6 +6,7 @@
 
 mod agent_process;
 pub mod bridge;
+pub mod etcd;
 pub mod mcp;
 mod metrics;
 mod process;

@@ -518,8 +518,9 @@ impl FlushGate {
 
 // === helpers ===
 
-/// Lowercase hex of a few bytes, to name a record without printing it whole.
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of bytes: names a record without printing it whole, and
+/// keys the etcd store's tokens.
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
