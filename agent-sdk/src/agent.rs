@@ -7,6 +7,7 @@ use std::time::Duration;
 use rmcp::ServerHandler;
 use rmcp::handler::server::router::tool::ToolRouter;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+use switchboard_telemetry::exposure::{ALLOW_PLAINTEXT_ENV, Protection, check_listener};
 use switchboard_proto::v1::{
     DeregisterAgentRequest, Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool,
 };
@@ -33,7 +34,8 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
 /// advertised to the mesh, default `http://<listen address>/mcp`),
 /// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
-/// see [`Agent::require_registry`]).
+/// see [`Agent::require_registry`]), `SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT`
+/// (same values; see [`Agent::insecure_allow_plaintext`]).
 ///
 /// The agent serves at once. When the registry cannot be reached at start it
 /// logs what it waits for and registers in the background, with backoff,
@@ -54,6 +56,7 @@ pub struct Agent {
     /// An unparsable environment value is kept as the error to report at
     /// start (a builder cannot fail).
     require_registry: Result<bool, String>,
+    insecure_allow_plaintext: Result<bool, String>,
     health_checks: Vec<HealthCheck>,
 }
 
@@ -87,6 +90,10 @@ impl Agent {
             require_registry: flag(
                 "SWITCHBOARD_REQUIRE_REGISTRY",
                 env("SWITCHBOARD_REQUIRE_REGISTRY"),
+            ),
+            insecure_allow_plaintext: flag(
+                ALLOW_PLAINTEXT_ENV,
+                env(ALLOW_PLAINTEXT_ENV),
             ),
             health_checks: Vec::new(),
         }
@@ -152,6 +159,16 @@ impl Agent {
     /// the agent with another registry address.
     pub fn require_registry(mut self, on: bool) -> Self {
         self.require_registry = Ok(on);
+        self
+    }
+
+    /// Whether the MCP endpoint may listen on a non-loopback address (a
+    /// wildcard such as `0.0.0.0` included) without TLS and auth. Off by
+    /// default: such an agent refuses to start, since whoever reaches it can
+    /// call its tools. On, it starts with a warning and reports
+    /// `switchboard_insecure_listener{listener="agent"} 1` on its `/metrics`.
+    pub fn insecure_allow_plaintext(mut self, on: bool) -> Self {
+        self.insecure_allow_plaintext = Ok(on);
         self
     }
 
@@ -226,6 +243,10 @@ impl Agent {
         let addr: SocketAddr = self.listen.parse().map_err(|_| {
             AgentError::Config(format!("listen address {:?} is not IP:PORT", self.listen))
         })?;
+        let allow_plaintext = self.insecure_allow_plaintext.clone().map_err(AgentError::Config)?;
+        // The endpoint has neither TLS nor auth of its own yet.
+        check_listener("agent", addr, Protection::default(), allow_plaintext)
+            .map_err(|e| AgentError::Config(e.to_string()))?;
         let listener =
             TcpListener::bind(addr).await.map_err(|source| AgentError::Bind { addr, source })?;
         let local_addr = listener.local_addr()?;

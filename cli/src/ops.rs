@@ -20,7 +20,7 @@ mod common;
 mod render;
 mod resolve;
 mod status;
-mod table;
+pub(crate) mod table;
 mod watch;
 
 use clap::Subcommand;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use switchboard_health::LivenessConfig;
+use switchboard_telemetry::audit::AuditTarget;
 
 /// Everything the registry core needs to know.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct RegistryConfig {
     pub max_batch: usize,
     /// Limits on what a client may send.
     pub limits: Limits,
+    /// Where every control-plane change is recorded (off by default).
+    pub audit_log: AuditTarget,
 }
 
 /// Input limits. Each is enforced with `INVALID_ARGUMENT` naming the field,
@@ -66,6 +69,7 @@ impl Default for RegistryConfig {
             bookmark_interval: Duration::from_secs(5),
             max_batch: 512,
             limits: Limits::default(),
+            audit_log: AuditTarget::Off,
         }
     }
 }

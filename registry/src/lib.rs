@@ -12,6 +12,7 @@ pub mod resolution;
 pub mod server;
 pub mod store;
 
+mod audit;
 mod change;
 mod condition;
 mod config;

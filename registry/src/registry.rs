@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use switchboard_health::{LivenessTracker, Status as Liveness};
 use switchboard_proto::v1::RegisterAgentRequest;
+use switchboard_telemetry::audit::AuditLog;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +71,9 @@ pub struct Registered {
     pub revision: u64,
     /// True when the agent was new.
     pub created: bool,
+    /// True when the record changed: always for a new agent, false for a
+    /// re-registration that repeats the current one.
+    pub changed: bool,
     /// Its wiring right after the registration.
     pub wiring: Arc<Wiring>,
     /// The store epoch the revision belongs to.
@@ -92,6 +96,8 @@ impl Registry {
         store: Arc<dyn Store>,
     ) -> RegistryResult<(Registry, RegistryTasks)> {
         config.validate().map_err(|e| RegistryError::invalid("config", e))?;
+        let audit = AuditLog::open(&config.audit_log)
+            .map_err(|e| RegistryError::invalid("audit_log", e.to_string()))?;
         let loaded = store.load().await?;
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
@@ -114,7 +120,7 @@ impl Registry {
             "registry state loaded"
         );
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
-        let shared = Arc::new(Shared::new(config, snapshot, tracker));
+        let shared = Arc::new(Shared::new(config, snapshot, tracker, audit));
         let closing = shared.closing.clone();
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
@@ -153,8 +159,8 @@ impl Registry {
     pub async fn register(&self, request: RegisterAgentRequest) -> RegistryResult<Registered> {
         validate::registration(&request, &self.shared.config.limits)?;
         match self.mutate(Mutation::Register(Box::new(request))).await? {
-            Outcome::Registered { agent_id, revision, created, wiring, epoch } => {
-                Ok(Registered { agent_id, revision, created, wiring, epoch })
+            Outcome::Registered { agent_id, revision, created, changed, wiring, epoch } => {
+                Ok(Registered { agent_id, revision, created, changed, wiring, epoch })
             }
             _ => Err(RegistryError::ShuttingDown),
         }
@@ -175,14 +181,28 @@ impl Registry {
         agent_id: &str,
         labels: HashMap<String, String>,
     ) -> RegistryResult<u64> {
+        self.replace_labels(agent_id, labels).await.map(|(revision, _)| revision)
+    }
+
+    /// [`set_labels`](Self::set_labels), also saying whether they changed.
+    pub(crate) async fn replace_labels(
+        &self,
+        agent_id: &str,
+        labels: HashMap<String, String>,
+    ) -> RegistryResult<(u64, bool)> {
         let limits = &self.shared.config.limits;
         if labels.len() > limits.max_labels {
             return Err(RegistryError::invalid("labels", "too many labels"));
         }
         match self.mutate(Mutation::SetLabels { agent_id: agent_id.to_owned(), labels }).await? {
-            Outcome::LabelsSet { revision } => Ok(revision),
+            Outcome::LabelsSet { revision, changed } => Ok((revision, changed)),
             _ => Err(RegistryError::ShuttingDown),
         }
+    }
+
+    /// The audit log every control-plane change is recorded in.
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.shared.audit
     }
 
     /// Records a heartbeat of a ready agent. Touches memory only; a status

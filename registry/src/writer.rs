@@ -11,13 +11,16 @@
 
 use std::sync::Arc;
 
+use switchboard_proto::v1::EventType;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit;
+use crate::change::{Change, PURGED};
 use crate::error::{RegistryError, RegistryResult};
 use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
 use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
-use crate::store::Store;
+use crate::store::{CommitBatch, Store};
 
 /// A mutation and where to send its outcome.
 pub(crate) struct Command {
@@ -104,6 +107,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         return true;
     }
     let Built { snapshot, batch, pushes } = builder.finish();
+    let transitions = if shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
     let started = std::time::Instant::now();
     if let Err(error) = store.commit(batch).await {
         // After a failed write the store's state is unknown (sled poisons
@@ -120,6 +124,9 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         return false;
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    for change in transitions {
+        audit::transition(&shared.audit, &change.agent, change.revision, change.kind == EventType::Removed);
+    }
     fill_wiring(&snapshot, &mut outcomes);
     let revision = snapshot.revision;
     shared.snapshot.store(Arc::new(snapshot));
@@ -130,6 +137,17 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     after_commit(shared, &outcomes);
     send_replies(replies, outcomes);
     true
+}
+
+/// The status changes and evictions the registry made by itself in `batch`
+/// (callers' changes are recorded by their RPC handlers).
+fn transitions(batch: &CommitBatch) -> Vec<Arc<Change>> {
+    let own = |change: &&Arc<Change>| match change.kind {
+        EventType::StatusChanged => true,
+        EventType::Removed => change.reason == PURGED,
+        _ => false,
+    };
+    batch.events.iter().filter(own).cloned().collect()
 }
 
 /// Gives every registration the agent's wiring as of `snapshot`.

@@ -39,10 +39,12 @@ use switchboard_proto::v1::{
     ResolutionUpdate, SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest,
     StreamHeartbeatsResponse,
 };
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::audit::{self, Caller};
 use crate::condition::to_status;
 use crate::error::{RegistryError, decode_failure};
 use crate::registry::{AgentReadiness, HeartbeatOutcome, Registry};
@@ -133,15 +135,23 @@ impl HeartbeatApi {
         }
     }
 
-    /// Applies a label update carried by a checked heartbeat.
+    /// Applies a label update carried by a checked heartbeat; one that
+    /// changes them is audited as `labels`.
     async fn update_labels(
         &self,
+        caller: &Caller,
         agent_id: &str,
         labels: Option<LabelUpdate>,
     ) -> Result<(), Status> {
-        if let Some(update) = labels {
-            self.registry.set_labels(agent_id, update.labels).await?;
+        let Some(update) = labels else { return Ok(()) };
+        let result = self.registry.replace_labels(agent_id, update.labels).await;
+        // A heartbeat may repeat the labels it carries; only a change is one.
+        if !matches!(result, Ok((_, false))) {
+            audit::requested(self.registry.audit(), caller, "labels", agent_id, &result, |r| {
+                json!({ "revision": r.0 })
+            });
         }
+        result?;
         Ok(())
     }
 }
@@ -155,7 +165,8 @@ impl HeartbeatService for HeartbeatApi {
         request: Request<Streaming<StreamHeartbeatsRequest>>,
     ) -> Result<Response<Self::StreamHeartbeatsStream>, Status> {
         let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
-        let session = Session { api: self.clone(), outbox, bound: None };
+        let caller = audit::caller(&request);
+        let session = Session { api: self.clone(), caller, outbox, bound: None };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
@@ -165,12 +176,13 @@ impl HeartbeatService for HeartbeatApi {
         &self,
         request: Request<SendHeartbeatRequest>,
     ) -> Result<Response<SendHeartbeatResponse>, Status> {
+        let caller = audit::caller(&request);
         let request = request.into_inner();
         self.check(&request.agent_id, request.labels.as_ref(), request.health.as_ref())?;
         let outcome = self
             .heartbeat(&request.agent_id, request.health.as_ref())
             .map_err(|why| Status::not_found(format!("{why}: call RegisterAgent again")))?;
-        self.update_labels(&request.agent_id, request.labels).await?;
+        self.update_labels(&caller, &request.agent_id, request.labels).await?;
         Ok(Response::new(SendHeartbeatResponse {
             ack: Some(self.ack(request.sequence, outcome, &request.agent_id)),
         }))
@@ -180,6 +192,8 @@ impl HeartbeatService for HeartbeatApi {
 /// One agent's heartbeat stream.
 struct Session {
     api: HeartbeatApi,
+    /// Who opened the stream: every label update on it is theirs.
+    caller: Caller,
     outbox: mpsc::Sender<Result<StreamHeartbeatsResponse, Status>>,
     /// Agent id, stream id and wiring channel, once the first heartbeat came.
     bound: Option<(String, u64, watch::Receiver<Arc<Wiring>>)>,
@@ -258,7 +272,7 @@ impl Session {
                 return self.send(Message::Control(ControlMessage { action, reason })).await;
             }
         };
-        if let Err(status) = self.api.update_labels(agent_id, heartbeat.labels).await {
+        if let Err(status) = self.api.update_labels(&self.caller, agent_id, heartbeat.labels).await {
             return Err(End::Rejected(status));
         }
         let ack = self.api.ack(heartbeat.sequence, outcome, agent_id);

@@ -11,8 +11,10 @@ use switchboard_proto::v1::{
     ListCapabilitiesRequest, ListCapabilitiesResponse, RegisterAgentRequest, RegisterAgentResponse,
     ResolveDependenciesRequest, ResolveDependenciesResponse,
 };
+use serde_json::json;
 use tonic::{Request, Response, Status};
 
+use crate::audit;
 use crate::error::RegistryError;
 use crate::registry::Registry;
 use crate::resolution::parse_version;
@@ -52,7 +54,22 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<RegisterAgentRequest>,
     ) -> Result<Response<RegisterAgentResponse>, Status> {
-        let registered = self.registry.register(request.into_inner()).await?;
+        let caller = audit::caller(&request);
+        let request = request.into_inner();
+        // A new agent's id is assigned on success; until then its name says who it is.
+        let named =
+            if request.agent_id.is_empty() { &request.name } else { &request.agent_id }.clone();
+        let result = self.registry.register(request).await;
+        let target = result.as_ref().map_or(named.as_str(), |r| r.agent_id.as_str());
+        audit::requested(self.registry.audit(), &caller, "register", target, &result, |r| {
+            let change = match (r.created, r.changed) {
+                (true, _) => "created",
+                (false, true) => "changed",
+                (false, false) => "unchanged",
+            };
+            json!({ "revision": r.revision, "change": change })
+        });
+        let registered = result?;
         tracing::info!(agent_id = %registered.agent_id, revision = registered.revision, "registered");
         Ok(Response::new(RegisterAgentResponse {
             agent_id: registered.agent_id,
@@ -70,7 +87,13 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<DeregisterAgentRequest>,
     ) -> Result<Response<DeregisterAgentResponse>, Status> {
-        let revision = self.registry.deregister(&request.get_ref().agent_id).await?;
+        let caller = audit::caller(&request);
+        let agent_id = &request.get_ref().agent_id;
+        let result = self.registry.deregister(agent_id).await;
+        audit::requested(self.registry.audit(), &caller, "deregister", agent_id, &result, |r| {
+            json!({ "revision": r })
+        });
+        let revision = result?;
         tracing::info!(revision, "deregistered");
         Ok(Response::new(DeregisterAgentResponse { revision }))
     }
