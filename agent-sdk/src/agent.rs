@@ -7,10 +7,10 @@ use std::time::Duration;
 use rmcp::ServerHandler;
 use rmcp::handler::server::router::tool::ToolRouter;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_telemetry::exposure::{ALLOW_PLAINTEXT_ENV, Protection, check_listener};
 use switchboard_proto::v1::{
     DeregisterAgentRequest, Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool,
 };
+use switchboard_telemetry::exposure::{ALLOW_PLAINTEXT_ENV, Protection, check_listener};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -91,10 +91,7 @@ impl Agent {
                 "SWITCHBOARD_REQUIRE_REGISTRY",
                 env("SWITCHBOARD_REQUIRE_REGISTRY"),
             ),
-            insecure_allow_plaintext: flag(
-                ALLOW_PLAINTEXT_ENV,
-                env(ALLOW_PLAINTEXT_ENV),
-            ),
+            insecure_allow_plaintext: flag(ALLOW_PLAINTEXT_ENV, env(ALLOW_PLAINTEXT_ENV)),
             health_checks: Vec::new(),
         }
     }

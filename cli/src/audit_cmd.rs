@@ -105,7 +105,10 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
             }
             Ok(_) => {}
             Err(why) => {
-                eprintln!("switchboard audit: {}:{number}: not an audit record: {why}", path.display())
+                eprintln!(
+                    "switchboard audit: {}:{number}: not an audit record: {why}",
+                    path.display()
+                )
             }
         }
     }
@@ -162,7 +165,8 @@ fn cells(record: Record) -> Vec<String> {
 
 impl Filter {
     fn keeps(&self, record: &Record, time: DateTime<Utc>) -> bool {
-        let same = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+        let same =
+            |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
         self.since.is_none_or(|since| time >= since)
             && same(&self.action, &record.action)
             && same(&self.who, &record.who)
@@ -194,7 +198,8 @@ mod tests {
         assert!(who.keeps(&record, time));
         let action = Filter { action: Some("deregister".into()), ..Filter::default() };
         assert!(!action.keeps(&record, time));
-        let later = Filter { since: Some(time + chrono::Duration::seconds(1)), ..Filter::default() };
+        let later =
+            Filter { since: Some(time + chrono::Duration::seconds(1)), ..Filter::default() };
         assert!(!later.keeps(&record, time));
         assert_eq!(cells(record)[6], r#"{"revision":3}"#);
         assert!(parse(r#"{"time":"x"}"#).unwrap_err().contains("missing field"));

@@ -39,10 +39,7 @@ pub(crate) struct Caller {
 /// authentication layer puts the identity into the request's extensions,
 /// and this is the one place that reads it.
 pub(crate) fn caller<T>(request: &tonic::Request<T>) -> Caller {
-    Caller {
-        who: "anonymous".to_owned(),
-        from: request.remote_addr().map(|addr| addr.to_string()),
-    }
+    Caller { who: "anonymous".to_owned(), from: request.remote_addr().map(|addr| addr.to_string()) }
 }
 
 /// Records a change `caller` asked for: `Ok(detail)` once it is durable,

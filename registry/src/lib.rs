@@ -39,3 +39,4 @@ pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, lo
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
 pub use store::{SledStore, Store};
+pub use validate::registration as validate_registration;

@@ -125,7 +125,12 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
     for change in transitions {
-        audit::transition(&shared.audit, &change.agent, change.revision, change.kind == EventType::Removed);
+        audit::transition(
+            &shared.audit,
+            &change.agent,
+            change.revision,
+            change.kind == EventType::Removed,
+        );
     }
     fill_wiring(&snapshot, &mut outcomes);
     let revision = snapshot.revision;

@@ -3,6 +3,8 @@
 //! with its action, target, outcome and identity; `switchboard audit` reads
 //! it back, filtered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;
@@ -29,7 +31,13 @@ fn records(path: &Path) -> Vec<Value> {
     text.lines().map(|line| serde_json::from_str(line).expect("one JSON record per line")).collect()
 }
 
-fn row(who: &str, action: &str, target: &str, outcome: &str, kind: &str) -> (String, String, String, String, String) {
+fn row(
+    who: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    kind: &str,
+) -> (String, String, String, String, String) {
     (who.into(), action.into(), target.into(), outcome.into(), kind.into())
 }
 
@@ -73,10 +81,7 @@ async fn every_change_of_a_scripted_scenario_is_recorded_once_and_read_back_filt
     };
     let again = client.register_agent(changed).await.unwrap().into_inner();
     assert!(!again.created);
-    client
-        .deregister_agent(DeregisterAgentRequest { agent_id: clock.clone() })
-        .await
-        .unwrap();
+    client.deregister_agent(DeregisterAgentRequest { agent_id: clock.clone() }).await.unwrap();
     let twice = client.deregister_agent(DeregisterAgentRequest { agent_id: clock.clone() }).await;
     assert_eq!(twice.unwrap_err().code(), Code::NotFound);
     let bad = common::provider("Bad Name!", "x.y", "1.0.0", &[]);
@@ -85,10 +90,14 @@ async fn every_change_of_a_scripted_scenario_is_recorded_once_and_read_back_filt
 
     // Nobody heartbeats for weather: the registry degrades, expires and
     // finally evicts it, each recorded as its own change.
-    eventually("the eviction of the expired agent in the audit log", Duration::from_secs(30), || {
-        let found = records(&log).iter().any(|r| r["action"] == "evict");
-        async move { found.then_some(()) }
-    })
+    eventually(
+        "the eviction of the expired agent in the audit log",
+        Duration::from_secs(30),
+        || {
+            let found = records(&log).iter().any(|r| r["action"] == "evict");
+            async move { found.then_some(()) }
+        },
+    )
     .await;
 
     let all = records(&log);
@@ -134,9 +143,11 @@ async fn every_change_of_a_scripted_scenario_is_recorded_once_and_read_back_filt
     assert!(registrations.iter().all(|r| r["action"] == "register"));
     let own = cli(&["audit", "--file", log_text, "--who", "registry", "--json"]).await.json_lines();
     assert_eq!(own.len(), 3);
-    let about = cli(&["audit", "--file", log_text, "--target", &clock, "--json"]).await.json_lines();
+    let about =
+        cli(&["audit", "--file", log_text, "--target", &clock, "--json"]).await.json_lines();
     assert_eq!(about.len(), 3);
-    let future = cli(&["audit", "--file", log_text, "--since", "2999-01-01T00:00:00Z", "--json"]).await;
+    let future =
+        cli(&["audit", "--file", log_text, "--since", "2999-01-01T00:00:00Z", "--json"]).await;
     assert_eq!((future.code, future.stdout.as_str()), (0, ""));
 
     // A torn line is reported with its number and skipped, not fatal.

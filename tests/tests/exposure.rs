@@ -3,6 +3,8 @@
 //! (or its variable) starts it anyway, with a warning and the
 //! `switchboard_insecure_listener` metric; loopback starts as it always did.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -84,11 +86,8 @@ async fn a_registry_on_a_non_loopback_address_without_tls_and_auth_refuses_to_st
         ("--registry-addr", "[::]:0"),
         ("--registry-admin-addr", "0.0.0.0:0"),
     ] {
-        let other = if flag == "--registry-addr" {
-            "--registry-admin-addr"
-        } else {
-            "--registry-addr"
-        };
+        let other =
+            if flag == "--registry-addr" { "--registry-admin-addr" } else { "--registry-addr" };
         let args = ["registry", "--data-dir", data, flag, addr, other, "127.0.0.1:0"];
         assert_refused(&cli(&args).await, addr);
     }
@@ -145,7 +144,10 @@ async fn the_override_starts_it_with_a_warning_and_the_metric() {
     let text = metrics(gateway.local("gateway")).await;
     assert!(text.contains("switchboard_insecure_listener{listener=\"gateway\"} 1"), "{text}");
     let logged = gateway.stop().await;
-    assert!(logged.contains("non-loopback") && logged.contains("--insecure-allow-plaintext"), "{logged}");
+    assert!(
+        logged.contains("non-loopback") && logged.contains("--insecure-allow-plaintext"),
+        "{logged}"
+    );
     registry.stop().await;
 }
 
@@ -182,7 +184,10 @@ async fn an_sdk_agent_on_a_wildcard_address_needs_the_override() {
         panic!("an agent on 0.0.0.0 without TLS and auth must not start");
     };
     let refused = refused.to_string();
-    assert!(refused.contains("0.0.0.0:0") && refused.contains("--insecure-allow-plaintext"), "{refused}");
+    assert!(
+        refused.contains("0.0.0.0:0") && refused.contains("--insecure-allow-plaintext"),
+        "{refused}"
+    );
 
     let running = switchboard_examples::hello::start(agent().insecure_allow_plaintext(true))
         .await

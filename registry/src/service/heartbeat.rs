@@ -32,6 +32,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
+use serde_json::json;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
@@ -39,7 +40,6 @@ use switchboard_proto::v1::{
     ResolutionUpdate, SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest,
     StreamHeartbeatsResponse,
 };
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -147,9 +147,14 @@ impl HeartbeatApi {
         let result = self.registry.replace_labels(agent_id, update.labels).await;
         // A heartbeat may repeat the labels it carries; only a change is one.
         if !matches!(result, Ok((_, false))) {
-            audit::requested(self.registry.audit(), caller, "labels", agent_id, &result, |r| {
-                json!({ "revision": r.0 })
-            });
+            audit::requested(
+                self.registry.audit(),
+                caller,
+                "labels",
+                agent_id,
+                &result,
+                |r| json!({ "revision": r.0 }),
+            );
         }
         result?;
         Ok(())
@@ -272,7 +277,8 @@ impl Session {
                 return self.send(Message::Control(ControlMessage { action, reason })).await;
             }
         };
-        if let Err(status) = self.api.update_labels(&self.caller, agent_id, heartbeat.labels).await {
+        if let Err(status) = self.api.update_labels(&self.caller, agent_id, heartbeat.labels).await
+        {
             return Err(End::Rejected(status));
         }
         let ack = self.api.ack(heartbeat.sequence, outcome, agent_id);

@@ -4,6 +4,7 @@ mod page_token;
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
 use switchboard_proto::v1::registry_service_server::RegistryService;
 use switchboard_proto::v1::{
     Agent, AgentStatus, CapabilitySummary, DeregisterAgentRequest, DeregisterAgentResponse,
@@ -11,7 +12,6 @@ use switchboard_proto::v1::{
     ListCapabilitiesRequest, ListCapabilitiesResponse, RegisterAgentRequest, RegisterAgentResponse,
     ResolveDependenciesRequest, ResolveDependenciesResponse,
 };
-use serde_json::json;
 use tonic::{Request, Response, Status};
 
 use crate::audit;
@@ -90,9 +90,14 @@ impl RegistryService for RegistryApi {
         let caller = audit::caller(&request);
         let agent_id = &request.get_ref().agent_id;
         let result = self.registry.deregister(agent_id).await;
-        audit::requested(self.registry.audit(), &caller, "deregister", agent_id, &result, |r| {
-            json!({ "revision": r })
-        });
+        audit::requested(
+            self.registry.audit(),
+            &caller,
+            "deregister",
+            agent_id,
+            &result,
+            |r| json!({ "revision": r }),
+        );
         let revision = result?;
         tracing::info!(revision, "deregistered");
         Ok(Response::new(DeregisterAgentResponse { revision }))
