@@ -6,11 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use switchboard_agent::Agent;
-use switchboard_tests::{TestRegistry, cli, cli_command};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use switchboard_tests::{SwitchboardProcess, TestRegistry, cli};
 
 /// What the binary must say when it refuses.
 const HOW_TO_FIX: [&str; 4] = ["--tls-cert", "--tls-key", "--auth", "--insecure-allow-plaintext"];
@@ -24,52 +22,9 @@ fn assert_refused(run: &switchboard_tests::CliRun, addr: &str) {
     }
 }
 
-/// A started child process, its announced ports and (after `stop`) its stderr.
-struct Started {
-    child: tokio::process::Child,
-    listeners: Vec<(String, SocketAddr)>,
-}
-
-impl Started {
-    async fn spawn(args: &[&str], env: &[(&str, &str)], wait_for: &[&str]) -> Self {
-        let mut command = cli_command(args);
-        command.envs(env.iter().copied());
-        let mut child = command.spawn().expect("spawn switchboard");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut listeners = Vec::new();
-        let announced = tokio::time::timeout(Duration::from_secs(30), async {
-            while !wait_for.iter().all(|name| listeners.iter().any(|(n, _)| n == name)) {
-                let Ok(Some(line)) = lines.next_line().await else { return false };
-                let words: Vec<&str> = line.split_whitespace().collect();
-                if let ["LISTEN", name, addr] = words[..] {
-                    listeners.push((name.to_owned(), addr.parse().expect("listen address")));
-                }
-            }
-            true
-        })
-        .await;
-        if announced != Ok(true) {
-            let _ = child.kill().await;
-            let mut stderr = String::new();
-            let _ = child.stderr.take().expect("stderr").read_to_string(&mut stderr).await;
-            panic!("switchboard {args:?} did not announce {wait_for:?}:\n{stderr}");
-        }
-        Self { child, listeners }
-    }
-
-    /// The announced port of `name`, reached over loopback.
-    fn local(&self, name: &str) -> SocketAddr {
-        let (_, addr) = self.listeners.iter().find(|(n, _)| n == name).expect("announced");
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    }
-
-    /// Stops it and returns what it logged.
-    async fn stop(mut self) -> String {
-        let _ = self.child.kill().await;
-        let mut stderr = String::new();
-        let _ = self.child.stderr.take().expect("stderr").read_to_string(&mut stderr).await;
-        stderr
-    }
+/// The announced port of `name`, reached over loopback.
+fn local(process: &SwitchboardProcess, name: &str) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], process.addr(name).port()))
 }
 
 async fn metrics(addr: SocketAddr) -> String {
@@ -128,51 +83,39 @@ async fn the_override_starts_it_with_a_warning_and_the_metric() {
         "127.0.0.1:0",
         "--insecure-allow-plaintext",
     ];
-    let registry = Started::spawn(&args, &[], &["registry-grpc", "registry-admin"]).await;
-    let text = metrics(registry.local("registry-admin")).await;
+    let registry = SwitchboardProcess::spawn(&args, &["registry-grpc", "registry-admin"]);
+    let text = metrics(local(&registry, "registry-admin")).await;
     assert!(text.contains("switchboard_insecure_listener{listener=\"grpc\"} 1"), "{text}");
     assert!(!text.contains("switchboard_insecure_listener{listener=\"admin\"}"), "{text}");
     // The open port serves like any other.
-    let grpc = registry.local("registry-grpc").to_string();
+    let grpc = local(&registry, "registry-grpc").to_string();
     let agents = cli(&["agents", "--registry", &grpc]).await;
     assert_eq!(agents.code, 0, "{}", agents.stderr);
 
     // The variable does what the flag does, for the gateway too.
     let gateway_args = ["gateway", "--gateway-addr", "0.0.0.0:0", "--registry", &grpc];
     let env = [("SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT", "1")];
-    let gateway = Started::spawn(&gateway_args, &env, &["gateway"]).await;
-    let text = metrics(gateway.local("gateway")).await;
+    let gateway = SwitchboardProcess::spawn_logged(&gateway_args, &env, &["gateway"]);
+    let text = metrics(local(&gateway, "gateway")).await;
     assert!(text.contains("switchboard_insecure_listener{listener=\"gateway\"} 1"), "{text}");
-    let logged = gateway.stop().await;
+    let logged = gateway.logged();
     assert!(
         logged.contains("non-loopback") && logged.contains("--insecure-allow-plaintext"),
         "{logged}"
     );
-    registry.stop().await;
+    assert!(gateway.terminate().success());
+    assert!(registry.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_starts_silently() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
-    let args = [
-        "up",
-        "--data-dir",
-        data,
-        "--registry-addr",
-        "127.0.0.1:0",
-        "--registry-admin-addr",
-        "127.0.0.1:0",
-        "--gateway-addr",
-        "127.0.0.1:0",
-    ];
-    let up = Started::spawn(&args, &[], &["registry-grpc", "registry-admin", "gateway"]).await;
+    let up = SwitchboardProcess::up(dir.path());
     for port in ["registry-admin", "gateway"] {
-        let text = metrics(up.local(port)).await;
+        let text = metrics(local(&up, port)).await;
         assert!(!text.contains("switchboard_insecure_listener{"), "{port}: {text}");
     }
-    let logged = up.stop().await;
-    assert!(!logged.contains("non-loopback"), "{logged}");
+    assert!(up.terminate().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
