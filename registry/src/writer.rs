@@ -124,14 +124,6 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         return false;
     }
     shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-    for change in transitions {
-        audit::transition(
-            &shared.audit,
-            &change.agent,
-            change.revision,
-            change.kind == EventType::Removed,
-        );
-    }
     fill_wiring(&snapshot, &mut outcomes);
     let revision = snapshot.revision;
     shared.snapshot.store(Arc::new(snapshot));
@@ -141,6 +133,16 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     push_wiring(shared, pushes);
     after_commit(shared, &outcomes);
     send_replies(replies, outcomes);
+    // Recorded once durable, after the callers and watchers have been
+    // served: a mass expiry's records must not delay its publication.
+    for change in transitions {
+        audit::transition(
+            &shared.audit,
+            &change.agent,
+            change.revision,
+            change.kind == EventType::Removed,
+        );
+    }
     true
 }
 
