@@ -10,6 +10,7 @@ use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{
     DeregisterAgentRequest, Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool,
 };
+use switchboard_telemetry::exposure::{ALLOW_PLAINTEXT_ENV, Protection, check_listener};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,7 +35,8 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// advertised to the mesh, default `http://<listen address>/mcp`),
 /// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
 /// see [`Agent::require_registry`]), `SWITCHBOARD_TOKEN` (the registry token,
-/// see [`Agent::token`]).
+/// see [`Agent::token`]), `SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT`
+/// (same values; see [`Agent::insecure_allow_plaintext`]).
 ///
 /// The agent serves at once. When the registry cannot be reached at start it
 /// logs what it waits for and registers in the background, with backoff,
@@ -55,6 +57,7 @@ pub struct Agent {
     /// An unparsable environment value is kept as the error to report at
     /// start (a builder cannot fail).
     require_registry: Result<bool, String>,
+    insecure_allow_plaintext: Result<bool, String>,
     health_checks: Vec<HealthCheck>,
     /// The registry token (an unusable one is reported at start).
     token: Result<switchboard_client::Bearer, String>,
@@ -91,6 +94,7 @@ impl Agent {
                 "SWITCHBOARD_REQUIRE_REGISTRY",
                 env("SWITCHBOARD_REQUIRE_REGISTRY"),
             ),
+            insecure_allow_plaintext: flag(ALLOW_PLAINTEXT_ENV, env(ALLOW_PLAINTEXT_ENV)),
             health_checks: Vec::new(),
             token: switchboard_client::Bearer::from_env()
                 .map_err(|e| format!("{}: {e}", switchboard_client::TOKEN_ENV)),
@@ -171,6 +175,16 @@ impl Agent {
         self
     }
 
+    /// Whether the MCP endpoint may listen on a non-loopback address (a
+    /// wildcard such as `0.0.0.0` included) without TLS and auth. Off by
+    /// default: such an agent refuses to start, since whoever reaches it can
+    /// call its tools. On, it starts with a warning and reports
+    /// `switchboard_insecure_listener{listener="agent"} 1` on its `/metrics`.
+    pub fn insecure_allow_plaintext(mut self, on: bool) -> Self {
+        self.insecure_allow_plaintext = Ok(on);
+        self
+    }
+
     /// Adds a health check. While one fails the agent keeps serving, but
     /// reports itself not ready on its heartbeats: the registry makes it
     /// DEGRADED ("agent reports unhealthy"), so calls go to healthy replicas
@@ -242,6 +256,10 @@ impl Agent {
         let addr: SocketAddr = self.listen.parse().map_err(|_| {
             AgentError::Config(format!("listen address {:?} is not IP:PORT", self.listen))
         })?;
+        let allow_plaintext = self.insecure_allow_plaintext.clone().map_err(AgentError::Config)?;
+        // The endpoint has neither TLS nor auth of its own yet.
+        check_listener("agent", addr, Protection::default(), allow_plaintext)
+            .map_err(|e| AgentError::Config(e.to_string()))?;
         let listener =
             TcpListener::bind(addr).await.map_err(|source| AgentError::Bind { addr, source })?;
         let local_addr = listener.local_addr()?;

@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use switchboard_bridge::{BridgeConfig, BridgeError};
+use switchboard_bridge::{BridgeConfig, BridgeError, Source};
 
 use crate::ops::ExitCode;
-use crate::settings::{ConfigError, TelemetryArgs};
+use crate::settings::{ConfigError, ExposureArgs, TelemetryArgs};
 use crate::{shutdown, telemetry};
 
 /// Flags of `switchboard bridge`.
@@ -41,6 +41,9 @@ pub struct BridgeArgs {
     /// Most programs running for per-client sessions at once.
     #[arg(long, default_value_t = switchboard_bridge::config::DEFAULT_MAX_SESSIONS)]
     pub max_sessions: usize,
+    /// Non-loopback listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -54,6 +57,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let config = configure(&args).map_err(config_error)?;
     switchboard_bridge::validate(&config).map_err(config_error)?;
     let _telemetry = telemetry::init("switchboard-bridge", &args.telemetry)?;
+    check_listeners(&config, args.exposure)?;
     let stop = shutdown::on_signal();
     match switchboard_bridge::run(config, args.registry.clone(), stop).await {
         Ok(()) => Ok(()),
@@ -99,6 +103,18 @@ fn configure(args: &BridgeArgs) -> Result<BridgeConfig, BridgeError> {
         server.max_sessions = args.max_sessions;
     }
     Ok(config)
+}
+
+/// Every MCP endpoint the bridge opens (one per stdio server) is held to
+/// the exposure rule; an address that does not parse is the bridge's to
+/// report.
+fn check_listeners(config: &BridgeConfig, exposure: ExposureArgs) -> Result<(), ConfigError> {
+    for server in &config.servers {
+        if let (Source::Command(_), Ok(addr)) = (&server.source, server.listen.parse()) {
+            exposure.check("bridge", addr)?;
+        }
+    }
+    Ok(())
 }
 
 fn config_error(error: BridgeError) -> anyhow::Error {

@@ -1,4 +1,4 @@
-//! Durations in configuration: `500ms`, `5s`, `10m`, `1h`.
+//! Durations in configuration: `500ms`, `5s`, `10m`, `1h`, `7d`.
 
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ mod tests {
         assert_eq!(parse("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
         for bad in ["", "5", "s", "5x", "-1s", "1.5s"] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }

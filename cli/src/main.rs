@@ -3,6 +3,7 @@
 //! `main` only parses the command line, sets up logging and hands over to a
 //! command module; the logic lives in the library crates.
 
+mod audit_cmd;
 mod bench_cmd;
 mod bridge_cmd;
 mod credentials;
@@ -48,6 +49,8 @@ enum Command {
     /// Operator commands: agents, agent, resolve, watch, call, status, token, whoami.
     #[command(flatten)]
     Ops(ops::OpsCommand),
+    /// Read the registry's audit log (`--audit-log FILE`): who changed what, when, from where.
+    Audit(audit_cmd::AuditArgs),
     /// Measure this machine with the separate `switchboard-bench` binary installed next to
     /// this one (heartbeat, register, watch-fanout, rewire, gateway, restart).
     #[command(disable_help_flag = true)]
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Gateway(args) => gateway_cmd::run(args).await,
             Command::Ops(command) => ops::run(command).await,
+            Command::Audit(args) => audit_cmd::run(args),
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,
             Command::Bridge(args) => bridge_cmd::run(args).await,

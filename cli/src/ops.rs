@@ -23,7 +23,7 @@ mod common;
 mod render;
 mod resolve;
 mod status;
-mod table;
+pub(crate) mod table;
 mod token;
 mod watch;
 mod whoami;

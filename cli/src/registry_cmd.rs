@@ -33,6 +33,8 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// ports on stdout as `LISTEN registry-grpc <addr>` and
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
 pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
+    settings.exposure.check("grpc", settings.registry_addr)?;
+    settings.exposure.check("admin", settings.registry_admin_addr)?;
     let store = match settings.etcd {
         Some((config, prefix)) => StoreSpec::Etcd { config, prefix },
         None => StoreSpec::Sled { data_dir: settings.data_dir },

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 use switchboard_registry::RegistryConfig;
+use switchboard_telemetry::exposure::{Protection, check_listener};
 
 use crate::credentials::{AuthArgs, TokenArgs};
 use crate::duration;
@@ -74,15 +75,37 @@ pub struct RegistryArgs {
     /// (loopback is always accepted; `*` accepts any, behind a proxy).
     #[arg(long, env = "SWITCHBOARD_REGISTRY_ADMIN_ALLOWED_HOSTS", value_delimiter = ',')]
     pub admin_allowed_hosts: Vec<String>,
+    /// Audit log of every control-plane change, one JSON object per line:
+    /// off, stdout or a file path (appended to) [default: off].
+    #[arg(long, env = "SWITCHBOARD_AUDIT_LOG")]
+    pub audit_log: Option<String>,
     /// The dashboard on the admin port (and, with `up`, on the gateway's port).
     #[command(flatten)]
     pub ui: UiArgs,
+    /// Non-loopback listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
     /// Authentication and roles.
     #[command(flatten)]
     pub auth: AuthArgs,
+}
+
+/// Whether a listener may be on a non-loopback address without TLS and
+/// auth: refused unless the operator accepts it, since anyone who reaches
+/// such a port can change the mesh.
+#[derive(Debug, Clone, Copy, Args, Default)]
+pub struct ExposureArgs {
+    /// Start even on a non-loopback address without TLS and auth (logged as a warning and
+    /// exported as `switchboard_insecure_listener`; see the README's Security section).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_allow_plaintext: bool,
 }
 
 /// Whether to serve the read-only dashboard at `/ui`: on unless turned off,
@@ -132,6 +155,8 @@ struct FileSettings {
     auth: Option<bool>,
     bootstrap_token_file: Option<PathBuf>,
     reflection: Option<bool>,
+    audit_log: Option<String>,
+    insecure_allow_plaintext: Option<bool>,
 }
 
 /// Resolved, validated registry settings.
@@ -151,6 +176,8 @@ pub struct RegistrySettings {
     pub ui: bool,
     /// `Host` values the dashboard accepts besides loopback.
     pub admin_allowed_hosts: Vec<String>,
+    /// Non-loopback listeners.
+    pub exposure: ExposureArgs,
     /// Trace export.
     pub telemetry: TelemetryArgs,
 }
@@ -183,7 +210,15 @@ impl RegistryArgs {
         registry.auth.bootstrap_token_file =
             self.auth.bootstrap_token_file.or(file.bootstrap_token_file);
         registry.auth.reflection = !self.auth.no_reflection && file.reflection.unwrap_or(true);
+        if let Some(text) = self.audit_log.or(file.audit_log) {
+            registry.audit_log =
+                text.parse().map_err(|e| ConfigError(format!("audit_log: {e}")))?;
+        }
         registry.validate().map_err(ConfigError)?;
+        let exposure = ExposureArgs {
+            insecure_allow_plaintext: self.exposure.insecure_allow_plaintext
+                || file.insecure_allow_plaintext.unwrap_or(false),
+        };
         let admin_allowed_hosts = if self.admin_allowed_hosts.is_empty() {
             file.admin_allowed_hosts.unwrap_or_default()
         } else {
@@ -217,6 +252,7 @@ impl RegistryArgs {
             registry,
             ui: self.ui.enabled(file.ui),
             admin_allowed_hosts,
+            exposure,
             telemetry: self.telemetry,
         })
     }
@@ -270,6 +306,19 @@ impl EtcdChoice {
             }
             Some(other) => Err(ConfigError(format!("store: {other:?} is not sled or etcd"))),
         }
+    }
+}
+
+// === impl ExposureArgs ===
+
+impl ExposureArgs {
+    /// Checks that `listener` may start on `addr`.
+    pub fn check(&self, listener: &str, addr: SocketAddr) -> Result<(), ConfigError> {
+        // Nothing here configures TLS or auth yet: the flags that do feed
+        // their state in here.
+        let protection = Protection::default();
+        check_listener(listener, addr, protection, self.insecure_allow_plaintext)
+            .map_err(|e| ConfigError(e.to_string()))
     }
 }
 
@@ -337,6 +386,24 @@ mod tests {
         let bad_ladder =
             RegistryArgs { degraded_after: Some("1s".into()), ..RegistryArgs::default() };
         assert!(bad_ladder.resolve().unwrap_err().to_string().contains("degraded_after"));
+    }
+
+    #[test]
+    fn plaintext_off_loopback_is_refused_unless_accepted() {
+        use clap::Parser as _;
+
+        #[derive(Debug, clap::Parser)]
+        struct Registry {
+            #[command(flatten)]
+            args: RegistryArgs,
+        }
+        let open = ["registry", "--registry-addr", "0.0.0.0:7600"];
+        let settings = Registry::parse_from(open).args.resolve().unwrap();
+        let error = settings.exposure.check("grpc", settings.registry_addr).unwrap_err();
+        assert!(error.to_string().contains("--insecure-allow-plaintext"), "{error}");
+        let accepted = Registry::parse_from([&open[..], &["--insecure-allow-plaintext"]].concat());
+        let settings = accepted.args.resolve().unwrap();
+        assert!(settings.exposure.check("grpc", settings.registry_addr).is_ok());
     }
 
     #[test]
@@ -428,6 +495,9 @@ pub struct GatewayArgs {
     /// The dashboard on the gateway's port.
     #[command(flatten)]
     pub ui: UiArgs,
+    /// Non-loopback listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -462,6 +532,8 @@ pub struct GatewaySettings {
     pub gateway_addr: SocketAddr,
     /// The gateway's configuration.
     pub gateway: switchboard_gateway::GatewayConfig,
+    /// Non-loopback listeners.
+    pub exposure: ExposureArgs,
     /// Trace export.
     pub telemetry: TelemetryArgs,
 }
@@ -488,6 +560,7 @@ impl GatewayArgs {
                 switchboard_gateway::DEFAULT_GATEWAY_ADDR,
             )?,
             gateway,
+            exposure: self.exposure,
             telemetry: self.telemetry,
         })
     }

@@ -22,6 +22,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let gateway_args = GatewayArgs {
         gateway_addr: args.gateway_addr,
         options: args.gateway,
+        exposure: registry_settings.exposure,
         ..GatewayArgs::default()
     };
     let mut gateway_settings = gateway_args.resolve()?;
@@ -30,6 +31,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     gateway_settings.gateway.ui = registry_settings.ui && !auth.enabled;
     let _telemetry = telemetry::init("switchboard", &registry_settings.telemetry)?;
     let stop = shutdown::on_signal();
+    // Every listener is checked before any is bound (the registry's in `start`).
+    gateway_settings.exposure.check("gateway", gateway_settings.gateway_addr)?;
 
     let registry = registry_cmd::start(registry_settings).await?;
     gateway_settings.gateway.registry = registry.grpc_addr.to_string();

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use switchboard_health::LivenessConfig;
+use switchboard_telemetry::audit::AuditTarget;
 
 use crate::access::AuthConfig;
 
@@ -32,6 +33,8 @@ pub struct RegistryConfig {
     pub limits: Limits,
     /// Authentication and roles (off by default).
     pub auth: AuthConfig,
+    /// Where every control-plane change is recorded (off by default).
+    pub audit_log: AuditTarget,
 }
 
 /// Input limits. Each is enforced with `INVALID_ARGUMENT` naming the field,
@@ -75,6 +78,7 @@ impl Default for RegistryConfig {
             max_batch: 512,
             limits: Limits::default(),
             auth: AuthConfig::default(),
+            audit_log: AuditTarget::Off,
         }
     }
 }

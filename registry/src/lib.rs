@@ -14,6 +14,7 @@ pub mod resolution;
 pub mod server;
 pub mod store;
 
+mod audit;
 mod change;
 mod condition;
 mod config;
@@ -44,3 +45,4 @@ pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
 pub use store::{EtcdStore, SledStore, Store};
 pub use switchboard_etcd::EtcdConfig;
+pub use validate::registration as validate_registration;

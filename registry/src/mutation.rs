@@ -14,7 +14,7 @@ use switchboard_health::LivenessTracker;
 use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest, StatusReason};
 
 use crate::access::{AgentAction, Claim};
-use crate::change::Change;
+use crate::change::{Change, PURGED};
 use crate::condition::{to_cause, to_liveness, to_reason, to_status};
 use crate::error::{RegistryError, RegistryResult};
 use crate::state::{Resolver, Snapshot, Wiring, provided_capabilities};
@@ -50,6 +50,9 @@ pub enum Outcome {
         revision: u64,
         /// True when the agent was new.
         created: bool,
+        /// True when the record changed (always for a new agent; false for a
+        /// re-registration that repeats the current one).
+        changed: bool,
         /// Its wiring once the batch is applied (filled in by the writer).
         wiring: Arc<Wiring>,
         /// The store epoch.
@@ -66,6 +69,8 @@ pub enum Outcome {
     LabelsSet {
         /// Revision of the change.
         revision: u64,
+        /// False when they were already equal.
+        changed: bool,
     },
 }
 
@@ -141,7 +146,7 @@ impl BatchBuilder {
                 if let Some(removed) = self.next.remove_agent(id) {
                     self.dirty.insert(id.to_owned());
                     self.touch(&removed);
-                    self.emit(EventType::Removed, removed, "purged");
+                    self.emit(EventType::Removed, removed, PURGED);
                 }
             } else {
                 // Every stored agent is tracked; re-track rather than lose it.
@@ -237,7 +242,7 @@ impl BatchBuilder {
             if same_registration(old, &agent) && old.status() == AgentStatus::Healthy {
                 // Suppress no-op updates: a re-registration after a reconnect
                 // changes nothing and must wake nobody.
-                return Ok(self.registered(id, old.mod_revision, false));
+                return Ok(self.registered(id, old.mod_revision, false, false));
             }
             agent.create_revision = old.create_revision;
             agent.registered_at = old.registered_at;
@@ -251,12 +256,13 @@ impl BatchBuilder {
         self.rewire.insert(id.clone());
         let kind = if existing.is_some() { EventType::Changed } else { EventType::Added };
         let revision = self.emit(kind, agent, "");
-        Ok(self.registered(id, revision, existing.is_none()))
+        Ok(self.registered(id, revision, existing.is_none(), true))
     }
 
-    fn registered(&self, agent_id: String, revision: u64, created: bool) -> Outcome {
+    fn registered(&self, agent_id: String, revision: u64, created: bool, changed: bool) -> Outcome {
         let epoch = self.next.epoch.clone();
-        Outcome::Registered { agent_id, revision, created, wiring: Arc::default(), epoch }
+        let wiring = Arc::default();
+        Outcome::Registered { agent_id, revision, created, changed, wiring, epoch }
     }
 
     fn deregister(
@@ -293,13 +299,13 @@ impl BatchBuilder {
             .ok_or_else(|| RegistryError::AgentNotFound(id.to_owned()))?;
         claim.check(&agent, AgentAction::Heartbeat)?;
         if agent.labels == labels {
-            return Ok(Outcome::LabelsSet { revision: agent.mod_revision });
+            return Ok(Outcome::LabelsSet { revision: agent.mod_revision, changed: false });
         }
         let mut changed = (*agent).clone();
         changed.labels = labels;
         let changed = self.put(changed);
         let revision = self.emit(EventType::Changed, changed, "");
-        Ok(Outcome::LabelsSet { revision })
+        Ok(Outcome::LabelsSet { revision, changed: true })
     }
 
     /// Stamps the agent with the next revision and stores it in the snapshot.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use switchboard_health::{LivenessTracker, Status as Liveness};
 use switchboard_proto::v1::RegisterAgentRequest;
+use switchboard_telemetry::audit::AuditLog;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -72,6 +73,9 @@ pub struct Registered {
     pub revision: u64,
     /// True when the agent was new.
     pub created: bool,
+    /// True when the record changed: always for a new agent, false for a
+    /// re-registration that repeats the current one.
+    pub changed: bool,
     /// Its wiring right after the registration.
     pub wiring: Arc<Wiring>,
     /// The store epoch the revision belongs to.
@@ -98,6 +102,8 @@ impl Registry {
         if let Some(max) = store.max_agent_bytes() {
             config.limits.max_agent_bytes = config.limits.max_agent_bytes.min(max);
         }
+        let audit = AuditLog::open(&config.audit_log)
+            .map_err(|e| RegistryError::invalid("audit_log", e.to_string()))?;
         let loaded = store.load().await?;
         let access = Arc::new(Access::load(&config.auth, store.clone()).await?);
         let now = Instant::now();
@@ -121,7 +127,7 @@ impl Registry {
             "registry state loaded"
         );
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
-        let shared = Arc::new(Shared::new(config, snapshot, tracker, store.reachable()));
+        let shared = Arc::new(Shared::new(config, snapshot, tracker, store.reachable(), audit));
         let closing = shared.closing.clone();
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
@@ -183,8 +189,8 @@ impl Registry {
     ) -> RegistryResult<Registered> {
         validate::registration(&request, &self.shared.config.limits)?;
         match self.mutate(Mutation::Register(Box::new(request), claim)).await? {
-            Outcome::Registered { agent_id, revision, created, wiring, epoch } => {
-                Ok(Registered { agent_id, revision, created, wiring, epoch })
+            Outcome::Registered { agent_id, revision, created, changed, wiring, epoch } => {
+                Ok(Registered { agent_id, revision, created, changed, wiring, epoch })
             }
             _ => Err(RegistryError::ShuttingDown),
         }
@@ -210,16 +216,17 @@ impl Registry {
         agent_id: &str,
         labels: HashMap<String, String>,
     ) -> RegistryResult<u64> {
-        self.set_labels_as(agent_id, labels, Claim::anonymous()).await
+        self.set_labels_as(agent_id, labels, Claim::anonymous()).await.map(|(revision, _)| revision)
     }
 
-    /// Durably replaces the labels of an agent that `claim` may change.
+    /// Durably replaces the labels of an agent that `claim` may change,
+    /// also saying whether they changed.
     pub async fn set_labels_as(
         &self,
         agent_id: &str,
         labels: HashMap<String, String>,
         claim: Claim,
-    ) -> RegistryResult<u64> {
+    ) -> RegistryResult<(u64, bool)> {
         let limits = &self.shared.config.limits;
         if labels.len() > limits.max_labels {
             return Err(RegistryError::invalid("labels", "too many labels"));
@@ -228,9 +235,14 @@ impl Registry {
             .mutate(Mutation::SetLabels { agent_id: agent_id.to_owned(), labels, claim })
             .await?
         {
-            Outcome::LabelsSet { revision } => Ok(revision),
+            Outcome::LabelsSet { revision, changed } => Ok((revision, changed)),
             _ => Err(RegistryError::ShuttingDown),
         }
+    }
+
+    /// The audit log every control-plane change is recorded in.
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.shared.audit
     }
 
     /// Records a heartbeat of a ready agent. Touches memory only; a status

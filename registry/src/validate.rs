@@ -234,7 +234,8 @@ fn tool(field: &str, tool: &Tool, limits: &Limits) -> RegistryResult<()> {
     Ok(())
 }
 
-/// Checks a whole registration.
+/// Checks a whole registration the way `RegisterAgent` does, before
+/// anything of it is stored; the error names the first bad field.
 pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> RegistryResult<()> {
     if !request.agent_id.is_empty() {
         agent_id("agent_id", &request.agent_id)?;

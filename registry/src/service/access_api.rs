@@ -9,7 +9,10 @@ use switchboard_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use serde_json::json;
+
 use crate::access::ANONYMOUS;
+use crate::audit;
 use crate::error::RegistryError;
 use crate::registry::Registry;
 
@@ -35,8 +38,26 @@ impl AccessService for AccessApi {
     ) -> Result<Response<CreateTokenResponse>, Status> {
         let access = self.registry.access();
         refuse_without_auth(access.enabled(), "tokens")?;
-        access.authenticate(&request)?.require_admin("create tokens")?;
-        let (token, secret) = access.create(request.into_inner()).await?;
+        let caller = access.authenticate(&request)?;
+        let actor = audit::actor(&request, &caller);
+        let name = request.get_ref().name.clone();
+        let result = match caller.require_admin("create tokens") {
+            Ok(()) => access.create(request.into_inner()).await,
+            Err(refused) => Err(refused),
+        };
+        // Never the secret: the token's id, role and scope say what was issued.
+        let target = result.as_ref().map_or(name.as_str(), |(token, _)| token.id.as_str());
+        audit::requested(self.registry.audit(), &actor, "token.create", target, &result, |r| {
+            let token = &r.0;
+            json!({
+                "name": token.name,
+                "role": token.role().as_str_name(),
+                "agent_names": token.agent_names,
+                "provides": token.provides,
+                "scopes": token.scopes,
+            })
+        });
+        let (token, secret) = result?;
         Ok(Response::new(CreateTokenResponse { token: Some(token), secret }))
     }
 
@@ -59,8 +80,23 @@ impl AccessService for AccessApi {
     ) -> Result<Response<RevokeTokenResponse>, Status> {
         let access = self.registry.access();
         refuse_without_auth(access.enabled(), "tokens")?;
-        access.authenticate(&request)?.require_admin("revoke tokens")?;
-        let token = access.revoke(&request.get_ref().id).await?;
+        let caller = access.authenticate(&request)?;
+        let actor = audit::actor(&request, &caller);
+        let key = &request.get_ref().id;
+        let result = match caller.require_admin("revoke tokens") {
+            Ok(()) => access.revoke(key).await,
+            Err(refused) => Err(refused),
+        };
+        let target = result.as_ref().map_or(key.as_str(), |token| token.id.as_str());
+        audit::requested(
+            self.registry.audit(),
+            &actor,
+            "token.revoke",
+            target,
+            &result,
+            |token| json!({ "name": token.name }),
+        );
+        let token = result?;
         Ok(Response::new(RevokeTokenResponse { token: Some(token) }))
     }
 

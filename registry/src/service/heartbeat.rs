@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 use futures::future::BoxFuture;
+use serde_json::json;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
@@ -51,6 +52,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::access::{AgentAction, Caller};
+use crate::audit::{self, Actor};
 use crate::condition::to_status;
 use crate::error::{RegistryError, decode_failure};
 use crate::registry::{AgentReadiness, HeartbeatOutcome, Registry};
@@ -155,17 +157,29 @@ impl HeartbeatApi {
         }
     }
 
-    /// Applies a label update carried by a checked heartbeat.
+    /// Applies a label update carried by a checked heartbeat; one that
+    /// changes them is audited as `labels`.
     async fn update_labels(
         &self,
-        caller: &Caller,
+        (caller, actor): (&Caller, &Actor),
         agent_id: &str,
         labels: Option<LabelUpdate>,
     ) -> Result<(), Status> {
-        if let Some(update) = labels {
-            let claim = caller.claim(AgentAction::Heartbeat);
-            self.registry.set_labels_as(agent_id, update.labels, claim).await?;
+        let Some(update) = labels else { return Ok(()) };
+        let claim = caller.claim(AgentAction::Heartbeat);
+        let result = self.registry.set_labels_as(agent_id, update.labels, claim).await;
+        // A heartbeat may repeat the labels it carries; only a change is one.
+        if !matches!(result, Ok((_, false))) {
+            audit::requested(
+                self.registry.audit(),
+                actor,
+                "labels",
+                agent_id,
+                &result,
+                |r| json!({ "revision": r.0 }),
+            );
         }
+        result?;
         Ok(())
     }
 }
@@ -181,7 +195,8 @@ impl HeartbeatService for HeartbeatApi {
         let caller = self.registry.access().authenticate(&request)?;
         caller.check_agent_action(AgentAction::Heartbeat)?;
         let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
-        let session = Session { api: self.clone(), outbox, bound: None, caller };
+        let actor = audit::actor(&request, &caller);
+        let session = Session { api: self.clone(), outbox, bound: None, caller, actor };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
@@ -192,13 +207,14 @@ impl HeartbeatService for HeartbeatApi {
         request: Request<SendHeartbeatRequest>,
     ) -> Result<Response<SendHeartbeatResponse>, Status> {
         let caller = self.registry.access().authenticate(&request)?;
+        let actor = audit::actor(&request, &caller);
         let request = request.into_inner();
         self.check(&request.agent_id, request.labels.as_ref(), request.health.as_ref())?;
         self.authorize(&caller, &request.agent_id)?;
         let outcome = self
             .heartbeat(&request.agent_id, request.health.as_ref())
             .map_err(|why| Status::not_found(format!("{why}: call RegisterAgent again")))?;
-        self.update_labels(&caller, &request.agent_id, request.labels).await?;
+        self.update_labels((&caller, &actor), &request.agent_id, request.labels).await?;
         Ok(Response::new(SendHeartbeatResponse {
             ack: Some(self.ack(request.sequence, outcome, &request.agent_id)),
         }))
@@ -211,8 +227,10 @@ struct Session {
     outbox: mpsc::Sender<Result<StreamHeartbeatsResponse, Status>>,
     /// Agent id, stream id and wiring channel, once the first heartbeat came.
     bound: Option<(String, u64, watch::Receiver<Arc<Wiring>>)>,
-    /// The identity that opened the stream.
+    /// The identity that opened the stream: every label update on it is theirs.
     caller: Caller,
+    /// The same, as the audit log names it.
+    actor: Actor,
 }
 
 /// Why a session loop stopped.
@@ -296,7 +314,8 @@ impl Session {
                 return self.send(Message::Control(ControlMessage { action, reason })).await;
             }
         };
-        if let Err(status) = self.api.update_labels(&self.caller, agent_id, heartbeat.labels).await
+        if let Err(status) =
+            self.api.update_labels((&self.caller, &self.actor), agent_id, heartbeat.labels).await
         {
             return Err(End::Rejected(status));
         }

@@ -4,6 +4,7 @@ mod page_token;
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
 use switchboard_proto::v1::registry_service_server::RegistryService;
 use switchboard_proto::v1::{
     Agent, AgentStatus, CapabilitySummary, DeregisterAgentRequest, DeregisterAgentResponse,
@@ -14,6 +15,7 @@ use switchboard_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::access::AgentAction;
+use crate::audit;
 use crate::error::RegistryError;
 use crate::registry::Registry;
 use crate::resolution::parse_version;
@@ -54,9 +56,25 @@ impl RegistryService for RegistryApi {
         request: Request<RegisterAgentRequest>,
     ) -> Result<Response<RegisterAgentResponse>, Status> {
         let caller = self.registry.access().authenticate(&request)?;
-        caller.check_registration(request.get_ref())?;
-        let claim = caller.claim(AgentAction::Register);
-        let registered = self.registry.register_as(request.into_inner(), claim).await?;
+        let actor = audit::actor(&request, &caller);
+        let request = request.into_inner();
+        // A new agent's id is assigned on success; until then its name says who it is.
+        let named =
+            if request.agent_id.is_empty() { &request.name } else { &request.agent_id }.clone();
+        let result = match caller.check_registration(&request) {
+            Ok(()) => self.registry.register_as(request, caller.claim(AgentAction::Register)).await,
+            Err(refused) => Err(refused),
+        };
+        let target = result.as_ref().map_or(named.as_str(), |r| r.agent_id.as_str());
+        audit::requested(self.registry.audit(), &actor, "register", target, &result, |r| {
+            let change = match (r.created, r.changed) {
+                (true, _) => "created",
+                (false, true) => "changed",
+                (false, false) => "unchanged",
+            };
+            json!({ "revision": r.revision, "change": change })
+        });
+        let registered = result?;
         tracing::info!(agent_id = %registered.agent_id, revision = registered.revision, "registered");
         Ok(Response::new(RegisterAgentResponse {
             agent_id: registered.agent_id,
@@ -75,9 +93,24 @@ impl RegistryService for RegistryApi {
         request: Request<DeregisterAgentRequest>,
     ) -> Result<Response<DeregisterAgentResponse>, Status> {
         let caller = self.registry.access().authenticate(&request)?;
-        caller.check_agent_action(AgentAction::Deregister)?;
-        let claim = caller.claim(AgentAction::Deregister);
-        let revision = self.registry.deregister_as(&request.get_ref().agent_id, claim).await?;
+        let actor = audit::actor(&request, &caller);
+        let agent_id = &request.get_ref().agent_id;
+        let result = match caller.check_agent_action(AgentAction::Deregister) {
+            Ok(()) => {
+                let claim = caller.claim(AgentAction::Deregister);
+                self.registry.deregister_as(agent_id, claim).await
+            }
+            Err(refused) => Err(refused),
+        };
+        audit::requested(
+            self.registry.audit(),
+            &actor,
+            "deregister",
+            agent_id,
+            &result,
+            |r| json!({ "revision": r }),
+        );
+        let revision = result?;
         tracing::info!(revision, "deregistered");
         Ok(Response::new(DeregisterAgentResponse { revision }))
     }
