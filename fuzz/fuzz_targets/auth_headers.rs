@@ -1,9 +1,7 @@
 //! The request headers a caller controls that decide whether a request is
 //! let in. Today: `Host` and `Origin` through the gateway's DNS-rebinding
-//! guard, with allow-lists from the input too. The bearer-token parse
-//! (`authorization: Bearer <secret>` and the secret's format) joins this
-//! target once the token code is in the tree: feed it `authorization`
-//! below, next to the guard.
+//! guard, with allow-lists from the input too. The registry's parse of
+//! `authorization: Bearer <secret>` has a target of its own, `bearer_token`.
 //!
 //! The input is the allowed hosts (one per line), a NUL byte, the allowed
 //! origins, a NUL byte, then `name: value` header lines. Beyond "no panic":

@@ -31,6 +31,8 @@ mod bootstrap;
 mod caller;
 mod glob;
 mod secret;
+
+pub use secret::parse_bearer;
 mod tokens;
 
 use std::path::PathBuf;

@@ -35,18 +35,26 @@ pub fn new_id() -> String {
 /// the header is absent.
 pub fn bearer(metadata: &MetadataMap) -> RegistryResult<Option<String>> {
     let Some(value) = metadata.get("authorization") else { return Ok(None) };
-    let malformed = || {
-        RegistryError::Unauthenticated(
-            "malformed authorization metadata: expected `Bearer <token>`".into(),
-        )
-    };
     let text = value.to_str().map_err(|_| malformed())?;
+    parse_bearer(text).map(|secret| Some(secret.to_owned()))
+}
+
+/// The secret in the text of an `authorization` header (`Bearer <secret>`,
+/// scheme case-insensitive, surrounding spaces ignored); anything else is
+/// `UNAUTHENTICATED` saying what was expected.
+pub fn parse_bearer(text: &str) -> RegistryResult<&str> {
     let (scheme, secret) = text.trim().split_once(' ').ok_or_else(malformed)?;
     let secret = secret.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || secret.is_empty() {
         return Err(malformed());
     }
-    Ok(Some(secret.to_owned()))
+    Ok(secret)
+}
+
+fn malformed() -> RegistryError {
+    RegistryError::Unauthenticated(
+        "malformed authorization metadata: expected `Bearer <token>`".into(),
+    )
 }
 
 #[cfg(test)]
