@@ -38,11 +38,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry and the gateway in one process on the embedded store.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run the registry alone.
     Registry(RegistryArgs),
     /// Run the MCP gateway alone, fed by a registry's Watch stream.
-    Gateway(GatewayArgs),
+    Gateway(Box<GatewayArgs>),
     /// Operator commands: agents, agent, resolve, watch, call, status.
     #[command(flatten)]
     Ops(ops::OpsCommand),
@@ -68,9 +68,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up_cmd::run(args).await,
+            Command::Up(args) => up_cmd::run(*args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
-            Command::Gateway(args) => gateway_cmd::run(args).await,
+            Command::Gateway(args) => gateway_cmd::run(*args).await,
             Command::Ops(command) => ops::run(command).await,
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,

@@ -17,6 +17,7 @@ mod agent;
 mod agents;
 mod call;
 mod common;
+mod key;
 mod render;
 mod resolve;
 mod status;
@@ -69,6 +70,8 @@ pub enum OpsCommand {
     Call(call::CallArgs),
     /// Registry health, revision and agent counts; gateway liveness and readiness.
     Status(status::StatusArgs),
+    /// API keys for machine clients of the gateway: create, list, revoke.
+    Key(key::KeyArgs),
 }
 
 /// Runs an operator command.
@@ -80,5 +83,6 @@ pub async fn run(command: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Watch(args) => watch::run(args).await,
         OpsCommand::Call(args) => call::run(args).await,
         OpsCommand::Status(args) => status::run(args).await,
+        OpsCommand::Key(args) => key::run(args).await,
     }
 }

@@ -11,6 +11,10 @@ use switchboard_registry::RegistryConfig;
 
 use crate::duration;
 
+mod access;
+
+pub use access::AccessOptions;
+
 /// A configuration mistake; nothing was started.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -310,6 +314,9 @@ pub struct GatewayOptions {
     /// Longest wait for one upstream tool call [default: 30s].
     #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
     pub call_timeout: Option<String>,
+    /// Who may call which tool.
+    #[command(flatten)]
+    pub access: AccessOptions,
 }
 
 /// Flags of `switchboard gateway`.
@@ -374,15 +381,13 @@ impl GatewayArgs {
         gateway.allowed_hosts = self.options.allowed_hosts;
         gateway.allowed_origins = self.options.allowed_origins;
         gateway.ui = self.ui.enabled(None);
+        let gateway_addr = parse_addr(
+            "gateway_addr",
+            self.gateway_addr,
+            switchboard_gateway::DEFAULT_GATEWAY_ADDR,
+        )?;
+        gateway.access = self.options.access.resolve(gateway_addr)?;
         gateway.validate().map_err(ConfigError)?;
-        Ok(GatewaySettings {
-            gateway_addr: parse_addr(
-                "gateway_addr",
-                self.gateway_addr,
-                switchboard_gateway::DEFAULT_GATEWAY_ADDR,
-            )?,
-            gateway,
-            telemetry: self.telemetry,
-        })
+        Ok(GatewaySettings { gateway_addr, gateway, telemetry: self.telemetry })
     }
 }

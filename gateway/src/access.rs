@@ -81,7 +81,7 @@ pub struct AccessConfig {
     /// The policy file (TOML), reloaded when it changes. None: every
     /// authenticated caller may call everything.
     pub policy: Option<PathBuf>,
-    /// How often the policy file is checked for changes.
+    /// How often the policy file is checked for changes (zero: every second).
     pub policy_check_every: Duration,
     /// Rate limits.
     pub limits: LimitsConfig,

@@ -343,8 +343,8 @@ impl LegacySession {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         // An SSE answer: its last data line is the response.
-        let data = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim);
-        let last = data.filter(|d| !d.is_empty()).last().map(str::to_owned);
+        let mut data = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim);
+        let last = data.rfind(|d| !d.is_empty()).map(str::to_owned);
         let body = serde_json::from_str(&text)
             .or_else(|_| serde_json::from_str(last.as_deref().unwrap_or_default()))
             .unwrap_or(Value::String(text));
