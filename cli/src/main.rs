@@ -41,12 +41,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry and the gateway in one process on the embedded store.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Run the registry alone.
     Registry(RegistryArgs),
     /// Run the MCP gateway alone, fed by a registry's Watch stream.
-    Gateway(GatewayArgs),
-    /// Operator commands: agents, agent, resolve, watch, call, status, token, whoami.
+    Gateway(Box<GatewayArgs>),
+    /// Operator commands: agents, agent, resolve, watch, call, status, token, whoami, key.
     #[command(flatten)]
     Ops(ops::OpsCommand),
     /// Read the registry's audit log (`--audit-log FILE`): who changed what, when, from where.
@@ -75,9 +75,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => up_cmd::run(args).await,
+            Command::Up(args) => up_cmd::run(*args).await,
             Command::Registry(args) => registry_cmd::run(args).await,
-            Command::Gateway(args) => gateway_cmd::run(args).await,
+            Command::Gateway(args) => gateway_cmd::run(*args).await,
             Command::Ops(command) => ops::run(command).await,
             Command::Audit(args) => audit_cmd::run(args),
             Command::Bench(args) => bench_cmd::run(args),

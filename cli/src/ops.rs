@@ -20,6 +20,7 @@ mod agent;
 mod agents;
 mod call;
 mod common;
+mod key;
 mod render;
 mod resolve;
 mod status;
@@ -80,6 +81,8 @@ pub enum OpsCommand {
     Token(token::TokenCmd),
     /// The identity and role the registry sees for your token.
     Whoami(whoami::WhoamiArgs),
+    /// API keys for machine clients of the gateway: create, list, revoke.
+    Key(key::KeyArgs),
 }
 
 /// Runs an operator command.
@@ -93,5 +96,6 @@ pub async fn run(command: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Status(args) => status::run(args).await,
         OpsCommand::Token(command) => token::run(command).await,
         OpsCommand::Whoami(args) => whoami::run(args).await,
+        OpsCommand::Key(args) => key::run(args).await,
     }
 }

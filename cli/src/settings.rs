@@ -13,6 +13,10 @@ use switchboard_telemetry::exposure::{Protection, check_listener};
 use crate::credentials::{AuthArgs, TokenArgs};
 use crate::duration;
 
+mod access;
+
+pub use access::AccessOptions;
+
 /// A configuration mistake; nothing was started.
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -474,6 +478,9 @@ pub struct GatewayOptions {
     /// Longest wait for one upstream tool call [default: 30s].
     #[arg(long, env = "SWITCHBOARD_CALL_TIMEOUT")]
     pub call_timeout: Option<String>,
+    /// Who may call which tool.
+    #[command(flatten)]
+    pub access: AccessOptions,
 }
 
 /// Flags of `switchboard gateway`.
@@ -552,13 +559,15 @@ impl GatewayArgs {
         gateway.allowed_origins = self.options.allowed_origins;
         gateway.ui = self.ui.enabled(None);
         gateway.registry_token = self.token.bearer()?;
+        let gateway_addr = parse_addr(
+            "gateway_addr",
+            self.gateway_addr,
+            switchboard_gateway::DEFAULT_GATEWAY_ADDR,
+        )?;
+        gateway.access = self.options.access.resolve(gateway_addr, self.token.secret()?)?;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
-            gateway_addr: parse_addr(
-                "gateway_addr",
-                self.gateway_addr,
-                switchboard_gateway::DEFAULT_GATEWAY_ADDR,
-            )?,
+            gateway_addr,
             gateway,
             exposure: self.exposure,
             telemetry: self.telemetry,

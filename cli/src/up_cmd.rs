@@ -45,6 +45,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None => None,
     };
     gateway_settings.gateway.registry_token = credentials::bearer(mesh_token.as_deref())?;
+    if gateway_settings.gateway.access.registry_token.is_none() {
+        gateway_settings.gateway.access.registry_token.clone_from(&mesh_token);
+    }
     let listener = gateway_cmd::bind(&gateway_settings).await?;
     let gateway_addr = listener.local_addr()?;
     let gateway = tokio::spawn(gateway_cmd::serve(gateway_settings, listener, stop.child_token()));

@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::Gateway;
+use crate::access::{self, Principal};
 use crate::call_error::CallError;
 use crate::envelope::{Envelope, error_response};
 use crate::gateway::{InFlight, pick};
@@ -54,6 +56,11 @@ pub(crate) struct Caller {
     pub modern: Option<String>,
     pub accepts_events: bool,
     pub headers: HeaderMap,
+    /// Who is calling (`anonymous` without authentication).
+    pub principal: Arc<Principal>,
+    /// The caller's `Authorization` header, only for a tool configured to
+    /// receive it (token passthrough).
+    pub authorization: Option<String>,
 }
 
 /// The request being forwarded: its method and routing key.
@@ -135,6 +142,7 @@ pub(crate) async fn forward(
         stream: None,
         token,
         side,
+        agent: None,
     };
     let task = call.run().instrument(span.clone());
     let task =
@@ -195,6 +203,8 @@ pub(crate) async fn call_typed(
         modern: None,
         accepts_events: false,
         headers: HeaderMap::new(),
+        principal: access::anonymous(),
+        authorization: None,
     };
     let target = Target {
         method: mcp::TOOLS_CALL.into(),
@@ -213,6 +223,7 @@ pub(crate) async fn call_typed(
         stream: None,
         token: None,
         side: None,
+        agent: None,
     };
     let body = call.outcome().await?;
     let unexpected = |error: String| CallError::FailedMidCall {
@@ -271,6 +282,8 @@ struct Call {
     token: Option<String>,
     /// Progress for this call that arrived on the agent's session stream.
     side: Option<mpsc::Receiver<Bytes>>,
+    /// The agent of the last replica tried (for the call audit).
+    agent: Option<String>,
 }
 
 /// How one attempt ended.
@@ -335,6 +348,23 @@ impl Call {
         let metrics = self.gateway.metrics();
         metrics.request(self.target.label(), label);
         metrics.request_duration(self.target.label(), started.elapsed());
+        if let Some(access) = self.gateway.access() {
+            access.audit().record(&access::Entry {
+                principal: &self.caller.principal.id,
+                method: &self.target.method,
+                target: &self.target.exposed,
+                agent: self.agent.as_deref(),
+                outcome: label,
+                latency: started.elapsed(),
+                arguments: self
+                    .request
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("arguments"))
+                    .map(|a| &**a),
+                from: None,
+            });
+        }
         outcome
     }
 
@@ -355,6 +385,9 @@ impl Call {
                 Err(refusal) => return Err(refusal),
             };
             tried.push(&replica.agent_id);
+            if self.gateway.access().is_some_and(|a| a.audit().is_enabled()) {
+                self.agent = Some(replica.agent_id.clone());
+            }
             if !replica.endpoint.breaker.try_acquire() {
                 continue;
             }
@@ -425,7 +458,7 @@ impl Call {
                 Err(UpstreamError::MidCall(message)) => return Attempt::NeverSent(message),
             };
             let upstream_id = self.gateway.relay().next_id();
-            let body = self.upstream_body(upstream_id, deadline);
+            let body = self.upstream_body(upstream_id, deadline, &endpoint);
             let headers = self.upstream_headers();
             let gateway = self.gateway.clone();
             let mut sent =
@@ -477,7 +510,7 @@ impl Call {
         Ok(opened.session)
     }
 
-    fn upstream_body(&self, upstream_id: u64, deadline: Instant) -> Bytes {
+    fn upstream_body(&self, upstream_id: u64, deadline: Instant, endpoint: &str) -> Bytes {
         let mut request = Envelope {
             jsonrpc: self.request.jsonrpc.clone(),
             id: Some(crate::envelope::raw(&upstream_id)),
@@ -499,6 +532,15 @@ impl Call {
                 None => meta.remove(propagation::TRACESTATE),
             };
         }
+        if let Some(access) = self.gateway.access() {
+            // Only the gateway speaks for the caller: whatever a client put
+            // under these keys is dropped.
+            meta.remove(access::CALLER_META);
+            meta.remove(access::CALLER_TOKEN_META);
+            for (key, value) in access.caller_meta(&self.caller.principal, endpoint) {
+                meta.insert(key.into(), value);
+            }
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         meta.insert(
             DEADLINE_META.into(),
@@ -509,10 +551,14 @@ impl Call {
     }
 
     fn upstream_headers(&self) -> Vec<(&'static str, String)> {
-        if self.caller.modern.is_none() {
-            return Vec::new();
+        let mut headers = Vec::new();
+        if let Some(authorization) = &self.caller.authorization {
+            headers.push(("Authorization", authorization.clone()));
         }
-        let mut headers = vec![("Mcp-Method", self.target.method.clone())];
+        if self.caller.modern.is_none() {
+            return headers;
+        }
+        headers.push(("Mcp-Method", self.target.method.clone()));
         if matches!(self.target.rewrite, Rewrite::Param(_)) {
             headers.push(("Mcp-Name", self.target.upstream_key.clone()));
         }

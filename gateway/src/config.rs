@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::access::AccessConfig;
 use crate::breaker::BreakerConfig;
 
 /// Where the gateway serves HTTP (`/mcp`, `/healthz`, `/readyz`, `/metrics`)
@@ -54,6 +55,9 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Serve the read-only dashboard at `/ui` on the gateway's port.
     pub ui: bool,
+    /// Who may call which tool: authentication, policy, rate limits,
+    /// identity to agents, call audit (all off by default).
+    pub access: AccessConfig,
 }
 
 // === impl GatewayConfig ===
@@ -70,6 +74,7 @@ impl Default for GatewayConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             ui: true,
+            access: AccessConfig::default(),
         }
     }
 }
@@ -91,6 +96,6 @@ impl GatewayConfig {
                 "max_attempts, page_size and breaker threshold must be greater than 0".into()
             );
         }
-        Ok(())
+        self.access.validate()
     }
 }

@@ -184,7 +184,11 @@ fn federate(
         for (agent_name, (definition, replicas)) in by_agent {
             let exposed = if collide { prefix(&agent_name, &key) } else { key.clone() };
             listed.push((exposed.clone(), definition_of(&definition, key_field, &exposed)));
-            routes.insert(exposed, Route { upstream_tool: key.clone(), replicas });
+            let facts = std::sync::Arc::new(crate::routing_table::ToolFacts {
+                agent: agent_name.clone(),
+                ..Default::default()
+            });
+            routes.insert(exposed, Route { upstream_tool: key.clone(), replicas, facts });
         }
     }
     listed.sort_by(|a, b| a.0.cmp(&b.0));

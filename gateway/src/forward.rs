@@ -26,6 +26,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::access::{self, Principal};
 use crate::call::{self, Caller, Rewrite, Target, json};
 use crate::envelope::{Envelope, Malformed, error_response};
 use crate::guard::Guard;
@@ -116,7 +117,16 @@ impl App {
 
 /// The `/mcp` handler.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let principal = match app.gateway.access() {
+        Some(access) => match access.authenticate(&parts, app.gateway.metrics()).await {
+            Ok(principal) => principal,
+            Err(refusal) => return refusal.response(None),
+        },
+        None => access::anonymous(),
+    };
+    // The session layer's handlers (tools/list) read it from here.
+    parts.extensions.insert(principal);
     let session = header_str(&parts.headers, "mcp-session-id");
     if parts.method == Method::DELETE {
         if let Some(id) = &session {
@@ -252,15 +262,61 @@ async fn one(
         }
         Err(Refusal::Routing(label, error)) => {
             app.gateway.metrics().request(&label, error.metric_label());
+            if let Some(access) = app.gateway.access() {
+                let exposed = envelope.param_str("name").or_else(|| envelope.param_str("uri"));
+                access.audit().record(&access::Entry {
+                    principal: &principal_of(&parts).id,
+                    method: &method,
+                    target: exposed.as_deref().unwrap_or(&label),
+                    agent: None,
+                    outcome: error.metric_label(),
+                    latency: std::time::Duration::ZERO,
+                    arguments: arguments_of(&envelope),
+                    from: None,
+                });
+            }
             return json(StatusCode::OK, error_response(id, error.code(), &error.message()));
         }
     };
+    let principal = principal_of(&parts);
+    let mut authorization = None;
+    if let Some(access) = app.gateway.access() {
+        let by_prompt = matches!(target.rewrite, Rewrite::Ref("name"));
+        let metrics = app.gateway.metrics();
+        let exposed = &target.exposed;
+        if let Err(refusal) =
+            access.authorize(&principal, &method, by_prompt, exposed, &route.facts, metrics)
+        {
+            access.audit().record(&access::Entry {
+                principal: &principal.id,
+                method: &method,
+                target: exposed,
+                agent: None,
+                outcome: &refusal.label(),
+                latency: std::time::Duration::ZERO,
+                arguments: arguments_of(&envelope),
+                from: None,
+            });
+            return refusal.response(id);
+        }
+        if access.passes_token(exposed) {
+            authorization = header_str(&parts.headers, "authorization");
+        }
+    }
     let hello = app.hellos.lock().get(&client).cloned().unwrap_or_default();
     // A batch's answers are one JSON array: no member streams.
     let accepts_events = !in_batch
         && header_str(&parts.headers, "accept")
             .is_some_and(|accept| accept.contains("text/event-stream"));
-    let caller = Caller { client, hello, modern, accepts_events, headers: parts.headers };
+    let caller = Caller {
+        client,
+        hello,
+        modern,
+        accepts_events,
+        headers: parts.headers,
+        principal,
+        authorization,
+    };
     call::forward(app.gateway.clone(), caller, envelope, target, route).await
 }
 
@@ -592,6 +648,16 @@ fn unknown_session(id: &str) -> Response {
     let message =
         format!("session not found: Mcp-Session-Id {id:?} is unknown or ended; initialize again");
     json(StatusCode::NOT_FOUND, error_response(None, -32600, &message))
+}
+
+/// The caller `handle` authenticated (anonymous without an access layer).
+fn principal_of(parts: &axum::http::request::Parts) -> Arc<Principal> {
+    parts.extensions.get::<Arc<Principal>>().cloned().unwrap_or_else(access::anonymous)
+}
+
+/// A call's raw `params.arguments`, for the audit's hash.
+fn arguments_of(envelope: &Envelope) -> Option<&RawValue> {
+    envelope.params.as_ref().and_then(|p| p.get("arguments")).map(|a| &**a)
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -22,6 +22,7 @@ use rmcp::{ErrorData, RoleServer};
 use switchboard_client::{CacheView, WatchCache};
 use tokio::sync::watch;
 
+use crate::access::Access;
 use crate::breaker::BreakerState;
 use crate::call_error::CallError;
 use crate::config::GatewayConfig;
@@ -69,6 +70,8 @@ struct Inner {
     /// Legacy-session peers (by session id) to notify of list changes and
     /// to relay what their agents send outside a request.
     peers: Mutex<HashMap<String, Peer<RoleServer>>>,
+    /// Authentication, policy, limits and audit, when any is on.
+    access: Option<Arc<Access>>,
 }
 
 // === impl Gateway ===
@@ -76,6 +79,11 @@ struct Inner {
 impl Gateway {
     /// A gateway with an empty table (not ready until [`Gateway::apply`]).
     pub fn new(config: GatewayConfig) -> Self {
+        Self::with_access(config, None)
+    }
+
+    /// A gateway whose calls go through `access` (see [`crate::access`]).
+    pub fn with_access(config: GatewayConfig, access: Option<Arc<Access>>) -> Self {
         let (listing, _) = watch::channel(Changed::default());
         Self {
             inner: Arc::new(Inner {
@@ -87,6 +95,7 @@ impl Gateway {
                 metrics: GatewayMetrics::new(),
                 listing,
                 peers: Mutex::new(HashMap::new()),
+                access,
             }),
         }
     }
@@ -134,6 +143,11 @@ impl Gateway {
             inner.listing.send_modify(|c| *c = changed);
             self.notify_peers(changed);
         }
+    }
+
+    /// The access layer, when one is on.
+    pub fn access(&self) -> Option<&Arc<Access>> {
+        self.inner.access.as_ref()
     }
 
     /// True once the first snapshot is in.
@@ -204,6 +218,16 @@ impl Gateway {
     /// One page of `tools/list`. The cursor is opaque: the last name of the
     /// previous page, encoded.
     pub fn list(&self, cursor: Option<&str>) -> Result<ListToolsResult, ErrorData> {
+        self.list_for(cursor, None)
+    }
+
+    /// One page of `tools/list` as `principal` sees it: only the tools it
+    /// may call (everything without an access layer).
+    pub fn list_for(
+        &self,
+        cursor: Option<&str>,
+        principal: Option<&crate::access::Principal>,
+    ) -> Result<ListToolsResult, ErrorData> {
         if !self.is_ready() {
             return Err(CallError::NotReady.into_error_data());
         }
@@ -219,9 +243,18 @@ impl Gateway {
             None => 0,
         };
         let page_size = self.inner.config.page_size;
-        let page: Vec<_> = table.tools.iter().skip(start).take(page_size).cloned().collect();
+        let visible = |tool: &&rmcp::model::Tool| match (self.access(), principal) {
+            (Some(access), Some(principal)) => table
+                .routes
+                .get(tool.name.as_ref())
+                .is_some_and(|route| access.may_list(principal, &tool.name, &route.facts)),
+            _ => true,
+        };
+        let mut listed = table.tools.iter().skip(start).filter(visible);
+        let page: Vec<_> = listed.by_ref().take(page_size).cloned().collect();
+        let more = listed.next().is_some();
         let mut result = ListToolsResult::with_all_items(page);
-        if start + page_size < table.tools.len() {
+        if more {
             result.next_cursor =
                 result.tools.last().map(|t| URL_SAFE_NO_PAD.encode(t.name.as_bytes()));
         }

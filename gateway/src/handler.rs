@@ -71,9 +71,19 @@ impl ServerHandler for GatewayHandler {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        self.gateway.list(request.as_ref().and_then(|r| r.cursor.as_deref()))
+        // The forwarding layer put the authenticated caller on the request.
+        let principal = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<std::sync::Arc<crate::access::Principal>>())
+            .cloned();
+        if self.gateway.access().is_some_and(|a| a.config().auth_enabled()) && principal.is_none() {
+            return Ok(ListToolsResult::with_all_items(Vec::new()));
+        }
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        self.gateway.list_for(cursor, principal.as_deref())
     }
 
     async fn call_tool(

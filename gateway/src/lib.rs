@@ -23,6 +23,7 @@
 //! }
 //! ```
 
+pub mod access;
 mod breaker;
 mod call;
 mod call_error;
@@ -51,5 +52,5 @@ pub use gateway::Gateway;
 pub use guard::Guard;
 pub use handler::GatewayHandler;
 pub use metrics::GatewayMetrics;
-pub use routing_table::{Endpoint, Replica, Route, RoutingTable, prefixed};
+pub use routing_table::{Endpoint, Replica, Route, RoutingTable, ToolFacts, prefixed};
 pub use server::{GatewayError, router, serve};

@@ -30,6 +30,36 @@ pub struct ToolLabel {
     pub tool: String,
 }
 
+/// Label of auth failures.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CauseLabel {
+    /// Why authentication failed ([`crate::access::AuthFailure::cause`]).
+    pub cause: &'static str,
+}
+
+/// Label of policy denials.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    /// The denying rule (`default`, `insufficient_scope`, or a rule's name).
+    pub rule: String,
+}
+
+/// Labels of rate-limited calls.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitedLabels {
+    /// The caller.
+    pub principal: String,
+    /// The exposed tool.
+    pub tool: String,
+}
+
+/// Label of policy reloads.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `ok` or `invalid`.
+    pub outcome: &'static str,
+}
+
 /// Every metric the gateway exports.
 ///
 /// ```
@@ -59,6 +89,14 @@ pub struct GatewayMetrics {
     pub tools: Gauge,
     /// Connected MCP sessions (legacy sessions plus 2026 subscriptions).
     pub sessions: Gauge,
+    /// Requests refused for want of valid credentials, by cause.
+    pub auth_failures: Family<CauseLabel, Counter>,
+    /// Calls refused by a scope or a policy rule, by rule.
+    pub denials: Family<RuleLabel, Counter>,
+    /// Calls refused by a rate limit, by principal and tool.
+    pub rate_limited: Family<LimitedLabels, Counter>,
+    /// Policy file reloads by outcome.
+    pub policy_reloads: Family<OutcomeLabel, Counter>,
 }
 
 /// 50 µs … ~26 s, doubling: the gateway's sub-millisecond overhead up to
@@ -83,6 +121,26 @@ impl GatewayMetrics {
         let table_revision = Gauge::default();
         let tools = Gauge::default();
         let sessions = Gauge::default();
+        let auth_failures = Family::<CauseLabel, Counter>::default();
+        let denials = Family::<RuleLabel, Counter>::default();
+        let rate_limited = Family::<LimitedLabels, Counter>::default();
+        let policy_reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused for want of valid credentials, by cause",
+            auth_failures.clone(),
+        );
+        registry.register("denials", "Calls refused by scope or policy, by rule", denials.clone());
+        registry.register(
+            "rate_limited",
+            "Calls refused by a rate limit, by principal and tool",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Policy file reloads by outcome",
+            policy_reloads.clone(),
+        );
         registry.register("requests", "tools/call requests by tool and outcome", requests.clone());
         registry.register(
             "upstream_duration_seconds",
@@ -118,7 +176,27 @@ impl GatewayMetrics {
             table_revision,
             tools,
             sessions,
+            auth_failures,
+            denials,
+            rate_limited,
+            policy_reloads,
         }
+    }
+
+    /// Counts one authentication failure.
+    pub fn auth_failure(&self, cause: &'static str) {
+        self.auth_failures.get_or_create(&CauseLabel { cause }).inc();
+    }
+
+    /// Counts one denial by `rule`.
+    pub fn denial(&self, rule: &str) {
+        self.denials.get_or_create(&RuleLabel { rule: rule.to_owned() }).inc();
+    }
+
+    /// Counts one rate-limited call.
+    pub fn rate_limited(&self, principal: &str, tool: &str) {
+        let labels = LimitedLabels { principal: principal.to_owned(), tool: tool.to_owned() };
+        self.rate_limited.get_or_create(&labels).inc();
     }
 
     /// Counts one request.

@@ -108,6 +108,32 @@ pub struct Route {
     pub upstream_tool: String,
     /// Agents serving it.
     pub replicas: Vec<Replica>,
+    /// What access rules match it on.
+    pub facts: Arc<ToolFacts>,
+}
+
+/// What access policy rules match a route on: the serving agent's name and
+/// the tool's capability and tags (empty when unknown).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolFacts {
+    /// The serving agent's name.
+    pub agent: String,
+    /// The tool's capability.
+    pub capability: String,
+    /// The tool's tags.
+    pub tags: Vec<String>,
+}
+
+// === impl ToolFacts ===
+
+impl ToolFacts {
+    fn of(agent: &str, tool: &Tool) -> Arc<Self> {
+        Arc::new(Self {
+            agent: agent.to_owned(),
+            capability: tool.capability.clone(),
+            tags: tool.tags.clone(),
+        })
+    }
 }
 
 /// One version of the table, built from a Watch cache view.
@@ -192,7 +218,11 @@ impl RoutingTable {
                 let exposed =
                     if collide { prefixed(agent_name, tool_name) } else { tool_name.to_owned() };
                 tools.push(mcp_tool(&exposed, definition));
-                routes.insert(exposed, Route { upstream_tool: tool_name.to_owned(), replicas });
+                let facts = ToolFacts::of(agent_name, definition);
+                routes.insert(
+                    exposed,
+                    Route { upstream_tool: tool_name.to_owned(), replicas, facts },
+                );
             }
         }
         // Tools whose agents are all known but unroutable (crashed, late past
@@ -205,6 +235,7 @@ impl RoutingTable {
                     routes.entry(exposed).or_insert_with(|| Route {
                         upstream_tool: tool.name.clone(),
                         replicas: Vec::new(),
+                        facts: ToolFacts::of(&agent.name, tool),
                     });
                 }
             }

@@ -78,12 +78,23 @@ pub async fn serve(
     config.validate().map_err(GatewayError::Config)?;
     let addrs = switchboard_client::RegistryAddrs::parse(&config.registry)?;
     let registries = switchboard_client::Registries::resolve(addrs).await?;
-    // The dashboard reads the replica the gateway starts on.
+    // The dashboard and the API-key checks read the replica the gateway
+    // starts on.
     let channel = registries.current().channel;
     let watch =
         WatchCacheConfig { bearer: config.registry_token.clone(), ..WatchCacheConfig::default() };
     let cache = WatchCache::spawn_on(registries, watch);
-    let gateway = Gateway::new(config.clone());
+    let access = if config.access.any_enabled() {
+        let access = crate::access::Access::new(config.access.clone(), channel.clone())
+            .map_err(GatewayError::Config)?;
+        Some(Arc::new(access))
+    } else {
+        None
+    };
+    let gateway = Gateway::with_access(config.clone(), access.clone());
+    if let Some(access) = &access {
+        access.start(gateway.metrics());
+    }
     let readiness = Readiness::new();
     let first_snapshot = readiness.register("routing-snapshot");
     let mut views = cache.subscribe();
@@ -163,6 +174,7 @@ pub fn router(
             .chain(config.allowed_origins.iter().cloned());
         mcp_config.with_allowed_origins(origins).enforce_origin_validation()
     };
+    let gateway_metadata = gateway.access().and_then(|access| access.metadata());
     let handler = GatewayHandler::new(gateway.clone());
     let sessions = Arc::new(LocalSessionManager::default());
     let service =
@@ -178,5 +190,17 @@ pub fn router(
     }
     let metrics: MetricsRenderer = Arc::new(move || gateway.metrics().render());
     let mcp = axum::routing::any(forward::handle).with_state(app);
-    axum::Router::new().route("/mcp", mcp).merge(probe_router(readiness, metrics))
+    let mut routes = axum::Router::new().route("/mcp", mcp);
+    if let Some(document) = gateway_metadata {
+        // RFC 9728: at the root, and with the resource's path appended.
+        let document = Arc::new(document);
+        let serve = move || {
+            let document = document.clone();
+            async move { axum::Json((*document).clone()) }
+        };
+        routes = routes
+            .route("/.well-known/oauth-protected-resource", axum::routing::get(serve.clone()))
+            .route("/.well-known/oauth-protected-resource/{*path}", axum::routing::get(serve));
+    }
+    routes.merge(probe_router(readiness, metrics))
 }

@@ -33,8 +33,14 @@ impl InProcessGateway {
 
     /// A gateway with `config`.
     pub async fn start_with(config: GatewayConfig) -> Self {
-        crate::init_logging();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        Self::start_on(listener, config)
+    }
+
+    /// A gateway with `config` on `listener` (bound first when the config
+    /// must name the gateway's own URL, as an OAuth resource does).
+    pub fn start_on(listener: TcpListener, config: GatewayConfig) -> Self {
+        crate::init_logging();
         let addr = listener.local_addr().expect("gateway addr");
         let stop = CancellationToken::new();
         let stopped = stop.clone();

@@ -77,6 +77,7 @@ pub mod gateway;
 pub use echo_agent::{Echo, Relay, echo, start_echo};
 pub use gateway::{InProcessGateway, McpClient};
 
+pub mod oauth;
 mod otlp_receiver;
 mod telemetry_mesh;
 

@@ -32,6 +32,8 @@ pub struct Records {
     pub answers: Vec<Value>,
     /// Other requests (resources, prompts, completion, logging), whole.
     pub requests: Vec<Value>,
+    /// The `Authorization` header of each `tools/call` ("" when absent).
+    pub call_authorizations: Vec<String>,
 }
 
 #[derive(Default)]
@@ -238,6 +240,9 @@ async fn post(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         };
         return json_answer(&result(&id, answer));
     }
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let authorization = authorization.unwrap_or_default().to_owned();
+    state.lock().unwrap().records.call_authorizations.push(authorization);
     state.lock().unwrap().records.calls.push(message.clone());
     let params = &message["params"];
     let name = params["name"].as_str().unwrap_or_default();
