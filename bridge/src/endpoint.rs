@@ -35,6 +35,7 @@ impl Endpoint {
         let info = rmcp::model::Implementation::new(name, env!("CARGO_PKG_VERSION"));
         let task = tokio::spawn(switchboard_agent::serve_endpoint(
             listener,
+            None,
             handler,
             url.clone(),
             true,

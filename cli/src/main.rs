@@ -5,6 +5,7 @@
 
 mod bench_cmd;
 mod bridge_cmd;
+mod cert_cmd;
 mod duration;
 mod gateway_cmd;
 mod ops;
@@ -55,10 +56,14 @@ enum Command {
     /// Bring existing MCP servers into the mesh: a stdio program (`-- COMMAND ARGS…`), a remote
     /// server (`--url`), or several (`--config servers.toml`), supervised and restarted.
     Bridge(bridge_cmd::BridgeArgs),
+    /// Certificates: `cert dev` writes a development CA and certificates for a local mesh.
+    Cert(cert_cmd::CertArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any HTTP client is built: reqwest and rmcp take rustls' process default.
+    switchboard_tls::ensure_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,
             Command::Bridge(args) => bridge_cmd::run(args).await,
+            Command::Cert(args) => cert_cmd::run(args),
         }
     });
     match result {

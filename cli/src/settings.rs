@@ -63,6 +63,13 @@ pub struct RegistryArgs {
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// TLS on the gRPC and admin ports.
+    #[command(flatten)]
+    pub tls: ServerTlsArgs,
+    /// TLS of the process's own connections to the registry (the dashboard;
+    /// with `up`, the gateway and the demo agents).
+    #[command(flatten)]
+    pub client_tls: ClientTlsArgs,
 }
 
 /// Whether to serve the read-only dashboard at `/ui`: on unless turned off,
@@ -124,6 +131,10 @@ pub struct RegistrySettings {
     pub admin_allowed_hosts: Vec<String>,
     /// Trace export.
     pub telemetry: TelemetryArgs,
+    /// TLS on both ports (`None`: plaintext).
+    pub tls: Option<switchboard_tls::ServerTls>,
+    /// TLS of the process's own connections to the registry.
+    pub client_tls: Option<switchboard_tls::ClientTls>,
 }
 
 impl RegistryArgs {
@@ -172,6 +183,8 @@ impl RegistryArgs {
             ui: self.ui.enabled(file.ui),
             admin_allowed_hosts,
             telemetry: self.telemetry,
+            tls: self.tls.load()?,
+            client_tls: self.client_tls.load("")?,
         })
     }
 }
@@ -330,6 +343,12 @@ pub struct GatewayArgs {
     pub ui: UiArgs,
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// TLS on the gateway's port.
+    #[command(flatten)]
+    pub tls: ServerTlsArgs,
+    /// TLS to the registry and to agents.
+    #[command(flatten)]
+    pub client_tls: ClientTlsArgs,
 }
 
 /// Flags of `switchboard up`.
@@ -374,6 +393,8 @@ impl GatewayArgs {
         gateway.allowed_hosts = self.options.allowed_hosts;
         gateway.allowed_origins = self.options.allowed_origins;
         gateway.ui = self.ui.enabled(None);
+        gateway.tls = self.tls.load()?;
+        gateway.client_tls = self.client_tls.load(&gateway.registry)?;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
             gateway_addr: parse_addr(
@@ -384,5 +405,83 @@ impl GatewayArgs {
             gateway,
             telemetry: self.telemetry,
         })
+    }
+}
+
+/// TLS for a component's listeners (`--tls-cert`, `--tls-key`, optional
+/// `--tls-client-ca` for mTLS). The files are reloaded when they change.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServerTlsArgs {
+    /// Serve TLS with this certificate chain (PEM) [default: plaintext].
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mTLS); their names become the
+    /// clients' identities.
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// TLS for a component's connections (`--tls-ca`, optional
+/// `--tls-client-cert`/`--tls-client-key` for mTLS). Any of them, or an
+/// `https://` address, means TLS.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ClientTlsArgs {
+    /// Connect with TLS, trusting this CA (PEM) [default: plaintext, or the system's roots
+    /// for https:// addresses].
+    #[arg(long, env = "SWITCHBOARD_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to servers that require one (mTLS).
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_CERT", requires = "tls_client_key")]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key of --tls-client-cert (PEM).
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_KEY", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
+}
+
+// === impl ServerTlsArgs ===
+
+impl ServerTlsArgs {
+    /// The loaded configuration, or `None` for plaintext; a file that does
+    /// not load is named with its flag.
+    pub fn load(&self) -> Result<Option<switchboard_tls::ServerTls>, ConfigError> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let config = switchboard_tls::ServerTlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: self.tls_client_ca.clone(),
+        };
+        switchboard_tls::ServerTls::load(&config).map(Some).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Whether TLS is asked for.
+    pub fn enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+}
+
+// === impl ClientTlsArgs ===
+
+impl ClientTlsArgs {
+    /// The configuration for connections to `address`: `None` (plaintext)
+    /// unless a flag is given or the address is `https://`.
+    pub fn load(&self, address: &str) -> Result<Option<switchboard_tls::ClientTls>, ConfigError> {
+        let config = self.config();
+        if config == switchboard_tls::ClientTlsConfig::default() && !address.starts_with("https://")
+        {
+            return Ok(None);
+        }
+        switchboard_tls::ClientTls::load(&config).map(Some).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The files named by the flags.
+    pub fn config(&self) -> switchboard_tls::ClientTlsConfig {
+        switchboard_tls::ClientTlsConfig {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_client_cert.clone(),
+            key: self.tls_client_key.clone(),
+        }
     }
 }

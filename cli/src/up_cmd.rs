@@ -9,12 +9,19 @@ use anyhow::Context as _;
 use switchboard_agent::{Agent, RunningAgent};
 use switchboard_examples::{date_service, hello};
 
-use crate::settings::{GatewayArgs, UpArgs};
+use crate::settings::{ClientTlsArgs, ConfigError, GatewayArgs, ServerTlsArgs, UpArgs};
 use crate::{gateway_cmd, registry_cmd, shutdown, telemetry};
 
 /// Runs everything until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let (server_tls, client_tls) = (args.registry.tls.clone(), args.registry.client_tls.clone());
     let registry_settings = args.registry.resolve()?;
+    if registry_settings.tls.is_some() && registry_settings.client_tls.is_none() {
+        return Err(ConfigError(
+            "tls_cert: up serves TLS and dials itself (gateway, demo agents): also give --tls-ca (the CA of --tls-cert), and --tls-client-cert/--tls-client-key with --tls-client-ca".into(),
+        )
+        .into());
+    }
     let gateway_args = GatewayArgs {
         gateway_addr: args.gateway_addr,
         options: args.gateway,
@@ -23,6 +30,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut gateway_settings = gateway_args.resolve()?;
     // One dashboard switch for the whole process: both ports or neither.
     gateway_settings.gateway.ui = registry_settings.ui;
+    // One TLS setting too: every port of the process, every connection in it.
+    gateway_settings.gateway.tls = registry_settings.tls.clone();
+    gateway_settings.gateway.client_tls = registry_settings.client_tls.clone();
     let _telemetry = telemetry::init("switchboard", &registry_settings.telemetry)?;
     let stop = shutdown::on_signal();
 
@@ -32,8 +42,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let gateway_addr = listener.local_addr()?;
     let gateway = tokio::spawn(gateway_cmd::serve(gateway_settings, listener, stop.child_token()));
 
-    let demo =
-        if args.demo { start_demo(&registry.grpc_addr.to_string()).await? } else { Vec::new() };
+    let demo = if args.demo {
+        start_demo(&registry.grpc_addr.to_string(), &server_tls, &client_tls).await?
+    } else {
+        Vec::new()
+    };
     if args.demo {
         tracing::info!(
             "demo mesh up: point an MCP client at http://{gateway_addr}/mcp and call greet"
@@ -55,9 +68,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts date-service then hello against the registry.
-async fn start_demo(registry: &str) -> anyhow::Result<Vec<RunningAgent>> {
-    let demo_agent = |name: &str| Agent::new(name).registry(registry).listen("127.0.0.1:0");
+/// Starts date-service then hello against the registry, with the process's
+/// TLS settings.
+async fn start_demo(
+    registry: &str,
+    server_tls: &ServerTlsArgs,
+    client_tls: &ClientTlsArgs,
+) -> anyhow::Result<Vec<RunningAgent>> {
+    let demo_agent = |name: &str| {
+        let agent = Agent::new(name).registry(registry).listen("127.0.0.1:0");
+        let agent = match (&server_tls.tls_cert, &server_tls.tls_key) {
+            (Some(cert), Some(key)) => agent.tls(switchboard_tls::ServerTlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: server_tls.tls_client_ca.clone(),
+            }),
+            _ => agent,
+        };
+        if server_tls.enabled() { agent.client_tls(client_tls.config()) } else { agent }
+    };
     let date =
         date_service::start(demo_agent("date-service")).await.context("demo: date-service")?;
     println!("LISTEN agent-mcp {}", date.local_addr);

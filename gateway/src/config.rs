@@ -48,6 +48,13 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Serve the read-only dashboard at `/ui` on the gateway's port.
     pub ui: bool,
+    /// Serve HTTPS with this certificate (`None`: plaintext).
+    pub tls: Option<switchboard_tls::ServerTls>,
+    /// TLS for the gateway's own connections, to the registry (its Watch)
+    /// and to `https://` agents: their CA and, for mTLS, the gateway's
+    /// certificate. `None`: plaintext to a `host:port` registry, the
+    /// system's roots for `https://` addresses.
+    pub client_tls: Option<switchboard_tls::ClientTls>,
 }
 
 // === impl GatewayConfig ===
@@ -63,6 +70,8 @@ impl Default for GatewayConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             ui: true,
+            tls: None,
+            client_tls: None,
         }
     }
 }

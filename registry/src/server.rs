@@ -6,6 +6,10 @@
 //! ([`GrpcServerTraceLayer`]). A request tonic cannot decode — over
 //! `limits.max_message_bytes`, or not the RPC's message — is answered
 //! `RESOURCE_EXHAUSTED` or `INVALID_ARGUMENT` ([`DecodeErrors`]).
+//!
+//! Both ports speak TLS when given a [`ServerTls`] (with mTLS, the client
+//! certificate's names reach every request as `PeerNames`); plaintext
+//! otherwise, which is the default on loopback.
 
 mod decode_errors;
 
@@ -17,9 +21,9 @@ use switchboard_health::{MetricsRenderer, Readiness, probe_router};
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
 use switchboard_telemetry::grpc::GrpcServerTraceLayer;
+use switchboard_tls::{Incoming, PeerNamesLayer, ServerTls};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::registry::Registry;
 use crate::service::watch::WatchServer;
@@ -65,6 +69,7 @@ pub enum ServeError {
 pub async fn serve_grpc(
     registry: Registry,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -80,12 +85,13 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let max = registry.config().limits.max_message_bytes;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = Incoming::new(listener, tls);
     Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .layer(PeerNamesLayer)
         .layer(GrpcServerTraceLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -113,12 +119,13 @@ pub async fn serve_admin(
     registry: Registry,
     readiness: Readiness,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     extra: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let sd = crate::sd::sd_router(registry.clone());
     let renderer: MetricsRenderer = Arc::new(move || registry.render_metrics());
     let router = probe_router(readiness, renderer).merge(sd).merge(extra);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    switchboard_tls::serve_http(listener, tls, router, shutdown).await?;
     Ok(())
 }

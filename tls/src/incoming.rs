@@ -68,6 +68,8 @@ impl Incoming {
     /// Accepts on `listener`; `tls: None` serves plaintext. Must be called
     /// inside a tokio runtime.
     pub fn new(listener: TcpListener, tls: Option<ServerTls>) -> Self {
+        // A server's handlers may build HTTP clients (rmcp, reqwest).
+        crate::ensure_crypto_provider();
         let (send, ready) = mpsc::channel(READY_QUEUE);
         let accepting = tokio::spawn(accept_loop(listener, tls, send));
         Self { ready, _accepting: AbortOnDrop(accepting) }

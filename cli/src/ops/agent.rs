@@ -27,7 +27,7 @@ pub struct AgentArgs {
 /// Shows one agent.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let address = &args.registry.registry;
-    let mut client = RegistryServiceClient::new(common::registry(address).await?);
+    let mut client = RegistryServiceClient::new(common::registry(&args.registry).await?);
     let request = GetAgentRequest { agent_id: args.id.clone() };
     let answer = client.get_agent(request).await.map_err(|status| {
         if status.code() == tonic::Code::NotFound {

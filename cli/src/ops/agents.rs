@@ -26,7 +26,7 @@ pub struct AgentsArgs {
 /// Lists the agents.
 pub async fn run(args: AgentsArgs) -> anyhow::Result<()> {
     let address = &args.registry.registry;
-    let mut client = RegistryServiceClient::new(common::registry(address).await?);
+    let mut client = RegistryServiceClient::new(common::registry(&args.registry).await?);
     let mut request = ListAgentsRequest {
         capability: args.filter.capability.unwrap_or_default(),
         tag: args.filter.tag.unwrap_or_default(),

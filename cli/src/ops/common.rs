@@ -7,6 +7,7 @@ use switchboard_proto::v1::AgentStatus;
 use tonic::transport::Channel;
 
 use super::ExitCode;
+use crate::settings::ClientTlsArgs;
 
 /// Agent filters shared by `agents` and `watch` (combined with AND).
 #[derive(Debug, Clone, Args)]
@@ -25,12 +26,16 @@ pub struct AgentFilter {
     pub name: Option<String>,
 }
 
-/// `--registry`: where the registry's gRPC API listens.
+/// `--registry`: where the registry's gRPC API listens, and how to reach
+/// it over TLS (the same CA serves for the gateway where a command dials both).
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
     /// The registry's gRPC address (`host:port` or URL).
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = switchboard_client::DEFAULT_REGISTRY_ADDR)]
     pub registry: String,
+    /// TLS to the registry.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 /// `--gateway`: the gateway's MCP endpoint.
@@ -84,10 +89,22 @@ impl From<StatusFilter> for AgentStatus {
     }
 }
 
+/// The TLS configuration for `address`, or `None`: a file that does not
+/// load is a usage mistake (exit code 2) naming the file and its flag.
+pub fn client_tls(
+    tls: &ClientTlsArgs,
+    address: &str,
+) -> anyhow::Result<Option<switchboard_tls::ClientTls>> {
+    tls.load(address).map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))
+}
+
 /// Connects to the registry now: unreachable is exit code 3.
-pub async fn registry(address: &str) -> anyhow::Result<Channel> {
-    switchboard_client::connect(address).await.map_err(|error| match error {
-        switchboard_client::ConnectError::BadAddress { .. } => {
+pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<Channel> {
+    let address = flag.registry.as_str();
+    let tls = client_tls(&flag.tls, address)?;
+    switchboard_client::connect_with(address, tls.as_ref()).await.map_err(|error| match error {
+        switchboard_client::ConnectError::BadAddress { .. }
+        | switchboard_client::ConnectError::Tls { .. } => {
             ExitCode::error(ExitCode::USAGE, error.to_string())
         }
         switchboard_client::ConnectError::Unreachable { .. } => {

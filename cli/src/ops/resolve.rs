@@ -33,7 +33,7 @@ pub struct ResolveArgs {
 /// Resolves one spec; exit code 4 when nothing can serve it.
 pub async fn run(args: ResolveArgs) -> anyhow::Result<()> {
     let address = &args.registry.registry;
-    let mut client = RegistryServiceClient::new(common::registry(address).await?);
+    let mut client = RegistryServiceClient::new(common::registry(&args.registry).await?);
     let spec = DependencySpec {
         capability: args.capability.clone(),
         version: args.version.unwrap_or_default(),

@@ -46,7 +46,7 @@ struct Resume {
 pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
     let stop = crate::shutdown::on_signal();
     let address = args.registry.registry.clone();
-    let mut client = WatchServiceClient::new(common::registry(&address).await?);
+    let mut client = WatchServiceClient::new(common::registry(&args.registry).await?);
     let filter = WatchFilter {
         capability: args.filter.capability.clone().unwrap_or_default(),
         name: args.filter.name.clone().unwrap_or_default(),
