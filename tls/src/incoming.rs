@@ -5,9 +5,11 @@
 //! each within [`HANDSHAKE_TIMEOUT`]), so one slow or silent client never
 //! holds up the accept loop. A failed handshake — a plaintext client on the
 //! TLS port, an untrusted client certificate — is logged at debug and the
-//! connection dropped; it is the client's mistake, never the server's.
+//! connection dropped (a plaintext client is told first that the port
+//! wants TLS); it is the client's mistake, never the server's.
 
 mod layer;
+mod plaintext;
 mod stream;
 
 use std::io;
@@ -142,7 +144,20 @@ async fn accept_loop(listener: TcpListener, tls: Option<ServerTls>, ready: mpsc:
 
 async fn handshake(acceptor: TlsAcceptor, tcp: TcpStream, mut info: ConnInfo) -> Option<Conn> {
     let remote = info.remote_addr;
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let accepting = async {
+        if plaintext::is_plaintext(&tcp).await {
+            tracing::debug!(?remote, "plaintext client on the tls port: told to use tls");
+            plaintext::refuse(tcp).await;
+            return None;
+        }
+        Some(acceptor.accept(tcp).await)
+    };
+    let accepted = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accepting).await {
+        Ok(None) => return None,
+        Ok(Some(accepted)) => Ok(accepted),
+        Err(elapsed) => Err(elapsed),
+    };
+    match accepted {
         Ok(Ok(stream)) => {
             let (_, session) = stream.get_ref();
             info.tls = true;

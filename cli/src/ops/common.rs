@@ -116,6 +116,25 @@ pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<Channel> {
 /// Maps a failed registry call to its exit code, with the registry's message.
 pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
     let message = status.message();
+    // A plaintext HTTP/2 client on a TLS port: the connection opens, then
+    // the first call fails at the transport, or is cancelled when the
+    // server drops the connection.
+    let transport = matches!(
+        (status.code(), message),
+        (tonic::Code::Unknown, "transport error")
+            | (tonic::Code::Cancelled, "operation was canceled")
+    ) || message.starts_with("h2 protocol error");
+    if transport {
+        let cause = std::error::Error::source(status)
+            .map(|source| format!(": {}", switchboard_client::error_chain(source)))
+            .unwrap_or_default();
+        return ExitCode::error(
+            ExitCode::UNREACHABLE,
+            format!(
+                "cannot reach the registry at {address}: {message}{cause} (if the registry serves TLS, give --tls-ca or an https:// address)"
+            ),
+        );
+    }
     match status.code() {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => ExitCode::error(
             ExitCode::UNREACHABLE,
