@@ -2,6 +2,8 @@
 //! services, an untrusted CA is refused with a message that says so, and a
 //! rotation is picked up by new connections without a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,9 +71,7 @@ async fn health_check(addr: std::net::SocketAddr, tls: &ClientTls) -> Result<(),
         .check(HealthCheckRequest { service: String::new() })
         .await
         .map(drop)
-        .map_err(|status| {
-            format!("{status}: {}", status.source().map(|s| chain(s)).unwrap_or_default())
-        })
+        .map_err(|status| format!("{status}: {}", status.source().map(chain).unwrap_or_default()))
 }
 
 use std::error::Error as _;
@@ -166,8 +166,11 @@ async fn axum_handlers_see_peer_names_and_plaintext_is_refused() {
     let body = http.get(&url).send().await.unwrap().text().await.unwrap();
     assert_eq!(body, "gateway");
 
+    // Plaintext to the TLS port: a 400 that says what to do.
     let plain = switchboard_tls::http_client_builder().build().unwrap();
-    let error =
-        plain.get(format!("http://127.0.0.1:{}/whoami", addr.port())).send().await.unwrap_err();
-    assert!(error.is_request() || error.is_connect(), "{error:?}");
+    let answer =
+        plain.get(format!("http://127.0.0.1:{}/whoami", addr.port())).send().await.unwrap();
+    assert_eq!(answer.status(), 400);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("this port serves TLS only"), "{text}");
 }
