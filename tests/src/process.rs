@@ -59,6 +59,7 @@ impl SwitchboardProcess {
     /// Runs the binary with `args` and extra environment, and waits for the
     /// named listeners.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)], wait_for: &[&str]) -> Self {
+        switchboard_tls::ensure_crypto_provider();
         let mut command = Command::new(switchboard_bin());
         command.args(args).envs(env.iter().copied());
         let (child, lines_rx) = spawn_with_lines(command);
