@@ -256,6 +256,28 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_certificate_file_is_named_with_its_flag() {
+        let args = RegistryArgs {
+            tls: ServerTlsArgs {
+                tls_cert: Some("/nonexistent/server.pem".into()),
+                tls_key: Some("/nonexistent/server-key.pem".into()),
+                tls_client_ca: None,
+            },
+            ..RegistryArgs::default()
+        };
+        let error = args.resolve().unwrap_err().to_string();
+        assert!(error.contains("--tls-cert /nonexistent/server.pem: cannot read"), "{error}");
+        let client =
+            ClientTlsArgs { tls_ca: Some("/nonexistent/ca.pem".into()), ..Default::default() };
+        let error = client.load("127.0.0.1:7600").unwrap_err().to_string();
+        assert!(error.contains("--tls-ca /nonexistent/ca.pem"), "{error}");
+        assert!(
+            ClientTlsArgs::default().load("127.0.0.1:7600").unwrap().is_none(),
+            "plaintext by default"
+        );
+    }
+
+    #[test]
     fn the_dashboard_is_on_unless_a_flag_or_the_file_turns_it_off() {
         use clap::Parser as _;
 

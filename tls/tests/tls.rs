@@ -91,6 +91,14 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 async fn a_verified_client_certificates_names_reach_the_grpc_service() {
     let dir = tempfile::tempdir().unwrap();
     let certs = dev::generate(dir.path(), &[], &["weather".into()]).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for key in [&certs.ca_key, &certs.server_key, &certs.clients[0].2] {
+            let mode = std::fs::metadata(key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", key.display());
+        }
+    }
     let (addr, seen) = grpc_server(ServerTls::load(&certs.server_config(true)).unwrap()).await;
     let client = ClientTls::load(&certs.client_config("weather")).unwrap();
     health_check(addr, &client).await.unwrap();
