@@ -24,7 +24,7 @@ use crate::files::Named;
 use crate::provider::provider;
 use crate::{TlsError, reload};
 
-pub use connector::Connector;
+pub use connector::{ClientStream, Connector};
 
 /// Where a client's certificate files are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -25,15 +25,17 @@ mod error;
 mod files;
 mod http;
 mod incoming;
+mod maybe_tls;
 mod peer;
 mod provider;
 mod reload;
 mod server;
 
-pub use client::{ClientTls, ClientTlsConfig, Connector};
+pub use client::{ClientStream, ClientTls, ClientTlsConfig, Connector};
 pub use error::TlsError;
 pub use http::serve_http;
 pub use incoming::{Conn, ConnInfo, Incoming, PeerNamesLayer, PeerNamesService};
+pub use maybe_tls::MaybeTls;
 pub use provider::{ensure_crypto_provider, http_client_builder};
 pub use server::{ServerTls, ServerTlsConfig};
 

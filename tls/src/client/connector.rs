@@ -10,12 +10,12 @@ use std::task::{Context, Poll};
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::ClientTls;
+use crate::MaybeTls;
 
 /// A tonic connector (`Endpoint::connect_with_connector`): plaintext
 /// without a configuration, TLS with one.
@@ -25,13 +25,7 @@ pub struct Connector {
 }
 
 /// A connection a [`Connector`] made.
-#[derive(Debug)]
-pub enum ClientStream {
-    /// Plaintext.
-    Plain(TcpStream),
-    /// TLS over TCP.
-    Tls(Box<TlsStream<TcpStream>>),
-}
+pub type ClientStream = MaybeTls<TlsStream<TcpStream>>;
 
 // === impl Connector ===
 
@@ -50,7 +44,7 @@ impl Connector {
         let port = uri.port_u16().unwrap_or(default_port);
         let tcp = TcpStream::connect((host.as_str(), port)).await?;
         tcp.set_nodelay(true)?;
-        let Some(tls) = tls else { return Ok(ClientStream::Plain(tcp)) };
+        let Some(tls) = tls else { return Ok(MaybeTls::Plain(tcp)) };
         let name = ServerName::try_from(host).map_err(|_| invalid("bad server name"))?;
         let stream =
             TlsConnector::from(tls.grpc_config()).connect(name, tcp).await.map_err(|error| {
@@ -59,7 +53,7 @@ impl Connector {
                     format!("tls handshake with {uri}: {}", explain(&error)),
                 )
             })?;
-        Ok(ClientStream::Tls(Box::new(stream)))
+        Ok(MaybeTls::Tls(Box::new(stream)))
     }
 }
 
@@ -84,65 +78,5 @@ impl tower::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let tls = self.tls.clone();
         Box::pin(async move { Self::dial(tls, uri).await.map(TokioIo::new) })
-    }
-}
-
-// === impl ClientStream ===
-
-impl AsyncRead for ClientStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            ClientStream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ClientStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            ClientStream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            ClientStream::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            ClientStream::Plain(tcp) => tcp.is_write_vectored(),
-            ClientStream::Tls(tls) => tls.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            ClientStream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            ClientStream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
     }
 }
