@@ -10,6 +10,7 @@ use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{
     DeregisterAgentRequest, Prompt, RegisterAgentRequest, Resource, ResourceTemplate, Tool,
 };
+use switchboard_telemetry::exposure::{ALLOW_PLAINTEXT_ENV, Protection, check_listener};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::{self, Health};
 use crate::mesh::{FirstAttempt, Mesh, Wiring};
-use switchboard_client::DEFAULT_REGISTRY_ADDR;
+use switchboard_client::{DEFAULT_REGISTRY_ADDR, Registries, RegistryAddrs};
 use switchboard_tls::{ClientTls, ClientTlsConfig, ServerTls, ServerTlsConfig};
 
 use crate::introspect::Served;
@@ -30,11 +31,13 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// metadata of its tools.
 ///
 /// Defaults come from the environment: `SWITCHBOARD_REGISTRY` (registry
-/// address, default [`DEFAULT_REGISTRY_ADDR`]), `SWITCHBOARD_AGENT_ADDR` (listen
+/// address or comma-separated addresses, default [`DEFAULT_REGISTRY_ADDR`]), `SWITCHBOARD_AGENT_ADDR` (listen
 /// address, default `127.0.0.1:0`), `SWITCHBOARD_AGENT_ENDPOINT` (the URL
 /// advertised to the mesh, default `http://<listen address>/mcp`),
 /// `SWITCHBOARD_REQUIRE_REGISTRY` (`true`/`1` or `false`/`0`, default false;
-/// see [`Agent::require_registry`]).
+/// see [`Agent::require_registry`]), `SWITCHBOARD_TOKEN` (the registry token,
+/// see [`Agent::token`]), `SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT`
+/// (same values; see [`Agent::insecure_allow_plaintext`]).
 ///
 /// TLS, as every Switchboard component names it: `SWITCHBOARD_TLS_CERT`,
 /// `SWITCHBOARD_TLS_KEY` (and `SWITCHBOARD_TLS_CLIENT_CA` for mTLS) make
@@ -62,9 +65,12 @@ pub struct Agent {
     /// An unparsable environment value is kept as the error to report at
     /// start (a builder cannot fail).
     require_registry: Result<bool, String>,
+    insecure_allow_plaintext: Result<bool, String>,
     health_checks: Vec<HealthCheck>,
     tls: Option<ServerTlsConfig>,
     client_tls: Option<ClientTlsConfig>,
+    /// The registry token (an unusable one is reported at start).
+    token: Result<switchboard_client::Bearer, String>,
 }
 
 /// A started agent.
@@ -98,6 +104,7 @@ impl Agent {
                 "SWITCHBOARD_REQUIRE_REGISTRY",
                 env("SWITCHBOARD_REQUIRE_REGISTRY"),
             ),
+            insecure_allow_plaintext: flag(ALLOW_PLAINTEXT_ENV, env(ALLOW_PLAINTEXT_ENV)),
             health_checks: Vec::new(),
             tls: match (env("SWITCHBOARD_TLS_CERT"), env("SWITCHBOARD_TLS_KEY")) {
                 (None, None) => None,
@@ -115,6 +122,8 @@ impl Agent {
                 };
                 (config != ClientTlsConfig::default()).then_some(config)
             },
+            token: switchboard_client::Bearer::from_env()
+                .map_err(|e| format!("{}: {e}", switchboard_client::TOKEN_ENV)),
         }
     }
 
@@ -136,13 +145,24 @@ impl Agent {
         self
     }
 
+    /// The token sent on every registry call and stream, for a registry
+    /// that runs with auth (an agent token whose scope covers this agent's
+    /// name and capabilities). Default: `SWITCHBOARD_TOKEN`; an empty secret sends none.
+    pub fn token(mut self, secret: &str) -> Self {
+        self.token = switchboard_client::Bearer::new(Some(secret)).map_err(|e| e.to_string());
+        self
+    }
+
     /// The agent software's version (shown to operators).
     pub fn version(mut self, version: &str) -> Self {
         version.clone_into(&mut self.version);
         self
     }
 
-    /// The registry address (`host:port` or URL).
+    /// The registry address (`host:port` or URL), or several replicas'
+    /// separated by commas (`10.0.0.1:7600,10.0.0.2:7600`), or a DNS name
+    /// that resolves to several: the agent registers at one, starting at a
+    /// random one, and moves to the next when it fails.
     pub fn registry(mut self, address: &str) -> Self {
         address.clone_into(&mut self.registry);
         self
@@ -196,6 +216,16 @@ impl Agent {
     /// the agent with another registry address.
     pub fn require_registry(mut self, on: bool) -> Self {
         self.require_registry = Ok(on);
+        self
+    }
+
+    /// Whether the MCP endpoint may listen on a non-loopback address (a
+    /// wildcard such as `0.0.0.0` included) without TLS and auth. Off by
+    /// default: such an agent refuses to start, since whoever reaches it can
+    /// call its tools. On, it starts with a warning and reports
+    /// `switchboard_insecure_listener{listener="agent"} 1` on its `/metrics`.
+    pub fn insecure_allow_plaintext(mut self, on: bool) -> Self {
+        self.insecure_allow_plaintext = Ok(on);
         self
     }
 
@@ -284,6 +314,11 @@ impl Agent {
         if let Some(tls) = &client_tls {
             crate::dependency::use_tls(tls);
         }
+        let allow_plaintext = self.insecure_allow_plaintext.clone().map_err(AgentError::Config)?;
+        // The endpoint has no auth of its own yet.
+        let protection = Protection { tls: server_tls.is_some(), auth: false };
+        check_listener("agent", addr, protection, allow_plaintext)
+            .map_err(|e| AgentError::Config(e.to_string()))?;
         let listener =
             TcpListener::bind(addr).await.map_err(|source| AgentError::Bind { addr, source })?;
         let local_addr = listener.local_addr()?;
@@ -296,8 +331,12 @@ impl Agent {
         let hosts = server::allowed_hosts(uri.host().unwrap_or("127.0.0.1"), uri.port_u16());
 
         // Lazy: the agent must start even while the registry is away.
-        let channel = switchboard_client::connect_lazy_with(&self.registry, client_tls.as_ref())
-            .map_err(|e| AgentError::Config(e.to_string()))?;
+        let bearer = self.token.clone().map_err(AgentError::Config)?;
+        let addrs = RegistryAddrs::parse(&self.registry)
+            .map_err(|e| AgentError::Config(format!("registry: {e}")))?
+            .with_tls(client_tls.clone());
+        let registries =
+            Registries::resolve(addrs).await.map_err(|e| AgentError::Config(e.to_string()))?;
 
         let stop = CancellationToken::new();
         let (health, _checking) = Health::start(self.health_checks.clone(), &stop);
@@ -323,7 +362,13 @@ impl Agent {
             let served = introspect::served(&own, client_tls.as_ref()).await?;
             let request = self.registration(&endpoint, served)?;
             let wiring = Wiring::new(&self.tools);
-            let mut mesh = Mesh::new(channel.clone(), request, wiring, health, registered);
+            let mut mesh = Mesh::new(
+                (registries.clone(), bearer.clone()),
+                request,
+                wiring,
+                health,
+                registered,
+            );
             self.register_first(&mut mesh, require_registry).await.map(|()| mesh)
         };
         let mesh = match first.await {
@@ -344,7 +389,7 @@ impl Agent {
         let meshing = tokio::spawn(mesh.run(leaving, mesh_stop.clone()));
         let task = tokio::spawn(shut_down_later(
             stop.clone(),
-            channel,
+            (registries, bearer),
             (agent_id.clone(), registered_rx.clone()),
             serving,
             (meshing, mesh_stop),
@@ -528,7 +573,7 @@ impl RunningAgent {
 /// nothing to deregister.
 async fn shut_down_later(
     stop: CancellationToken,
-    channel: tonic::transport::Channel,
+    (registries, bearer): (Registries, switchboard_client::Bearer),
     (agent_id, registered): (String, watch::Receiver<bool>),
     serving: JoinHandle<std::io::Result<()>>,
     (meshing, mesh_stop): (JoinHandle<()>, CancellationToken),
@@ -546,8 +591,14 @@ async fn shut_down_later(
     }
     if *registered.borrow() {
         let request = DeregisterAgentRequest { agent_id: agent_id.clone() };
-        let mut client = RegistryServiceClient::new(channel);
-        match tokio::time::timeout(DEREGISTER_TIMEOUT, client.deregister_agent(request)).await {
+        // Where the agent is registered now, which may not be where it
+        // started (or, if that one is gone, a replica sharing its store).
+        let deregistering = registries.call(|channel| {
+            let request = request.clone();
+            let channel = bearer.channel(channel);
+            async move { RegistryServiceClient::new(channel).deregister_agent(request).await }
+        });
+        match tokio::time::timeout(DEREGISTER_TIMEOUT, deregistering).await {
             Ok(Ok(_)) => tracing::info!(%agent_id, "deregistered"),
             Ok(Err(status)) => tracing::warn!(%agent_id, %status, "deregistration failed"),
             Err(_) => tracing::warn!(%agent_id, "deregistration timed out"),

@@ -24,15 +24,29 @@ pub struct Endpoint {
 /// The endpoint serves HTTPS with the files every component takes
 /// (`SWITCHBOARD_TLS_CERT`, `SWITCHBOARD_TLS_KEY`, `SWITCHBOARD_TLS_CLIENT_CA`),
 /// as the agent the bridge registers does.
-fn tls_from_env() -> Result<Option<switchboard_tls::ServerTls>, String> {
+fn tls_config_from_env() -> Option<switchboard_tls::ServerTlsConfig> {
     let env =
         |key: &str| std::env::var_os(key).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
     let (Some(cert), Some(key)) = (env("SWITCHBOARD_TLS_CERT"), env("SWITCHBOARD_TLS_KEY")) else {
-        return Ok(None);
+        return None;
     };
-    let config =
-        switchboard_tls::ServerTlsConfig { cert, key, client_ca: env("SWITCHBOARD_TLS_CLIENT_CA") };
-    switchboard_tls::ServerTls::load(&config).map(Some).map_err(|error| error.to_string())
+    Some(switchboard_tls::ServerTlsConfig {
+        cert,
+        key,
+        client_ca: env("SWITCHBOARD_TLS_CLIENT_CA"),
+    })
+}
+
+fn tls_from_env() -> Result<Option<switchboard_tls::ServerTls>, String> {
+    tls_config_from_env()
+        .map(|config| switchboard_tls::ServerTls::load(&config).map_err(|error| error.to_string()))
+        .transpose()
+}
+
+/// Whether the bridge's endpoints serve HTTPS (a certificate and key are
+/// set in the environment), for the exposure check before they open.
+pub fn serves_tls() -> bool {
+    tls_config_from_env().is_some()
 }
 
 // === impl Endpoint ===

@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use switchboard_bridge::{BridgeConfig, BridgeError};
+use switchboard_bridge::{BridgeConfig, BridgeError, Source};
+use switchboard_telemetry::exposure::Protection;
 
 use crate::ops::ExitCode;
-use crate::settings::{ConfigError, TelemetryArgs};
+use crate::settings::{ConfigError, ExposureArgs, TelemetryArgs};
 use crate::{shutdown, telemetry};
 
 /// Flags of `switchboard bridge`.
@@ -28,7 +29,7 @@ pub struct BridgeArgs {
     /// Bridge a Streamable HTTP server someone else runs (registered at this URL).
     #[arg(long)]
     pub url: Option<String>,
-    /// The registry's gRPC address.
+    /// The registry's gRPC address, or several replicas' separated by commas.
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = "127.0.0.1:7600")]
     pub registry: String,
     /// Listen address of the bridge's MCP endpoint for the server given after `--`.
@@ -41,6 +42,9 @@ pub struct BridgeArgs {
     /// Most programs running for per-client sessions at once.
     #[arg(long, default_value_t = switchboard_bridge::config::DEFAULT_MAX_SESSIONS)]
     pub max_sessions: usize,
+    /// Non-loopback listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -54,6 +58,7 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
     let config = configure(&args).map_err(config_error)?;
     switchboard_bridge::validate(&config).map_err(config_error)?;
     let _telemetry = telemetry::init("switchboard-bridge", &args.telemetry)?;
+    check_listeners(&config, args.exposure)?;
     let stop = shutdown::on_signal();
     match switchboard_bridge::run(config, args.registry.clone(), stop).await {
         Ok(()) => Ok(()),
@@ -99,6 +104,20 @@ fn configure(args: &BridgeArgs) -> Result<BridgeConfig, BridgeError> {
         server.max_sessions = args.max_sessions;
     }
     Ok(config)
+}
+
+/// Every MCP endpoint the bridge opens (one per stdio server) is held to
+/// the exposure rule; an address that does not parse is the bridge's to
+/// report.
+fn check_listeners(config: &BridgeConfig, exposure: ExposureArgs) -> Result<(), ConfigError> {
+    // The endpoints have no auth of their own yet.
+    let protection = Protection { tls: switchboard_bridge::serves_tls(), auth: false };
+    for server in &config.servers {
+        if let (Source::Command(_), Ok(addr)) = (&server.source, server.listen.parse()) {
+            exposure.check("bridge", addr, protection)?;
+        }
+    }
+    Ok(())
 }
 
 fn config_error(error: BridgeError) -> anyhow::Error {

@@ -11,12 +11,14 @@ use crate::{shutdown, telemetry};
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
     let _telemetry = telemetry::init("switchboard-gateway", &settings.telemetry)?;
+    settings.check_exposure()?;
     let stop = shutdown::on_signal();
     let listener = bind(&settings).await?;
     serve(settings, listener, stop).await
 }
 
-/// Binds the gateway port and announces it (`LISTEN gateway <addr>`).
+/// Binds the gateway port and announces it (`LISTEN gateway <addr>`); the
+/// caller has checked that the address may be bound.
 pub async fn bind(settings: &GatewaySettings) -> anyhow::Result<TcpListener> {
     let addr = settings.gateway_addr;
     let listener =

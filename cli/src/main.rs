@@ -3,9 +3,11 @@
 //! `main` only parses the command line, sets up logging and hands over to a
 //! command module; the logic lives in the library crates.
 
+mod audit_cmd;
 mod bench_cmd;
 mod bridge_cmd;
 mod cert_cmd;
+mod credentials;
 mod duration;
 mod gateway_cmd;
 mod ops;
@@ -13,6 +15,7 @@ mod probe_cmd;
 mod registry_cmd;
 mod settings;
 mod shutdown;
+mod store_cmd;
 mod telemetry;
 mod up_cmd;
 
@@ -44,9 +47,11 @@ enum Command {
     Registry(RegistryArgs),
     /// Run the MCP gateway alone, fed by a registry's Watch stream.
     Gateway(GatewayArgs),
-    /// Operator commands: agents, agent, resolve, watch, call, status.
+    /// Operator commands: agents, agent, resolve, watch, call, status, token, whoami.
     #[command(flatten)]
     Ops(ops::OpsCommand),
+    /// Read the registry's audit log (`--audit-log FILE`): who changed what, when, from where.
+    Audit(audit_cmd::AuditArgs),
     /// Measure this machine with the separate `switchboard-bench` binary installed next to
     /// this one (heartbeat, register, watch-fanout, rewire, gateway, restart).
     #[command(disable_help_flag = true)]
@@ -58,6 +63,8 @@ enum Command {
     Bridge(bridge_cmd::BridgeArgs),
     /// Certificates: `cert dev` writes a development CA and certificates for a local mesh.
     Cert(cert_cmd::CertArgs),
+    /// Store maintenance: `store copy --from sled:DIR --to etcd:ENDPOINTS` (and back).
+    Store(store_cmd::StoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,10 +84,12 @@ fn main() -> ExitCode {
             Command::Registry(args) => registry_cmd::run(args).await,
             Command::Gateway(args) => gateway_cmd::run(args).await,
             Command::Ops(command) => ops::run(command).await,
+            Command::Audit(args) => audit_cmd::run(args),
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,
             Command::Bridge(args) => bridge_cmd::run(args).await,
             Command::Cert(args) => cert_cmd::run(args),
+            Command::Store(args) => store_cmd::run(args).await,
         }
     });
     match result {

@@ -1,5 +1,7 @@
-//! Operator commands: `agents`, `agent`, `resolve`, `watch` (gRPC to the
-//! registry), `call` (MCP through the gateway) and `status` (both).
+//! Operator commands: `agents`, `agent`, `resolve`, `watch`, `token`,
+//! `whoami` (gRPC to the registry), `call` (MCP through the gateway) and
+//! `status` (both). Every command that dials the registry sends the token of
+//! `--token`, `--token-file` or `SWITCHBOARD_TOKEN`.
 //!
 //! Every command prints a human table by default and one JSON document with
 //! `--output json` (`watch`: one JSON object per line). Failures print one
@@ -12,6 +14,7 @@
 //! | 2 | usage or configuration mistake (bad flag, bad JSON, invalid argument) |
 //! | 3 | the registry or the gateway is unreachable |
 //! | 4 | not found (agent, tool, or no provider for a capability) |
+//! | 5 | the registry refused the credentials, or the role may not do this |
 
 mod agent;
 mod agents;
@@ -20,8 +23,10 @@ mod common;
 mod render;
 mod resolve;
 mod status;
-mod table;
+pub(crate) mod table;
+mod token;
 mod watch;
+mod whoami;
 
 use clap::Subcommand;
 
@@ -39,6 +44,8 @@ impl ExitCode {
     pub const UNREACHABLE: u8 = 3;
     /// The thing asked for does not exist.
     pub const NOT_FOUND: u8 = 4;
+    /// Unauthenticated, or not allowed.
+    pub const DENIED: u8 = 5;
 
     /// An error carrying `code` and `message`.
     pub fn error(code: u8, message: impl Into<String>) -> anyhow::Error {
@@ -69,6 +76,10 @@ pub enum OpsCommand {
     Call(call::CallArgs),
     /// Registry health, revision and agent counts; gateway liveness and readiness.
     Status(status::StatusArgs),
+    /// Registry tokens (admin): create, list, revoke.
+    Token(token::TokenCmd),
+    /// The identity and role the registry sees for your token.
+    Whoami(whoami::WhoamiArgs),
 }
 
 /// Runs an operator command.
@@ -80,5 +91,7 @@ pub async fn run(command: OpsCommand) -> anyhow::Result<()> {
         OpsCommand::Watch(args) => watch::run(args).await,
         OpsCommand::Call(args) => call::run(args).await,
         OpsCommand::Status(args) => status::run(args).await,
+        OpsCommand::Token(command) => token::run(command).await,
+        OpsCommand::Whoami(args) => whoami::run(args).await,
     }
 }

@@ -1,5 +1,5 @@
-//! `switchboard registry`: run the registry on the embedded sled store until
-//! SIGTERM or ctrl-c. `up` reuses [`start`].
+//! `switchboard registry`: run the registry on the embedded sled store (or,
+//! with `--store etcd`, on etcd) until SIGTERM or ctrl-c. `up` reuses [`start`].
 //!
 //! Unless `--no-ui`, the admin port also serves the read-only dashboard at
 //! `/ui`. It reads the registry as any client does, over gRPC to the
@@ -33,9 +33,21 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// ports on stdout as `LISTEN registry-grpc <addr>` and
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
 pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
-    let store = StoreSpec::Sled { data_dir: settings.data_dir };
+    settings.check_exposure()?;
+    let store = match settings.etcd {
+        Some((config, prefix)) => StoreSpec::Etcd { config, prefix },
+        None => StoreSpec::Sled { data_dir: settings.data_dir },
+    };
+    let auth = settings.registry.auth.enabled;
     let loaded = switchboard_registry::load(settings.registry, store).await?;
-    let hosts = settings.ui.then_some(settings.admin_allowed_hosts);
+    // The dashboard reads the registry as a client without a token, so it
+    // cannot run beside auth (yet): say so rather than serve a page of errors.
+    if settings.ui && auth {
+        tracing::warn!(
+            "the dashboard (/ui) is off: it cannot read a registry that runs with --auth"
+        );
+    }
+    let hosts = (settings.ui && !auth).then_some(settings.admin_allowed_hosts);
     let (tls_on, client_tls) = (settings.tls.is_some(), settings.client_tls);
     let ui = |grpc: SocketAddr| {
         hosts.map(|hosts| dashboard(grpc, &hosts, tls_on, client_tls.as_ref())).unwrap_or_default()

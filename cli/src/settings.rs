@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 use switchboard_registry::RegistryConfig;
+use switchboard_telemetry::exposure::{Protection, check_listener};
 
+use crate::credentials::{AuthArgs, TokenArgs};
 use crate::duration;
 
 /// A configuration mistake; nothing was started.
@@ -32,6 +34,22 @@ pub struct RegistryArgs {
     /// Data directory of the embedded store [default: ./switchboard-data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the registry keeps its state: `sled` (embedded, in --data-dir) or
+    /// `etcd` (in the cluster at --etcd-endpoints) [default: sled].
+    #[arg(long, env = "SWITCHBOARD_STORE")]
+    pub store: Option<String>,
+    /// etcd client endpoints, comma-separated (`host:port`), with --store etcd.
+    #[arg(long, env = "SWITCHBOARD_ETCD_ENDPOINTS", value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+    /// Key prefix of the registry's state in etcd [default: /switchboard].
+    #[arg(long, env = "SWITCHBOARD_ETCD_PREFIX")]
+    pub etcd_prefix: Option<String>,
+    /// etcd user name, when etcd has authentication enabled.
+    #[arg(long, env = "SWITCHBOARD_ETCD_USER")]
+    pub etcd_user: Option<String>,
+    /// Password of --etcd-user (prefer the environment variable to the flag).
+    #[arg(long, env = "SWITCHBOARD_ETCD_PASSWORD", hide_env_values = true)]
+    pub etcd_password: Option<String>,
     /// Registry gRPC address [default: 127.0.0.1:7600].
     #[arg(long, env = "SWITCHBOARD_REGISTRY_ADDR")]
     pub registry_addr: Option<String>,
@@ -57,9 +75,16 @@ pub struct RegistryArgs {
     /// (loopback is always accepted; `*` accepts any, behind a proxy).
     #[arg(long, env = "SWITCHBOARD_REGISTRY_ADMIN_ALLOWED_HOSTS", value_delimiter = ',')]
     pub admin_allowed_hosts: Vec<String>,
+    /// Audit log of every control-plane change, one JSON object per line:
+    /// off, stdout or a file path (appended to) [default: off].
+    #[arg(long, env = "SWITCHBOARD_AUDIT_LOG")]
+    pub audit_log: Option<String>,
     /// The dashboard on the admin port (and, with `up`, on the gateway's port).
     #[command(flatten)]
     pub ui: UiArgs,
+    /// Non-loopback listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
@@ -70,6 +95,24 @@ pub struct RegistryArgs {
     /// with `up`, the gateway and the demo agents).
     #[command(flatten)]
     pub client_tls: ClientTlsArgs,
+    /// Authentication and roles.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Whether a listener may be on a non-loopback address without TLS and
+/// auth: refused unless the operator accepts it, since anyone who reaches
+/// such a port can change the mesh.
+#[derive(Debug, Clone, Copy, Args, Default)]
+pub struct ExposureArgs {
+    /// Start even on a non-loopback address without TLS and auth (logged as a warning and
+    /// exported as `switchboard_insecure_listener`; see the README's Security section).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub insecure_allow_plaintext: bool,
 }
 
 /// Whether to serve the read-only dashboard at `/ui`: on unless turned off,
@@ -103,6 +146,10 @@ pub struct TelemetryArgs {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     data_dir: Option<PathBuf>,
+    store: Option<String>,
+    etcd_endpoints: Option<Vec<String>>,
+    etcd_prefix: Option<String>,
+    etcd_user: Option<String>,
     registry_addr: Option<String>,
     registry_admin_addr: Option<String>,
     heartbeat_interval: Option<String>,
@@ -112,6 +159,11 @@ struct FileSettings {
     history_max_events: Option<usize>,
     admin_allowed_hosts: Option<Vec<String>>,
     ui: Option<bool>,
+    auth: Option<bool>,
+    bootstrap_token_file: Option<PathBuf>,
+    reflection: Option<bool>,
+    audit_log: Option<String>,
+    insecure_allow_plaintext: Option<bool>,
 }
 
 /// Resolved, validated registry settings.
@@ -119,6 +171,8 @@ struct FileSettings {
 pub struct RegistrySettings {
     /// Where the embedded store lives.
     pub data_dir: PathBuf,
+    /// The etcd store and its key prefix, with `--store etcd`.
+    pub etcd: Option<(switchboard_registry::EtcdConfig, String)>,
     /// gRPC listen address.
     pub registry_addr: SocketAddr,
     /// Admin HTTP listen address.
@@ -129,12 +183,26 @@ pub struct RegistrySettings {
     pub ui: bool,
     /// `Host` values the dashboard accepts besides loopback.
     pub admin_allowed_hosts: Vec<String>,
+    /// Non-loopback listeners.
+    pub exposure: ExposureArgs,
     /// Trace export.
     pub telemetry: TelemetryArgs,
     /// TLS on both ports (`None`: plaintext).
     pub tls: Option<switchboard_tls::ServerTls>,
     /// TLS of the process's own connections to the registry.
     pub client_tls: Option<switchboard_tls::ClientTls>,
+}
+
+// === impl RegistrySettings ===
+
+impl RegistrySettings {
+    /// Checks both listeners against the exposure rule: both serve TLS with
+    /// the same certificate, and `--auth` guards both.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        let protection = Protection { tls: self.tls.is_some(), auth: self.registry.auth.enabled };
+        self.exposure.check("grpc", self.registry_addr, protection)?;
+        self.exposure.check("admin", self.registry_admin_addr, protection)
+    }
 }
 
 impl RegistryArgs {
@@ -161,13 +229,38 @@ impl RegistryArgs {
         if let Some(count) = self.history_max_events.or(file.history_max_events) {
             registry.history_max_events = count;
         }
+        registry.auth.enabled = self.auth.auth || file.auth.unwrap_or(false);
+        registry.auth.bootstrap_token_file =
+            self.auth.bootstrap_token_file.or(file.bootstrap_token_file);
+        registry.auth.reflection = !self.auth.no_reflection && file.reflection.unwrap_or(true);
+        if let Some(text) = self.audit_log.or(file.audit_log) {
+            registry.audit_log =
+                text.parse().map_err(|e| ConfigError(format!("audit_log: {e}")))?;
+        }
         registry.validate().map_err(ConfigError)?;
+        let exposure = ExposureArgs {
+            insecure_allow_plaintext: self.exposure.insecure_allow_plaintext
+                || file.insecure_allow_plaintext.unwrap_or(false),
+        };
         let admin_allowed_hosts = if self.admin_allowed_hosts.is_empty() {
             file.admin_allowed_hosts.unwrap_or_default()
         } else {
             self.admin_allowed_hosts
         };
+        let etcd = EtcdChoice {
+            store: self.store.or(file.store),
+            endpoints: if self.etcd_endpoints.is_empty() {
+                file.etcd_endpoints.unwrap_or_default()
+            } else {
+                self.etcd_endpoints
+            },
+            prefix: self.etcd_prefix.or(file.etcd_prefix),
+            user: self.etcd_user.or(file.etcd_user),
+            password: self.etcd_password,
+        }
+        .resolve()?;
         Ok(RegistrySettings {
+            etcd,
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| "switchboard-data".into()),
             registry_addr: parse_addr(
                 "registry_addr",
@@ -182,10 +275,78 @@ impl RegistryArgs {
             registry,
             ui: self.ui.enabled(file.ui),
             admin_allowed_hosts,
+            exposure,
             telemetry: self.telemetry,
             tls: self.tls.load()?,
             client_tls: self.client_tls.load("")?,
         })
+    }
+}
+
+/// The store settings before they are checked against each other.
+struct EtcdChoice {
+    store: Option<String>,
+    endpoints: Vec<String>,
+    prefix: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl EtcdChoice {
+    /// `None` for sled; the etcd config and prefix for etcd.
+    fn resolve(self) -> Result<Option<(switchboard_registry::EtcdConfig, String)>, ConfigError> {
+        let endpoints: Vec<String> = self
+            .endpoints
+            .into_iter()
+            .map(|endpoint| endpoint.trim().to_owned())
+            .filter(|endpoint| !endpoint.is_empty())
+            .collect();
+        match self.store.as_deref().map(str::trim) {
+            None | Some("sled") => {
+                if !endpoints.is_empty() {
+                    return Err(ConfigError("etcd_endpoints: set, but store is sled".into()));
+                }
+                Ok(None)
+            }
+            Some("etcd") => {
+                if endpoints.is_empty() {
+                    return Err(ConfigError("etcd_endpoints: required with store etcd".into()));
+                }
+                let prefix = self.prefix.unwrap_or_else(|| "/switchboard".to_owned());
+                if !prefix.starts_with('/') {
+                    return Err(ConfigError(format!("etcd_prefix: {prefix:?} must start with /")));
+                }
+                let mut config = switchboard_registry::EtcdConfig::new(endpoints);
+                match (self.user, self.password) {
+                    (Some(user), Some(password)) => config = config.with_user(user, password),
+                    (None, None) => {}
+                    (Some(_), None) => {
+                        return Err(ConfigError("etcd_password: required with etcd_user".into()));
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError("etcd_user: required with etcd_password".into()));
+                    }
+                }
+                Ok(Some((config, prefix)))
+            }
+            Some(other) => Err(ConfigError(format!("store: {other:?} is not sled or etcd"))),
+        }
+    }
+}
+
+// === impl ExposureArgs ===
+
+impl ExposureArgs {
+    /// Checks that `listener` may start on `addr` with the TLS and auth
+    /// its component configured for it.
+    pub fn check(
+        &self,
+        listener: &str,
+        addr: SocketAddr,
+        protection: Protection,
+    ) -> Result<(), ConfigError> {
+        check_listener(listener, addr, protection, self.insecure_allow_plaintext)
+            .map_err(|e| ConfigError(e.to_string()))
     }
 }
 
@@ -278,6 +439,24 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_off_loopback_is_refused_unless_accepted() {
+        use clap::Parser as _;
+
+        #[derive(Debug, clap::Parser)]
+        struct Registry {
+            #[command(flatten)]
+            args: RegistryArgs,
+        }
+        let open = ["registry", "--registry-addr", "0.0.0.0:7600"];
+        let settings = Registry::parse_from(open).args.resolve().unwrap();
+        let error = settings.check_exposure().unwrap_err();
+        assert!(error.to_string().contains("--insecure-allow-plaintext"), "{error}");
+        let accepted = Registry::parse_from([&open[..], &["--insecure-allow-plaintext"]].concat());
+        let settings = accepted.args.resolve().unwrap();
+        assert!(settings.check_exposure().is_ok());
+    }
+
+    #[test]
     fn the_dashboard_is_on_unless_a_flag_or_the_file_turns_it_off() {
         use clap::Parser as _;
 
@@ -353,16 +532,23 @@ pub struct GatewayArgs {
     /// Gateway HTTP address: /mcp, /healthz, /readyz, /metrics, /ui [default: 127.0.0.1:7700].
     #[arg(long, env = "SWITCHBOARD_GATEWAY_ADDR")]
     pub gateway_addr: Option<String>,
-    /// The registry's gRPC address [default: 127.0.0.1:7600].
+    /// The registry's gRPC address, or several replicas' separated by commas
+    /// (followed one at a time, the next on failure) [default: 127.0.0.1:7600].
     #[arg(long, env = "SWITCHBOARD_REGISTRY")]
     pub registry: Option<String>,
-    /// Trace export.
+    /// The token of the gateway's Watch (a viewer token) for a registry with --auth.
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// Routing, timeouts and Host/Origin checks.
     #[command(flatten)]
     pub options: GatewayOptions,
     /// The dashboard on the gateway's port.
     #[command(flatten)]
     pub ui: UiArgs,
+    /// Non-loopback listeners.
+    #[command(flatten)]
+    pub exposure: ExposureArgs,
+    /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
     /// TLS on the gateway's port.
@@ -389,6 +575,10 @@ pub struct UpArgs {
     /// Also start the example agents (date-service, hello).
     #[arg(long)]
     pub demo: bool,
+    /// With --auth: the token of the in-process gateway and demo agents
+    /// [default: the bootstrap admin token].
+    #[command(flatten)]
+    pub token: TokenArgs,
 }
 
 /// Resolved, validated gateway settings.
@@ -398,8 +588,21 @@ pub struct GatewaySettings {
     pub gateway_addr: SocketAddr,
     /// The gateway's configuration.
     pub gateway: switchboard_gateway::GatewayConfig,
+    /// Non-loopback listeners.
+    pub exposure: ExposureArgs,
     /// Trace export.
     pub telemetry: TelemetryArgs,
+}
+
+// === impl GatewaySettings ===
+
+impl GatewaySettings {
+    /// Checks the gateway's port against the exposure rule.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        // The gateway has no caller auth of its own yet.
+        let protection = Protection { tls: self.gateway.tls.is_some(), auth: false };
+        self.exposure.check("gateway", self.gateway_addr, protection)
+    }
 }
 
 impl GatewayArgs {
@@ -417,6 +620,7 @@ impl GatewayArgs {
         gateway.ui = self.ui.enabled(None);
         gateway.tls = self.tls.load()?;
         gateway.client_tls = self.client_tls.load(&gateway.registry)?;
+        gateway.registry_token = self.token.bearer()?;
         gateway.validate().map_err(ConfigError)?;
         Ok(GatewaySettings {
             gateway_addr: parse_addr(
@@ -425,6 +629,7 @@ impl GatewayArgs {
                 switchboard_gateway::DEFAULT_GATEWAY_ADDR,
             )?,
             gateway,
+            exposure: self.exposure,
             telemetry: self.telemetry,
         })
     }

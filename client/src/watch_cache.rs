@@ -6,7 +6,10 @@
 //!   one: a gateway that routed from a half-received snapshot would refuse
 //!   calls to agents that are alive.
 //! - After any break it resumes from its last revision (replay, no relist),
-//!   with exponential backoff and full jitter.
+//!   with exponential backoff and full jitter — on the next registry replica
+//!   when it was given several ([`WatchCache::spawn_on`]). A replica of
+//!   another store answers with another epoch, and the cache resyncs from
+//!   its snapshot while readers keep the old view.
 //! - Within one epoch a revision that goes backwards — in a change, a
 //!   bookmark or a whole snapshot — is rejected, never published, and the
 //!   cache relists (etcd #15271); a new epoch means a new store: relist.
@@ -22,7 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use crate::Backoff;
+use crate::{Backoff, Current, Registries};
 
 /// How a cache watches.
 ///
@@ -43,6 +46,9 @@ pub struct WatchCacheConfig {
     pub filter: WatchFilter,
     /// Delays between reconnects.
     pub backoff: Backoff,
+    /// The token sent with every Watch (a registry with auth wants a
+    /// viewer or above).
+    pub bearer: crate::Bearer,
 }
 
 /// One consistent view of the watched agents.
@@ -97,13 +103,20 @@ pub struct WatchCache {
 impl WatchCache {
     /// Starts watching through `channel`.
     pub fn spawn(channel: Channel, config: WatchCacheConfig) -> Self {
+        Self::spawn_on(Registries::fixed("registry", channel), config)
+    }
+
+    /// Starts watching one of `registries`, moving to the next when its
+    /// stream breaks.
+    pub fn spawn_on(registries: Registries, config: WatchCacheConfig) -> Self {
         let (publish, view) = watch::channel(Arc::new(CacheView::default()));
         let stop = CancellationToken::new();
         let follower = Follower {
-            client: WatchServiceClient::new(channel),
+            current: registries.current(),
+            registries,
             config,
             publish,
-            current: CacheView::default(),
+            view: CacheView::default(),
             relist: true,
         };
         tokio::spawn(follower.run(stop.clone()));
@@ -143,11 +156,13 @@ enum Broken {
 }
 
 struct Follower {
-    client: WatchServiceClient<Channel>,
+    registries: Registries,
+    /// The replica followed now.
+    current: Current,
     config: WatchCacheConfig,
     publish: watch::Sender<Arc<CacheView>>,
     /// The view as last published (or being built on top of).
-    current: CacheView,
+    view: CacheView,
     /// Ask for a snapshot rather than a resume next time.
     relist: bool,
 }
@@ -165,6 +180,7 @@ impl Follower {
             match outcome {
                 Broken::Stream(status) => {
                     tracing::debug!(code = ?status.code(), message = status.message(), "watch broke; resuming");
+                    self.current = self.registries.failed(&self.current).await;
                 }
                 Broken::Protocol(reason) => {
                     tracing::warn!(%reason, "watch stream inconsistent; relisting");
@@ -181,15 +197,18 @@ impl Follower {
 
     async fn follow_once(&mut self, backoff: &mut Backoff) -> Broken {
         let request = WatchRequest {
-            since_revision: if self.relist { 0 } else { self.current.revision },
-            store_epoch: if self.relist { String::new() } else { self.current.epoch.clone() },
+            since_revision: if self.relist { 0 } else { self.view.revision },
+            store_epoch: if self.relist { String::new() } else { self.view.epoch.clone() },
             filter: Some(self.config.filter.clone()),
         };
         // `since_revision = 0` is always answered with a snapshot — also on a
         // resume from a view at revision 0 — and an empty one has no entries
         // to open the staging map.
         let snapshot_due = request.since_revision == 0;
-        let mut stream = match self.client.watch(request).await {
+        let mut client = WatchServiceClient::new(self.current.channel.clone());
+        let mut request = tonic::Request::new(request);
+        self.config.bearer.apply(&mut request);
+        let mut stream = match client.watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Broken::Stream(status),
         };
@@ -227,16 +246,16 @@ impl Follower {
                 // A snapshot older than the view within the same epoch (a
                 // lagging or rolled-back server) is refused: the old view
                 // stays until a snapshot at least as new arrives.
-                if self.current.complete
-                    && message.store_epoch == self.current.epoch
-                    && message.revision < self.current.revision
+                if self.view.complete
+                    && message.store_epoch == self.view.epoch
+                    && message.revision < self.view.revision
                 {
                     return Err(protocol(&format!(
                         "snapshot revision went backwards: {} after {}",
-                        message.revision, self.current.revision
+                        message.revision, self.view.revision
                     )));
                 }
-                self.current = CacheView {
+                self.view = CacheView {
                     epoch: message.store_epoch,
                     revision: message.revision,
                     agents,
@@ -247,7 +266,7 @@ impl Follower {
             }
             EventType::Bookmark => {
                 self.check_order(&message, true)?;
-                self.current.revision = message.revision;
+                self.view.revision = message.revision;
             }
             EventType::Added
             | EventType::Changed
@@ -259,11 +278,11 @@ impl Follower {
                 self.check_order(&message, false)?;
                 let agent = message.agent.ok_or_else(|| protocol("change without agent"))?;
                 if kind == EventType::Removed {
-                    self.current.agents.remove(&agent.id);
+                    self.view.agents.remove(&agent.id);
                 } else {
-                    self.current.agents.insert(agent.id.clone(), Arc::new(agent));
+                    self.view.agents.insert(agent.id.clone(), Arc::new(agent));
                 }
-                self.current.revision = message.revision;
+                self.view.revision = message.revision;
                 self.publish();
             }
             EventType::Unspecified => return Err(protocol("message of unknown type")),
@@ -274,28 +293,28 @@ impl Follower {
     /// Rejects a revision that goes backwards (or repeats, for changes) within
     /// the epoch, and an epoch switch without a snapshot.
     fn check_order(&self, message: &WatchResponse, allow_equal: bool) -> Result<(), Broken> {
-        if message.store_epoch != self.current.epoch {
+        if message.store_epoch != self.view.epoch {
             return Err(protocol(&format!(
                 "epoch changed from {:?} to {:?} without a snapshot",
-                self.current.epoch, message.store_epoch
+                self.view.epoch, message.store_epoch
             )));
         }
         let ok = if allow_equal {
-            message.revision >= self.current.revision
+            message.revision >= self.view.revision
         } else {
-            message.revision > self.current.revision
+            message.revision > self.view.revision
         };
         if !ok {
             return Err(protocol(&format!(
                 "revision went backwards: {} after {}",
-                message.revision, self.current.revision
+                message.revision, self.view.revision
             )));
         }
         Ok(())
     }
 
     fn publish(&self) {
-        self.publish.send_replace(Arc::new(self.current.clone()));
+        self.publish.send_replace(Arc::new(self.view.clone()));
     }
 }
 

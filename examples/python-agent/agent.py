@@ -3,7 +3,8 @@
 `weather_report(city)` depends on `date_service >=1.0` (the Rust `date-service` agent) and answers
 degraded when nothing is wired; `forecast(city, days)` needs nothing. Settings come from the
 environment: SWITCHBOARD_REGISTRY, SWITCHBOARD_AGENT_ADDR (or _HOST / _PORT),
-SWITCHBOARD_AGENT_ENDPOINT, SWITCHBOARD_AGENT_ALLOWED_HOSTS, SWITCHBOARD_LOG.
+SWITCHBOARD_AGENT_ENDPOINT, SWITCHBOARD_AGENT_ALLOWED_HOSTS, SWITCHBOARD_TOKEN (for a registry
+started with --auth), SWITCHBOARD_LOG.
 """
 
 from switchboard_agent import Dependency, DependencyError, Mesh

@@ -32,8 +32,14 @@ pub const DEFAULT_GATEWAY_ADDR: &str = "127.0.0.1:7700";
 /// ```
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// The registry's gRPC address (default [`switchboard_client::DEFAULT_REGISTRY_ADDR`]).
+    /// The registry's gRPC address (default [`switchboard_client::DEFAULT_REGISTRY_ADDR`]),
+    /// or several replicas' separated by commas (`a:7600,b:7600`), or a DNS
+    /// name that resolves to several: the gateway watches one and moves to
+    /// the next when its stream breaks.
     pub registry: String,
+    /// The token the gateway's Watch presents to a registry with auth (a
+    /// viewer token is enough).
+    pub registry_token: switchboard_client::Bearer,
     /// Longest wait for one upstream call.
     pub call_timeout: Duration,
     /// Per-endpoint circuit breaker.
@@ -63,6 +69,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             registry: switchboard_client::DEFAULT_REGISTRY_ADDR.into(),
+            registry_token: switchboard_client::Bearer::default(),
             call_timeout: Duration::from_secs(30),
             breaker: BreakerConfig::default(),
             max_attempts: 3,
@@ -81,6 +88,9 @@ impl GatewayConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.registry.is_empty() {
             return Err("registry: must not be empty".into());
+        }
+        if let Err(error) = switchboard_client::RegistryAddrs::parse(&self.registry) {
+            return Err(format!("registry: {error}"));
         }
         if self.call_timeout.is_zero() {
             return Err("call_timeout must be greater than 0".into());

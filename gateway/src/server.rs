@@ -78,9 +78,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     config.validate().map_err(GatewayError::Config)?;
-    let channel =
-        switchboard_client::connect_lazy_with(&config.registry, config.client_tls.as_ref())?;
-    let cache = WatchCache::spawn(channel.clone(), WatchCacheConfig::default());
+    let addrs = switchboard_client::RegistryAddrs::parse(&config.registry)?
+        .with_tls(config.client_tls.clone());
+    let registries = switchboard_client::Registries::resolve(addrs).await?;
+    // The dashboard reads the replica the gateway starts on.
+    let channel = registries.current().channel;
+    let watch =
+        WatchCacheConfig { bearer: config.registry_token.clone(), ..WatchCacheConfig::default() };
+    let cache = WatchCache::spawn_on(registries, watch);
     let gateway = Gateway::new(config.clone());
     let readiness = Readiness::new();
     let first_snapshot = readiness.register("routing-snapshot");

@@ -17,6 +17,9 @@ use prost::encoding::{int32, message, string, uint64};
 use prost_types::Timestamp;
 use switchboard_proto::v1::{Agent, Event, EventType};
 
+/// Reason of the removal of an EXPIRED agent after its retention.
+pub(crate) const PURGED: &str = "purged";
+
 /// A mutation: what happened to which agent at which revision.
 #[derive(Debug, Clone)]
 pub struct Change {

@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use switchboard_health::LivenessConfig;
+use switchboard_telemetry::audit::AuditTarget;
+
+use crate::access::AuthConfig;
 
 /// Everything the registry core needs to know.
 #[derive(Debug, Clone)]
@@ -28,6 +31,10 @@ pub struct RegistryConfig {
     pub max_batch: usize,
     /// Limits on what a client may send.
     pub limits: Limits,
+    /// Authentication and roles (off by default).
+    pub auth: AuthConfig,
+    /// Where every control-plane change is recorded (off by default).
+    pub audit_log: AuditTarget,
 }
 
 /// Input limits. Each is enforced with `INVALID_ARGUMENT` naming the field,
@@ -53,6 +60,10 @@ pub struct Limits {
     /// Largest gRPC message the registry decodes, in bytes; larger ones get
     /// `RESOURCE_EXHAUSTED`.
     pub max_message_bytes: usize,
+    /// Largest encoded registration (the agent and all its tools), in bytes.
+    /// No limit beyond `max_message_bytes` by default; a store whose records
+    /// are bounded (etcd: one value per agent) lowers it at startup.
+    pub max_agent_bytes: usize,
 }
 
 impl Default for RegistryConfig {
@@ -66,6 +77,8 @@ impl Default for RegistryConfig {
             bookmark_interval: Duration::from_secs(5),
             max_batch: 512,
             limits: Limits::default(),
+            auth: AuthConfig::default(),
+            audit_log: AuditTarget::Off,
         }
     }
 }
@@ -81,6 +94,7 @@ impl Default for Limits {
             max_description_bytes: 4096,
             max_tags: 32,
             max_message_bytes: 4 * 1024 * 1024,
+            max_agent_bytes: usize::MAX,
         }
     }
 }

@@ -33,6 +33,17 @@ pub enum RegistryError {
     /// The agent does not exist.
     #[error("agent {} not found", shown(.0))]
     AgentNotFound(String),
+    /// The caller presented no credential, or one that is unknown, expired
+    /// or revoked; the message says which.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but may not do this; the message names the
+    /// role or right, the agent or the capability.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The token does not exist.
+    #[error("token {} not found", shown(.0))]
+    TokenNotFound(String),
     /// The storage layer failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -56,7 +67,11 @@ impl From<RegistryError> for Status {
                 error.to_string(),
                 ErrorDetails::with_bad_request_violation(field.clone(), message.clone()),
             ),
-            RegistryError::AgentNotFound(_) => Status::not_found(error.to_string()),
+            RegistryError::AgentNotFound(_) | RegistryError::TokenNotFound(_) => {
+                Status::not_found(error.to_string())
+            }
+            RegistryError::Unauthenticated(_) => Status::unauthenticated(error.to_string()),
+            RegistryError::PermissionDenied(_) => Status::permission_denied(error.to_string()),
             RegistryError::ShuttingDown => Status::unavailable(error.to_string()),
             RegistryError::Store(_) => {
                 // The chain goes to the log; clients get a generic message.

@@ -7,11 +7,14 @@
 //! writer and liveness tasks; [`server::serve_grpc`] and
 //! [`server::serve_admin`] put it on the network; [`serve`] assembles the
 //! whole process (store, core, both ports) the way the binary runs it.
+//! [`access`] decides who may call what when the registry runs with auth.
 
+pub mod access;
 pub mod resolution;
 pub mod server;
 pub mod store;
 
+mod audit;
 mod change;
 mod condition;
 mod config;
@@ -29,12 +32,17 @@ mod streams;
 mod validate;
 mod writer;
 
+pub use access::{Access, AuthConfig, Caller};
 pub use change::Change;
 pub use config::{Limits, RegistryConfig};
 pub use error::{RegistryError, RegistryResult};
 pub use metrics::Metrics;
 pub use registry::{AgentReadiness, HeartbeatOutcome, Registered, Registry, RegistryTasks};
-pub use serve::{Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve};
+pub use serve::{
+    BOOTSTRAP_TOKEN_FILE, Listen, LoadedRegistry, RunError, RunningRegistry, StoreSpec, load, serve,
+};
 pub use service::watch::RESUME_REVISION_KEY;
 pub use state::{Snapshot, Wiring};
-pub use store::{SledStore, Store};
+pub use store::{EtcdStore, SledStore, Store};
+pub use switchboard_etcd::EtcdConfig;
+pub use validate::registration as validate_registration;

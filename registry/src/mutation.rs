@@ -13,7 +13,8 @@ use prost_types::Timestamp;
 use switchboard_health::LivenessTracker;
 use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest, StatusReason};
 
-use crate::change::Change;
+use crate::access::{AgentAction, Claim};
+use crate::change::{Change, PURGED};
 use crate::condition::{to_cause, to_liveness, to_reason, to_status};
 use crate::error::{RegistryError, RegistryResult};
 use crate::state::{Resolver, Snapshot, Wiring, provided_capabilities};
@@ -22,16 +23,19 @@ use crate::store::CommitBatch;
 /// A change to the registry, applied by the single writer.
 #[derive(Debug)]
 pub enum Mutation {
-    /// Register or replace an agent (already validated).
-    Register(Box<RegisterAgentRequest>),
-    /// Remove an agent.
-    Deregister(String),
+    /// Register or replace an agent (already validated), for a claimant
+    /// that must own the record it replaces.
+    Register(Box<RegisterAgentRequest>, Claim),
+    /// Remove an agent the claimant may remove.
+    Deregister(String, Claim),
     /// Replace an agent's labels.
     SetLabels {
         /// The agent.
         agent_id: String,
         /// Its new labels.
         labels: HashMap<String, String>,
+        /// Who asks.
+        claim: Claim,
     },
 }
 
@@ -46,6 +50,9 @@ pub enum Outcome {
         revision: u64,
         /// True when the agent was new.
         created: bool,
+        /// True when the record changed (always for a new agent; false for a
+        /// re-registration that repeats the current one).
+        changed: bool,
         /// Its wiring once the batch is applied (filled in by the writer).
         wiring: Arc<Wiring>,
         /// The store epoch.
@@ -62,6 +69,8 @@ pub enum Outcome {
     LabelsSet {
         /// Revision of the change.
         revision: u64,
+        /// False when they were already equal.
+        changed: bool,
     },
 }
 
@@ -120,9 +129,11 @@ impl BatchBuilder {
         tracker: &mut LivenessTracker<String>,
     ) -> RegistryResult<Outcome> {
         match mutation {
-            Mutation::Register(request) => Ok(self.register(*request, tracker)),
-            Mutation::Deregister(id) => self.deregister(&id, tracker),
-            Mutation::SetLabels { agent_id, labels } => self.set_labels(&agent_id, labels),
+            Mutation::Register(request, claim) => self.register(*request, &claim, tracker),
+            Mutation::Deregister(id, claim) => self.deregister(&id, &claim, tracker),
+            Mutation::SetLabels { agent_id, labels, claim } => {
+                self.set_labels(&agent_id, labels, &claim)
+            }
         }
     }
 
@@ -135,7 +146,7 @@ impl BatchBuilder {
                 if let Some(removed) = self.next.remove_agent(id) {
                     self.dirty.insert(id.to_owned());
                     self.touch(&removed);
-                    self.emit(EventType::Removed, removed, "purged");
+                    self.emit(EventType::Removed, removed, PURGED);
                 }
             } else {
                 // Every stored agent is tracked; re-track rather than lose it.
@@ -194,15 +205,19 @@ impl BatchBuilder {
     fn register(
         &mut self,
         request: RegisterAgentRequest,
+        claim: &Claim,
         tracker: &mut LivenessTracker<String>,
-    ) -> Outcome {
+    ) -> RegistryResult<Outcome> {
         let id = if request.agent_id.is_empty() {
             format!("{}-{:08x}", request.name, rand::random::<u32>())
         } else {
             request.agent_id.clone()
         };
-        tracker.register(id.clone(), tokio::time::Instant::now());
         let existing = self.next.agents.get(&id).cloned();
+        if let Some(old) = &existing {
+            claim.check(old, AgentAction::Register)?;
+        }
+        tracker.register(id.clone(), tokio::time::Instant::now());
         let mut agent = Agent {
             id: id.clone(),
             name: request.name,
@@ -220,13 +235,14 @@ impl BatchBuilder {
             status_cause: StatusReason::Unspecified as i32,
             registered_at: Some(self.now),
             status_changed_at: Some(self.now),
+            owner: claim.owner_for(existing.as_deref()),
             ..Agent::default()
         };
         if let Some(old) = &existing {
             if same_registration(old, &agent) && old.status() == AgentStatus::Healthy {
                 // Suppress no-op updates: a re-registration after a reconnect
                 // changes nothing and must wake nobody.
-                return self.registered(id, old.mod_revision, false);
+                return Ok(self.registered(id, old.mod_revision, false, false));
             }
             agent.create_revision = old.create_revision;
             agent.registered_at = old.registered_at;
@@ -240,19 +256,24 @@ impl BatchBuilder {
         self.rewire.insert(id.clone());
         let kind = if existing.is_some() { EventType::Changed } else { EventType::Added };
         let revision = self.emit(kind, agent, "");
-        self.registered(id, revision, existing.is_none())
+        Ok(self.registered(id, revision, existing.is_none(), true))
     }
 
-    fn registered(&self, agent_id: String, revision: u64, created: bool) -> Outcome {
+    fn registered(&self, agent_id: String, revision: u64, created: bool, changed: bool) -> Outcome {
         let epoch = self.next.epoch.clone();
-        Outcome::Registered { agent_id, revision, created, wiring: Arc::default(), epoch }
+        let wiring = Arc::default();
+        Outcome::Registered { agent_id, revision, created, changed, wiring, epoch }
     }
 
     fn deregister(
         &mut self,
         id: &str,
+        claim: &Claim,
         tracker: &mut LivenessTracker<String>,
     ) -> RegistryResult<Outcome> {
+        if let Some(agent) = self.next.agents.get(id) {
+            claim.check(agent, AgentAction::Deregister)?;
+        }
         let removed = self
             .next
             .remove_agent(id)
@@ -264,21 +285,27 @@ impl BatchBuilder {
         Ok(Outcome::Deregistered { agent_id: id.to_owned(), revision })
     }
 
-    fn set_labels(&mut self, id: &str, labels: HashMap<String, String>) -> RegistryResult<Outcome> {
+    fn set_labels(
+        &mut self,
+        id: &str,
+        labels: HashMap<String, String>,
+        claim: &Claim,
+    ) -> RegistryResult<Outcome> {
         let agent = self
             .next
             .agents
             .get(id)
             .cloned()
             .ok_or_else(|| RegistryError::AgentNotFound(id.to_owned()))?;
+        claim.check(&agent, AgentAction::Heartbeat)?;
         if agent.labels == labels {
-            return Ok(Outcome::LabelsSet { revision: agent.mod_revision });
+            return Ok(Outcome::LabelsSet { revision: agent.mod_revision, changed: false });
         }
         let mut changed = (*agent).clone();
         changed.labels = labels;
         let changed = self.put(changed);
         let revision = self.emit(EventType::Changed, changed, "");
-        Ok(Outcome::LabelsSet { revision })
+        Ok(Outcome::LabelsSet { revision, changed: true })
     }
 
     /// Stamps the agent with the next revision and stores it in the snapshot.
@@ -333,6 +360,7 @@ fn same_registration(a: &Agent, b: &Agent) -> bool {
         && a.prompts == b.prompts
         && a.mcp_capabilities == b.mcp_capabilities
         && a.mcp_server_info == b.mcp_server_info
+        && a.owner == b.owner
 }
 
 /// The wall clock as a protobuf timestamp.

@@ -17,10 +17,12 @@ use std::sync::Arc;
 
 use switchboard_health::{LivenessTracker, Status as Liveness};
 use switchboard_proto::v1::RegisterAgentRequest;
+use switchboard_telemetry::audit::AuditLog;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{Access, Claim};
 use crate::condition::{to_cause, to_liveness};
 use crate::config::RegistryConfig;
 use crate::error::{RegistryError, RegistryResult};
@@ -38,6 +40,7 @@ use crate::writer::{self, Command};
 pub struct Registry {
     pub(crate) shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
+    access: Arc<Access>,
 }
 
 /// What a heartbeat found.
@@ -70,6 +73,9 @@ pub struct Registered {
     pub revision: u64,
     /// True when the agent was new.
     pub created: bool,
+    /// True when the record changed: always for a new agent, false for a
+    /// re-registration that repeats the current one.
+    pub changed: bool,
     /// Its wiring right after the registration.
     pub wiring: Arc<Wiring>,
     /// The store epoch the revision belongs to.
@@ -92,7 +98,14 @@ impl Registry {
         store: Arc<dyn Store>,
     ) -> RegistryResult<(Registry, RegistryTasks)> {
         config.validate().map_err(|e| RegistryError::invalid("config", e))?;
+        let mut config = config;
+        if let Some(max) = store.max_agent_bytes() {
+            config.limits.max_agent_bytes = config.limits.max_agent_bytes.min(max);
+        }
+        let audit = AuditLog::open(&config.audit_log)
+            .map_err(|e| RegistryError::invalid("audit_log", e.to_string()))?;
         let loaded = store.load().await?;
+        let access = Arc::new(Access::load(&config.auth, store.clone()).await?);
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
         for agent in &loaded.agents {
@@ -114,11 +127,16 @@ impl Registry {
             "registry state loaded"
         );
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
-        let shared = Arc::new(Shared::new(config, snapshot, tracker));
+        let shared = Arc::new(Shared::new(config, snapshot, tracker, store.reachable(), audit));
         let closing = shared.closing.clone();
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
-        Ok((Registry { shared, commands }, RegistryTasks { closing, writer, driver }))
+        Ok((Registry { shared, commands, access }, RegistryTasks { closing, writer, driver }))
+    }
+
+    /// Authentication and tokens.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The configuration in force.
@@ -149,12 +167,30 @@ impl Registry {
         self.shared.closing.clone()
     }
 
-    /// Validates and durably registers an agent.
+    /// Whether the store can take writes now (`None`: a store that cannot
+    /// lose its backing service, such as sled). While it is false the
+    /// registry reports not ready.
+    pub fn store_reachable(&self) -> Option<watch::Receiver<bool>> {
+        self.shared.store_reachable.clone()
+    }
+
+    /// Validates and durably registers an agent (with no owner: as a
+    /// caller does while auth is off).
     pub async fn register(&self, request: RegisterAgentRequest) -> RegistryResult<Registered> {
+        self.register_as(request, Claim::anonymous()).await
+    }
+
+    /// Validates and durably registers an agent for `claim`, which must
+    /// own the record it replaces (checked by the writer, atomically).
+    pub async fn register_as(
+        &self,
+        request: RegisterAgentRequest,
+        claim: Claim,
+    ) -> RegistryResult<Registered> {
         validate::registration(&request, &self.shared.config.limits)?;
-        match self.mutate(Mutation::Register(Box::new(request))).await? {
-            Outcome::Registered { agent_id, revision, created, wiring, epoch } => {
-                Ok(Registered { agent_id, revision, created, wiring, epoch })
+        match self.mutate(Mutation::Register(Box::new(request), claim)).await? {
+            Outcome::Registered { agent_id, revision, created, changed, wiring, epoch } => {
+                Ok(Registered { agent_id, revision, created, changed, wiring, epoch })
             }
             _ => Err(RegistryError::ShuttingDown),
         }
@@ -162,8 +198,13 @@ impl Registry {
 
     /// Durably removes an agent.
     pub async fn deregister(&self, agent_id: &str) -> RegistryResult<u64> {
+        self.deregister_as(agent_id, Claim::anonymous()).await
+    }
+
+    /// Durably removes an agent that `claim` may remove.
+    pub async fn deregister_as(&self, agent_id: &str, claim: Claim) -> RegistryResult<u64> {
         validate::agent_id("agent_id", agent_id)?;
-        match self.mutate(Mutation::Deregister(agent_id.to_owned())).await? {
+        match self.mutate(Mutation::Deregister(agent_id.to_owned(), claim)).await? {
             Outcome::Deregistered { revision, .. } => Ok(revision),
             _ => Err(RegistryError::ShuttingDown),
         }
@@ -175,14 +216,33 @@ impl Registry {
         agent_id: &str,
         labels: HashMap<String, String>,
     ) -> RegistryResult<u64> {
+        self.set_labels_as(agent_id, labels, Claim::anonymous()).await.map(|(revision, _)| revision)
+    }
+
+    /// Durably replaces the labels of an agent that `claim` may change,
+    /// also saying whether they changed.
+    pub async fn set_labels_as(
+        &self,
+        agent_id: &str,
+        labels: HashMap<String, String>,
+        claim: Claim,
+    ) -> RegistryResult<(u64, bool)> {
         let limits = &self.shared.config.limits;
         if labels.len() > limits.max_labels {
             return Err(RegistryError::invalid("labels", "too many labels"));
         }
-        match self.mutate(Mutation::SetLabels { agent_id: agent_id.to_owned(), labels }).await? {
-            Outcome::LabelsSet { revision } => Ok(revision),
+        match self
+            .mutate(Mutation::SetLabels { agent_id: agent_id.to_owned(), labels, claim })
+            .await?
+        {
+            Outcome::LabelsSet { revision, changed } => Ok((revision, changed)),
             _ => Err(RegistryError::ShuttingDown),
         }
+    }
+
+    /// The audit log every control-plane change is recorded in.
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.shared.audit
     }
 
     /// Records a heartbeat of a ready agent. Touches memory only; a status

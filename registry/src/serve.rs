@@ -25,11 +25,15 @@ use crate::config::RegistryConfig;
 use crate::error::RegistryError;
 use crate::registry::{Registry, RegistryTasks};
 use crate::server::{self, ServeError};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{EtcdStore, SledStore, Store, StoreError};
 
 /// Longest wait for in-flight calls after a stop: long-lived streams are
 /// told to end first, so only unary calls can still be running.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bootstrap admin token's file in a sled data directory, unless the
+/// configuration names another.
+pub const BOOTSTRAP_TOKEN_FILE: &str = "admin.token";
 
 /// Which store the registry keeps its state in.
 #[non_exhaustive]
@@ -38,6 +42,13 @@ pub enum StoreSpec {
     Sled {
         /// Directory of the store.
         data_dir: PathBuf,
+    },
+    /// The etcd store under `prefix` (created when empty).
+    Etcd {
+        /// How to reach etcd.
+        config: switchboard_etcd::EtcdConfig,
+        /// Key prefix of the store, e.g. `/switchboard`.
+        prefix: String,
     },
     /// A store the caller opened, e.g. one that injects faults.
     Opened(Arc<dyn Store>),
@@ -178,14 +189,45 @@ pub async fn serve(
 /// # running.stop().await?;
 /// # Ok(()) }
 /// ```
-pub async fn load(config: RegistryConfig, store: StoreSpec) -> Result<LoadedRegistry, RunError> {
+pub async fn load(
+    mut config: RegistryConfig,
+    store: StoreSpec,
+) -> Result<LoadedRegistry, RunError> {
+    if let (None, StoreSpec::Sled { data_dir }) = (&config.auth.bootstrap_token_file, &store) {
+        config.auth.bootstrap_token_file = Some(data_dir.join(BOOTSTRAP_TOKEN_FILE));
+    }
     let readiness = Readiness::new();
     let loading = readiness.register("registry-store");
     let store = store.open().await?;
     let (registry, tasks) = Registry::start(config, store).await.map_err(RunError::Start)?;
     loading.ready();
+    if let Some(reachable) = registry.store_reachable() {
+        tokio::spawn(follow_store(reachable, readiness.clone(), registry.closing()));
+    }
     let _close_on_drop = registry.closing().drop_guard();
     Ok(LoadedRegistry { registry, readiness, tasks, tls: None, _close_on_drop })
+}
+
+/// Holds the registry not ready (`store` pending in `/readyz`) while the
+/// store cannot take writes, until the registry closes.
+async fn follow_store(
+    mut reachable: tokio::sync::watch::Receiver<bool>,
+    readiness: Readiness,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    let mut pending: Option<switchboard_health::ReadyTask> = None;
+    loop {
+        let up = *reachable.borrow_and_update();
+        match (up, pending.take()) {
+            (true, Some(task)) => task.ready(),
+            (true, None) => {}
+            (false, task) => pending = Some(task.unwrap_or_else(|| readiness.register("store"))),
+        }
+        tokio::select! {
+            () = closing.cancelled() => return,
+            changed = reachable.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 // === impl StoreSpec ===
@@ -202,6 +244,10 @@ impl StoreSpec {
                     .map_err(|source| RunError::Task { name: "store open", source })?;
                 Ok(Arc::new(opened.map_err(RunError::OpenStore)?))
             }
+            StoreSpec::Etcd { config, prefix } => {
+                let opened = EtcdStore::open(config, &prefix).await;
+                Ok(Arc::new(opened.map_err(RunError::OpenStore)?))
+            }
             StoreSpec::Opened(store) => Ok(store),
         }
     }
@@ -213,6 +259,11 @@ impl std::fmt::Debug for StoreSpec {
             StoreSpec::Sled { data_dir } => {
                 f.debug_struct("Sled").field("data_dir", data_dir).finish()
             }
+            StoreSpec::Etcd { config, prefix } => f
+                .debug_struct("Etcd")
+                .field("endpoints", &config.endpoints)
+                .field("prefix", prefix)
+                .finish(),
             StoreSpec::Opened(_) => f.write_str("Opened(..)"),
         }
     }

@@ -1,4 +1,4 @@
-//! Serving a registry: the gRPC port (Registry, Heartbeat, Watch,
+//! Serving a registry: the gRPC port (Registry, Heartbeat, Watch, Access,
 //! `grpc.health.v1`, reflection v1 and v1alpha) and the admin HTTP port
 //! (`/healthz`, `/readyz`, `/metrics`, plus routes the caller adds there).
 //!
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_health::{MetricsRenderer, Readiness, probe_router};
+use switchboard_proto::v1::access_service_server::AccessServiceServer;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
 use switchboard_telemetry::grpc::GrpcServerTraceLayer;
@@ -27,7 +28,7 @@ use tonic::transport::Server;
 
 use crate::registry::Registry;
 use crate::service::watch::WatchServer;
-use crate::service::{HeartbeatApi, RegistryApi, WatchApi};
+use crate::service::{AccessApi, HeartbeatApi, RegistryApi, WatchApi};
 
 pub use decode_errors::DecodeErrors;
 
@@ -76,6 +77,10 @@ pub async fn serve_grpc(
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     health.set_serving::<HeartbeatServiceServer<HeartbeatApi>>().await;
     health.set_serving::<WatchServer>().await;
+    health.set_serving::<AccessServiceServer<AccessApi>>().await;
+    if let Some(reachable) = registry.store_reachable() {
+        tokio::spawn(follow_store(reachable, health.clone(), registry.closing()));
+    }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -86,6 +91,9 @@ pub async fn serve_grpc(
         .build_v1alpha()?;
     let max = registry.config().limits.max_message_bytes;
     let incoming = Incoming::new(listener, tls);
+    // Reflection describes the contract, never the state, so like health it
+    // stays open with auth on; a setting leaves it out altogether.
+    let reflection = registry.config().auth.reflection;
     Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
@@ -94,8 +102,13 @@ pub async fn serve_grpc(
         .layer(PeerNamesLayer)
         .layer(GrpcServerTraceLayer)
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection.then_some(reflection_v1))
+        .add_optional_service(reflection.then_some(reflection_v1alpha))
+        .add_service(DecodeErrors::new(
+            AccessServiceServer::new(AccessApi::new(registry.clone()))
+                .max_decoding_message_size(max),
+            max,
+        ))
         .add_service(DecodeErrors::new(
             RegistryServiceServer::new(RegistryApi::new(registry.clone()))
                 .max_decoding_message_size(max),
@@ -111,6 +124,31 @@ pub async fn serve_grpc(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
+}
+
+/// While the store cannot take writes, the whole server (`""`) and the
+/// Registry service (whose writes would fail) are NOT_SERVING in
+/// `grpc.health.v1`; Heartbeat and Watch keep serving from memory.
+async fn follow_store(
+    mut reachable: tokio::sync::watch::Receiver<bool>,
+    health: tonic_health::server::HealthReporter,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    use tonic::server::NamedService as _;
+    use tonic_health::ServingStatus;
+    loop {
+        let status = if *reachable.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        health.set_service_status("", status).await;
+        health.set_service_status(RegistryServiceServer::<RegistryApi>::NAME, status).await;
+        tokio::select! {
+            () = closing.cancelled() => return,
+            changed = reachable.changed() => if changed.is_err() { return },
+        }
+    }
 }
 
 /// Serves `/healthz`, `/readyz`, `/metrics`, service discovery and `extra`

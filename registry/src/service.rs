@@ -1,5 +1,6 @@
 //! The gRPC services over the registry core, and helpers they share.
 
+mod access_api;
 mod heartbeat;
 mod registry_api;
 pub mod watch;
@@ -9,6 +10,7 @@ use switchboard_proto::v1::HeartbeatParameters;
 
 use crate::config::RegistryConfig;
 
+pub use access_api::AccessApi;
 pub use heartbeat::HeartbeatApi;
 pub use registry_api::RegistryApi;
 pub use watch::WatchApi;

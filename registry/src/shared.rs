@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use switchboard_health::LivenessTracker;
+use switchboard_telemetry::audit::AuditLog;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -40,8 +41,13 @@ pub(crate) struct Shared {
     /// Open heartbeat streams, by agent.
     pub streams: Mutex<Streams>,
     pub metrics: Metrics,
+    /// Where control-plane changes are recorded.
+    pub audit: AuditLog,
     /// Cancelled when the registry starts shutting down.
     pub closing: CancellationToken,
+    /// Whether the store can take writes, for stores that can lose their
+    /// backing service (see `Store::reachable`).
+    pub store_reachable: Option<watch::Receiver<bool>>,
 }
 
 // === impl Shared ===
@@ -52,6 +58,8 @@ impl Shared {
         config: RegistryConfig,
         snapshot: Snapshot,
         tracker: LivenessTracker<String>,
+        store_reachable: Option<watch::Receiver<bool>>,
+        audit: AuditLog,
     ) -> Self {
         let published = watch::Sender::new(snapshot.revision);
         Self {
@@ -64,7 +72,9 @@ impl Shared {
             mailboxes: Mutex::new(HashMap::new()),
             streams: Mutex::new(Streams::default()),
             metrics: Metrics::new(),
+            audit,
             closing: CancellationToken::new(),
+            store_reachable,
             config,
         }
     }

@@ -1,19 +1,28 @@
 //! Persistence of the registry: the `Store` trait and its implementations.
 //!
 //! The registry logic owns the authoritative in-memory state and never touches
-//! sled (or, later, etcd) directly: it hands the store one [`CommitBatch`] per
+//! sled or etcd directly: it hands the store one [`CommitBatch`] per
 //! group of mutations and acknowledges them once [`Store::commit`] returns,
 //! which an implementation must only do when the batch is durable.
+//!
+//! Tokens live in a keyspace of their own, apart from agents and revisions:
+//! they are not part of the revisioned state watchers follow, so a token
+//! write takes no revision and emits no event. A store keeps each token
+//! under the SHA-256 hash of its secret and never sees the secret.
 
+mod copy;
+mod etcd_store;
 mod sled_store;
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use switchboard_proto::v1::{Agent, Event};
+use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
 use crate::change::Change;
 
+pub use copy::{CopyReport, copy};
+pub use etcd_store::{COMMIT_RETRY, EtcdStore, MAX_AGENT_BYTES};
 pub use sled_store::SledStore;
 
 /// Result of store operations.
@@ -36,6 +45,12 @@ pub enum StoreError {
     /// A stored value does not have the expected shape.
     #[error("corrupt store: {0}")]
     Invalid(String),
+    /// etcd failed or stayed unreachable.
+    #[error(transparent)]
+    Etcd(#[from] switchboard_etcd::EtcdError),
+    /// Another writer changed the store under this one.
+    #[error("write conflict: {0}")]
+    Conflict(String),
 }
 
 /// Everything a registry needs at startup.
@@ -71,8 +86,22 @@ pub struct CommitBatch {
     pub compact_before: Option<u64>,
 }
 
+/// A token as a store keeps it: the SHA-256 hash of its secret, and
+/// everything else about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredToken {
+    /// SHA-256 of the secret: the key of the record.
+    pub hash: [u8; 32],
+    /// The token's id, name, role, scope, times.
+    pub info: TokenInfo,
+}
+
 /// Durable storage of agents, the revision counter, the epoch and the event
-/// history.
+/// history, and of tokens.
+///
+/// The token methods have defaults for a store that keeps no tokens: it
+/// loads none, and refuses to store one, so a registry started with auth on
+/// such a store fails at bootstrap with a message naming the store.
 pub trait Store: Send + Sync + 'static {
     /// Reads the whole state, creating the epoch on a new store.
     fn load(&self) -> BoxFuture<'_, StoreResult<LoadedState>>;
@@ -83,4 +112,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes anything pending; called on graceful shutdown.
     fn flush(&self) -> BoxFuture<'_, StoreResult<()>>;
+
+    /// Every stored token, revoked and expired ones included.
+    fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Inserts or replaces the token stored under `token.hash`; returns
+    /// only once it is durable (a revocation must survive a crash).
+    fn put_token(&self, token: StoredToken) -> BoxFuture<'_, StoreResult<()>> {
+        drop(token);
+        Box::pin(async { Err(StoreError::Invalid("this store does not keep tokens".into())) })
+    }
+
+    /// Largest registration (encoded `RegisterAgentRequest`) the store can
+    /// hold as one record; larger ones are refused with `INVALID_ARGUMENT`
+    /// before they reach the writer. `None`: no limit of its own.
+    fn max_agent_bytes(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether the store can take writes now, for stores that can lose their
+    /// backing service (etcd without quorum); the registry reports itself
+    /// not ready while it is false. `None`: always reachable (embedded).
+    fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }

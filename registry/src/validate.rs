@@ -234,7 +234,8 @@ fn tool(field: &str, tool: &Tool, limits: &Limits) -> RegistryResult<()> {
     Ok(())
 }
 
-/// Checks a whole registration.
+/// Checks a whole registration the way `RegisterAgent` does, before
+/// anything of it is stored; the error names the first bad field.
 pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> RegistryResult<()> {
     if !request.agent_id.is_empty() {
         agent_id("agent_id", &request.agent_id)?;
@@ -247,6 +248,17 @@ pub fn registration(request: &RegisterAgentRequest, limits: &Limits) -> Registry
         ));
     }
     endpoint(&request.endpoint)?;
+    let size = request.encoded_len();
+    if size > limits.max_agent_bytes {
+        return Err(RegistryError::invalid(
+            "tools",
+            format!(
+                "the agent and its tools encode to {size} bytes, over the store's limit of {} \
+                 bytes per agent",
+                limits.max_agent_bytes
+            ),
+        ));
+    }
     labels("labels", &request.labels, limits)?;
     if request.tools.len() > limits.max_tools {
         return Err(RegistryError::invalid(

@@ -11,13 +11,16 @@
 
 use std::sync::Arc;
 
+use switchboard_proto::v1::EventType;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit;
+use crate::change::{Change, PURGED};
 use crate::error::{RegistryError, RegistryResult};
 use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
 use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
-use crate::store::Store;
+use crate::store::{CommitBatch, Store};
 
 /// A mutation and where to send its outcome.
 pub(crate) struct Command {
@@ -104,6 +107,7 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
         return true;
     }
     let Built { snapshot, batch, pushes } = builder.finish();
+    let transitions = if shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
     let started = std::time::Instant::now();
     if let Err(error) = store.commit(batch).await {
         // After a failed write the store's state is unknown (sled poisons
@@ -129,7 +133,28 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     push_wiring(shared, pushes);
     after_commit(shared, &outcomes);
     send_replies(replies, outcomes);
+    // Recorded once durable, after the callers and watchers have been
+    // served: a mass expiry's records must not delay its publication.
+    for change in transitions {
+        audit::transition(
+            &shared.audit,
+            &change.agent,
+            change.revision,
+            change.kind == EventType::Removed,
+        );
+    }
     true
+}
+
+/// The status changes and evictions the registry made by itself in `batch`
+/// (callers' changes are recorded by their RPC handlers).
+fn transitions(batch: &CommitBatch) -> Vec<Arc<Change>> {
+    let own = |change: &&Arc<Change>| match change.kind {
+        EventType::StatusChanged => true,
+        EventType::Removed => change.reason == PURGED,
+        _ => false,
+    };
+    batch.events.iter().filter(own).cloned().collect()
 }
 
 /// Gives every registration the agent's wiring as of `snapshot`.

@@ -17,7 +17,8 @@
 //!   tonic servers and [`mcp`] (feature `mcp`) traces MCP tool calls.
 //! - **Metrics**: [`render_metrics`] is every component's `/metrics` text:
 //!   its own registry plus the process metrics (`process_cpu_seconds_total`,
-//!   `process_resident_memory_bytes`, `process_open_fds`).
+//!   `process_resident_memory_bytes`, `process_open_fds`) and
+//!   `switchboard_insecure_listener` ([`exposure`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), switchboard_telemetry::TelemetryError> {
@@ -32,6 +33,7 @@
 pub mod audit;
 mod config;
 mod export;
+pub mod exposure;
 pub mod grpc;
 mod json;
 #[cfg(feature = "mcp")]

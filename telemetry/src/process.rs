@@ -30,6 +30,12 @@ const USER_HZ: f64 = 100.0;
 static PROCESS: LazyLock<Registry> = LazyLock::new(|| {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ProcessCollector));
+    registry.register(
+        "switchboard_insecure_listener",
+        "1 for each listener on a non-loopback address without TLS and auth \
+         (started with --insecure-allow-plaintext)",
+        crate::exposure::INSECURE_LISTENERS.clone(),
+    );
     registry
 });
 

@@ -67,6 +67,22 @@ pub enum TelemetryError {
     /// A global subscriber was installed already.
     #[error("cannot install the logger: {0}")]
     Install(String),
+    /// A listener on a non-loopback address lacks TLS or auth, and the
+    /// operator did not accept that (see [`crate::exposure`]).
+    #[error(
+        "{listener}: refusing to listen on {addr} without {missing}: anyone who can reach it \
+         could register, change or remove agents; bind a loopback address (127.0.0.1), enable \
+         TLS (--tls-cert FILE --tls-key FILE) and auth (--auth), or accept the risk with \
+         --insecure-allow-plaintext (SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT=1)"
+    )]
+    InsecureListener {
+        /// Which listener (`grpc`, `admin`, `gateway`, `agent`, `bridge`).
+        listener: String,
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What is missing: `TLS and auth`, `TLS` or `auth`.
+        missing: &'static str,
+    },
 }
 
 /// The installed telemetry. Keep it for the life of the process: dropping

@@ -1,11 +1,12 @@
-//! A tiny in-test agent (the real SDK): one tool, `whoami`, answering the
-//! identity it was started with, so a test can tell which agent or replica
-//! served a call.
+//! Tiny in-test agents (the real SDK): `whoami`, answering the identity it
+//! was started with, so a test can tell which agent or replica served a
+//! call; and `relay`, a dependent that calls whoever provides `identity`.
 
 use std::sync::Arc;
 
 use rmcp::{tool, tool_router};
-use switchboard_agent::{Agent, RunningAgent};
+use serde_json::json;
+use switchboard_agent::{Agent, Dependency, RunningAgent};
 
 /// The echo agent's handler.
 #[derive(Clone)]
@@ -33,4 +34,22 @@ pub async fn start_echo(agent: Agent, identity: &str) -> RunningAgent {
 /// `start_echo` for an agent named `name` at `registry` on a free port.
 pub async fn echo(registry: &str, name: &str, identity: &str) -> RunningAgent {
     start_echo(Agent::new(name).registry(registry).listen("127.0.0.1:0"), identity).await
+}
+
+/// The dependent: `relay` calls whoever provides `identity` and says how it
+/// went (`ok: <answer>`, or the failure's metric label and message).
+#[derive(Clone)]
+pub struct Relay {
+    pub identity: Dependency,
+}
+
+#[tool_router(server_handler, vis = "pub")]
+impl Relay {
+    #[tool(description = "Asks the identity capability who answers")]
+    async fn relay(&self) -> String {
+        match self.identity.call_text(json!({})).await {
+            Ok(text) => format!("ok: {text}"),
+            Err(error) => format!("{}: {error}", error.metric_label()),
+        }
+    }
 }

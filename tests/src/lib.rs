@@ -6,6 +6,7 @@
 
 mod agent_process;
 pub mod bridge;
+pub mod etcd;
 pub mod mcp;
 mod metrics;
 mod process;
@@ -76,7 +77,7 @@ pub use cli::{CliRun, cli, cli_command, gateway_missing};
 mod echo_agent;
 pub mod gateway;
 
-pub use echo_agent::{Echo, echo, start_echo};
+pub use echo_agent::{Echo, Relay, echo, start_echo};
 pub use gateway::{InProcessGateway, McpClient};
 
 mod otlp_receiver;

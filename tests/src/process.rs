@@ -31,6 +31,8 @@ pub struct SwitchboardProcess {
     pub child: Child,
     /// `LISTEN <name> <addr>` lines, by name.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// Where its stderr goes when the test reads it ([`Self::spawn_logged`]).
+    log: Option<tempfile::NamedTempFile>,
 }
 
 impl SwitchboardProcess {
@@ -59,17 +61,45 @@ impl SwitchboardProcess {
     /// Runs the binary with `args` and extra environment, and waits for the
     /// named listeners.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)], wait_for: &[&str]) -> Self {
+        Self::start(args, env, wait_for, None)
+    }
+
+    /// [`Self::spawn_with_env`] with stderr kept for [`Self::logged`]
+    /// instead of passed through.
+    pub fn spawn_logged(args: &[&str], env: &[(&str, &str)], wait_for: &[&str]) -> Self {
+        let log = tempfile::NamedTempFile::new().expect("stderr file");
+        Self::start(args, env, wait_for, Some(log))
+    }
+
+    /// What it has written to stderr so far (empty unless [`Self::spawn_logged`]).
+    pub fn logged(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|log| std::fs::read_to_string(log.path()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn start(
+        args: &[&str],
+        env: &[(&str, &str)],
+        wait_for: &[&str],
+        log: Option<tempfile::NamedTempFile>,
+    ) -> Self {
         switchboard_tls::ensure_crypto_provider();
         let mut command = Command::new(switchboard_bin());
         command.args(args).envs(env.iter().copied());
+        if let Some(log) = &log {
+            command.stderr(log.reopen().expect("stderr file"));
+        }
         let (child, lines_rx) = spawn_with_lines(command);
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut listeners = Vec::new();
         while !wait_for.iter().all(|name| listeners.iter().any(|(n, _)| n == name)) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines_rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("switchboard {args:?} did not announce {wait_for:?}"));
+            let Ok(line) = lines_rx.recv_timeout(left) else {
+                let logged = log.as_ref().map(|l| std::fs::read_to_string(l.path()));
+                panic!("switchboard {args:?} did not announce {wait_for:?}: {logged:?}");
+            };
             let mut words = line.split_whitespace();
             if let (Some("LISTEN"), Some(name), Some(addr)) =
                 (words.next(), words.next(), words.next())
@@ -77,7 +107,7 @@ impl SwitchboardProcess {
                 listeners.push((name.to_owned(), addr.parse().expect("listen address")));
             }
         }
-        Self { child, listeners }
+        Self { child, listeners, log }
     }
 
     /// The address announced for `name`.
@@ -102,11 +132,11 @@ impl SwitchboardProcess {
 }
 
 /// Starts `command` with stdout piped; its lines arrive on the receiver.
+/// stderr is passed through unless the command already redirects it.
 pub(crate) fn spawn_with_lines(mut command: Command) -> (Child, Receiver<String>) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
     let stdout = child.stdout.take().expect("stdout");

@@ -12,9 +12,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_client::{AuthChannel, Bearer};
+use switchboard_proto::v1::access_service_client::AccessServiceClient;
 use switchboard_proto::v1::heartbeat_service_client::HeartbeatServiceClient;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::watch_service_client::WatchServiceClient;
+use switchboard_proto::v1::{CreateTokenRequest, RegisterAgentRequest, TokenInfo};
 use switchboard_registry::{Listen, LoadedRegistry, Registry, RegistryConfig, RunningRegistry};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -36,6 +39,7 @@ pub struct TestRegistryBuilder {
     child: Option<Vec<String>>,
     env: Vec<(String, String)>,
     backend: Option<Backend>,
+    auth: bool,
 }
 
 /// A running registry.
@@ -101,6 +105,13 @@ impl TestRegistryBuilder {
         self
     }
 
+    /// Authentication on (`--auth`): the registry bootstraps an admin
+    /// token, read it with [`TestRegistry::admin_token`].
+    pub fn auth(mut self) -> Self {
+        self.auth = true;
+        self
+    }
+
     /// The store back end; [`Backend::from_env`] when not set.
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = Some(backend);
@@ -122,7 +133,8 @@ impl TestRegistryBuilder {
         crate::init_logging();
         let dir = self.dir();
         let store = self.chosen_backend().store(dir.path());
-        let config = self.config.clone().unwrap_or_default();
+        let mut config = self.config.clone().unwrap_or_default();
+        config.auth.enabled |= self.auth;
         let loaded = switchboard_registry::load(config, store).await.expect("load the registry");
         UnservedRegistry { registry: loaded.registry.clone(), dir, loaded, again: self }
     }
@@ -139,6 +151,9 @@ impl TestRegistryBuilder {
             .collect();
         args.extend(self.chosen_backend().flags(dir.path()));
         args.extend(self.child.iter().flatten().cloned());
+        if self.auth {
+            args.push("--auth".to_owned());
+        }
         let env = self.env.clone();
         let process = tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -217,6 +232,41 @@ impl TestRegistry {
     /// A fresh channel to it.
     pub async fn channel(&self) -> Channel {
         switchboard_client::connect(&self.addr.to_string()).await.expect("connect")
+    }
+
+    /// The bootstrap admin token of a registry started with auth (written
+    /// to `admin.token` in its data directory).
+    pub fn admin_token(&self) -> String {
+        let path = self.dir.path().join(switchboard_registry::BOOTSTRAP_TOKEN_FILE);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// A fresh channel that sends `token` with every call.
+    pub async fn channel_as(&self, token: &str) -> AuthChannel {
+        let bearer = Bearer::new(Some(token)).expect("a token that fits in metadata");
+        bearer.channel(self.channel().await)
+    }
+
+    /// A token issued with the bootstrap admin token: its record and secret.
+    pub async fn issue_token(&self, request: CreateTokenRequest) -> (TokenInfo, String) {
+        let mut access = AccessServiceClient::new(self.channel_as(&self.admin_token()).await);
+        let created = access.create_token(request).await.expect("admin creates a token");
+        let created = created.into_inner();
+        (created.token.expect("the token's record"), created.secret)
+    }
+
+    /// A registry client that sends `token` with every call.
+    pub async fn registry_client_as(&self, token: &str) -> RegistryServiceClient<AuthChannel> {
+        RegistryServiceClient::new(self.channel_as(token).await)
+    }
+
+    /// Registers `request` with `token`; returns the agent id.
+    pub async fn register_as(&self, token: &str, request: RegisterAgentRequest) -> String {
+        let mut client = self.registry_client_as(token).await;
+        client.register_agent(request).await.expect("registered").into_inner().agent_id
     }
 
     pub async fn registry_client(&self) -> RegistryServiceClient<Channel> {

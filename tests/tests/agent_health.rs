@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rmcp::{tool, tool_router};
 use serde_json::json;
 use switchboard_agent::{Agent, AgentError, Dependency, HealthCheck, RunningAgent};
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
@@ -21,28 +20,11 @@ use switchboard_proto::v1::{
     SendHeartbeatRequest, StatusReason,
 };
 use switchboard_tests::gateway::{free_addr, http_get};
-use switchboard_tests::{InProcessGateway, McpClient, TestRegistry, eventually, start_echo};
+use switchboard_tests::{InProcessGateway, McpClient, Relay, TestRegistry, eventually, start_echo};
 use tonic::Code;
 use tonic::transport::Channel;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// The dependent: `relay` calls whoever provides `identity`.
-#[derive(Clone)]
-struct Relay {
-    identity: Dependency,
-}
-
-#[tool_router(server_handler)]
-impl Relay {
-    #[tool(description = "Asks the identity capability who answers")]
-    async fn relay(&self) -> String {
-        match self.identity.call_text(json!({})).await {
-            Ok(text) => format!("ok: {text}"),
-            Err(error) => format!("{}: {error}", error.metric_label()),
-        }
-    }
-}
 
 async fn relay(registry: &str) -> RunningAgent {
     let identity = Dependency::new("identity", "");

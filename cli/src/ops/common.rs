@@ -3,8 +3,10 @@
 //! codes.
 
 use clap::{Args, ValueEnum};
+use switchboard_client::AuthChannel;
 use switchboard_proto::v1::AgentStatus;
-use tonic::transport::Channel;
+
+use crate::credentials::TokenArgs;
 
 use super::ExitCode;
 use crate::settings::ClientTlsArgs;
@@ -26,13 +28,18 @@ pub struct AgentFilter {
     pub name: Option<String>,
 }
 
-/// `--registry`: where the registry's gRPC API listens, and how to reach
-/// it over TLS (the same CA serves for the gateway where a command dials both).
+/// `--registry`: where the registry's gRPC API listens, the token to
+/// present there, and how to reach it over TLS (the same CA serves for the
+/// gateway where a command dials both).
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
-    /// The registry's gRPC address (`host:port` or URL).
+    /// The registry's gRPC address (`host:port` or URL), or several
+    /// replicas' separated by commas: the first that answers is used.
     #[arg(long, env = "SWITCHBOARD_REGISTRY", default_value = switchboard_client::DEFAULT_REGISTRY_ADDR)]
     pub registry: String,
+    /// The token sent with every call.
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// TLS to the registry.
     #[command(flatten)]
     pub tls: ClientTlsArgs,
@@ -98,11 +105,20 @@ pub fn client_tls(
     tls.load(address).map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))
 }
 
-/// Connects to the registry now: unreachable is exit code 3.
-pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<Channel> {
-    let address = flag.registry.as_str();
-    let tls = client_tls(&flag.tls, address)?;
-    switchboard_client::connect_with(address, tls.as_ref()).await.map_err(|error| match error {
+/// Connects now to the first registry of the list that answers, over TLS
+/// when the flags or the addresses ask for it, sending the flag's token
+/// with every call: a bad entry, token or TLS file is exit code 2, none
+/// reachable exit code 3.
+pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<AuthChannel> {
+    let bearer = flag.token.bearer().map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))?;
+    let tls = client_tls(&flag.tls, &flag.registry)?;
+    let connected = match switchboard_client::RegistryAddrs::parse(&flag.registry) {
+        Ok(addrs) => {
+            switchboard_client::connect_any(&addrs.with_tls(tls)).await.map(|(_, channel)| channel)
+        }
+        Err(error) => Err(error),
+    };
+    let channel = connected.map_err(|error| match error {
         switchboard_client::ConnectError::BadAddress { .. }
         | switchboard_client::ConnectError::Tls { .. } => {
             ExitCode::error(ExitCode::USAGE, error.to_string())
@@ -110,7 +126,8 @@ pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<Channel> {
         switchboard_client::ConnectError::Unreachable { .. } => {
             ExitCode::error(ExitCode::UNREACHABLE, error.to_string())
         }
-    })
+    })?;
+    Ok(bearer.channel(channel))
 }
 
 /// Maps a failed registry call to its exit code, with the registry's message.
@@ -142,6 +159,13 @@ pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
         ),
         tonic::Code::NotFound => ExitCode::error(ExitCode::NOT_FOUND, message),
         tonic::Code::InvalidArgument => ExitCode::error(ExitCode::USAGE, message),
+        tonic::Code::Unauthenticated => ExitCode::error(
+            ExitCode::DENIED,
+            format!("the registry refused the credentials: {message} (see --token)"),
+        ),
+        tonic::Code::PermissionDenied => {
+            ExitCode::error(ExitCode::DENIED, format!("not allowed: {message}"))
+        }
         code => ExitCode::error(ExitCode::FAILED, format!("registry answered {code:?}: {message}")),
     }
 }

@@ -84,6 +84,7 @@ pub fn agent_json(agent: &Agent) -> Value {
         "name": agent.name,
         "version": agent.version,
         "endpoint": agent.endpoint,
+        "owner": agent.owner,
         "status": status_name(agent.status),
         "status_reason": agent.status_reason,
         "status_cause": cause_name(agent.cause()),

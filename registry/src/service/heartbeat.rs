@@ -21,6 +21,12 @@
 //! like any other (written, pushed to dependents, in Watch); heartbeats that
 //! repeat the verdict write nothing.
 //!
+//! With auth on, a stream is bound to the identity that opened it: every
+//! heartbeat on it must be for an agent that identity owns (or the caller
+//! is an admin), else the stream ends with `PERMISSION_DENIED`; and it ends
+//! with `UNAUTHENTICATED` the moment its token is revoked or expires. The
+//! unary heartbeat checks the same ownership on every call.
+//!
 //! An agent the registry has recorded as EXPIRED is not revived by a
 //! heartbeat: its expiry was published, every dependent was rewired away and
 //! every gateway dropped it, so it must register again (Consul and Eureka
@@ -32,6 +38,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
+use futures::future::BoxFuture;
+use serde_json::json;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
@@ -43,6 +51,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::access::{AgentAction, Caller};
+use crate::audit::{self, Actor};
 use crate::condition::to_status;
 use crate::error::{RegistryError, decode_failure};
 use crate::registry::{AgentReadiness, HeartbeatOutcome, Registry};
@@ -102,6 +112,20 @@ impl HeartbeatApi {
         Ok(())
     }
 
+    /// May `caller` heartbeat for (and change the labels of) `agent_id`?
+    /// An agent the registry does not know passes: it gets told to register.
+    fn authorize(&self, caller: &Caller, agent_id: &str) -> Result<(), RegistryError> {
+        if caller.is_anonymous() {
+            // Auth is off: nothing to check, and nothing to cost a heartbeat.
+            return Ok(());
+        }
+        caller.check_agent_action(AgentAction::Heartbeat)?;
+        match self.registry.snapshot().agents.get(agent_id) {
+            Some(agent) => caller.check_owner(agent, AgentAction::Heartbeat),
+            None => Ok(()),
+        }
+    }
+
     /// Records a heartbeat from a checked agent id, unless the registry has
     /// recorded the agent as EXPIRED: then, like an unknown agent, it must
     /// register again.
@@ -133,15 +157,29 @@ impl HeartbeatApi {
         }
     }
 
-    /// Applies a label update carried by a checked heartbeat.
+    /// Applies a label update carried by a checked heartbeat; one that
+    /// changes them is audited as `labels`.
     async fn update_labels(
         &self,
+        (caller, actor): (&Caller, &Actor),
         agent_id: &str,
         labels: Option<LabelUpdate>,
     ) -> Result<(), Status> {
-        if let Some(update) = labels {
-            self.registry.set_labels(agent_id, update.labels).await?;
+        let Some(update) = labels else { return Ok(()) };
+        let claim = caller.claim(AgentAction::Heartbeat);
+        let result = self.registry.set_labels_as(agent_id, update.labels, claim).await;
+        // A heartbeat may repeat the labels it carries; only a change is one.
+        if !matches!(result, Ok((_, false))) {
+            audit::requested(
+                self.registry.audit(),
+                actor,
+                "labels",
+                agent_id,
+                &result,
+                |r| json!({ "revision": r.0 }),
+            );
         }
+        result?;
         Ok(())
     }
 }
@@ -154,8 +192,11 @@ impl HeartbeatService for HeartbeatApi {
         &self,
         request: Request<Streaming<StreamHeartbeatsRequest>>,
     ) -> Result<Response<Self::StreamHeartbeatsStream>, Status> {
+        let caller = self.registry.access().authenticate(&request)?;
+        caller.check_agent_action(AgentAction::Heartbeat)?;
         let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
-        let session = Session { api: self.clone(), outbox, bound: None };
+        let actor = audit::actor(&request, &caller);
+        let session = Session { api: self.clone(), outbox, bound: None, caller, actor };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
@@ -165,12 +206,15 @@ impl HeartbeatService for HeartbeatApi {
         &self,
         request: Request<SendHeartbeatRequest>,
     ) -> Result<Response<SendHeartbeatResponse>, Status> {
+        let caller = self.registry.access().authenticate(&request)?;
+        let actor = audit::actor(&request, &caller);
         let request = request.into_inner();
         self.check(&request.agent_id, request.labels.as_ref(), request.health.as_ref())?;
+        self.authorize(&caller, &request.agent_id)?;
         let outcome = self
             .heartbeat(&request.agent_id, request.health.as_ref())
             .map_err(|why| Status::not_found(format!("{why}: call RegisterAgent again")))?;
-        self.update_labels(&request.agent_id, request.labels).await?;
+        self.update_labels((&caller, &actor), &request.agent_id, request.labels).await?;
         Ok(Response::new(SendHeartbeatResponse {
             ack: Some(self.ack(request.sequence, outcome, &request.agent_id)),
         }))
@@ -183,6 +227,10 @@ struct Session {
     outbox: mpsc::Sender<Result<StreamHeartbeatsResponse, Status>>,
     /// Agent id, stream id and wiring channel, once the first heartbeat came.
     bound: Option<(String, u64, watch::Receiver<Arc<Wiring>>)>,
+    /// The identity that opened the stream: every label update on it is theirs.
+    caller: Caller,
+    /// The same, as the audit log names it.
+    actor: Actor,
 }
 
 /// Why a session loop stopped.
@@ -196,6 +244,12 @@ enum End {
 impl Session {
     async fn run(mut self, mut inbound: Streaming<StreamHeartbeatsRequest>) {
         let closing = self.api.registry.closing();
+        // Resolves when the caller's token is revoked or expires.
+        let mut ended: BoxFuture<'static, Status> = if self.caller.can_end() {
+            Box::pin(self.caller.ended())
+        } else {
+            Box::pin(std::future::pending())
+        };
         let end = loop {
             let wiring_changed = async {
                 match &mut self.bound {
@@ -214,6 +268,7 @@ impl Session {
                         .map_or(End::Gone, End::Rejected)),
                 },
                 true = wiring_changed => self.push_wiring().await,
+                status = &mut ended => Err(End::Rejected(status)),
                 () = closing.cancelled() => {
                     let _ = self.send(Message::Control(ControlMessage {
                         action: ControlAction::Drain as i32,
@@ -239,6 +294,7 @@ impl Session {
         self.api
             .check(agent_id, heartbeat.labels.as_ref(), heartbeat.health.as_ref())
             .map_err(|e| End::Rejected(Status::from(e)))?;
+        self.api.authorize(&self.caller, agent_id).map_err(|e| End::Rejected(Status::from(e)))?;
         if let Some((bound, _, _)) = &self.bound
             && bound != agent_id
         {
@@ -258,7 +314,9 @@ impl Session {
                 return self.send(Message::Control(ControlMessage { action, reason })).await;
             }
         };
-        if let Err(status) = self.api.update_labels(agent_id, heartbeat.labels).await {
+        if let Err(status) =
+            self.api.update_labels((&self.caller, &self.actor), agent_id, heartbeat.labels).await
+        {
             return Err(End::Rejected(status));
         }
         let ack = self.api.ack(heartbeat.sequence, outcome, agent_id);

@@ -4,6 +4,7 @@ mod page_token;
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
 use switchboard_proto::v1::registry_service_server::RegistryService;
 use switchboard_proto::v1::{
     Agent, AgentStatus, CapabilitySummary, DeregisterAgentRequest, DeregisterAgentResponse,
@@ -13,6 +14,8 @@ use switchboard_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::access::AgentAction;
+use crate::audit;
 use crate::error::RegistryError;
 use crate::registry::Registry;
 use crate::resolution::parse_version;
@@ -52,7 +55,26 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<RegisterAgentRequest>,
     ) -> Result<Response<RegisterAgentResponse>, Status> {
-        let registered = self.registry.register(request.into_inner()).await?;
+        let caller = self.registry.access().authenticate(&request)?;
+        let actor = audit::actor(&request, &caller);
+        let request = request.into_inner();
+        // A new agent's id is assigned on success; until then its name says who it is.
+        let named =
+            if request.agent_id.is_empty() { &request.name } else { &request.agent_id }.clone();
+        let result = match caller.check_registration(&request) {
+            Ok(()) => self.registry.register_as(request, caller.claim(AgentAction::Register)).await,
+            Err(refused) => Err(refused),
+        };
+        let target = result.as_ref().map_or(named.as_str(), |r| r.agent_id.as_str());
+        audit::requested(self.registry.audit(), &actor, "register", target, &result, |r| {
+            let change = match (r.created, r.changed) {
+                (true, _) => "created",
+                (false, true) => "changed",
+                (false, false) => "unchanged",
+            };
+            json!({ "revision": r.revision, "change": change })
+        });
+        let registered = result?;
         tracing::info!(agent_id = %registered.agent_id, revision = registered.revision, "registered");
         Ok(Response::new(RegisterAgentResponse {
             agent_id: registered.agent_id,
@@ -70,7 +92,25 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<DeregisterAgentRequest>,
     ) -> Result<Response<DeregisterAgentResponse>, Status> {
-        let revision = self.registry.deregister(&request.get_ref().agent_id).await?;
+        let caller = self.registry.access().authenticate(&request)?;
+        let actor = audit::actor(&request, &caller);
+        let agent_id = &request.get_ref().agent_id;
+        let result = match caller.check_agent_action(AgentAction::Deregister) {
+            Ok(()) => {
+                let claim = caller.claim(AgentAction::Deregister);
+                self.registry.deregister_as(agent_id, claim).await
+            }
+            Err(refused) => Err(refused),
+        };
+        audit::requested(
+            self.registry.audit(),
+            &actor,
+            "deregister",
+            agent_id,
+            &result,
+            |r| json!({ "revision": r }),
+        );
+        let revision = result?;
         tracing::info!(revision, "deregistered");
         Ok(Response::new(DeregisterAgentResponse { revision }))
     }
@@ -80,6 +120,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<GetAgentRequest>,
     ) -> Result<Response<GetAgentResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let id = &request.get_ref().agent_id;
         validate::agent_id("agent_id", id)?;
         let snapshot = self.registry.snapshot();
@@ -99,6 +140,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let request = request.into_inner();
         let page_size = page_size(request.page_size)?;
         for (field, value) in
@@ -142,8 +184,9 @@ impl RegistryService for RegistryApi {
     #[tracing::instrument(name = "ListCapabilities", skip_all)]
     async fn list_capabilities(
         &self,
-        _request: Request<ListCapabilitiesRequest>,
+        request: Request<ListCapabilitiesRequest>,
     ) -> Result<Response<ListCapabilitiesResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let snapshot = self.registry.snapshot();
         let mut summaries: BTreeMap<&str, CapabilitySummary> = BTreeMap::new();
         let mut versions: BTreeMap<&str, Vec<semver::Version>> = BTreeMap::new();
@@ -184,6 +227,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ResolveDependenciesRequest>,
     ) -> Result<Response<ResolveDependenciesResponse>, Status> {
+        self.registry.access().authenticate(&request)?.require_read()?;
         let request = request.into_inner();
         if request.dependencies.len() > MAX_RESOLVE_SPECS {
             return Err(RegistryError::invalid(

@@ -37,6 +37,7 @@ mod slot;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use switchboard_proto::v1::WatchRequest;
 use tonic::Status;
 
@@ -72,11 +73,16 @@ impl WatchApi {
         Self { registry, frames: Arc::default(), watchers }
     }
 
-    /// Opens one watch stream.
-    pub fn watch(&self, request: WatchRequest) -> Result<WatchStream, Status> {
+    /// Opens one watch stream, which ends with the status `ended` resolves
+    /// to if it ever does (the caller's token revoked or expired).
+    pub fn watch(
+        &self,
+        request: WatchRequest,
+        ended: Option<BoxFuture<'static, Status>>,
+    ) -> Result<WatchStream, Status> {
         let filter = Filter::new(request.filter.clone().unwrap_or_default())?;
         let slot = self.watchers.open(self.registry.metrics());
         let cursor = Cursor::new(self.registry.clone(), slot, self.frames.clone(), filter, request);
-        Ok(WatchStream::new(cursor, self.watchers.clone()))
+        Ok(WatchStream::new(cursor, self.watchers.clone(), ended))
     }
 }

@@ -2,13 +2,17 @@
 //!
 //! # Layout
 //!
-//! One sled database per data directory, with three trees:
+//! One sled database per data directory, with four trees:
 //!
 //! | tree | key | value |
 //! |---|---|---|
 //! | `agents` | agent id (UTF-8) | prost-encoded [`Agent`] |
 //! | `events` | revision, `u64` big-endian (so keys sort by revision) | prost-encoded [`Event`] |
 //! | `meta` | `format`, `epoch`, `revision`, `compact_revision` | `u64` big-endian; `epoch` is a UUID string |
+//! | `tokens` | SHA-256 of the token's secret (32 bytes) | prost-encoded [`TokenInfo`] |
+//!
+//! A token write is its own small write, flushed like a commit (through the
+//! same flush gate) before it is acknowledged.
 //!
 //! `format` is written when the store is created and checked on every open:
 //! a store written by a newer layout is refused rather than misread.
@@ -71,9 +75,9 @@ use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional,
     TransactionalTree,
 };
-use switchboard_proto::v1::{Agent, Event};
+use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
-use super::{CommitBatch, LoadedState, Store, StoreError, StoreResult};
+use super::{CommitBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
 
 /// Version of the on-disk layout described in the module docs.
 const FORMAT_VERSION: u64 = 1;
@@ -81,6 +85,7 @@ const FORMAT_VERSION: u64 = 1;
 const AGENTS_TREE: &str = "agents";
 const EVENTS_TREE: &str = "events";
 const META_TREE: &str = "meta";
+const TOKENS_TREE: &str = "tokens";
 
 const META_FORMAT: &str = "format";
 const META_EPOCH: &str = "epoch";
@@ -133,6 +138,7 @@ struct Inner {
     agents: sled::Tree,
     events: sled::Tree,
     meta: sled::Tree,
+    tokens: sled::Tree,
     /// Shared by writes, exclusive for [`Inner::load`]: sled iterators are
     /// not snapshots, so a load racing a commit could read the old revision
     /// with the new events. Only taken in blocking tasks, never across an
@@ -183,6 +189,7 @@ impl SledStore {
             agents: open_tree(AGENTS_TREE)?,
             events: open_tree(EVENTS_TREE)?,
             meta: open_tree(META_TREE)?,
+            tokens: open_tree(TOKENS_TREE)?,
             dir: dir.to_path_buf(),
             db,
             load_gate: RwLock::default(),
@@ -211,6 +218,20 @@ impl Store for SledStore {
 
     fn flush(&self) -> BoxFuture<'_, StoreResult<()>> {
         async move { self.inner.flush_gate.flush_through(&self.inner.db, None).await }.boxed()
+    }
+
+    fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {
+        let inner = Arc::clone(&self.inner);
+        async move { run_blocking(move || inner.load_tokens()).await }.boxed()
+    }
+
+    fn put_token(&self, token: StoredToken) -> BoxFuture<'_, StoreResult<()>> {
+        let inner = Arc::clone(&self.inner);
+        async move {
+            let ticket = run_blocking(move || inner.put_token(&token)).await?;
+            self.inner.flush_gate.flush_through(&self.inner.db, Some(ticket)).await
+        }
+        .boxed()
     }
 }
 
@@ -292,6 +313,30 @@ impl Inner {
         }
 
         Ok(LoadedState { epoch, revision, compact_revision, agents, events })
+    }
+
+    /// Every stored token; a key that is not a SHA-256 hash is corruption.
+    fn load_tokens(&self) -> StoreResult<Vec<StoredToken>> {
+        let mut tokens = Vec::with_capacity(self.tokens.len());
+        for entry in self.tokens.iter() {
+            let (key, value) = entry?;
+            let hash = <[u8; 32]>::try_from(&*key).map_err(|_| {
+                self.invalid(format!("tokens: key of {} bytes is not a hash", key.len()))
+            })?;
+            let info = TokenInfo::decode(&*value).map_err(|source| StoreError::Corrupt {
+                key: format!("tokens/{}", hex(&hash[..4])),
+                source,
+            })?;
+            tokens.push(StoredToken { hash, info });
+        }
+        Ok(tokens)
+    }
+
+    /// Writes one token (not yet durable) and returns its flush ticket.
+    fn put_token(&self, token: &StoredToken) -> StoreResult<u64> {
+        let _shared = self.load_gate.read().unwrap_or_else(PoisonError::into_inner);
+        self.tokens.insert(token.hash, token.info.encode_to_vec())?;
+        Ok(self.flush_gate.applied.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
     /// Applies a batch (not yet durable) and returns its flush ticket.
@@ -472,6 +517,12 @@ impl FlushGate {
 }
 
 // === helpers ===
+
+/// Lowercase hex of bytes: names a record without printing it whole, and
+/// keys the etcd store's tokens.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Opens the sled database, waiting a little for a lock a store dropped in
 /// this process may still hold.

@@ -76,6 +76,7 @@ class Mesh:
         require_registry: bool = False,
         drain_timeout: float = 10.0,
         server: MCPServer | None = None,
+        token: str | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -86,6 +87,7 @@ class Mesh:
             "registry": registry, "host": host, "port": port, "endpoint": endpoint,
             "labels": dict(labels or {}), "allowed_hosts": list(allowed_hosts),
             "require_registry": require_registry, "drain_timeout": drain_timeout,
+            "token": token,
         }
         self.agent: MeshAgent | None = None
 

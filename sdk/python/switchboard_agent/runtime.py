@@ -13,6 +13,11 @@
   pushes (`ResolutionUpdate`) to the `Dependency` proxies;
 - reconnects with exponential backoff and full jitter, re-registers on
   `CONTROL_ACTION_REREGISTER`, and keeps its last wiring while the registry is away;
+- given several registry addresses (`a:7600,b:7600`, or a name that resolves to several), stays
+  on one and moves to the next when it fails (`registries.py`), re-registering there under the
+  same id; after such a move its proxies keep their providers until the new registry pushes
+  wiring, for at most `WIRING_HOLD` seconds (the new one may not have seen the providers come
+  over yet);
 - on SIGTERM or ctrl-c deregisters first (dependents rewire, the gateway stops routing here),
   then lets in-flight calls finish;
 - runs its health checks (`health.py`): a failing one makes its heartbeats say not ready (the
@@ -54,6 +59,7 @@ from starlette.routing import Route
 from . import _proto, process_metrics
 from .dependency import Dependency
 from .health import Health, HealthCheck
+from .registries import Registries, parse_registries
 
 log = logging.getLogger("switchboard_agent")
 
@@ -63,6 +69,9 @@ DEFAULT_INTERVAL = 5.0  # seconds, until the registry says otherwise
 REGISTER_TIMEOUT = 10.0
 DEREGISTER_TIMEOUT = 2.0
 DRAIN_TIMEOUT = 10.0
+# Longest time the proxies keep their providers after a move to another registry that has none
+# for them yet: enough for the other agents of a failed replica to come over.
+WIRING_HOLD = 15.0
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 # Registration failures worth retrying: the registry is away or busy. Anything else (a refused
 # request) will not get better by itself.
@@ -103,18 +112,42 @@ class Wiring:
     def __init__(self, tools: Mapping[str, MeshTool]) -> None:
         self.tools = tools
         self.applied = 0
+        # A new registry's first answer, not applied in full yet: (resolutions, deadline).
+        self._held: tuple[Sequence[Any], float] | None = None
 
     def apply(self, revision: int, resolutions: Sequence[Any], authoritative: bool = False) -> None:
         if not authoritative and self.applied != 0 and revision <= self.applied:
             return
+        self._held = None
+        self._set(resolutions, keep_known=False)
+        self.applied = revision
+        print(f"WIRING {revision} {self.describe()}".rstrip(), flush=True)
+
+    def hold(self, revision: int, resolutions: Sequence[Any]) -> None:
+        """The first wiring of a registry the agent moved to: applied where it names providers,
+        the rest kept until that registry pushes or `WIRING_HOLD` has passed."""
+        self._set(resolutions, keep_known=True)
+        self.applied = revision
+        self._held = (resolutions, asyncio.get_running_loop().time() + WIRING_HOLD)
+        print(f"WIRING {revision} {self.describe()}".rstrip(), flush=True)
+
+    def release_due(self) -> None:
+        """Applies held wiring in full once its time is up."""
+        if self._held is not None and self._held[1] <= asyncio.get_running_loop().time():
+            resolutions, _ = self._held
+            self._held = None
+            self._set(resolutions, keep_known=False)
+            print(f"WIRING {self.applied} {self.describe()}".rstrip(), flush=True)
+
+    def _set(self, resolutions: Sequence[Any], keep_known: bool) -> None:
         for resolution in resolutions:
             meta = self.tools.get(resolution.tool_name)
             if meta is None:
                 continue
             for dependency, resolved in zip(meta.dependencies, resolution.dependencies):
+                if keep_known and not resolved.providers:
+                    continue
                 dependency.providers = list(resolved.providers)
-        self.applied = revision
-        print(f"WIRING {revision} {self.describe()}".rstrip(), flush=True)
 
     def describe(self) -> str:
         parts = []
@@ -165,10 +198,12 @@ class MeshAgent:
     """An MCP server joined to a Switchboard mesh. `await agent.serve()` runs until SIGTERM.
 
     Unset settings come from the environment, like the Rust SDK: `SWITCHBOARD_REGISTRY`
-    (default 127.0.0.1:7600), `SWITCHBOARD_AGENT_ADDR` (listen `host:port`, default
+    (an address, or several separated by commas; default 127.0.0.1:7600), `SWITCHBOARD_AGENT_ADDR` (listen `host:port`, default
     127.0.0.1:0) or `SWITCHBOARD_AGENT_HOST` / `SWITCHBOARD_AGENT_PORT`,
     `SWITCHBOARD_AGENT_ENDPOINT` (the URL advertised, default `http://<host>:<port>/mcp`),
-    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any).
+    `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any),
+    `SWITCHBOARD_TOKEN` (the registry token of a registry started with `--auth`, sent as
+    `authorization: Bearer <token>` metadata on every registry call and stream).
     """
 
     server: MCPServer
@@ -184,6 +219,7 @@ class MeshAgent:
     require_registry: bool = False
     drain_timeout: float = DRAIN_TIMEOUT
     health_checks: list[HealthCheck] = field(default_factory=list)
+    token: str | None = field(default=None, repr=False)
 
     agent_id: str = field(init=False, default="")
     registered: bool = field(init=False, default=False)
@@ -191,6 +227,12 @@ class MeshAgent:
 
     def __post_init__(self) -> None:
         self.registry = self.registry or _env("SWITCHBOARD_REGISTRY") or DEFAULT_REGISTRY
+        try:
+            targets = parse_registries(self.registry)
+        except ValueError as e:
+            raise ValueError(f"registry: {e}") from e
+        self._registries = Registries(targets, CHANNEL_OPTIONS)
+        self._registered_at: str | None = None
         listen_host, listen_port = split_hostport(_env("SWITCHBOARD_AGENT_ADDR") or DEFAULT_LISTEN)
         if self.host is None:
             self.host = _env("SWITCHBOARD_AGENT_HOST") or listen_host
@@ -203,6 +245,9 @@ class MeshAgent:
         self.endpoint = self.endpoint or _env("SWITCHBOARD_AGENT_ENDPOINT")
         extra = [h for h in (_env("SWITCHBOARD_AGENT_ALLOWED_HOSTS") or "").split(",") if h]
         self.allowed_hosts = [*self.allowed_hosts, *extra]
+        token = (self.token or _env("SWITCHBOARD_TOKEN") or "").strip()
+        # Sent with every registry call and stream; a registry without auth ignores it.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._stopping = False
         self._fatal: str | None = None
         self._wiring = Wiring(self.tools)
@@ -240,13 +285,12 @@ class MeshAgent:
         # Serving before registering: the tools answer (degraded) while the registry is away.
         print(f"LISTEN agent-mcp {_hostport(bound_host, bound_port)}", flush=True)
 
-        async with grpc.aio.insecure_channel(self.registry, options=CHANNEL_OPTIONS) as channel:
-            self._registry_stub = _proto.registry_grpc.RegistryServiceStub(channel)
-            self._heartbeat_stub = _proto.registry_grpc.HeartbeatServiceStub(channel)
+        await self._registries.resolve()
+        try:
             self._request = request
             if self.require_registry:
                 try:
-                    await self._register()
+                    await self._register_anywhere()
                 except grpc.aio.AioRpcError as e:
                     self._fatal = (
                         f"registry at {self.registry} refused or unreachable "
@@ -263,6 +307,8 @@ class MeshAgent:
                 meshing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await meshing
+        finally:
+            await self._registries.close()
         http.should_exit = True
         try:
             await asyncio.wait_for(serving, self.drain_timeout)
@@ -310,7 +356,7 @@ class MeshAgent:
         host = self.host or ""
         if host not in ("0.0.0.0", "::", ""):
             return f"[{host}]" if ":" in host else host
-        target = urlsplit(f"//{self.registry}")
+        target = urlsplit(f"//{self._registries.address}")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.connect((target.hostname or "127.0.0.1", target.port or 7600))
             return str(probe.getsockname()[0])
@@ -356,17 +402,47 @@ class MeshAgent:
             mcp_server_info=json.dumps(server_info).encode(),
         )
 
+    @property
+    def _registry_stub(self) -> Any:
+        return _proto.registry_grpc.RegistryServiceStub(self._registries.channel())
+
+    @property
+    def _heartbeat_stub(self) -> Any:
+        return _proto.registry_grpc.HeartbeatServiceStub(self._registries.channel())
+
     async def _register(self) -> None:
-        response = await self._registry_stub.RegisterAgent(self._request, timeout=REGISTER_TIMEOUT)
+        address = self._registries.address
+        response = await self._registry_stub.RegisterAgent(
+            self._request, timeout=REGISTER_TIMEOUT, metadata=self._metadata
+        )
         self.agent_id = self._request.agent_id = response.agent_id
         if response.heartbeat.HasField("interval"):
             self.interval = response.heartbeat.interval.ToTimedelta().total_seconds() or self.interval
-        # A new registration's wiring is authoritative (a fresh store restarts revisions).
-        self._wiring.apply(response.resolution_revision, response.resolutions, authoritative=True)
+        moved = self._registered_at is not None and self._registered_at != address
+        self._registered_at = address
+        # A new registration's wiring is authoritative (a fresh store restarts revisions), but a
+        # registry the agent just moved to may lack providers that still answer.
+        if moved:
+            log.info("agent %s registered at another registry, %s", self.agent_id, address)
+            self._wiring.hold(response.resolution_revision, response.resolutions)
+        else:
+            self._wiring.apply(response.resolution_revision, response.resolutions,
+                               authoritative=True)
         if not self.registered:
             self.registered = True
             print(f"REGISTERED {self.agent_id}", flush=True)
-            log.info("agent %s registered with %s", self.agent_id, self.registry)
+            log.info("agent %s registered with %s", self.agent_id, address)
+
+    async def _register_anywhere(self) -> None:
+        """Registers, trying each registry once while they are unreachable."""
+        for attempt in range(self._registries.count):
+            try:
+                await self._register()
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() not in RETRYABLE or attempt + 1 >= self._registries.count:
+                    raise
+                await self._registries.failed()
 
     async def _register_until_done(self, stop: asyncio.Event) -> None:
         """Registers, retrying with backoff while the registry is unreachable."""
@@ -388,16 +464,28 @@ class MeshAgent:
                     )
                     waiting_logged = True
                 else:
-                    log.debug("registry at %s still unreachable: %s", self.registry, e.details())
+                    log.debug("registry at %s still unreachable: %s", self._registries.address,
+                              e.details())
+                await self._registries.failed()
             await asyncio.sleep(backoff.next_delay())
 
     async def _deregister(self) -> None:
+        # Where the agent is registered now (or, if that one is gone, a replica sharing its
+        # store).
         request = _proto.registry.DeregisterAgentRequest(agent_id=self.agent_id)
-        try:
-            await self._registry_stub.DeregisterAgent(request, timeout=DEREGISTER_TIMEOUT)
-            log.info("deregistered %s", self.agent_id)
-        except grpc.aio.AioRpcError as e:
-            log.warning("deregistration failed: %s: %s", e.code().name, e.details())
+        for attempt in range(self._registries.count):
+            try:
+                await self._registry_stub.DeregisterAgent(
+                    request, timeout=DEREGISTER_TIMEOUT, metadata=self._metadata
+                )
+                log.info("deregistered %s", self.agent_id)
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt + 1 < self._registries.count:
+                    await self._registries.failed()
+                    continue
+                log.warning("deregistration failed: %s: %s", e.code().name, e.details())
+                return
 
     # --- heartbeats ---
 
@@ -414,8 +502,12 @@ class MeshAgent:
                     await self._register()
                 except grpc.aio.AioRpcError as e:
                     log.warning("re-registration failed (%s); retrying", e.code().name)
+                    if e.code() in RETRYABLE:
+                        await self._registries.failed()
             else:
                 log.debug("heartbeat stream ended (%s); reconnecting", end)
+                if not self._stopping:
+                    await self._registries.failed()
             await asyncio.sleep(backoff.next_delay())
 
     def _heartbeat(self) -> Any:
@@ -440,10 +532,11 @@ class MeshAgent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._health.changed.wait(), self.interval)
                 self._health.changed.clear()
+                self._wiring.release_due()
                 yield self._heartbeat()
 
         control = _proto.registry.ControlAction
-        call = self._heartbeat_stub.StreamHeartbeats(heartbeats())
+        call = self._heartbeat_stub.StreamHeartbeats(heartbeats(), metadata=self._metadata)
         try:
             async for response in call:
                 backoff.reset()

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use switchboard_proto::v1::{EventType, WatchRequest};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -326,14 +326,26 @@ pub struct WatchStream {
 // === impl WatchStream ===
 
 impl WatchStream {
-    pub(super) fn new(cursor: Cursor, watchers: Arc<Watchers>) -> Self {
+    pub(super) fn new(
+        cursor: Cursor,
+        watchers: Arc<Watchers>,
+        ended: Option<futures::future::BoxFuture<'static, Status>>,
+    ) -> Self {
         let slot = cursor.slot.clone();
         let registry = cursor.registry.clone();
         let inner = futures::stream::unfold(cursor, |mut cursor| async move {
             let item = cursor.next().await?;
             Some((item, cursor))
         });
-        Self { inner: Box::pin(inner), slot, watchers, registry }
+        let inner: Pin<Box<dyn Stream<Item = Result<Frame, Status>> + Send>> = match ended {
+            // The status ends the response: tonic sends it as the trailer
+            // and polls nothing after it.
+            Some(ended) => {
+                Box::pin(futures::stream::select(inner, futures::stream::once(ended).map(Err)))
+            }
+            None => Box::pin(inner),
+        };
+        Self { inner, slot, watchers, registry }
     }
 }
 

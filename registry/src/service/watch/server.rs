@@ -78,6 +78,11 @@ impl ServerStreamingService<WatchRequest> for WatchMethod {
 
     fn call(&mut self, request: Request<WatchRequest>) -> Self::Future {
         let api = self.0.clone();
-        Box::pin(async move { api.watch(request.into_inner()).map(Response::new) })
+        Box::pin(async move {
+            let caller = api.registry.access().authenticate(&request)?;
+            caller.require_read()?;
+            let ended = caller.can_end().then(|| Box::pin(caller.ended()) as _);
+            api.watch(request.into_inner(), ended).map(Response::new)
+        })
     }
 }
