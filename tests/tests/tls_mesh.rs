@@ -19,7 +19,9 @@ use rmcp::model::CallToolRequestParams;
 use switchboard_agent::Agent;
 use switchboard_client::{McpPool, McpPoolConfig};
 use switchboard_gateway::GatewayConfig;
-use switchboard_tests::{CliRun, InProcessGateway, TestRegistry, cli, eventually, start_echo};
+use switchboard_tests::{
+    CliRun, InProcessGateway, TestRegistry, TestRegistryBuilder, cli, eventually, start_echo,
+};
 use switchboard_tls::{ClientTls, ClientTlsConfig, ServerTls, ServerTlsConfig};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -56,6 +58,23 @@ fn client_files(dir: &Path, name: &str) -> ClientTlsConfig {
     }
 }
 
+/// A registry process serving TLS with `dir`'s server certificate;
+/// `mtls`: requiring client certificates of `dir`'s CA.
+async fn tls_registry(builder: TestRegistryBuilder, dir: &Path, mtls: bool) -> TestRegistry {
+    let mut flags = vec![
+        "--no-ui".to_owned(),
+        "--tls-cert".to_owned(),
+        path(dir, "server.pem"),
+        "--tls-key".to_owned(),
+        path(dir, "server-key.pem"),
+    ];
+    if mtls {
+        flags.extend(["--tls-client-ca".to_owned(), path(dir, "ca.pem")]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    builder.child_process(&flags).start().await
+}
+
 /// `switchboard agents -o json` against `registry` with `tls` flags.
 async fn agents(registry: &str, tls: &[String]) -> CliRun {
     let mut args = vec!["agents", "--registry", registry, "-o", "json"];
@@ -80,18 +99,7 @@ async fn a_tls_mesh_serves_calls_refuses_strangers_and_follows_a_rotation() {
     let dir = certs.path();
     cert_dev(dir, &["gateway", "alpha", "beta", "cli"]).await;
 
-    let registry = TestRegistry::builder()
-        .child_process(&[
-            "--no-ui",
-            "--tls-cert",
-            &path(dir, "server.pem"),
-            "--tls-key",
-            &path(dir, "server-key.pem"),
-            "--tls-client-ca",
-            &path(dir, "ca.pem"),
-        ])
-        .start()
-        .await;
+    let registry = tls_registry(TestRegistry::builder(), dir, true).await;
     let registry_addr = registry.addr.to_string();
 
     // The gateway: TLS on its port, mTLS to the registry, TLS to agents.
@@ -195,5 +203,66 @@ async fn a_tls_mesh_serves_calls_refuses_strangers_and_follows_a_rotation() {
     for agent in running {
         agent.shutdown().await.unwrap();
     }
+    gateway.stop().await.unwrap();
+}
+
+/// TLS and a token together, on a list of registry addresses whose first
+/// replica is down: the CLI, an SDK agent and the gateway each dial every
+/// replica over TLS with their token, and reach the one that answers.
+#[tokio::test]
+async fn a_token_rides_tls_to_whichever_registry_of_a_list_answers() {
+    let certs = tempfile::tempdir().unwrap();
+    let dir = certs.path();
+    cert_dev(dir, &["cli"]).await;
+    let registry = tls_registry(TestRegistry::builder().auth(), dir, false).await;
+    let admin = registry.admin_token();
+    // Port 1 on loopback: nothing listens there.
+    let list = format!("127.0.0.1:1,{}", registry.addr);
+    let ca = path(dir, "ca.pem");
+    let trusting = || ClientTlsConfig { ca: Some(dir.join("ca.pem")), ..Default::default() };
+
+    // An SDK agent, starting on either replica, registers with its token.
+    let agent = Agent::new("alpha")
+        .registry(&list)
+        .listen("127.0.0.1:0")
+        .client_tls(trusting())
+        .token(&admin);
+    let agent = start_echo(agent, "alpha").await;
+
+    // The CLI: TLS and the token on each replica it tries.
+    let tls = ["--tls-ca".to_owned(), ca.clone()];
+    let listed = eventually("the agent listed through the list", DEADLINE, || async {
+        let with_token = [&tls[..], &["--token".to_owned(), admin.clone()]].concat();
+        let run = agents(&list, &with_token).await;
+        (run.code == 0 && run.stdout.contains("alpha")).then_some(run)
+    })
+    .await;
+    assert!(listed.stdout.contains("token:bootstrap"), "owned by the token:\n{}", listed.stdout);
+    let anonymous = agents(&list, &tls).await;
+    assert_eq!(anonymous.code, 5, "TLS alone is not a credential: {anonymous:#?}");
+    let plaintext = agents(&list, &["--token".to_owned(), admin.clone()]).await;
+    assert_eq!(plaintext.code, 3, "{plaintext:#?}");
+    assert!(plaintext.stderr.contains("TLS"), "{}", plaintext.stderr);
+
+    // The gateway's Watch: the same list, TLS and a token.
+    let gateway = InProcessGateway::start_with(GatewayConfig {
+        registry: list.clone(),
+        client_tls: Some(ClientTls::load(&trusting()).unwrap()),
+        registry_token: switchboard_client::Bearer::new(Some(&admin)).unwrap(),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let pool = McpPool::default();
+    let url = format!("http://127.0.0.1:{}/mcp", gateway.addr.port());
+    let answer = eventually("the agent answers through the gateway", DEADLINE, || async {
+        let tool = pool.list_tools(&url).await.ok()?.into_iter().next()?;
+        let result =
+            pool.call_tool(&url, CallToolRequestParams::new(tool.name.to_string())).await.ok()?;
+        Some(switchboard_tests::mcp::text(&result))
+    })
+    .await;
+    assert_eq!(answer, "alpha");
+
+    agent.shutdown().await.unwrap();
     gateway.stop().await.unwrap();
 }
