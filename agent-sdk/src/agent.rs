@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::health::{self, Health};
 use crate::mesh::{FirstAttempt, Mesh, Wiring};
 use switchboard_client::{DEFAULT_REGISTRY_ADDR, Registries, RegistryAddrs};
+use switchboard_tls::{ClientTls, ClientTlsConfig, ServerTls, ServerTlsConfig};
 
 use crate::introspect::Served;
 use crate::{AgentError, HealthCheck, MeshTool, introspect, server};
@@ -37,6 +38,13 @@ const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 /// see [`Agent::require_registry`]), `SWITCHBOARD_TOKEN` (the registry token,
 /// see [`Agent::token`]), `SWITCHBOARD_INSECURE_ALLOW_PLAINTEXT`
 /// (same values; see [`Agent::insecure_allow_plaintext`]).
+///
+/// TLS, as every Switchboard component names it: `SWITCHBOARD_TLS_CERT`,
+/// `SWITCHBOARD_TLS_KEY` (and `SWITCHBOARD_TLS_CLIENT_CA` for mTLS) make
+/// the MCP endpoint serve HTTPS ([`Agent::tls`]); `SWITCHBOARD_TLS_CA`,
+/// `SWITCHBOARD_TLS_CLIENT_CERT`, `SWITCHBOARD_TLS_CLIENT_KEY` are the
+/// agent's client side ([`Agent::client_tls`]): to the registry, to the
+/// agents it depends on, and to its own endpoint when it lists itself.
 ///
 /// The agent serves at once. When the registry cannot be reached at start it
 /// logs what it waits for and registers in the background, with backoff,
@@ -59,6 +67,8 @@ pub struct Agent {
     require_registry: Result<bool, String>,
     insecure_allow_plaintext: Result<bool, String>,
     health_checks: Vec<HealthCheck>,
+    tls: Option<ServerTlsConfig>,
+    client_tls: Option<ClientTlsConfig>,
     /// The registry token (an unusable one is reported at start).
     token: Result<switchboard_client::Bearer, String>,
 }
@@ -96,9 +106,43 @@ impl Agent {
             ),
             insecure_allow_plaintext: flag(ALLOW_PLAINTEXT_ENV, env(ALLOW_PLAINTEXT_ENV)),
             health_checks: Vec::new(),
+            tls: match (env("SWITCHBOARD_TLS_CERT"), env("SWITCHBOARD_TLS_KEY")) {
+                (None, None) => None,
+                (cert, key) => Some(ServerTlsConfig {
+                    cert: cert.unwrap_or_default().into(),
+                    key: key.unwrap_or_default().into(),
+                    client_ca: env("SWITCHBOARD_TLS_CLIENT_CA").map(Into::into),
+                }),
+            },
+            client_tls: {
+                let config = ClientTlsConfig {
+                    ca: env("SWITCHBOARD_TLS_CA").map(Into::into),
+                    cert: env("SWITCHBOARD_TLS_CLIENT_CERT").map(Into::into),
+                    key: env("SWITCHBOARD_TLS_CLIENT_KEY").map(Into::into),
+                };
+                (config != ClientTlsConfig::default()).then_some(config)
+            },
             token: switchboard_client::Bearer::from_env()
                 .map_err(|e| format!("{}: {e}", switchboard_client::TOKEN_ENV)),
         }
+    }
+
+    /// Serve the MCP endpoint over HTTPS with these files (reloaded when
+    /// they change); the advertised endpoint becomes `https://`. With
+    /// `client_ca`, callers (the gateway, dependents) must present a
+    /// certificate signed by it.
+    pub fn tls(mut self, config: ServerTlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// TLS for the agent's own connections: to the registry (also turned on
+    /// by an `https://` registry address), to its dependencies, and to its
+    /// own endpoint when it lists itself. The first agent of a process that
+    /// sets it decides it for every dependency call of the process.
+    pub fn client_tls(mut self, config: ClientTlsConfig) -> Self {
+        self.client_tls = Some(config);
+        self
     }
 
     /// The token sent on every registry call and stream, for a registry
@@ -252,18 +296,35 @@ impl Agent {
         S: ServerHandler + Clone + Send + Sync + 'static,
     {
         health::validate(&self.health_checks)?;
+        // Listing itself and calling dependencies build HTTP clients.
+        switchboard_tls::ensure_crypto_provider();
         let require_registry = self.require_registry.clone().map_err(AgentError::Config)?;
         let addr: SocketAddr = self.listen.parse().map_err(|_| {
             AgentError::Config(format!("listen address {:?} is not IP:PORT", self.listen))
         })?;
+        let tls_error = |e: switchboard_tls::TlsError| AgentError::Config(e.to_string());
+        let server_tls = self.tls.as_ref().map(ServerTls::load).transpose().map_err(tls_error)?;
+        let client_tls =
+            self.client_tls.as_ref().map(ClientTls::load).transpose().map_err(tls_error)?;
+        if server_tls.is_some() && client_tls.is_none() {
+            return Err(AgentError::Config(
+                "an agent serving TLS needs its client TLS too (SWITCHBOARD_TLS_CA): it lists its own endpoint over it".into(),
+            ));
+        }
+        if let Some(tls) = &client_tls {
+            crate::dependency::use_tls(tls);
+        }
         let allow_plaintext = self.insecure_allow_plaintext.clone().map_err(AgentError::Config)?;
-        // The endpoint has neither TLS nor auth of its own yet.
-        check_listener("agent", addr, Protection::default(), allow_plaintext)
+        // The endpoint has no auth of its own yet.
+        let protection = Protection { tls: server_tls.is_some(), auth: false };
+        check_listener("agent", addr, protection, allow_plaintext)
             .map_err(|e| AgentError::Config(e.to_string()))?;
         let listener =
             TcpListener::bind(addr).await.map_err(|source| AgentError::Bind { addr, source })?;
         let local_addr = listener.local_addr()?;
-        let endpoint = self.endpoint.clone().unwrap_or_else(|| format!("http://{local_addr}/mcp"));
+        let scheme = if server_tls.is_some() { "https" } else { "http" };
+        let endpoint =
+            self.endpoint.clone().unwrap_or_else(|| format!("{scheme}://{local_addr}/mcp"));
         let uri: tonic::codegen::http::Uri = endpoint
             .parse()
             .map_err(|_| AgentError::Config(format!("endpoint {endpoint:?} is not a URL")))?;
@@ -272,7 +333,8 @@ impl Agent {
         // Lazy: the agent must start even while the registry is away.
         let bearer = self.token.clone().map_err(AgentError::Config)?;
         let addrs = RegistryAddrs::parse(&self.registry)
-            .map_err(|e| AgentError::Config(format!("registry: {e}")))?;
+            .map_err(|e| AgentError::Config(format!("registry: {e}")))?
+            .with_tls(client_tls.clone());
         let registries =
             Registries::resolve(addrs).await.map_err(|e| AgentError::Config(e.to_string()))?;
 
@@ -288,9 +350,16 @@ impl Agent {
         };
         // Serving starts before registering: what gets registered is what the
         // endpoint answers, listed over loopback.
-        let serving = tokio::spawn(server::serve(listener, handler, settings, stop.child_token()));
+        let serving = tokio::spawn(server::serve(
+            listener,
+            server_tls,
+            handler,
+            settings,
+            stop.child_token(),
+        ));
         let first = async {
-            let served = introspect::served(&loopback_url(local_addr)).await?;
+            let own = loopback_url(local_addr).replacen("http", scheme, 1);
+            let served = introspect::served(&own, client_tls.as_ref()).await?;
             let request = self.registration(&endpoint, served)?;
             let wiring = Wiring::new(&self.tools);
             let mut mesh = Mesh::new(

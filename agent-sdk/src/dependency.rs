@@ -26,7 +26,7 @@
 //! to keep the trace.)
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -38,7 +38,18 @@ use switchboard_proto::v1::{DependencySpec, Provider};
 pub const DEFAULT_DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The pool shared by every dependency of this process.
-static POOL: LazyLock<McpPool> = LazyLock::new(|| McpPool::new(McpPoolConfig::default()));
+static POOL: LazyLock<McpPool> = LazyLock::new(|| {
+    McpPool::new(McpPoolConfig { tls: TLS.get().cloned(), ..McpPoolConfig::default() })
+});
+
+/// The client TLS of the first agent of the process that has one: the pool
+/// is process-wide, and agents of one process share a mesh (and its CA).
+static TLS: OnceLock<switchboard_tls::ClientTls> = OnceLock::new();
+
+/// Dependency calls use `tls` unless a configuration was set already.
+pub(crate) fn use_tls(tls: &switchboard_tls::ClientTls) {
+    let _ = TLS.set(tls.clone());
+}
 
 /// Why a dependency call failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,8 +17,10 @@ use crate::server;
 /// `sessions`), plain JSON answers, `/healthz`, and the `Host` header
 /// checked against loopback plus `advertised` (the URL registered for it).
 /// `server_info` is announced when the handler announces rmcp's default.
+/// With `tls`, HTTPS only (advertise an `https://` URL).
 pub async fn serve_endpoint<S>(
     listener: TcpListener,
+    tls: Option<switchboard_tls::ServerTls>,
     handler: S,
     advertised: String,
     sessions: bool,
@@ -40,5 +42,5 @@ where
     let (health, _checking) = Health::start(Vec::new(), &stop);
     let (_registered, registered) = watch::channel(true);
     let settings = server::Settings { hosts, sessions, server_info, health, registered };
-    server::serve(listener, handler, settings, stop).await
+    server::serve(listener, tls, handler, settings, stop).await
 }

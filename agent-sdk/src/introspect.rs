@@ -32,8 +32,11 @@ pub struct Served {
 }
 
 /// Lists what the MCP server at `url` serves.
-pub async fn served(url: &str) -> Result<Served, AgentError> {
-    match tokio::time::timeout(INTROSPECT_TIMEOUT, list(url)).await {
+pub async fn served(
+    url: &str,
+    tls: Option<&switchboard_tls::ClientTls>,
+) -> Result<Served, AgentError> {
+    match tokio::time::timeout(INTROSPECT_TIMEOUT, list(url, tls)).await {
         Ok(result) => result,
         Err(_) => Err(AgentError::Introspect(format!(
             "the agent's own endpoint {url} did not answer within {INTROSPECT_TIMEOUT:?}"
@@ -41,11 +44,18 @@ pub async fn served(url: &str) -> Result<Served, AgentError> {
     }
 }
 
-async fn list(url: &str) -> Result<Served, AgentError> {
+async fn list(url: &str, tls: Option<&switchboard_tls::ClientTls>) -> Result<Served, AgentError> {
     let failed = |what: &str, error: &dyn std::fmt::Display| {
         AgentError::Introspect(format!("{what} on the agent's own endpoint {url}: {error}"))
     };
-    let transport = StreamableHttpClientTransport::from_config(
+    let builder = switchboard_tls::http_client_builder().pool_max_idle_per_host(0);
+    let builder = match tls {
+        Some(tls) => tls.http_client(builder),
+        None => builder,
+    };
+    let http = builder.build().map_err(|e| failed("http client", &e))?;
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
         StreamableHttpClientTransportConfig::with_uri(url.to_owned()),
     );
     let client = ().serve(transport).await.map_err(|e| failed("initialize", &e))?;

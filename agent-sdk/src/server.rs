@@ -11,6 +11,8 @@
 //! rmcp accepts only loopback `Host` headers by default, so the allowed hosts
 //! come from the advertised endpoint too — otherwise the gateway gets 403.
 //! The handler is wrapped in [`Traced`]: tool calls get spans and metrics.
+//! With TLS the port serves HTTPS only (and, with a client CA, requires
+//! callers' certificates).
 //!
 //! Probes on the same port: `/healthz` answers 200 while the process serves
 //! (a failing dependency is no reason to restart it), `/readyz` answers 503
@@ -23,7 +25,6 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt as _;
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -70,6 +71,7 @@ pub fn allowed_hosts(endpoint_host: &str, endpoint_port: Option<u16>) -> Vec<Str
 /// Serves `handler` on `listener` until `stop`; then lets open requests finish.
 pub async fn serve<S>(
     listener: TcpListener,
+    tls: Option<switchboard_tls::ServerTls>,
     handler: S,
     settings: Settings,
     stop: CancellationToken,
@@ -99,12 +101,7 @@ where
         .route("/healthz", axum::routing::get(probe(Probe::Health)))
         .route("/readyz", axum::routing::get(probe(Probe::Ready)))
         .route("/metrics", axum::routing::get(|| async { crate::metrics::METRICS.render() }));
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+    let result = switchboard_tls::serve_http(listener, tls, app, stop.cancelled_owned()).await;
     sessions.cancel();
     result
 }

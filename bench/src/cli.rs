@@ -83,6 +83,15 @@ pub struct BenchArgs {
     /// Capability served by the `provider` helper.
     #[arg(long, hide = true)]
     pub capability: Option<String>,
+    /// Dial the registry (--registry) with TLS, trusting this CA (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a registry that requires one (mTLS).
+    #[arg(long, value_name = "PATH", requires = "tls_client_key")]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key of --tls-client-cert (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
 }
 
 /// What to run: a scenario, all of them, or a hidden helper process.
@@ -110,6 +119,16 @@ pub enum Output {
 /// Runs a benchmark scenario (or a helper process) as the flags say.
 pub async fn run(args: BenchArgs) -> BenchResult<()> {
     let lifetime = args.duration.unwrap_or(HELPER_LIFETIME);
+    let tls = switchboard_tls::ClientTlsConfig {
+        ca: args.tls_ca.clone(),
+        cert: args.tls_client_cert.clone(),
+        key: args.tls_client_key.clone(),
+    };
+    if tls != switchboard_tls::ClientTlsConfig::default() {
+        let tls = switchboard_tls::ClientTls::load(&tls)
+            .map_err(|error| BenchError::Option(error.to_string()))?;
+        helpers::use_tls(tls);
+    }
     match args.scenario {
         ScenarioArg::Provider => {
             let registry = required(&args.registry, "registry")?;

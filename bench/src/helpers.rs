@@ -182,10 +182,25 @@ pub fn provider_request(agent_id: &str, capability: &str) -> RegisterAgentReques
     }
 }
 
+/// TLS for every connection to the registry (`--tls-ca`, …), set once at
+/// start: scenarios and helpers dial through [`connect`].
+static TLS: std::sync::OnceLock<switchboard_tls::ClientTls> = std::sync::OnceLock::new();
+
+/// Dials every registry connection over `tls` from now on.
+pub fn use_tls(tls: switchboard_tls::ClientTls) {
+    let _ = TLS.set(tls);
+}
+
+/// A registry channel: plaintext, or TLS after [`use_tls`] (or for an
+/// `https://` address).
+pub async fn connect(address: &str) -> Result<Channel, switchboard_client::ConnectError> {
+    switchboard_client::connect_with(address, TLS.get()).await
+}
+
 /// `switchboard-bench provider`: registers a provider of `capability`,
 /// prints `REGISTERED <id>`, heartbeats until killed or `lifetime` is over.
 pub async fn run_provider(registry: &str, capability: &str, lifetime: Duration) -> BenchResult<()> {
-    let channel = switchboard_client::connect(registry).await?;
+    let channel = crate::helpers::connect(registry).await?;
     let agent_id = format!("bench-victim-{:08x}", rand::random::<u32>());
     let mut agent = StreamingAgent::start(channel, provider_request(&agent_id, capability)).await?;
     println!("REGISTERED {}", agent.agent_id);

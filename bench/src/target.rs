@@ -108,7 +108,7 @@ impl RegistryTarget {
     pub async fn channels(&self, count: usize) -> BenchResult<Vec<Channel>> {
         let mut channels = Vec::with_capacity(count);
         for _ in 0..count.max(1) {
-            channels.push(switchboard_client::connect(&self.addr).await?);
+            channels.push(crate::helpers::connect(&self.addr).await?);
         }
         Ok(channels)
     }
@@ -175,7 +175,7 @@ impl RegistryTarget {
         let deadline = Instant::now() + timeout;
         loop {
             let attempt = async {
-                let channel = switchboard_client::connect(&self.addr).await.ok()?;
+                let channel = crate::helpers::connect(&self.addr).await.ok()?;
                 let request = ListAgentsRequest { page_size: 1, ..ListAgentsRequest::default() };
                 RegistryServiceClient::new(channel).list_agents(request).await.ok()
             };

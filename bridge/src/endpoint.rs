@@ -21,6 +21,34 @@ pub struct Endpoint {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// The endpoint serves HTTPS with the files every component takes
+/// (`SWITCHBOARD_TLS_CERT`, `SWITCHBOARD_TLS_KEY`, `SWITCHBOARD_TLS_CLIENT_CA`),
+/// as the agent the bridge registers does.
+fn tls_config_from_env() -> Option<switchboard_tls::ServerTlsConfig> {
+    let env =
+        |key: &str| std::env::var_os(key).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    let (Some(cert), Some(key)) = (env("SWITCHBOARD_TLS_CERT"), env("SWITCHBOARD_TLS_KEY")) else {
+        return None;
+    };
+    Some(switchboard_tls::ServerTlsConfig {
+        cert,
+        key,
+        client_ca: env("SWITCHBOARD_TLS_CLIENT_CA"),
+    })
+}
+
+fn tls_from_env() -> Result<Option<switchboard_tls::ServerTls>, String> {
+    tls_config_from_env()
+        .map(|config| switchboard_tls::ServerTls::load(&config).map_err(|error| error.to_string()))
+        .transpose()
+}
+
+/// Whether the bridge's endpoints serve HTTPS (a certificate and key are
+/// set in the environment), for the exposure check before they open.
+pub fn serves_tls() -> bool {
+    tls_config_from_env().is_some()
+}
+
 // === impl Endpoint ===
 
 impl Endpoint {
@@ -30,11 +58,14 @@ impl Endpoint {
             .await
             .map_err(|error| format!("cannot listen on {listen}: {error}"))?;
         let local = listener.local_addr().map_err(|error| error.to_string())?;
-        let url = format!("http://{local}/mcp");
+        let tls = tls_from_env()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{local}/mcp");
         let stop = CancellationToken::new();
         let info = rmcp::model::Implementation::new(name, env!("CARGO_PKG_VERSION"));
         let task = tokio::spawn(switchboard_agent::serve_endpoint(
             listener,
+            tls,
             handler,
             url.clone(),
             true,

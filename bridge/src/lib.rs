@@ -38,6 +38,7 @@ mod supervisor;
 mod upstream;
 
 pub use config::{BridgeConfig, ServerConfig, SessionMode, Source};
+pub use endpoint::serves_tls;
 pub use error::{BridgeError, Result};
 
 use tokio::task::JoinSet;
@@ -75,6 +76,9 @@ pub fn validate(config: &BridgeConfig) -> Result<()> {
 /// others.
 pub async fn run(config: BridgeConfig, registry: String, stop: CancellationToken) -> Result<()> {
     validate(&config)?;
+    // A `--url` server is reached with rmcp's HTTP client, which takes
+    // rustls' process default.
+    switchboard_tls::ensure_crypto_provider();
     let mut servers = JoinSet::new();
     for server in config.servers {
         servers.spawn(supervisor::supervise(server, registry.clone(), stop.child_token()));

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use switchboard_bridge::{BridgeConfig, BridgeError, Source};
+use switchboard_telemetry::exposure::Protection;
 
 use crate::ops::ExitCode;
 use crate::settings::{ConfigError, ExposureArgs, TelemetryArgs};
@@ -109,9 +110,11 @@ fn configure(args: &BridgeArgs) -> Result<BridgeConfig, BridgeError> {
 /// the exposure rule; an address that does not parse is the bridge's to
 /// report.
 fn check_listeners(config: &BridgeConfig, exposure: ExposureArgs) -> Result<(), ConfigError> {
+    // The endpoints have no auth of their own yet.
+    let protection = Protection { tls: switchboard_bridge::serves_tls(), auth: false };
     for server in &config.servers {
         if let (Source::Command(_), Ok(addr)) = (&server.source, server.listen.parse()) {
-            exposure.check("bridge", addr)?;
+            exposure.check("bridge", addr, protection)?;
         }
     }
     Ok(())

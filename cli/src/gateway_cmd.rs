@@ -11,7 +11,7 @@ use crate::{shutdown, telemetry};
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
     let _telemetry = telemetry::init("switchboard-gateway", &settings.telemetry)?;
-    settings.exposure.check("gateway", settings.gateway_addr)?;
+    settings.check_exposure()?;
     let stop = shutdown::on_signal();
     let listener = bind(&settings).await?;
     serve(settings, listener, stop).await

@@ -6,6 +6,7 @@
 mod audit_cmd;
 mod bench_cmd;
 mod bridge_cmd;
+mod cert_cmd;
 mod credentials;
 mod duration;
 mod gateway_cmd;
@@ -60,12 +61,16 @@ enum Command {
     /// Bring existing MCP servers into the mesh: a stdio program (`-- COMMAND ARGS…`), a remote
     /// server (`--url`), or several (`--config servers.toml`), supervised and restarted.
     Bridge(bridge_cmd::BridgeArgs),
+    /// Certificates: `cert dev` writes a development CA and certificates for a local mesh.
+    Cert(cert_cmd::CertArgs),
     /// Store maintenance: `store copy --from sled:DIR --to etcd:ENDPOINTS` (and back).
     Store(store_cmd::StoreArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any HTTP client is built: reqwest and rmcp take rustls' process default.
+    switchboard_tls::ensure_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -83,6 +88,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench_cmd::run(args),
             Command::Probe(args) => probe_cmd::run(args).await,
             Command::Bridge(args) => bridge_cmd::run(args).await,
+            Command::Cert(args) => cert_cmd::run(args),
             Command::Store(args) => store_cmd::run(args).await,
         }
     });

@@ -33,8 +33,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// ports on stdout as `LISTEN registry-grpc <addr>` and
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
 pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
-    settings.exposure.check("grpc", settings.registry_addr)?;
-    settings.exposure.check("admin", settings.registry_admin_addr)?;
+    settings.check_exposure()?;
     let store = match settings.etcd {
         Some((config, prefix)) => StoreSpec::Etcd { config, prefix },
         None => StoreSpec::Sled { data_dir: settings.data_dir },
@@ -49,7 +48,11 @@ pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry
         );
     }
     let hosts = (settings.ui && !auth).then_some(settings.admin_allowed_hosts);
-    let ui = |grpc: SocketAddr| hosts.map(|hosts| dashboard(grpc, &hosts)).unwrap_or_default();
+    let (tls_on, client_tls) = (settings.tls.is_some(), settings.client_tls);
+    let ui = |grpc: SocketAddr| {
+        hosts.map(|hosts| dashboard(grpc, &hosts, tls_on, client_tls.as_ref())).unwrap_or_default()
+    };
+    let loaded = loaded.with_tls(settings.tls);
     let running = loaded
         .serve_with_admin_routes(settings.registry_addr, settings.registry_admin_addr, ui)
         .await?;
@@ -58,10 +61,22 @@ pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry
     Ok(running)
 }
 
-/// The dashboard's routes, watching the registry on `grpc`.
-fn dashboard(grpc: SocketAddr, allowed_hosts: &[String]) -> axum::Router {
+/// The dashboard's routes, watching the registry on `grpc` (over TLS with
+/// `client_tls`: a TLS registry is dialled as any client dials it).
+fn dashboard(
+    grpc: SocketAddr,
+    allowed_hosts: &[String],
+    tls_on: bool,
+    client_tls: Option<&switchboard_tls::ClientTls>,
+) -> axum::Router {
     let target = SocketAddr::new(reachable(grpc.ip()), grpc.port());
-    let channel = match switchboard_client::connect_lazy(&target.to_string()) {
+    if tls_on && client_tls.is_none() {
+        tracing::warn!(
+            "dashboard: the registry serves TLS; give --tls-ca (and a client certificate for mTLS) so /ui can read it; /ui is off"
+        );
+        return axum::Router::new();
+    }
+    let channel = match switchboard_client::connect_lazy_with(&target.to_string(), client_tls) {
         Ok(channel) => channel,
         Err(error) => {
             tracing::error!(%error, %target, "dashboard: cannot reach the registry; /ui is off");

@@ -92,6 +92,13 @@ pub struct RegistryArgs {
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// TLS on the gRPC and admin ports.
+    #[command(flatten)]
+    pub tls: ServerTlsArgs,
+    /// TLS of the process's own connections to the registry (the dashboard;
+    /// with `up`, the gateway and the demo agents).
+    #[command(flatten)]
+    pub client_tls: ClientTlsArgs,
     /// Authentication and roles.
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -184,6 +191,22 @@ pub struct RegistrySettings {
     pub exposure: ExposureArgs,
     /// Trace export.
     pub telemetry: TelemetryArgs,
+    /// TLS on both ports (`None`: plaintext).
+    pub tls: Option<switchboard_tls::ServerTls>,
+    /// TLS of the process's own connections to the registry.
+    pub client_tls: Option<switchboard_tls::ClientTls>,
+}
+
+// === impl RegistrySettings ===
+
+impl RegistrySettings {
+    /// Checks both listeners against the exposure rule: both serve TLS with
+    /// the same certificate, and `--auth` guards both.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        let protection = Protection { tls: self.tls.is_some(), auth: self.registry.auth.enabled };
+        self.exposure.check("grpc", self.registry_addr, protection)?;
+        self.exposure.check("admin", self.registry_admin_addr, protection)
+    }
 }
 
 impl RegistryArgs {
@@ -258,6 +281,8 @@ impl RegistryArgs {
             admin_allowed_hosts,
             exposure,
             telemetry: self.telemetry,
+            tls: self.tls.load()?,
+            client_tls: self.client_tls.load("")?,
         })
     }
 }
@@ -316,11 +341,14 @@ impl EtcdChoice {
 // === impl ExposureArgs ===
 
 impl ExposureArgs {
-    /// Checks that `listener` may start on `addr`.
-    pub fn check(&self, listener: &str, addr: SocketAddr) -> Result<(), ConfigError> {
-        // Nothing here configures TLS or auth yet: the flags that do feed
-        // their state in here.
-        let protection = Protection::default();
+    /// Checks that `listener` may start on `addr` with the TLS and auth
+    /// its component configured for it.
+    pub fn check(
+        &self,
+        listener: &str,
+        addr: SocketAddr,
+        protection: Protection,
+    ) -> Result<(), ConfigError> {
         check_listener(listener, addr, protection, self.insecure_allow_plaintext)
             .map_err(|e| ConfigError(e.to_string()))
     }
@@ -393,6 +421,28 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_certificate_file_is_named_with_its_flag() {
+        let args = RegistryArgs {
+            tls: ServerTlsArgs {
+                tls_cert: Some("/nonexistent/server.pem".into()),
+                tls_key: Some("/nonexistent/server-key.pem".into()),
+                tls_client_ca: None,
+            },
+            ..RegistryArgs::default()
+        };
+        let error = args.resolve().unwrap_err().to_string();
+        assert!(error.contains("--tls-cert /nonexistent/server.pem: cannot read"), "{error}");
+        let client =
+            ClientTlsArgs { tls_ca: Some("/nonexistent/ca.pem".into()), ..Default::default() };
+        let error = client.load("127.0.0.1:7600").unwrap_err().to_string();
+        assert!(error.contains("--tls-ca /nonexistent/ca.pem"), "{error}");
+        assert!(
+            ClientTlsArgs::default().load("127.0.0.1:7600").unwrap().is_none(),
+            "plaintext by default"
+        );
+    }
+
+    #[test]
     fn plaintext_off_loopback_is_refused_unless_accepted() {
         use clap::Parser as _;
 
@@ -403,11 +453,11 @@ mod tests {
         }
         let open = ["registry", "--registry-addr", "0.0.0.0:7600"];
         let settings = Registry::parse_from(open).args.resolve().unwrap();
-        let error = settings.exposure.check("grpc", settings.registry_addr).unwrap_err();
+        let error = settings.check_exposure().unwrap_err();
         assert!(error.to_string().contains("--insecure-allow-plaintext"), "{error}");
         let accepted = Registry::parse_from([&open[..], &["--insecure-allow-plaintext"]].concat());
         let settings = accepted.args.resolve().unwrap();
-        assert!(settings.exposure.check("grpc", settings.registry_addr).is_ok());
+        assert!(settings.check_exposure().is_ok());
     }
 
     #[test]
@@ -508,6 +558,12 @@ pub struct GatewayArgs {
     /// Trace export.
     #[command(flatten)]
     pub telemetry: TelemetryArgs,
+    /// TLS on the gateway's port.
+    #[command(flatten)]
+    pub tls: ServerTlsArgs,
+    /// TLS to the registry and to agents.
+    #[command(flatten)]
+    pub client_tls: ClientTlsArgs,
 }
 
 /// Flags of `switchboard up`.
@@ -545,6 +601,21 @@ pub struct GatewaySettings {
     pub telemetry: TelemetryArgs,
 }
 
+// === impl GatewaySettings ===
+
+impl GatewaySettings {
+    /// Checks the gateway's port against the exposure rule.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        // Caller auth at the gateway: OAuth tokens, API keys or client
+        // certificates (any one of them).
+        let protection = Protection {
+            tls: self.gateway.tls.is_some(),
+            auth: self.gateway.access.auth_enabled(),
+        };
+        self.exposure.check("gateway", self.gateway_addr, protection)
+    }
+}
+
 impl GatewayArgs {
     /// Merges flags/env over defaults and validates.
     pub fn resolve(self) -> Result<GatewaySettings, ConfigError> {
@@ -558,6 +629,8 @@ impl GatewayArgs {
         gateway.allowed_hosts = self.options.allowed_hosts;
         gateway.allowed_origins = self.options.allowed_origins;
         gateway.ui = self.ui.enabled(None);
+        gateway.tls = self.tls.load()?;
+        gateway.client_tls = self.client_tls.load(&gateway.registry)?;
         gateway.registry_token = self.token.bearer()?;
         let gateway_addr = parse_addr(
             "gateway_addr",
@@ -572,5 +645,83 @@ impl GatewayArgs {
             exposure: self.exposure,
             telemetry: self.telemetry,
         })
+    }
+}
+
+/// TLS for a component's listeners (`--tls-cert`, `--tls-key`, optional
+/// `--tls-client-ca` for mTLS). The files are reloaded when they change.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServerTlsArgs {
+    /// Serve TLS with this certificate chain (PEM) [default: plaintext].
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mTLS); their names become the
+    /// clients' identities.
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// TLS for a component's connections (`--tls-ca`, optional
+/// `--tls-client-cert`/`--tls-client-key` for mTLS). Any of them, or an
+/// `https://` address, means TLS.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ClientTlsArgs {
+    /// Connect with TLS, trusting this CA (PEM) [default: plaintext, or the system's roots
+    /// for https:// addresses].
+    #[arg(long, env = "SWITCHBOARD_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Present this client certificate (PEM) to servers that require one (mTLS).
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_CERT", requires = "tls_client_key")]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key of --tls-client-cert (PEM).
+    #[arg(long, env = "SWITCHBOARD_TLS_CLIENT_KEY", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
+}
+
+// === impl ServerTlsArgs ===
+
+impl ServerTlsArgs {
+    /// The loaded configuration, or `None` for plaintext; a file that does
+    /// not load is named with its flag.
+    pub fn load(&self) -> Result<Option<switchboard_tls::ServerTls>, ConfigError> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let config = switchboard_tls::ServerTlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: self.tls_client_ca.clone(),
+        };
+        switchboard_tls::ServerTls::load(&config).map(Some).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Whether TLS is asked for.
+    pub fn enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+}
+
+// === impl ClientTlsArgs ===
+
+impl ClientTlsArgs {
+    /// The configuration for connections to `address`: `None` (plaintext)
+    /// unless a flag is given or the address is `https://`.
+    pub fn load(&self, address: &str) -> Result<Option<switchboard_tls::ClientTls>, ConfigError> {
+        let config = self.config();
+        if config == switchboard_tls::ClientTlsConfig::default() && !address.starts_with("https://")
+        {
+            return Ok(None);
+        }
+        switchboard_tls::ClientTls::load(&config).map(Some).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The files named by the flags.
+    pub fn config(&self) -> switchboard_tls::ClientTlsConfig {
+        switchboard_tls::ClientTlsConfig {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_client_cert.clone(),
+            key: self.tls_client_key.clone(),
+        }
     }
 }

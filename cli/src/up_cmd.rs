@@ -9,12 +9,19 @@ use anyhow::Context as _;
 use switchboard_agent::{Agent, RunningAgent};
 use switchboard_examples::{date_service, hello};
 
-use crate::settings::{GatewayArgs, UpArgs};
+use crate::settings::{ClientTlsArgs, ConfigError, GatewayArgs, ServerTlsArgs, UpArgs};
 use crate::{credentials, gateway_cmd, registry_cmd, shutdown, telemetry};
 
 /// Runs everything until a shutdown signal.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let (server_tls, client_tls) = (args.registry.tls.clone(), args.registry.client_tls.clone());
     let registry_settings = args.registry.resolve()?;
+    if registry_settings.tls.is_some() && registry_settings.client_tls.is_none() {
+        return Err(ConfigError(
+            "tls_cert: up serves TLS and dials itself (gateway, demo agents): also give --tls-ca (the CA of --tls-cert), and --tls-client-cert/--tls-client-key with --tls-client-ca".into(),
+        )
+        .into());
+    }
     let auth = registry_settings.registry.auth.clone();
     let bootstrap_file = auth.bootstrap_token_file.clone().unwrap_or_else(|| {
         registry_settings.data_dir.join(switchboard_registry::BOOTSTRAP_TOKEN_FILE)
@@ -29,10 +36,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // One dashboard switch for the whole process: both ports or neither.
     // The dashboard reads the registry without a token: not with auth.
     gateway_settings.gateway.ui = registry_settings.ui && !auth.enabled;
+    // One TLS setting too: every port of the process, every connection in it.
+    gateway_settings.gateway.tls = registry_settings.tls.clone();
+    gateway_settings.gateway.client_tls = registry_settings.client_tls.clone();
     let _telemetry = telemetry::init("switchboard", &registry_settings.telemetry)?;
     let stop = shutdown::on_signal();
     // Every listener is checked before any is bound (the registry's in `start`).
-    gateway_settings.exposure.check("gateway", gateway_settings.gateway_addr)?;
+    gateway_settings.check_exposure()?;
 
     let registry = registry_cmd::start(registry_settings).await?;
     gateway_settings.gateway.registry = registry.grpc_addr.to_string();
@@ -53,7 +63,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let gateway = tokio::spawn(gateway_cmd::serve(gateway_settings, listener, stop.child_token()));
 
     let demo = if args.demo {
-        start_demo(&registry.grpc_addr.to_string(), mesh_token.as_deref()).await?
+        let tls = (&server_tls, &client_tls);
+        start_demo(&registry.grpc_addr.to_string(), tls, mesh_token.as_deref()).await?
     } else {
         Vec::new()
     };
@@ -78,10 +89,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts date-service then hello against the registry.
-async fn start_demo(registry: &str, token: Option<&str>) -> anyhow::Result<Vec<RunningAgent>> {
+/// Starts date-service then hello against the registry, with the process's
+/// TLS settings and token.
+async fn start_demo(
+    registry: &str,
+    (server_tls, client_tls): (&ServerTlsArgs, &ClientTlsArgs),
+    token: Option<&str>,
+) -> anyhow::Result<Vec<RunningAgent>> {
     let demo_agent = |name: &str| {
         let agent = Agent::new(name).registry(registry).listen("127.0.0.1:0");
+        let agent = match (&server_tls.tls_cert, &server_tls.tls_key) {
+            (Some(cert), Some(key)) => agent.tls(switchboard_tls::ServerTlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: server_tls.tls_client_ca.clone(),
+            }),
+            _ => agent,
+        };
+        let agent =
+            if server_tls.enabled() { agent.client_tls(client_tls.config()) } else { agent };
         match token {
             Some(token) => agent.token(token),
             None => agent,

@@ -1,8 +1,13 @@
 //! Channels to a registry: TCP_NODELAY (no Nagle stalls on small messages)
 //! and HTTP/2 keepalive, so a dead registry is noticed without waiting for TCP.
+//!
+//! TLS when the caller gives a [`ClientTls`] (`--tls-ca`, …) or the address
+//! is `https://` (then the system's trusted roots verify the registry);
+//! plaintext otherwise.
 
 use std::time::Duration;
 
+use switchboard_tls::{ClientTls, ClientTlsConfig};
 use tonic::transport::{Channel, Endpoint};
 
 /// Where a registry serves gRPC unless told otherwise (defined once, in the
@@ -37,6 +42,15 @@ pub enum ConnectError {
         /// The transport error with its causes (`transport error: connection refused`).
         cause: String,
     },
+    /// The TLS settings cannot be used.
+    #[error("registry {address}: {source}")]
+    Tls {
+        /// The address given.
+        address: String,
+        /// Which file or flag, and why.
+        #[source]
+        source: switchboard_tls::TlsError,
+    },
 }
 
 /// `host:port` → `http://host:port`; full URIs pass through.
@@ -51,9 +65,28 @@ pub fn endpoint_uri(address: &str) -> String {
     if address.contains("://") { address.to_owned() } else { format!("http://{address}") }
 }
 
-fn endpoint(address: &str) -> Result<Endpoint, ConnectError> {
+/// The TLS configuration to dial `address` with: the caller's, or the
+/// system's roots for an `https://` address, or none (plaintext).
+fn transport(address: &str, tls: Option<&ClientTls>) -> Result<Option<ClientTls>, ConnectError> {
+    match tls {
+        Some(tls) => Ok(Some(tls.clone())),
+        None if address.starts_with("https://") => ClientTls::load(&ClientTlsConfig::default())
+            .map(Some)
+            .map_err(|source| ConnectError::Tls { address: address.to_owned(), source }),
+        None => Ok(None),
+    }
+}
+
+fn endpoint(address: &str, tls: bool) -> Result<Endpoint, ConnectError> {
     let bad = |reason: String| ConnectError::BadAddress { address: address.to_owned(), reason };
-    let endpoint = Endpoint::from_shared(endpoint_uri(address)).map_err(|e| bad(e.to_string()))?;
+    let uri = match address.contains("://") {
+        false if tls => format!("https://{address}"),
+        _ => endpoint_uri(address),
+    };
+    if tls && uri.starts_with("http://") {
+        return Err(bad("a TLS connection needs an https:// address (or host:port)".into()));
+    }
+    let endpoint = Endpoint::from_shared(uri).map_err(|e| bad(e.to_string()))?;
     Ok(endpoint
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
@@ -78,9 +111,24 @@ fn endpoint(address: &str) -> Result<Endpoint, ConnectError> {
 /// # }
 /// ```
 pub async fn connect(address: &str) -> Result<Channel, ConnectError> {
-    endpoint(address)?.connect().await.map_err(|error| ConnectError::Unreachable {
-        address: address.to_owned(),
-        cause: error_chain(&error),
+    connect_with(address, None).await
+}
+
+/// [`connect`] over TLS when `tls` is given (or the address is `https://`).
+pub async fn connect_with(address: &str, tls: Option<&ClientTls>) -> Result<Channel, ConnectError> {
+    let tls = transport(address, tls)?;
+    let endpoint = endpoint(address, tls.is_some())?;
+    let connected = match &tls {
+        Some(tls) => endpoint.connect_with_connector(tls.connector()).await,
+        None => endpoint.connect().await,
+    };
+    connected.map_err(|error| {
+        let mut cause = error_chain(&error);
+        if tls.is_none() && !cause.contains("refused") && !cause.contains("timed out") {
+            // A TLS port answers a plaintext HTTP/2 preface by closing.
+            cause.push_str(" (if the registry serves TLS, give --tls-ca or an https:// address)");
+        }
+        ConnectError::Unreachable { address: address.to_owned(), cause }
     })
 }
 
@@ -96,7 +144,17 @@ pub async fn connect(address: &str) -> Result<Channel, ConnectError> {
 /// # }
 /// ```
 pub fn connect_lazy(address: &str) -> Result<Channel, ConnectError> {
-    Ok(endpoint(address)?.connect_lazy())
+    connect_lazy_with(address, None)
+}
+
+/// [`connect_lazy`] over TLS when `tls` is given (or the address is `https://`).
+pub fn connect_lazy_with(address: &str, tls: Option<&ClientTls>) -> Result<Channel, ConnectError> {
+    let tls = transport(address, tls)?;
+    let endpoint = endpoint(address, tls.is_some())?;
+    Ok(match tls {
+        Some(tls) => endpoint.connect_with_connector_lazy(tls.connector()),
+        None => endpoint.connect_lazy(),
+    })
 }
 
 /// An error and its sources, joined: tonic's own message alone ("transport

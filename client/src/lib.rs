@@ -27,7 +27,8 @@ mod watch_cache;
 pub use backoff::Backoff;
 pub use bearer::{AuthChannel, BadToken, Bearer, TOKEN_ENV};
 pub use connect::{
-    ConnectError, DEFAULT_REGISTRY_ADDR, connect, connect_lazy, endpoint_uri, error_chain,
+    ConnectError, DEFAULT_REGISTRY_ADDR, connect, connect_lazy, connect_lazy_with, connect_with,
+    endpoint_uri, error_chain,
 };
 pub use mcp_call_error::{FailureClass, McpCallError};
 pub use mcp_pool::{McpPool, McpPoolConfig};

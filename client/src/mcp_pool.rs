@@ -50,6 +50,9 @@ pub struct McpPoolConfig {
     pub max_concurrent_requests: usize,
     /// Use only the legacy `initialize` handshake (for old agents).
     pub legacy_only: bool,
+    /// TLS for `https://` agents (their CA, and a client certificate when
+    /// they require one); `None`: the system's trusted roots.
+    pub tls: Option<switchboard_tls::ClientTls>,
 }
 
 // === impl McpPoolConfig ===
@@ -61,6 +64,7 @@ impl Default for McpPoolConfig {
             connect_timeout: Duration::from_secs(5),
             max_concurrent_requests: 256,
             legacy_only: false,
+            tls: None,
         }
     }
 }
@@ -86,18 +90,37 @@ type Session = RunningService<RoleClient, ()>;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Default)]
 pub struct McpPool {
     config: McpPoolConfig,
+    http: reqwest::Client,
     sessions: Mutex<HashMap<String, Arc<OnceCell<Arc<Session>>>>>,
 }
 
 // === impl McpPool ===
 
+impl Default for McpPool {
+    fn default() -> Self {
+        Self::new(McpPoolConfig::default())
+    }
+}
+
 impl McpPool {
     /// An empty pool.
     pub fn new(config: McpPoolConfig) -> Self {
-        Self { config, sessions: Mutex::new(HashMap::new()) }
+        // As rmcp's default client: no idle connections kept (see `connect`),
+        // and agents never redirect.
+        let builder = switchboard_tls::http_client_builder()
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::none());
+        let builder = match &config.tls {
+            Some(tls) => tls.http_client(builder),
+            None => builder,
+        };
+        let http = builder.build().unwrap_or_else(|error| {
+            tracing::warn!(%error, "mcp pool: cannot build the configured http client; using the default");
+            reqwest::Client::new()
+        });
+        Self { config, http, sessions: Mutex::new(HashMap::new()) }
     }
 
     /// Calls `tool` on the agent at `endpoint`.
@@ -188,7 +211,7 @@ impl McpPool {
         // kept-alive connection the first request after a crash fails as
         // "connection closed mid-request", which may have run (measured: the
         // gateway's failover test then fails under load).
-        let transport = StreamableHttpClientTransport::from_config(config);
+        let transport = StreamableHttpClientTransport::with_client(self.http.clone(), config);
         let legacy_only = self.config.legacy_only;
         let connecting = async move {
             if legacy_only {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tonic::transport::Channel;
 
-use crate::{ConnectError, RegistryAddrs, connect, connect_lazy, error_chain};
+use switchboard_tls::ClientTls;
+
+use crate::{ConnectError, RegistryAddrs, connect_lazy_with, connect_with, error_chain};
 
 /// The registry replicas a client may use; clones share which one is
 /// current.
@@ -80,14 +82,14 @@ impl Registries {
     /// that cannot wait; the names are expanded at the first failure).
     /// Nothing is dialled yet.
     pub fn new(addrs: RegistryAddrs) -> Result<Self, ConnectError> {
-        let candidates = candidates(addrs.entries().to_vec(), &[])?;
+        let candidates = candidates(addrs.entries().to_vec(), addrs.tls(), &[])?;
         Ok(Self::with(Some(addrs), candidates))
     }
 
     /// The replicas of `addrs`, each name expanded to every address it
     /// resolves to now. Nothing is dialled yet.
     pub async fn resolve(addrs: RegistryAddrs) -> Result<Self, ConnectError> {
-        let candidates = candidates(addrs.resolve().await, &[])?;
+        let candidates = candidates(addrs.resolve().await, addrs.tls(), &[])?;
         Ok(Self::with(Some(addrs), candidates))
     }
 
@@ -133,13 +135,13 @@ impl Registries {
                 return state.current();
             }
         }
-        let fresh = match &self.inner.addrs {
-            Some(addrs) => addrs.resolve().await,
-            None => Vec::new(),
+        let (fresh, tls) = match &self.inner.addrs {
+            Some(addrs) => (addrs.resolve().await, addrs.tls()),
+            None => (Vec::new(), None),
         };
         let mut state = self.inner.state.lock();
         if state.generation == failed.generation {
-            if let Ok(renewed) = candidates(fresh, &state.candidates)
+            if let Ok(renewed) = candidates(fresh, tls, &state.candidates)
                 && !renewed.is_empty()
             {
                 // Continue after the failed replica when it is still listed.
@@ -214,20 +216,25 @@ pub fn moves_on(status: &tonic::Status) -> bool {
     status.code() == tonic::Code::Unavailable
 }
 
-/// Lazy channels to `addresses`, reusing those already open to the same
-/// address.
-fn candidates(addresses: Vec<String>, open: &[Candidate]) -> Result<Vec<Candidate>, ConnectError> {
+/// Lazy channels to `addresses` (over `tls` when given), reusing those
+/// already open to the same address.
+fn candidates(
+    addresses: Vec<String>,
+    tls: Option<&ClientTls>,
+    open: &[Candidate],
+) -> Result<Vec<Candidate>, ConnectError> {
     addresses
         .into_iter()
         .map(|address| match open.iter().find(|c| c.address == address) {
             Some(candidate) => Ok(candidate.clone()),
-            None => Ok(Candidate { channel: connect_lazy(&address)?, address }),
+            None => Ok(Candidate { channel: connect_lazy_with(&address, tls)?, address }),
         })
         .collect()
 }
 
 /// Connects now to the first replica of `addrs` that answers, trying them in
-/// the order given (names expanded); the error names every address tried.
+/// the order given (names expanded), over the list's TLS when it has one;
+/// the error names every address tried.
 ///
 /// ```no_run
 /// use switchboard_client::{RegistryAddrs, connect_any};
@@ -243,7 +250,7 @@ fn candidates(addresses: Vec<String>, open: &[Candidate]) -> Result<Vec<Candidat
 pub async fn connect_any(addrs: &RegistryAddrs) -> Result<(String, Channel), ConnectError> {
     let mut causes = Vec::new();
     for address in addrs.resolve().await {
-        match connect(&address).await {
+        match connect_with(&address, addrs.tls()).await {
             Ok(channel) => return Ok((address, channel)),
             Err(ConnectError::Unreachable { cause, .. }) => causes.push((address, cause)),
             Err(error) => causes.push((address, error_chain(&error))),

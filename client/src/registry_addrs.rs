@@ -8,10 +8,15 @@
 //! expanded: TLS checks the certificate against the name the client dialled,
 //! and an IP literal would not match it (the transport still tries every
 //! address the name resolves to).
+//!
+//! With a client TLS configuration ([`RegistryAddrs::with_tls`]) every
+//! entry written without a scheme means `https://`, and every replica is
+//! dialled over TLS with it.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use switchboard_tls::ClientTls;
 use tonic::codegen::http::Uri;
 
 use crate::ConnectError;
@@ -31,11 +36,14 @@ use crate::connect::endpoint_uri;
 /// assert!(error.to_string().starts_with("bad registry address \"not an address\""), "{error}");
 /// # Ok::<(), switchboard_client::ConnectError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct RegistryAddrs {
     entries: Vec<String>,
     /// The entries as the user wrote them, for messages.
     given: Vec<String>,
+    /// TLS for every replica (`None`: plaintext, or the system's roots for
+    /// an `https://` entry).
+    tls: Option<ClientTls>,
 }
 
 // === impl RegistryAddrs ===
@@ -69,7 +77,40 @@ impl RegistryAddrs {
                 given.push(entry.to_owned());
             }
         }
-        Ok(Self { entries, given })
+        Ok(Self { entries, given, tls: None })
+    }
+
+    /// Dials every replica over TLS with `tls` (`None`: as the entries say).
+    /// Entries given as `host:port` become `https://host:port`; an explicit
+    /// `http://` entry stays, and connecting to it then fails naming why.
+    ///
+    /// ```
+    /// use switchboard_client::RegistryAddrs;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let dev = switchboard_tls::dev::generate(dir.path(), &[], &[])?;
+    /// let tls = switchboard_tls::ClientTls::load(&dev.client_config(""))?;
+    /// let addrs = RegistryAddrs::parse("10.0.0.1:7600,https://b:7600")?.with_tls(Some(tls));
+    /// assert_eq!(addrs.entries(), ["https://10.0.0.1:7600", "https://b:7600"]);
+    /// assert!(addrs.tls().is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        for (entry, given) in self.entries.iter_mut().zip(&self.given) {
+            if !given.contains("://") {
+                *entry = format!("{scheme}://{given}");
+            }
+        }
+        self.tls = tls;
+        self
+    }
+
+    /// The TLS every replica is dialled with, if any.
+    pub fn tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
     }
 
     /// The addresses as URIs, in the order given, without duplicates.
@@ -101,6 +142,15 @@ impl RegistryAddrs {
             }
         }
         resolved
+    }
+}
+
+impl fmt::Debug for RegistryAddrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryAddrs")
+            .field("entries", &self.entries)
+            .field("tls", &self.tls.is_some())
+            .finish()
     }
 }
 

@@ -58,6 +58,13 @@ pub struct GatewayConfig {
     /// Who may call which tool: authentication, policy, rate limits,
     /// identity to agents, call audit (all off by default).
     pub access: AccessConfig,
+    /// Serve HTTPS with this certificate (`None`: plaintext).
+    pub tls: Option<switchboard_tls::ServerTls>,
+    /// TLS for the gateway's own connections, to the registry (its Watch)
+    /// and to `https://` agents: their CA and, for mTLS, the gateway's
+    /// certificate. `None`: plaintext to a `host:port` registry, the
+    /// system's roots for `https://` addresses.
+    pub client_tls: Option<switchboard_tls::ClientTls>,
 }
 
 // === impl GatewayConfig ===
@@ -75,6 +82,8 @@ impl Default for GatewayConfig {
             allowed_origins: Vec::new(),
             ui: true,
             access: AccessConfig::default(),
+            tls: None,
+            client_tls: None,
         }
     }
 }

@@ -87,10 +87,13 @@ impl Gateway {
         let (listing, _) = watch::channel(Changed::default());
         Self {
             inner: Arc::new(Inner {
-                config,
+                config: config.clone(),
                 table: ArcSwap::from_pointee(RoutingTable::default()),
                 ready: AtomicBool::new(false),
-                upstream: Upstream::new(std::time::Duration::from_secs(5)),
+                upstream: Upstream::new(
+                    std::time::Duration::from_secs(5),
+                    config.client_tls.as_ref(),
+                ),
                 relay: Relay::default(),
                 metrics: GatewayMetrics::new(),
                 listing,

@@ -7,11 +7,13 @@
 //! SSE stream); 2026-07-28 requests are stateless and answered as plain JSON.
 //! `Host` and `Origin` are validated against loopback plus what the operator
 //! configured (DNS-rebinding protection; `*` for deployments behind a proxy).
+//!
+//! With `tls` set the port serves HTTPS only; the gateway's own clients (the
+//! registry's Watch, agents) use `client_tls`.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use switchboard_client::{WatchCache, WatchCacheConfig};
@@ -76,7 +78,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     config.validate().map_err(GatewayError::Config)?;
-    let addrs = switchboard_client::RegistryAddrs::parse(&config.registry)?;
+    let addrs = switchboard_client::RegistryAddrs::parse(&config.registry)?
+        .with_tls(config.client_tls.clone());
     let registries = switchboard_client::Registries::resolve(addrs).await?;
     // The dashboard and the API-key checks read the replica the gateway
     // starts on.
@@ -120,12 +123,7 @@ pub async fn serve(
     });
     let app = router(&config, gateway, readiness, sessions.clone())
         .merge(ui.map(switchboard_dashboard::router).unwrap_or_default());
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = switchboard_tls::serve_http(listener, config.tls.clone(), app, shutdown).await;
     sessions.cancel();
     following.abort();
     result.map_err(GatewayError::Io)

@@ -107,13 +107,19 @@ pub(crate) enum Answer {
 // === impl Upstream ===
 
 impl Upstream {
-    pub fn new(connect_timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    pub fn new(connect_timeout: Duration, tls: Option<&switchboard_tls::ClientTls>) -> Self {
+        let builder = switchboard_tls::http_client_builder()
             .tcp_nodelay(true)
             .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
+            .pool_idle_timeout(Duration::from_secs(60));
+        let builder = match tls {
+            Some(tls) => tls.http_client(builder),
+            None => builder,
+        };
+        let http = builder.build().unwrap_or_else(|error| {
+            tracing::warn!(%error, "upstream: cannot build the configured http client; using the default");
+            reqwest::Client::new()
+        });
         Self {
             http,
             connect_timeout,

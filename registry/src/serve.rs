@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_health::Readiness;
+use switchboard_tls::ServerTls;
 use tokio::net::TcpListener;
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::DropGuard;
@@ -119,6 +120,7 @@ pub struct LoadedRegistry {
     pub registry: Registry,
     readiness: Readiness,
     tasks: RegistryTasks,
+    tls: Option<ServerTls>,
     _close_on_drop: DropGuard,
 }
 
@@ -203,7 +205,7 @@ pub async fn load(
         tokio::spawn(follow_store(reachable, readiness.clone(), registry.closing()));
     }
     let _close_on_drop = registry.closing().drop_guard();
-    Ok(LoadedRegistry { registry, readiness, tasks, _close_on_drop })
+    Ok(LoadedRegistry { registry, readiness, tasks, tls: None, _close_on_drop })
 }
 
 /// Holds the registry not ready (`store` pending in `/readyz`) while the
@@ -298,6 +300,13 @@ impl From<TcpListener> for Listen {
 // === impl LoadedRegistry ===
 
 impl LoadedRegistry {
+    /// Serve both ports over TLS (`Some`), or plaintext (`None`, the
+    /// default).
+    pub fn with_tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Binds (or takes) the two ports and serves on them.
     pub async fn serve(
         self,
@@ -336,21 +345,24 @@ impl LoadedRegistry {
     ) -> Result<RunningRegistry, RunError> {
         let (grpc, grpc_addr) = grpc.into().bind("registry-grpc").await?;
         let (admin, admin_addr) = admin.into().bind("registry-admin").await?;
-        let LoadedRegistry { registry, readiness, tasks, _close_on_drop } = self;
+        let LoadedRegistry { registry, readiness, tasks, tls, _close_on_drop } = self;
+        let tls_on = tls.is_some();
         let closing = registry.closing();
         let grpc = tokio::spawn(server::serve_grpc(
             registry.clone(),
             grpc,
+            tls.clone(),
             closing.clone().cancelled_owned(),
         ));
         let admin = tokio::spawn(server::serve_admin(
             registry.clone(),
             readiness,
             admin,
+            tls,
             extra(grpc_addr),
             closing.cancelled_owned(),
         ));
-        tracing::info!(%grpc_addr, %admin_addr, "registry serving");
+        tracing::info!(%grpc_addr, %admin_addr, tls = tls_on, "registry serving");
         Ok(RunningRegistry { grpc_addr, admin_addr, registry, grpc, admin, tasks, _close_on_drop })
     }
 

@@ -6,6 +6,10 @@
 //! ([`GrpcServerTraceLayer`]). A request tonic cannot decode — over
 //! `limits.max_message_bytes`, or not the RPC's message — is answered
 //! `RESOURCE_EXHAUSTED` or `INVALID_ARGUMENT` ([`DecodeErrors`]).
+//!
+//! Both ports speak TLS when given a [`ServerTls`] (with mTLS, the client
+//! certificate's names reach every request as `PeerNames`); plaintext
+//! otherwise, which is the default on loopback.
 
 mod decode_errors;
 
@@ -18,9 +22,9 @@ use switchboard_proto::v1::access_service_server::AccessServiceServer;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
 use switchboard_telemetry::grpc::GrpcServerTraceLayer;
+use switchboard_tls::{Incoming, PeerNamesLayer, ServerTls};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::registry::Registry;
 use crate::service::watch::WatchServer;
@@ -66,6 +70,7 @@ pub enum ServeError {
 pub async fn serve_grpc(
     registry: Registry,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -85,7 +90,7 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let max = registry.config().limits.max_message_bytes;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = Incoming::new(listener, tls);
     // Reflection describes the contract, never the state, so like health it
     // stays open with auth on; a setting leaves it out altogether.
     let reflection = registry.config().auth.reflection;
@@ -94,6 +99,7 @@ pub async fn serve_grpc(
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .layer(PeerNamesLayer)
         .layer(GrpcServerTraceLayer)
         .add_service(health_service)
         .add_optional_service(reflection.then_some(reflection_v1))
@@ -151,12 +157,13 @@ pub async fn serve_admin(
     registry: Registry,
     readiness: Readiness,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     extra: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let sd = crate::sd::sd_router(registry.clone());
     let renderer: MetricsRenderer = Arc::new(move || registry.render_metrics());
     let router = probe_router(readiness, renderer).merge(sd).merge(extra);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    switchboard_tls::serve_http(listener, tls, router, shutdown).await?;
     Ok(())
 }

@@ -41,6 +41,7 @@ impl AgentProcess {
     /// `env!("CARGO_BIN_EXE_<name>")`) with `args` and extra environment, and
     /// waits until it registered.
     pub fn spawn_exe(path: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        switchboard_tls::ensure_crypto_provider();
         let bin = path.display().to_string();
         let mut command = Command::new(path);
         command.args(args).env("RUST_LOG", "warn");

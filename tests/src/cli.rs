@@ -36,6 +36,7 @@ impl CliRun {
 /// A `switchboard` command, without any `SWITCHBOARD_*` setting inherited
 /// from the test's environment.
 pub fn cli_command(args: &[&str]) -> tokio::process::Command {
+    switchboard_tls::ensure_crypto_provider();
     let mut command = tokio::process::Command::new(crate::switchboard_bin());
     command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (key, _) in std::env::vars_os() {

@@ -124,6 +124,7 @@ impl EtcdCluster {
     /// The value of an unlabelled counter or gauge on member `index`'s
     /// `/metrics`, e.g. `etcd_mvcc_put_total` (0 when absent).
     pub async fn metric(&self, index: usize, name: &str) -> f64 {
+        switchboard_tls::ensure_crypto_provider();
         let url = format!("http://{}/metrics", self.endpoint(index));
         let body = reqwest::get(&url).await.expect("etcd metrics").text().await.expect("body");
         crate::metric_value(&body, name).unwrap_or(0.0)

@@ -100,7 +100,7 @@ impl Drop for InProcessGateway {
 
 /// A reqwest client that never waits longer than [`HTTP_TIMEOUT`].
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().expect("reqwest client")
+    switchboard_tls::http_client_builder().timeout(HTTP_TIMEOUT).build().expect("reqwest client")
 }
 
 /// `GET url`: status and body (panics if no answer within [`HTTP_TIMEOUT`]).

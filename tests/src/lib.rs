@@ -51,6 +51,9 @@ where
 
 /// Logs of the code under test, once per test binary (`SWITCHBOARD_LOG`).
 pub fn init_logging() {
+    // Before any HTTP client of the test is built (reqwest and rmcp take
+    // rustls' process default).
+    switchboard_tls::ensure_crypto_provider();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")

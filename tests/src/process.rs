@@ -85,6 +85,7 @@ impl SwitchboardProcess {
         wait_for: &[&str],
         log: Option<tempfile::NamedTempFile>,
     ) -> Self {
+        switchboard_tls::ensure_crypto_provider();
         let mut command = Command::new(switchboard_bin());
         command.args(args).envs(env.iter().copied());
         if let Some(log) = &log {

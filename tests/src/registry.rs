@@ -120,6 +120,7 @@ impl TestRegistryBuilder {
 
     /// Starts the registry and waits until it serves.
     pub async fn start(self) -> TestRegistry {
+        switchboard_tls::ensure_crypto_provider();
         if self.child.is_some() {
             return self.spawn().await;
         }

@@ -153,6 +153,7 @@ async fn without_an_etcd_quorum_the_registry_is_not_ready_but_answers_and_recove
     let running = registry(&cluster, "/switchboard").await;
     let agent = running.registry.register(common::provider("a", "a", "1.0.0", &[])).await.unwrap();
     let readyz = format!("http://{}/readyz", running.admin_addr);
+    switchboard_tls::ensure_crypto_provider();
     let status = |url: String| async move {
         let response = reqwest::get(&url).await.ok()?;
         Some((response.status().as_u16(), response.text().await.ok()?))

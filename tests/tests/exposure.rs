@@ -28,6 +28,7 @@ fn local(process: &SwitchboardProcess, name: &str) -> SocketAddr {
 }
 
 async fn metrics(addr: SocketAddr) -> String {
+    switchboard_tls::ensure_crypto_provider();
     let url = format!("http://{addr}/metrics");
     reqwest::get(&url).await.expect("GET /metrics").text().await.expect("metrics text")
 }
@@ -59,6 +60,61 @@ async fn a_registry_on_a_non_loopback_address_without_tls_and_auth_refuses_to_st
         "0.0.0.0:0",
     ];
     assert_refused(&cli(&up).await, "0.0.0.0:0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_auth_let_the_registry_listen_on_a_non_loopback_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = switchboard_tls::dev::generate(&dir.path().join("certs"), &[], &[]).unwrap();
+    let data = dir.path().join("data");
+    let (cert, key) = (certs.server_cert.to_str().unwrap(), certs.server_key.to_str().unwrap());
+    let open = [
+        "registry",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--registry-addr",
+        "0.0.0.0:0",
+        "--registry-admin-addr",
+        "0.0.0.0:0",
+    ];
+    // One of the two is not enough; the message names what is missing.
+    let tls_only = cli(&[&open[..], &["--tls-cert", cert, "--tls-key", key]].concat()).await;
+    assert_refused(&tls_only, "0.0.0.0:0");
+    assert!(tls_only.stderr.contains("without auth"), "{}", tls_only.stderr);
+    let auth_only = cli(&[&open[..], &["--auth"]].concat()).await;
+    assert_refused(&auth_only, "0.0.0.0:0");
+    assert!(auth_only.stderr.contains("without TLS:"), "{}", auth_only.stderr);
+
+    let both = [&open[..], &["--tls-cert", cert, "--tls-key", key, "--auth"]].concat();
+    let registry = SwitchboardProcess::spawn(&both, &["registry-grpc", "registry-admin"]);
+    // It serves TLS there and asks for a token.
+    let grpc = local(&registry, "registry-grpc").to_string();
+    let ca = certs.ca.to_str().unwrap();
+    let anonymous = cli(&["agents", "--registry", &grpc, "--tls-ca", ca]).await;
+    assert_eq!(anonymous.code, 5, "refused without a token: {anonymous:#?}");
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let agents =
+        cli(&["agents", "--registry", &grpc, "--tls-ca", ca, "--token", token.trim()]).await;
+    assert_eq!(agents.code, 0, "{agents:#?}");
+    assert!(registry.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_with_tls_needs_caller_auth_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = switchboard_tls::dev::generate(dir.path(), &[], &[]).unwrap();
+    let registry = TestRegistry::start().await;
+    let target = registry.addr.to_string();
+    let (cert, key) = (certs.server_cert.to_str().unwrap(), certs.server_key.to_str().unwrap());
+    let args = ["gateway", "--gateway-addr", "0.0.0.0:0", "--registry", &target];
+    let run = cli(&[&args[..], &["--tls-cert", cert, "--tls-key", key]].concat()).await;
+    assert_refused(&run, "0.0.0.0:0");
+    assert!(run.stderr.contains("without auth"), "{}", run.stderr);
+    // With caller auth (API keys checked at the registry) it starts.
+    let secured = [&args[..], &["--tls-cert", cert, "--tls-key", key, "--api-keys"]].concat();
+    let gateway = SwitchboardProcess::spawn(&secured, &["gateway"]);
+    assert!(gateway.terminate().success());
+    registry.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,7 +72,9 @@ async fn prompts_pass_through_and_tool_calls_are_counted_by_outcome() {
         health: crate::health::Health::start(Vec::new(), &stop).0,
         registered: tokio::sync::watch::channel(false).1,
     };
-    let serving = tokio::spawn(crate::server::serve(listener, Author, settings, stop.clone()));
+    let serving =
+        tokio::spawn(crate::server::serve(listener, None, Author, settings, stop.clone()));
+    switchboard_tls::ensure_crypto_provider();
 
     let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
     let client = ().serve(transport).await.unwrap();

@@ -99,7 +99,7 @@ async fn restarts(
         let restarted = target.restart().await?;
         serving.record(restarted.to_serving);
         let restart_at = Instant::now() - restarted.to_serving;
-        let channel = switchboard_client::connect(&target.addr).await?;
+        let channel = crate::helpers::connect(&target.addr).await?;
         let first = census(&channel, stored.prefix).await?;
         ctx.progress.say(format!(
             "serving {:.0} ms after exec; {} agents, {} degraded, {} expired",

@@ -32,7 +32,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let crashes = options.iterations.map_or(if options.smoke { 2 } else { 20 }, |i| i.min(50));
     let target = ctx.target(&[]).await?;
     let tag = run_tag();
-    let channel = switchboard_client::connect(&target.addr).await?;
+    let channel = crate::helpers::connect(&target.addr).await?;
     ctx.progress.say(format!("{joins} provider joins and leaves"));
     let (join, leave) = join_and_leave(&channel, &tag, joins).await?;
     report.rows.push(Row::samples("provider joins → dependent rewired", &join));

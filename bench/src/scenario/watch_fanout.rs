@@ -84,7 +84,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
 async fn measure(ctx: &Ctx<'_>, target: &RegistryTarget, case: Case) -> BenchResult<Row> {
     let Case { watchers, background, rate, length } = case;
     let tag = run_tag();
-    let driver = switchboard_client::connect(&target.addr).await?;
+    let driver = crate::helpers::connect(&target.addr).await?;
     let population = if background > 0 {
         let connections = ctx.options.connections_for(background, 2);
         Some(ctx.populate(target, "bg", &tag, background, connections).await?)

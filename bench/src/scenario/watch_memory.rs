@@ -118,7 +118,7 @@ async fn burst_case(ctx: &Ctx<'_>, watchers: usize, burst: usize) -> BenchResult
     let tag = run_tag();
     let connections = ctx.options.connections_for(burst, 2);
     let population = ctx.populate(&target, "wd", &tag, burst, connections).await?;
-    let driver = switchboard_client::connect(&target.addr).await?;
+    let driver = crate::helpers::connect(&target.addr).await?;
     let probe = RegistryServiceClient::new(driver)
         .register_agent(agent_request("wdprobe", &tag, 0))
         .await

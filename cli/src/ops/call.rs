@@ -14,6 +14,7 @@ use switchboard_client::{McpCallError, McpPool, McpPoolConfig};
 
 use super::ExitCode;
 use super::common::{self, GatewayFlag, Output, OutputFlag};
+use crate::settings::ClientTlsArgs;
 
 /// Flags of `switchboard call`.
 #[derive(Debug, Args)]
@@ -28,6 +29,9 @@ pub struct CallArgs {
     timeout: Duration,
     #[command(flatten)]
     gateway: GatewayFlag,
+    /// TLS to the gateway.
+    #[command(flatten)]
+    tls: ClientTlsArgs,
     #[command(flatten)]
     output: OutputFlag,
 }
@@ -42,8 +46,9 @@ pub async fn run(args: CallArgs) -> anyhow::Result<()> {
         }
     };
     let gateway = &args.gateway.gateway;
+    let tls = common::client_tls(&args.tls, gateway)?;
     let pool =
-        McpPool::new(McpPoolConfig { call_timeout: args.timeout, ..McpPoolConfig::default() });
+        McpPool::new(McpPoolConfig { call_timeout: args.timeout, tls, ..McpPoolConfig::default() });
     let mut params = CallToolRequestParams::new(args.tool.clone());
     params.arguments = Some(arguments);
     let result = match pool.call_tool(gateway, params).await {

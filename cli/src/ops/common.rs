@@ -9,6 +9,7 @@ use switchboard_proto::v1::AgentStatus;
 use crate::credentials::TokenArgs;
 
 use super::ExitCode;
+use crate::settings::ClientTlsArgs;
 
 /// Agent filters shared by `agents` and `watch` (combined with AND).
 #[derive(Debug, Clone, Args)]
@@ -27,8 +28,9 @@ pub struct AgentFilter {
     pub name: Option<String>,
 }
 
-/// `--registry`: where the registry's gRPC API listens, and the token to
-/// present there.
+/// `--registry`: where the registry's gRPC API listens, the token to
+/// present there, and how to reach it over TLS (the same CA serves for the
+/// gateway where a command dials both).
 #[derive(Debug, Clone, Args)]
 pub struct RegistryFlag {
     /// The registry's gRPC address (`host:port` or URL), or several
@@ -38,6 +40,9 @@ pub struct RegistryFlag {
     /// The token sent with every call.
     #[command(flatten)]
     pub token: TokenArgs,
+    /// TLS to the registry.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 /// `--gateway`: the gateway's MCP endpoint.
@@ -91,17 +96,31 @@ impl From<StatusFilter> for AgentStatus {
     }
 }
 
-/// Connects now to the first registry of the list that answers, sending the
-/// flag's token with every call: a bad entry or token is exit code 2, none
+/// The TLS configuration for `address`, or `None`: a file that does not
+/// load is a usage mistake (exit code 2) naming the file and its flag.
+pub fn client_tls(
+    tls: &ClientTlsArgs,
+    address: &str,
+) -> anyhow::Result<Option<switchboard_tls::ClientTls>> {
+    tls.load(address).map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))
+}
+
+/// Connects now to the first registry of the list that answers, over TLS
+/// when the flags or the addresses ask for it, sending the flag's token
+/// with every call: a bad entry, token or TLS file is exit code 2, none
 /// reachable exit code 3.
 pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<AuthChannel> {
     let bearer = flag.token.bearer().map_err(|error| ExitCode::error(ExitCode::USAGE, error.0))?;
+    let tls = client_tls(&flag.tls, &flag.registry)?;
     let connected = match switchboard_client::RegistryAddrs::parse(&flag.registry) {
-        Ok(addrs) => switchboard_client::connect_any(&addrs).await.map(|(_, channel)| channel),
+        Ok(addrs) => {
+            switchboard_client::connect_any(&addrs.with_tls(tls)).await.map(|(_, channel)| channel)
+        }
         Err(error) => Err(error),
     };
     let channel = connected.map_err(|error| match error {
-        switchboard_client::ConnectError::BadAddress { .. } => {
+        switchboard_client::ConnectError::BadAddress { .. }
+        | switchboard_client::ConnectError::Tls { .. } => {
             ExitCode::error(ExitCode::USAGE, error.to_string())
         }
         switchboard_client::ConnectError::Unreachable { .. } => {
@@ -114,6 +133,25 @@ pub async fn registry(flag: &RegistryFlag) -> anyhow::Result<AuthChannel> {
 /// Maps a failed registry call to its exit code, with the registry's message.
 pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
     let message = status.message();
+    // A plaintext HTTP/2 client on a TLS port: the connection opens, then
+    // the first call fails at the transport, or is cancelled when the
+    // server drops the connection.
+    let transport = matches!(
+        (status.code(), message),
+        (tonic::Code::Unknown, "transport error")
+            | (tonic::Code::Cancelled, "operation was canceled")
+    ) || message.starts_with("h2 protocol error");
+    if transport {
+        let cause = std::error::Error::source(status)
+            .map(|source| format!(": {}", switchboard_client::error_chain(source)))
+            .unwrap_or_default();
+        return ExitCode::error(
+            ExitCode::UNREACHABLE,
+            format!(
+                "cannot reach the registry at {address}: {message}{cause} (if the registry serves TLS, give --tls-ca or an https:// address)"
+            ),
+        );
+    }
     match status.code() {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => ExitCode::error(
             ExitCode::UNREACHABLE,

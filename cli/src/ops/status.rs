@@ -20,6 +20,7 @@ use tonic_health::pb::health_client::HealthClient;
 use super::ExitCode;
 use super::common::{self, GatewayFlag, Output, OutputFlag, RegistryFlag};
 use super::table::Table;
+use crate::settings::ClientTlsArgs;
 
 /// Longest wait for each probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,8 +60,11 @@ struct GatewayReport {
 /// Probes both and prints the report.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     let registry = probe_registry(&args.registry).await;
-    let gateway =
-        if args.skip_gateway { None } else { Some(probe_gateway(&args.gateway.gateway).await) };
+    let gateway = if args.skip_gateway {
+        None
+    } else {
+        Some(probe_gateway(&args.gateway.gateway, &args.registry.tls).await)
+    };
     match args.output.output {
         Output::Json => common::print_json(&report_json(&args, &registry, gateway.as_ref())),
         Output::Table => print!("{}", report_table(&args, &registry, gateway.as_ref())),
@@ -82,7 +86,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn probe_registry(flag: &common::RegistryFlag) -> RegistryReport {
+async fn probe_registry(flag: &RegistryFlag) -> RegistryReport {
     let address = flag.registry.as_str();
     let channel = match common::registry(flag).await {
         Ok(channel) => channel,
@@ -131,7 +135,7 @@ async fn probe_registry(flag: &common::RegistryFlag) -> RegistryReport {
     report
 }
 
-async fn probe_gateway(url: &str) -> GatewayReport {
+async fn probe_gateway(url: &str, tls: &ClientTlsArgs) -> GatewayReport {
     let base = match reqwest::Url::parse(url) {
         Ok(base) => base,
         Err(error) => {
@@ -141,7 +145,18 @@ async fn probe_gateway(url: &str) -> GatewayReport {
             };
         }
     };
-    let client = match reqwest::Client::builder().timeout(PROBE_TIMEOUT).build() {
+    let tls = match common::client_tls(tls, url) {
+        Ok(tls) => tls,
+        Err(error) => {
+            return GatewayReport { error: Some(error.to_string()), ..Default::default() };
+        }
+    };
+    let builder = switchboard_tls::http_client_builder().timeout(PROBE_TIMEOUT);
+    let builder = match &tls {
+        Some(tls) => tls.http_client(builder),
+        None => builder,
+    };
+    let client = match builder.build() {
         Ok(client) => client,
         Err(error) => {
             return GatewayReport { error: Some(error.to_string()), ..Default::default() };
