@@ -44,7 +44,7 @@ enum Command {
     /// Run the registry and the gateway in one process on the embedded store.
     Up(Box<UpArgs>),
     /// Run the registry alone.
-    Registry(RegistryArgs),
+    Registry(Box<RegistryArgs>),
     /// Run the MCP gateway alone, fed by a registry's Watch stream.
     Gateway(Box<GatewayArgs>),
     /// Operator commands: agents, agent, resolve, watch, call, status, token, whoami, key.
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up_cmd::run(*args).await,
-            Command::Registry(args) => registry_cmd::run(args).await,
+            Command::Registry(args) => registry_cmd::run(*args).await,
             Command::Gateway(args) => gateway_cmd::run(*args).await,
             Command::Ops(command) => ops::run(command).await,
             Command::Audit(args) => audit_cmd::run(args),

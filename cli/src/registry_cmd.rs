@@ -32,8 +32,14 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
 /// Starts the registry on the settings' store and ports, and announces the
 /// ports on stdout as `LISTEN registry-grpc <addr>` and
 /// `LISTEN registry-admin <addr>`: the lines scripts and tests wait for.
-pub async fn start(settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
+pub async fn start(mut settings: RegistrySettings) -> anyhow::Result<RunningRegistry> {
     settings.check_exposure()?;
+    // The bootstrap admin token is a local file whatever the store: etcd
+    // keeps only its hash, like sled.
+    if settings.registry.auth.bootstrap_token_file.is_none() {
+        settings.registry.auth.bootstrap_token_file =
+            Some(settings.data_dir.join(switchboard_registry::BOOTSTRAP_TOKEN_FILE));
+    }
     let store = match settings.etcd {
         Some((config, prefix)) => StoreSpec::Etcd { config, prefix },
         None => StoreSpec::Sled { data_dir: settings.data_dir },

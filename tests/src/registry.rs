@@ -135,6 +135,11 @@ impl TestRegistryBuilder {
         let store = self.chosen_backend().store(dir.path());
         let mut config = self.config.clone().unwrap_or_default();
         config.auth.enabled |= self.auth;
+        // Where `admin_token` reads it, on every back end.
+        if config.auth.bootstrap_token_file.is_none() {
+            config.auth.bootstrap_token_file =
+                Some(dir.path().join(switchboard_registry::BOOTSTRAP_TOKEN_FILE));
+        }
         let loaded = switchboard_registry::load(config, store).await.expect("load the registry");
         UnservedRegistry { registry: loaded.registry.clone(), dir, loaded, again: self }
     }
