@@ -4,7 +4,8 @@
 degraded when nothing is wired; `forecast(city, days)` needs nothing. Settings come from the
 environment: SWITCHBOARD_REGISTRY, SWITCHBOARD_AGENT_ADDR (or _HOST / _PORT),
 SWITCHBOARD_AGENT_ENDPOINT, SWITCHBOARD_AGENT_ALLOWED_HOSTS, SWITCHBOARD_TOKEN (for a registry
-started with --auth), SWITCHBOARD_LOG.
+started with --auth), SWITCHBOARD_TLS_CA / _CLIENT_CERT / _CLIENT_KEY (TLS to the registry),
+SWITCHBOARD_TLS_CERT / _KEY / _CLIENT_CA (serve HTTPS), SWITCHBOARD_LOG.
 """
 
 from switchboard_agent import Dependency, DependencyError, Mesh

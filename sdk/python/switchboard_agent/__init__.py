@@ -15,6 +15,7 @@ from .dependency import Dependency, DependencyError, Unresolved, text_of
 from .health import HealthCheck
 from .mesh import Mesh, configure_logging
 from .runtime import DEFAULT_REGISTRY, Backoff, MeshAgent, MeshTool, Wiring
+from .tls import TlsConfigError
 
 __all__ = [
     "DEFAULT_REGISTRY",
@@ -25,6 +26,7 @@ __all__ = [
     "Mesh",
     "MeshAgent",
     "MeshTool",
+    "TlsConfigError",
     "Unresolved",
     "Wiring",
     "configure_logging",

@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import httpx2
 from mcp import Client, MCPError
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 from mcp.types import CallToolResult
 
 from . import _proto
 
 CALL_TIMEOUT = 30.0
+# The agent's client TLS (set when it has one): trusted for providers at https:// endpoints.
+_tls: ssl.SSLContext | None = None
+
+
+def use_tls(context: ssl.SSLContext) -> None:
+    """Calls to providers at `https://` endpoints trust this context's CA and show its client
+    certificate (the agent's `SWITCHBOARD_TLS_*` client settings)."""
+    global _tls
+    _tls = context
+
+
+@contextlib.asynccontextmanager
+async def _client(endpoint: str) -> AsyncIterator[Client]:
+    if _tls is None or not endpoint.lower().startswith("https://"):
+        async with Client(endpoint) as client:
+            yield client
+        return
+    timeout = httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT)
+    async with httpx2.AsyncClient(verify=_tls, timeout=timeout) as http:
+        async with Client(streamable_http_client(endpoint, http_client=http)) as client:
+            yield client
 
 
 class DependencyError(Exception):
@@ -71,7 +97,7 @@ class Dependency:
             provider = providers[(start + offset) % len(providers)]
             try:
                 async with asyncio.timeout(CALL_TIMEOUT):
-                    async with Client(provider.endpoint) as client:
+                    async with _client(provider.endpoint) as client:
                         result = await client.call_tool(provider.tool_name, arguments or {})
             except MCPError as e:
                 raise DependencyError(f"{self.capability}: provider error: {e.message}") from e

@@ -29,6 +29,7 @@ from mcp.server.mcpserver import MCPServer
 from .dependency import Dependency
 from .health import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HealthCheck
 from .runtime import MeshAgent, MeshTool
+from .tls import TlsConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DependencyLike = Dependency | str | Mapping[str, Any]
@@ -57,7 +58,8 @@ def _is_dependency(hint: Any) -> bool:
 class Mesh:
     """An MCP server (`self.server`, the official SDK's `MCPServer`) plus its mesh metadata.
 
-    Settings left unset come from the environment, with the Rust SDK's names (see `MeshAgent`).
+    Settings left unset come from the environment, with the Rust SDK's names (see `MeshAgent`;
+    `tls_*` are the `SWITCHBOARD_TLS_*` settings there).
     `require_registry=True` exits non-zero at once when the registry cannot be reached; by default
     the agent serves at once and registers in the background when the registry appears.
     """
@@ -77,6 +79,12 @@ class Mesh:
         drain_timeout: float = 10.0,
         server: MCPServer | None = None,
         token: str | None = None,
+        tls_ca: str | None = None,
+        tls_client_cert: str | None = None,
+        tls_client_key: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_client_ca: str | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -87,7 +95,9 @@ class Mesh:
             "registry": registry, "host": host, "port": port, "endpoint": endpoint,
             "labels": dict(labels or {}), "allowed_hosts": list(allowed_hosts),
             "require_registry": require_registry, "drain_timeout": drain_timeout,
-            "token": token,
+            "token": token, "tls_ca": tls_ca, "tls_client_cert": tls_client_cert,
+            "tls_client_key": tls_client_key, "tls_cert": tls_cert, "tls_key": tls_key,
+            "tls_client_ca": tls_client_ca,
         }
         self.agent: MeshAgent | None = None
 
@@ -166,7 +176,11 @@ class Mesh:
 
     async def serve(self) -> None:
         """Runs the agent until SIGTERM or ctrl-c (then deregisters and drains)."""
-        self.agent = self.make_agent()
+        try:
+            self.agent = self.make_agent()
+        except TlsConfigError as e:
+            # A configuration mistake, not a crash: one line naming the setting and the file.
+            raise SystemExit(f"tls: {e}") from e
         await self.agent.serve()
 
     def run(self) -> None:

@@ -23,7 +23,7 @@ log = logging.getLogger("switchboard_agent")
 
 
 def parse_registries(text: str) -> list[str]:
-    """`a:7600,http://b:7600` → gRPC targets `["a:7600", "b:7600"]`, in order, without duplicates.
+    """`a:7600,https://b:7600` → gRPC targets `["a:7600", "b:7600"]`, in order, without duplicates.
 
     Raises ValueError naming the bad entry.
     """
@@ -38,8 +38,8 @@ def parse_registries(text: str) -> list[str]:
             port = parts.port
         except ValueError as e:
             raise ValueError(f"bad registry address {entry!r}: {e}") from e
-        if parts.scheme != "http":
-            raise ValueError(f"bad registry address {entry!r}: the scheme must be http")
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"bad registry address {entry!r}: the scheme must be http or https")
         host = parts.hostname
         if not host or " " in host or parts.path not in ("", "/"):
             raise ValueError(f"bad registry address {entry!r}: want host:port")
@@ -47,6 +47,12 @@ def parse_registries(text: str) -> list[str]:
         if target not in targets:
             targets.append(target)
     return targets
+
+
+def uses_https(text: str) -> bool:
+    """Whether an entry of the list is an `https://` URI: then every replica is dialed with TLS
+    (the replicas of one registry serve alike)."""
+    return any(raw.strip().lower().startswith("https://") for raw in text.split(","))
 
 
 def _target(host: str, port: int) -> str:
@@ -80,9 +86,18 @@ async def _expand(target: str) -> list[str]:
 class Registries:
     """The registry replicas of one agent, each with its own channel, and the current one."""
 
-    def __init__(self, targets: list[str], options: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        targets: list[str],
+        options: list[tuple[str, int]],
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.targets = targets
         self._options = options
+        self._credentials = credentials
+        # Resolved address → the name it came from: TLS verifies the certificate against the
+        # name the operator gave, not the IP it resolved to.
+        self._names: dict[str, str] = {}
         self._addresses = list(targets)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._index = random.randrange(len(self._addresses))
@@ -92,6 +107,8 @@ class Registries:
         expanded: list[str] = []
         for target in self.targets:
             for address in await _expand(target):
+                if address != target:
+                    self._names[address] = target.rpartition(":")[0].strip("[]")
                 if address not in expanded:
                     expanded.append(address)
         current = self.address
@@ -111,7 +128,14 @@ class Registries:
         """The channel to the current replica (opened on first use)."""
         address = self.address
         if address not in self._channels:
-            self._channels[address] = grpc.aio.insecure_channel(address, options=self._options)
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(address, options=self._options)
+            else:
+                options = list(self._options)
+                if address in self._names:
+                    options.append(("grpc.ssl_target_name_override", self._names[address]))
+                channel = grpc.aio.secure_channel(address, self._credentials, options=options)
+            self._channels[address] = channel
         return self._channels[address]
 
     async def failed(self) -> None:

@@ -56,10 +56,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from . import _proto, process_metrics
+from . import _proto, dependency, process_metrics
 from .dependency import Dependency
 from .health import Health, HealthCheck
-from .registries import Registries, parse_registries
+from .registries import Registries, parse_registries, uses_https
+from .tls import ClientTls, ServerTls
 
 log = logging.getLogger("switchboard_agent")
 
@@ -203,7 +204,17 @@ class MeshAgent:
     `SWITCHBOARD_AGENT_ENDPOINT` (the URL advertised, default `http://<host>:<port>/mcp`),
     `SWITCHBOARD_AGENT_ALLOWED_HOSTS` (extra `Host` headers accepted, comma-separated; `*`: any),
     `SWITCHBOARD_TOKEN` (the registry token of a registry started with `--auth`, sent as
-    `authorization: Bearer <token>` metadata on every registry call and stream).
+    `authorization: Bearer <token>` metadata on every registry call and stream; over TLS too).
+
+    TLS, with the names of every Switchboard component (or the `tls_*` settings):
+    `SWITCHBOARD_TLS_CA` (`tls_ca`: dial the registry, and providers at `https://` endpoints,
+    with TLS trusting this CA; an `https://` registry address alone uses the system's roots),
+    `SWITCHBOARD_TLS_CLIENT_CERT` / `SWITCHBOARD_TLS_CLIENT_KEY` (`tls_client_cert`,
+    `tls_client_key`: the client certificate for servers that require one, mTLS);
+    `SWITCHBOARD_TLS_CERT` / `SWITCHBOARD_TLS_KEY` (`tls_cert`, `tls_key`: the MCP endpoint serves
+    HTTPS and is advertised as `https://<host>:<port>/mcp`), `SWITCHBOARD_TLS_CLIENT_CA`
+    (`tls_client_ca`: it also requires client certificates signed by this CA, as a gateway with
+    `--tls-client-cert` shows). A missing or unreadable file fails at startup, naming the setting.
     """
 
     server: MCPServer
@@ -220,6 +231,12 @@ class MeshAgent:
     drain_timeout: float = DRAIN_TIMEOUT
     health_checks: list[HealthCheck] = field(default_factory=list)
     token: str | None = field(default=None, repr=False)
+    tls_ca: str | None = None
+    tls_client_cert: str | None = None
+    tls_client_key: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
 
     agent_id: str = field(init=False, default="")
     registered: bool = field(init=False, default=False)
@@ -231,7 +248,17 @@ class MeshAgent:
             targets = parse_registries(self.registry)
         except ValueError as e:
             raise ValueError(f"registry: {e}") from e
-        self._registries = Registries(targets, CHANNEL_OPTIONS)
+        client_tls = ClientTls.resolve(self.tls_ca, self.tls_client_cert, self.tls_client_key)
+        if client_tls is None and uses_https(self.registry):
+            client_tls = ClientTls()  # the system's roots
+        self._client_tls = client_tls.load() if client_tls is not None else None
+        self._server_tls = ServerTls.resolve(self.tls_cert, self.tls_key, self.tls_client_ca)
+        credentials = None
+        if self._client_tls is not None:
+            credentials = self._client_tls.channel_credentials()
+            # Providers at https:// endpoints are called over the same TLS settings.
+            dependency.use_tls(self._client_tls.ssl_context())
+        self._registries = Registries(targets, CHANNEL_OPTIONS, credentials)
         self._registered_at: str | None = None
         listen_host, listen_port = split_hostport(_env("SWITCHBOARD_AGENT_ADDR") or DEFAULT_LISTEN)
         if self.host is None:
@@ -268,12 +295,14 @@ class MeshAgent:
             raise SystemExit(f"cannot listen on {_hostport(host, port)}: {e}") from e
         sock.listen(512)
         bound_host, bound_port = sock.getsockname()[:2]
-        endpoint = self.endpoint or f"http://{self._advertised_host()}:{bound_port}/mcp"
+        scheme = "https" if self._server_tls is not None else "http"
+        endpoint = self.endpoint or f"{scheme}://{self._advertised_host()}:{bound_port}/mcp"
         request = await self._registration(endpoint)
 
         http = _Server(
             uvicorn.Config(
-                self._app(endpoint), log_level="warning", lifespan="on", timeout_graceful_shutdown=5
+                self._app(endpoint), log_level="warning", lifespan="on", timeout_graceful_shutdown=5,
+                **(self._server_tls.uvicorn_options() if self._server_tls is not None else {}),
             )
         )
         self._health.start()
@@ -330,7 +359,8 @@ class MeshAgent:
         else:
             security = TransportSecuritySettings(
                 allowed_hosts=[h for name in hosts for h in (name, f"{name}:*")],
-                allowed_origins=[f"http://{name}:*" for name in hosts],
+                allowed_origins=[f"{scheme}://{name}:*" for name in hosts
+                                 for scheme in ("http", "https")],
             )
         app = self.server.streamable_http_app(
             json_response=True, stateless_http=True, transport_security=security
@@ -458,9 +488,13 @@ class MeshAgent:
                     stop.set()
                     return
                 if not waiting_logged:
+                    # The details carry a TLS failure's reason (an untrusted certificate, a
+                    # plaintext peer), which the code alone (UNAVAILABLE) hides.
                     log.warning(
-                        "waiting for the registry at %s (%s); serving meanwhile, dependencies "
-                        "unresolved", self.registry, e.code().name,
+                        "waiting for the registry at %s (%s: %s%s); serving meanwhile, "
+                        "dependencies unresolved", self.registry, e.code().name, e.details(),
+                        "" if self._client_tls is not None else
+                        "; if the registry serves TLS, set SWITCHBOARD_TLS_CA",
                     )
                     waiting_logged = True
                 else:
