@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt as _};
 
 use crate::upstream::{UpstreamError, classify};
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+pub(crate) type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
 
 /// Most bytes one event may hold before the stream counts as broken.
 const MAX_EVENT: usize = 16 * 1024 * 1024;
@@ -28,12 +28,14 @@ pub(crate) struct SseReader {
 
 impl SseReader {
     pub fn new(response: reqwest::Response) -> Self {
-        Self {
-            body: Box::pin(response.bytes_stream()),
-            buffer: BytesMut::new(),
-            last_id: None,
-            retry: None,
-        }
+        Self::from_stream(Box::pin(
+            response.bytes_stream().map(|chunk| chunk.map_err(|e| classify(&e))),
+        ))
+    }
+
+    /// The events of an answer body given as a stream of chunks.
+    pub fn from_stream(body: ByteStream) -> Self {
+        Self { body, buffer: BytesMut::new(), last_id: None, retry: None }
     }
 
     /// The id of the last event that carried one (`Last-Event-ID` on reconnect).
@@ -80,7 +82,7 @@ impl SseReader {
             }
             match self.body.next().await? {
                 Ok(chunk) => self.buffer.extend_from_slice(&chunk),
-                Err(error) => return Some(Err(classify(&error))),
+                Err(error) => return Some(Err(error)),
             }
         }
     }

@@ -26,6 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sse::SseReader;
 
+mod pool;
+
+/// How long an unused upstream connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The protocol revision asked for when the client named none.
 const FALLBACK_VERSION: &str = "2025-06-18";
 
@@ -85,6 +90,9 @@ pub(crate) enum Listen {
 /// The upstream HTTP client and session table.
 pub(crate) struct Upstream {
     http: reqwest::Client,
+    /// POSTs to plain-`http` agents (none when an HTTP proxy is configured:
+    /// `http` then goes through the proxy as well).
+    pool: Option<pool::Pool>,
     connect_timeout: Duration,
     /// (gateway client key, endpoint) → session.
     sessions: Mutex<HashMap<(String, String), Cell>>,
@@ -111,7 +119,7 @@ impl Upstream {
         let builder = switchboard_tls::http_client_builder()
             .tcp_nodelay(true)
             .connect_timeout(connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60));
+            .pool_idle_timeout(IDLE_TIMEOUT);
         let builder = match tls {
             Some(tls) => tls.http_client(builder),
             None => builder,
@@ -120,8 +128,13 @@ impl Upstream {
             tracing::warn!(%error, "upstream: cannot build the configured http client; using the default");
             reqwest::Client::new()
         });
+        let proxied = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+        let pool = (!proxied).then(|| pool::Pool::new(connect_timeout, IDLE_TIMEOUT));
         Self {
             http,
+            pool,
             connect_timeout,
             sessions: Mutex::new(HashMap::new()),
             stateless: Mutex::new(std::collections::HashSet::new()),
@@ -223,6 +236,9 @@ impl Upstream {
             keep
         });
         self.stateless.lock().remove(endpoint);
+        if let Some(pool) = &self.pool {
+            pool.forget(endpoint);
+        }
     }
 
     /// The open upstream sessions of `client` (shared ones included).
@@ -404,6 +420,12 @@ impl Upstream {
         headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<(u16, Answer), UpstreamError> {
+        if let Some(pool) = &self.pool
+            && endpoint.starts_with("http://")
+        {
+            let headers = post_headers(session, headers)?;
+            return pool.post(endpoint, headers, body).await;
+        }
         let response = self
             .send(endpoint, session.id.as_deref(), &session.protocol_version, headers, body)
             .await?;
@@ -419,6 +441,32 @@ impl Upstream {
         let body = response.bytes().await.map_err(|e| UpstreamError::MidCall(e.to_string()))?;
         Ok((status, Answer::Json(body)))
     }
+}
+
+/// The headers of a POST on `session`, `extra` added.
+fn post_headers(
+    session: &UpstreamSession,
+    extra: &[(&str, String)],
+) -> Result<reqwest::header::HeaderMap, UpstreamError> {
+    use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+    let value = |name: &str, value: &str| {
+        HeaderValue::from_str(value)
+            .map_err(|_| UpstreamError::NeverSent(format!("bad {name} header value {value:?}")))
+    };
+    let mut headers = HeaderMap::with_capacity(4 + extra.len());
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let version = value("MCP-Protocol-Version", &session.protocol_version)?;
+    headers.insert(HeaderName::from_static("mcp-protocol-version"), version);
+    if let Some(id) = &session.id {
+        headers.insert(HeaderName::from_static("mcp-session-id"), value("Mcp-Session-Id", id)?);
+    }
+    for (name, text) in extra {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| UpstreamError::NeverSent(format!("bad header name {name:?}")))?;
+        headers.append(header, value(name, text)?);
+    }
+    Ok(headers)
 }
 
 /// `request` with its id replaced by the JSON text `id`.
