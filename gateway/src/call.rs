@@ -143,6 +143,7 @@ pub(crate) async fn forward(
         token,
         side,
         agent: None,
+        shape: None,
     };
     let task = call.run().instrument(span.clone());
     let task =
@@ -224,6 +225,7 @@ pub(crate) async fn call_typed(
         token: None,
         side: None,
         agent: None,
+        shape: None,
     };
     let body = call.outcome().await?;
     let unexpected = |error: String| CallError::FailedMidCall {
@@ -284,6 +286,8 @@ struct Call {
     side: Option<mpsc::Receiver<Bytes>>,
     /// The agent of the last replica tried (for the call audit).
     agent: Option<String>,
+    /// Whether the final answer is a tool error, and its JSON-RPC error code.
+    shape: Option<(bool, Option<i32>)>,
 }
 
 /// How one attempt ended.
@@ -337,7 +341,7 @@ impl Call {
             self.gateway.cancel_upstream(&call, "the gateway's call timeout passed");
         }
         let (label, span_outcome) = match &outcome {
-            Ok(body) => match shape_of(body) {
+            Ok(body) => match self.shape.take().unwrap_or_else(|| shape_of(body)) {
                 (true, _) => ("tool_error", Outcome::ToolError),
                 (false, Some(code)) => ("agent_error", Outcome::RpcError(code)),
                 (false, None) => ("ok", Outcome::Ok),
@@ -408,9 +412,14 @@ impl Call {
                 let attempt = self.attempt(replica, deadline, cancel);
                 let attempt = attempt.instrument(span.clone()).await;
                 let outcome = match &attempt {
-                    Attempt::Done(Ok(body)) if is_tool_error(body) => Outcome::ToolError,
                     Attempt::Done(Ok(body)) => {
-                        error_code(body).map_or(Outcome::Ok, Outcome::RpcError)
+                        // One parse serves the span and the metrics.
+                        let shape = shape_of(body);
+                        self.shape = Some(shape);
+                        match shape {
+                            (true, _) => Outcome::ToolError,
+                            (false, code) => code.map_or(Outcome::Ok, Outcome::RpcError),
+                        }
                     }
                     Attempt::Done(Err(error)) => Outcome::Failed(error.metric_label()),
                     Attempt::NeverSent(_) => Outcome::Failed("unreachable"),
@@ -704,16 +713,4 @@ fn shape_of(body: &[u8]) -> (bool, Option<i32>) {
         }
         Err(_) => (false, None),
     }
-}
-
-fn is_tool_error(body: &[u8]) -> bool {
-    serde_json::from_slice::<Shape>(body)
-        .ok()
-        .and_then(|s| s.result)
-        .and_then(|r| r.is_error)
-        .unwrap_or(false)
-}
-
-fn error_code(body: &[u8]) -> Option<i32> {
-    serde_json::from_slice::<Shape>(body).ok()?.error.map(|e| e.code)
 }
