@@ -15,7 +15,7 @@
 //! refused before writing a byte is sent on another connection; once it
 //! may have been written, a failure is final (the caller decides).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -53,7 +53,7 @@ struct Idle {
 
 /// Idle connections by `host:port`.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    idle: Mutex<HashMap<String, VecDeque<Idle>>>,
     connect_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -158,7 +158,7 @@ impl Pool {
             let idle = {
                 let mut pool = self.idle.lock();
                 let idle = pool.get_mut(address)?;
-                let found = idle.pop();
+                let found = idle.pop_back();
                 if idle.is_empty() {
                     pool.remove(address);
                 }
@@ -184,8 +184,13 @@ impl Pool {
         }
         let mut pool = self.idle.lock();
         let idle = pool.entry(address).or_default();
+        // The oldest are used last: close those idle too long, or the
+        // quiet end of a pool once busier would keep its sockets forever.
+        while idle.front().is_some_and(|oldest| oldest.since.elapsed() > self.idle_timeout) {
+            idle.pop_front();
+        }
         if idle.len() < MAX_IDLE_PER_HOST {
-            idle.push(Idle { conn, since: Instant::now() });
+            idle.push_back(Idle { conn, since: Instant::now() });
         }
     }
 
