@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
         .bytes(".")
+        // A tool's JSON Schema stays the bytes the agent sent: see
+        // `src/encoded_struct.rs`.
+        .extern_path(".google.protobuf.Struct", "crate::EncodedStruct")
         .codec_path("crate::codec::CompactCodec")
         .compile_fds(descriptors)?;
     Ok(())

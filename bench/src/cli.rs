@@ -54,6 +54,12 @@ pub struct BenchArgs {
     /// Watchers, comma-separated [watch-fanout: 1,100,1000].
     #[arg(long, value_delimiter = ',')]
     pub watchers: Vec<usize>,
+    /// Dependents of one capability, comma-separated [growth: 0,100,1000,10000].
+    #[arg(long, value_delimiter = ',')]
+    pub dependents: Vec<usize>,
+    /// Where growth writes its PNG plot [growth.png; none with --smoke].
+    #[arg(long, value_name = "PATH")]
+    pub plot: Option<PathBuf>,
     /// Concurrent clients, comma-separated [register: 64; gateway: 1,32; MCP Mesh heartbeat: 64].
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
@@ -172,7 +178,7 @@ pub async fn run(args: BenchArgs) -> BenchResult<()> {
 
 impl ValueEnum for ScenarioArg {
     fn value_variants<'a>() -> &'a [Self] {
-        const VARIANTS: [ScenarioArg; 10] = [
+        const VARIANTS: [ScenarioArg; 11] = [
             ScenarioArg::Run(Scenario::Heartbeat),
             ScenarioArg::Run(Scenario::Register),
             ScenarioArg::Run(Scenario::WatchFanout),
@@ -180,6 +186,7 @@ impl ValueEnum for ScenarioArg {
             ScenarioArg::Run(Scenario::Rewire),
             ScenarioArg::Run(Scenario::Gateway),
             ScenarioArg::Run(Scenario::Restart),
+            ScenarioArg::Run(Scenario::Growth),
             ScenarioArg::All,
             ScenarioArg::Provider,
             ScenarioArg::EchoAgent,
@@ -220,6 +227,8 @@ impl BenchArgs {
         options.peer = peer;
         options.agents = self.agents.clone();
         options.watchers = self.watchers.clone();
+        options.dependents = self.dependents.clone();
+        options.plot = self.plot.clone().or_else(|| (!self.smoke).then(|| "growth.png".into()));
         options.concurrency = self.concurrency.clone();
         options.connections = self.connections;
         options.duration = self.duration;

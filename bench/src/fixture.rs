@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt as _;
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
+use switchboard_proto::EncodedStruct;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 use switchboard_proto::v1::{
     DependencySpec, DeregisterAgentRequest, RegisterAgentRequest, RegisterAgentResponse, Tool,
@@ -36,6 +37,7 @@ pub fn agent_id(group: &str, tag: &str, index: usize) -> String {
 /// the others serve MCP clients only; tool 4 depends on `bench.base`, which
 /// no benchmark agent provides (so registrations don't rewire each other).
 pub fn agent_request(group: &str, tag: &str, index: usize) -> RegisterAgentRequest {
+    let schema = EncodedStruct::from_struct(&schema());
     let tools = (0..TOOLS_PER_AGENT)
         .map(|t| Tool {
             name: format!("tool_{t}"),
@@ -45,7 +47,7 @@ pub fn agent_request(group: &str, tag: &str, index: usize) -> RegisterAgentReque
             description: format!(
                 "Benchmark tool {t} of agent {index}: takes a text and a count, answers text."
             ),
-            input_schema: Some(schema()),
+            input_schema: Some(schema.clone()),
             dependencies: if t == TOOLS_PER_AGENT - 1 {
                 vec![DependencySpec {
                     capability: "bench.base".into(),

@@ -46,6 +46,7 @@ pub mod fleet;
 pub mod helpers;
 pub mod peers;
 pub mod phase;
+mod plot;
 pub mod process;
 pub mod procfs;
 pub mod progress;
@@ -77,6 +78,8 @@ pub enum Scenario {
     Gateway,
     /// Registry restart with many stored agents.
     Restart,
+    /// How memory, heartbeats and registration latency grow with size.
+    Growth,
 }
 
 /// A peer system driven instead of Switchboard, by its address.
@@ -109,6 +112,10 @@ pub struct BenchOptions {
     pub agents: Vec<usize>,
     /// Watcher counts (watch-fanout).
     pub watchers: Vec<usize>,
+    /// Dependents of one capability (growth).
+    pub dependents: Vec<usize>,
+    /// Where a scenario that draws writes its PNG plot (growth).
+    pub plot: Option<PathBuf>,
     /// Concurrent clients (register, gateway).
     pub concurrency: Vec<usize>,
     /// HTTP/2 connections the streams and calls are spread over.
@@ -127,7 +134,7 @@ pub struct BenchOptions {
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Heartbeat,
         Scenario::Register,
         Scenario::WatchFanout,
@@ -135,6 +142,7 @@ impl Scenario {
         Scenario::Rewire,
         Scenario::Gateway,
         Scenario::Restart,
+        Scenario::Growth,
     ];
 
     /// The name used on the command line and in reports.
@@ -147,6 +155,7 @@ impl Scenario {
             Scenario::Rewire => "rewire",
             Scenario::Gateway => "gateway",
             Scenario::Restart => "restart",
+            Scenario::Growth => "growth",
         }
     }
 
@@ -166,6 +175,10 @@ impl Scenario {
             Scenario::Restart => {
                 "Registry restart with stored agents: time to serve, agents expired"
             }
+            Scenario::Growth => {
+                "How costs grow: RSS and heartbeats at 1k-100k agents, registration with \
+                 0-10k dependents (table and PNG plot)"
+            }
         }
     }
 }
@@ -183,6 +196,8 @@ impl BenchOptions {
             bench_bin,
             agents: Vec::new(),
             watchers: Vec::new(),
+            dependents: Vec::new(),
+            plot: None,
             concurrency: Vec::new(),
             connections: None,
             duration: None,

@@ -2,6 +2,7 @@
 //! agent population some of them heartbeat with, and the report being filled.
 
 mod gateway;
+mod growth;
 mod heartbeat;
 mod population;
 mod register;
@@ -76,6 +77,7 @@ pub(crate) async fn run(options: &BenchOptions) -> BenchResult<Report> {
         Scenario::Rewire => rewire::run(&ctx, &mut report).await?,
         Scenario::Gateway => gateway::run(&ctx, &mut report).await?,
         Scenario::Restart => restart::run(&ctx, &mut report).await?,
+        Scenario::Growth => growth::run(&ctx, &mut report).await?,
     }
     Ok(report)
 }

@@ -39,8 +39,8 @@ pub fn from_struct(object: &Struct) -> Map<String, Json> {
 /// assert_eq!(tool_input_schema(&tool), Some(serde_json::json!({"type": "object"})));
 /// ```
 pub fn tool_input_schema(tool: &switchboard_proto::v1::Tool) -> Option<Json> {
-    if let Some(schema) = &tool.input_schema {
-        return Some(Json::Object(from_struct(schema)));
+    if let Some(schema) = tool.input_schema.as_ref().and_then(|s| s.decode_struct().ok()) {
+        return Some(Json::Object(from_struct(&schema)));
     }
     mcp_definition_field(tool, "inputSchema")
 }

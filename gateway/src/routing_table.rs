@@ -294,7 +294,8 @@ fn mcp_tool(name: &str, tool: &Tool) -> McpTool {
         definition.name = name.to_owned().into();
         return definition;
     }
-    let schema = tool.input_schema.as_ref().map(from_struct).unwrap_or_else(|| {
+    let schema = tool.input_schema.as_ref().and_then(|s| s.decode_struct().ok());
+    let schema = schema.as_ref().map(from_struct).unwrap_or_else(|| {
         serde_json::Map::from_iter([("type".to_owned(), serde_json::Value::from("object"))])
     });
     let mut definition = McpTool::new(name.to_owned(), tool.description.clone(), Arc::new(schema));

@@ -6,6 +6,7 @@
 //! the gateway and the CLI use the generated clients.
 
 pub mod codec;
+mod encoded_struct;
 mod routability;
 
 /// Generated messages, clients and servers of `switchboard.v1`.
@@ -19,6 +20,7 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));
 
+pub use encoded_struct::EncodedStruct;
 pub use prost_types;
 
 /// Where a registry serves gRPC unless told otherwise: loopback only, so a

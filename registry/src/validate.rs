@@ -217,6 +217,14 @@ fn tool(field: &str, tool: &Tool, limits: &Limits) -> RegistryResult<()> {
                 format!("{size} bytes, at most {} allowed", limits.max_schema_bytes),
             ));
         }
+        // Held encoded (never decoded by the registry itself), so checked
+        // here: every reader can count on a schema that decodes.
+        if let Err(error) = schema.decode_struct() {
+            return Err(RegistryError::invalid(
+                format!("{field}.input_schema"),
+                format!("not a google.protobuf.Struct: {error}"),
+            ));
+        }
     }
     if tool.dependencies.len() > limits.max_dependencies {
         return Err(RegistryError::invalid(

@@ -5,6 +5,7 @@ mod common;
 
 use prost_types::value::Kind;
 use prost_types::{Struct, Value};
+use switchboard_proto::EncodedStruct;
 use switchboard_proto::v1::{
     DependencySpec, DeregisterAgentRequest, GetAgentRequest, ListAgentsRequest,
     RegisterAgentRequest, ResolveDependenciesRequest, Tool,
@@ -56,8 +57,14 @@ fn malformed_registrations() -> Vec<(&'static str, RegisterAgentRequest, &'stati
     r.tools[0].dependencies[0].capability = String::new();
     cases.push(("dependency without capability", r, "tools[0].dependencies[0].capability"));
     let mut r = valid();
-    r.tools[0].input_schema = Some(big_schema(100 * 1024));
+    r.tools[0].input_schema = Some(big_schema(100 * 1024).into());
     cases.push(("oversized schema", r, "tools[0].input_schema"));
+    let mut r = valid();
+    // A `Struct` whose map entry is cut short: the registry holds schemas
+    // encoded and checks them when they arrive.
+    r.tools[0].input_schema =
+        Some(EncodedStruct::from_encoded(vec![0x0a, 0x02, 0xff, 0xff].into()));
+    cases.push(("schema that is no Struct", r, "tools[0].input_schema"));
     let mut r = valid();
     r.tools = (0..300).map(|i| Tool { name: format!("t{i}"), ..Tool::default() }).collect();
     cases.push(("too many tools", r, "tools"));

@@ -153,6 +153,28 @@ fn restart_serves_again_and_expires_nobody() {
 }
 
 #[test]
+fn growth_reports_memory_by_size_and_latency_by_dependents_and_draws_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("growth.png");
+    let plot_arg = plot.to_str().unwrap();
+    let report =
+        bench(&["growth", "--agents", "20,40", "--dependents", "0,10", "--plot", plot_arg]);
+    let rows = sane(&report, "growth");
+    assert_eq!(rows.len(), 4, "two sizes, two dependent counts");
+    for (row, agents) in rows[..2].iter().zip([20, 40]) {
+        assert_eq!(extra(row, "agents"), agents, "{row}");
+        assert!(row["extra"]["rss_mb_streams"].as_f64().unwrap() > 0.0, "{row}");
+        extra(row, "bytes_per_agent");
+    }
+    for (row, dependents) in rows[2..].iter().zip([0, 10]) {
+        assert_eq!(extra(row, "dependents"), dependents, "{row}");
+        assert_eq!(row["count"], 3, "three providers join: {row}");
+    }
+    let png = std::fs::read(&plot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "the plot is a PNG");
+}
+
+#[test]
 fn gateway_compares_routed_and_direct_calls() {
     let report = bench(&["gateway", "--concurrency", "1,2"]);
     if !report["skipped"].is_null() {

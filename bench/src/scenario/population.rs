@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use switchboard_proto::v1::RegisterAgentRequest;
 use tonic::transport::Channel;
 
 use crate::error::BenchResult;
@@ -44,8 +45,19 @@ impl Ctx<'_> {
         agents: usize,
         connections: usize,
     ) -> BenchResult<Population> {
+        let requests = (0..agents).map(|i| agent_request(group, tag, i)).collect();
+        self.populate_with(target, requests, connections).await
+    }
+
+    /// [`populate`](Self::populate) with these registrations.
+    pub async fn populate_with(
+        &self,
+        target: &RegistryTarget,
+        requests: Vec<RegisterAgentRequest>,
+        connections: usize,
+    ) -> BenchResult<Population> {
+        let agents = requests.len();
         let channels = target.channels(connections).await?;
-        let requests: Vec<_> = (0..agents).map(|i| agent_request(group, tag, i)).collect();
         let ids: Vec<String> = requests.iter().map(|r| r.agent_id.clone()).collect();
         let done = Arc::new(AtomicU64::new(0));
         let registered = {

@@ -37,8 +37,8 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::Stream;
 use futures::future::BoxFuture;
+use futures::{Stream, StreamExt as _};
 use serde_json::json;
 use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
@@ -65,6 +65,11 @@ use super::heartbeat_parameters;
 const SESSION_QUEUE: usize = 16;
 
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<StreamHeartbeatsResponse, Status>> + Send>>;
+
+/// What a session queues towards its agent, boxed: tokio's channel allocates
+/// its slots 32 at a time when it is created, so a 120-byte message would
+/// cost ~4 KB per open stream with nothing queued; a box costs 256 bytes.
+type Outgoing = Box<Result<StreamHeartbeatsResponse, Status>>;
 
 /// Implements `HeartbeatService` over a [`Registry`].
 #[derive(Clone)]
@@ -198,7 +203,7 @@ impl HeartbeatService for HeartbeatApi {
         let actor = audit::actor(&request, &caller);
         let session = Session { api: self.clone(), outbox, bound: None, caller, actor };
         tokio::spawn(session.run(request.into_inner()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver).map(|outgoing| *outgoing))))
     }
 
     #[tracing::instrument(name = "SendHeartbeat", skip_all, fields(agent_id = %request.get_ref().agent_id))]
@@ -224,7 +229,7 @@ impl HeartbeatService for HeartbeatApi {
 /// One agent's heartbeat stream.
 struct Session {
     api: HeartbeatApi,
-    outbox: mpsc::Sender<Result<StreamHeartbeatsResponse, Status>>,
+    outbox: mpsc::Sender<Outgoing>,
     /// Agent id, stream id and wiring channel, once the first heartbeat came.
     bound: Option<(String, u64, watch::Receiver<Arc<Wiring>>)>,
     /// The identity that opened the stream: every label update on it is theirs.
@@ -282,7 +287,7 @@ impl Session {
             }
         };
         if let End::Rejected(status) = end {
-            let _ = self.outbox.send(Err(status)).await;
+            let _ = self.outbox.send(Box::new(Err(status))).await;
         }
         if let Some((agent_id, stream_id, _)) = &self.bound {
             self.api.registry.stream_closed(agent_id, *stream_id);
@@ -361,7 +366,7 @@ impl Session {
 
     async fn send(&self, message: Message) -> Result<(), End> {
         let response = StreamHeartbeatsResponse { message: Some(message) };
-        self.outbox.send(Ok(response)).await.map_err(|_| End::Gone)
+        self.outbox.send(Box::new(Ok(response))).await.map_err(|_| End::Gone)
     }
 }
 
