@@ -57,6 +57,11 @@ pub struct BenchArgs {
     /// Concurrent clients, comma-separated [register: 64; gateway: 1,32; MCP Mesh heartbeat: 64].
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
+    /// Dependents sharing one capability, comma-separated: rewire measures one more provider
+    /// joining (acknowledged, every dependent pushed) instead of its usual cases, e.g.
+    /// 0,100,1000,10000.
+    #[arg(long, value_delimiter = ',')]
+    pub dependents: Vec<usize>,
     /// HTTP/2 connections to spread streams and calls over [about one per 1000 streams].
     #[arg(long)]
     pub connections: Option<usize>,
@@ -221,6 +226,7 @@ impl BenchArgs {
         options.agents = self.agents.clone();
         options.watchers = self.watchers.clone();
         options.concurrency = self.concurrency.clone();
+        options.dependents = self.dependents.clone();
         options.connections = self.connections;
         options.duration = self.duration;
         options.rate = self.rate;

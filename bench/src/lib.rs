@@ -111,6 +111,8 @@ pub struct BenchOptions {
     pub watchers: Vec<usize>,
     /// Concurrent clients (register, gateway).
     pub concurrency: Vec<usize>,
+    /// Dependents of one capability (rewire's fan-out cases).
+    pub dependents: Vec<usize>,
     /// HTTP/2 connections the streams and calls are spread over.
     pub connections: Option<usize>,
     /// Length of each measured phase.
@@ -184,6 +186,7 @@ impl BenchOptions {
             agents: Vec::new(),
             watchers: Vec::new(),
             concurrency: Vec::new(),
+            dependents: Vec::new(),
             connections: None,
             duration: None,
             rate: None,
@@ -229,6 +232,11 @@ impl BenchOptions {
                 self.scenario.name(),
                 has.join(", ")
             )));
+        }
+        if !self.dependents.is_empty() && self.peer.is_some() {
+            return Err(BenchError::Option(
+                "--dependents is measured on Switchboard only (no peer pushes wiring)".into(),
+            ));
         }
         if self.scenario == Scenario::Restart && self.registry.is_some() {
             return Err(BenchError::Option(
