@@ -26,6 +26,7 @@ use tonic::transport::Channel;
 use crate::error::{BenchError, BenchResult};
 use crate::fixture::{register_all, run_tag};
 use crate::helpers::{dependent_request, provider_request, providers};
+use crate::phase::wait_until;
 use crate::report::{Report, Row};
 use crate::stats::Latency;
 use crate::target::RegistryTarget;
@@ -132,7 +133,7 @@ async fn fan_out(
             Stream::start(channels[i % channels.len()].clone(), id.clone(), round.clone())
         })
         .collect();
-    wait_for(&round.ready, count, READY_TIMEOUT, "every dependent's first ack").await?;
+    wait_until("dependents' first acks", &round.ready, count, READY_TIMEOUT).await?;
     let mut registry = RegistryServiceClient::new(channels[0].clone());
     let (mut ack, mut pushed) = (Latency::new(), Latency::new());
     ctx.progress.say(format!("{rounds} provider joins with {count} dependents"));
@@ -145,7 +146,7 @@ async fn fan_out(
             .await
             .map_err(|s| BenchError::rpc("registering a provider", s))?;
         ack.record(sent.elapsed());
-        wait_for(&round.received, count, PUSH_TIMEOUT, "every dependent's join push").await?;
+        wait_until("dependents' join pushes", &round.received, count, PUSH_TIMEOUT).await?;
         if count > 0 {
             pushed.record(round.last_at().saturating_duration_since(sent));
         }
@@ -154,29 +155,10 @@ async fn fan_out(
             .deregister_agent(DeregisterAgentRequest { agent_id: provider })
             .await
             .map_err(|s| BenchError::rpc("deregistering a provider", s))?;
-        wait_for(&round.received, count, PUSH_TIMEOUT, "every dependent's leave push").await?;
+        wait_until("dependents' leave pushes", &round.received, count, PUSH_TIMEOUT).await?;
     }
     drop(streams);
     Ok((ack, pushed))
-}
-
-/// Waits until `counter` reaches `target`, polling (the counters are bumped
-/// by thousands of streams; a notification per bump would cost more).
-async fn wait_for(
-    counter: &AtomicUsize,
-    target: usize,
-    timeout: Duration,
-    what: &str,
-) -> BenchResult<()> {
-    let deadline = Instant::now() + timeout;
-    while counter.load(Ordering::Acquire) < target {
-        if Instant::now() > deadline {
-            let got = counter.load(Ordering::Acquire);
-            return Err(BenchError::timeout(format!("{what} ({got} of {target})"), timeout));
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-    Ok(())
 }
 
 // === impl Round ===
