@@ -23,6 +23,14 @@ pub const TOOLS_PER_AGENT: usize = 5;
 /// watcher can compute the latency of the change it receives.
 pub const SENT_LABEL: &str = "bench.sent_ns";
 
+/// Bytes of one watch-fanout change as a watcher receives it: a five-tool
+/// registration's encoding (the event adds a few header fields). etcd's watch
+/// is driven with values of this size, so both carry the same bytes.
+pub fn change_bytes() -> usize {
+    use prost::Message as _;
+    agent_request("wchg", &run_tag(), 0).encoded_len()
+}
+
 /// A short random tag that keeps the ids of one run apart from another's.
 pub fn run_tag() -> String {
     format!("{:06x}", rand::random::<u32>() & 0xff_ffff)

@@ -118,6 +118,8 @@ pub struct BenchOptions {
     pub plot: Option<PathBuf>,
     /// Concurrent clients (register, gateway).
     pub concurrency: Vec<usize>,
+    /// Dependents of one capability (rewire's fan-out cases).
+    pub dependents: Vec<usize>,
     /// HTTP/2 connections the streams and calls are spread over.
     pub connections: Option<usize>,
     /// Length of each measured phase.
@@ -199,6 +201,7 @@ impl BenchOptions {
             dependents: Vec::new(),
             plot: None,
             concurrency: Vec::new(),
+            dependents: Vec::new(),
             connections: None,
             duration: None,
             rate: None,
@@ -244,6 +247,11 @@ impl BenchOptions {
                 self.scenario.name(),
                 has.join(", ")
             )));
+        }
+        if !self.dependents.is_empty() && self.peer.is_some() {
+            return Err(BenchError::Option(
+                "--dependents is measured on Switchboard only (no peer pushes wiring)".into(),
+            ));
         }
         if self.scenario == Scenario::Restart && self.registry.is_some() {
             return Err(BenchError::Option(

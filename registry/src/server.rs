@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use switchboard_health::{MetricsRenderer, Readiness, probe_router};
 use switchboard_proto::v1::access_service_server::AccessServiceServer;
-use switchboard_proto::v1::heartbeat_service_server::HeartbeatServiceServer;
 use switchboard_proto::v1::registry_service_server::RegistryServiceServer;
 use switchboard_telemetry::grpc::GrpcServerTraceLayer;
 use switchboard_tls::{Incoming, PeerNamesLayer, ServerTls};
@@ -28,7 +27,7 @@ use tonic::transport::Server;
 
 use crate::registry::Registry;
 use crate::service::watch::WatchServer;
-use crate::service::{AccessApi, HeartbeatApi, RegistryApi, WatchApi};
+use crate::service::{AccessApi, HeartbeatApi, HeartbeatServer, RegistryApi, WatchApi};
 
 pub use decode_errors::DecodeErrors;
 
@@ -75,7 +74,7 @@ pub async fn serve_grpc(
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
-    health.set_serving::<HeartbeatServiceServer<HeartbeatApi>>().await;
+    health.set_serving::<HeartbeatServer>().await;
     health.set_serving::<WatchServer>().await;
     health.set_serving::<AccessServiceServer<AccessApi>>().await;
     if let Some(reachable) = registry.store_reachable() {
@@ -114,9 +113,9 @@ pub async fn serve_grpc(
                 .max_decoding_message_size(max),
             max,
         ))
+        // Hand-written, to send each pushed wiring's shared encoding as it is.
         .add_service(DecodeErrors::new(
-            HeartbeatServiceServer::new(HeartbeatApi::new(registry.clone()))
-                .max_decoding_message_size(max),
+            HeartbeatServer::new(HeartbeatApi::new(registry.clone()), max),
             max,
         ))
         // Hand-written, to send each event's shared encoding as it is.

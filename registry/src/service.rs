@@ -11,7 +11,7 @@ use switchboard_proto::v1::HeartbeatParameters;
 use crate::config::RegistryConfig;
 
 pub use access_api::AccessApi;
-pub use heartbeat::HeartbeatApi;
+pub use heartbeat::{HeartbeatApi, HeartbeatServer};
 pub use registry_api::RegistryApi;
 pub use watch::WatchApi;
 

@@ -13,11 +13,15 @@
 //! agents whose wiring a change can touch.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use prost::Message as _;
 
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 use switchboard_proto::v1::{
-    Agent, AgentStatus, DependencyResolution, DependencySpec, Event, Tool, ToolResolution,
+    Agent, AgentStatus, DependencyResolution, DependencySpec, Event, ResolutionUpdate,
+    StreamHeartbeatsResponse, Tool, ToolResolution, stream_heartbeats_response,
 };
 
 use crate::change::Change;
@@ -28,12 +32,18 @@ mod resolver;
 pub use resolver::Resolver;
 
 /// The dependency wiring of one agent: every tool's resolution.
-#[derive(Debug, Clone, PartialEq, Default)]
+///
+/// Agents rewired by the same change to the same resolutions share one
+/// `Wiring`, and so its encoded push.
+#[derive(Debug, Clone, Default)]
 pub struct Wiring {
     /// Registry revision at which this wiring last changed.
     pub revision: u64,
     /// Resolution of every tool, in tool order.
     pub tools: Vec<ToolResolution>,
+    /// The heartbeat stream's message pushing this wiring, encoded by the
+    /// first stream that sends it and sent as is by every other.
+    push: OnceLock<Bytes>,
 }
 
 /// The whole registry state at one revision.
@@ -56,6 +66,38 @@ pub struct Snapshot {
     pub wiring: HashMap<String, Arc<Wiring>>,
     /// Retained event history, ordered by revision.
     pub history: Vector<Arc<Change>>,
+}
+
+// === impl Wiring ===
+
+impl Wiring {
+    /// The wiring of `tools` as of `revision`.
+    pub fn new(revision: u64, tools: Vec<ToolResolution>) -> Self {
+        Self { revision, tools, push: OnceLock::new() }
+    }
+
+    /// The encoded `StreamHeartbeatsResponse` carrying this wiring, built
+    /// once however many streams send it.
+    pub fn encoded_push(&self) -> Bytes {
+        self.push
+            .get_or_init(|| {
+                let update = ResolutionUpdate {
+                    resolution_revision: self.revision,
+                    resolutions: self.tools.clone(),
+                };
+                let message = StreamHeartbeatsResponse {
+                    message: Some(stream_heartbeats_response::Message::Resolution(update)),
+                };
+                Bytes::from(message.encode_to_vec())
+            })
+            .clone()
+    }
+}
+
+impl PartialEq for Wiring {
+    fn eq(&self, other: &Self) -> bool {
+        self.revision == other.revision && self.tools == other.tools
+    }
 }
 
 // === impl Snapshot ===
@@ -118,23 +160,6 @@ impl Snapshot {
         resolution::resolve(spec, self.candidates(&spec.capability), requester, explain)
     }
 
-    /// Resolves every dependency of every tool of `agent`, sharing each
-    /// distinct spec's resolution through `resolver`.
-    pub fn resolve_agent(&self, agent: &Agent, resolver: &mut Resolver) -> Vec<ToolResolution> {
-        agent
-            .tools
-            .iter()
-            .map(|tool| ToolResolution {
-                tool_name: tool.name.clone(),
-                dependencies: tool
-                    .dependencies
-                    .iter()
-                    .map(|spec| resolver.resolve(self, spec, agent))
-                    .collect(),
-            })
-            .collect()
-    }
-
     /// Inserts or replaces an agent, keeping the indexes right. Returns the
     /// previous record.
     pub fn put_agent(&mut self, agent: Arc<Agent>) -> Option<Arc<Agent>> {
@@ -163,11 +188,7 @@ impl Snapshot {
         resolver: &mut Resolver,
     ) -> Option<Arc<Wiring>> {
         let agent = self.agents.get(id)?.clone();
-        let tools = self.resolve_agent(&agent, resolver);
-        if self.wiring.get(id).is_some_and(|w| w.tools == tools) {
-            return None;
-        }
-        let wiring = Arc::new(Wiring { revision, tools });
+        let wiring = resolver.wiring(self, &agent, revision, self.wiring.get(id))?;
         self.wiring.insert(id.to_owned(), wiring.clone());
         Some(wiring)
     }

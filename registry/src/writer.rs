@@ -5,9 +5,9 @@
 //! them to a new snapshot, makes the batch durable with one `Store::commit`
 //! (so concurrent registrations share one flush), then publishes: snapshot
 //! first, then the revision that wakes watchers (they read the events from
-//! the snapshot's history, so none can be missed), then wiring pushes, then its own
-//! bookkeeping, then replies — each carrying what the caller needs (a
-//! registration's wiring), so no caller re-reads the snapshot.
+//! the snapshot's history, so none can be missed), then its own bookkeeping,
+//! then replies — each carrying what the caller needs (a registration's
+//! wiring), so no caller re-reads the snapshot — then wiring pushes.
 
 use std::sync::Arc;
 
@@ -130,9 +130,13 @@ async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>
     // Watchers read the new events from the snapshot's history; this only
     // wakes them, however many there are.
     shared.published.send_replace(revision);
-    push_wiring(shared, pushes);
     after_commit(shared, &outcomes);
+    // Callers first: a provider joining a popular capability is answered
+    // before its thousand dependents are woken. Pushes still follow batch
+    // order (one writer, latest value per mailbox), so no dependent is ever
+    // pushed a wiring older than one it already got.
     send_replies(replies, outcomes);
+    push_wiring(shared, pushes);
     // Recorded once durable, after the callers and watchers have been
     // served: a mass expiry's records must not delay its publication.
     for change in transitions {

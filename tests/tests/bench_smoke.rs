@@ -141,6 +141,24 @@ fn rewire_times_join_leave_and_crash() {
 }
 
 #[test]
+fn rewire_fans_one_join_out_to_every_dependent() {
+    let report = bench(&["rewire", "--dependents", "0,20", "--iterations", "2"]);
+    let rows = sane(&report, "rewire");
+    let cases: Vec<&str> = rows.iter().map(|r| r["case"].as_str().unwrap()).collect();
+    assert_eq!(
+        cases,
+        [
+            "provider joins, 0 dependents → acknowledged",
+            "provider joins, 20 dependents → acknowledged",
+            "provider joins, 20 dependents → every one pushed",
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row["count"], 2, "{row}");
+    }
+}
+
+#[test]
 fn restart_serves_again_and_expires_nobody() {
     let report = bench(&["restart", "--agents", "60", "--iterations", "1"]);
     let rows = sane(&report, "restart");

@@ -346,3 +346,52 @@ async fn a_replica_joining_is_pushed_to_every_dependent_sharing_the_spec() {
     others.sort_unstable();
     assert_eq!(provider_ids(&update), others, "an agent never resolves to itself");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_dependents_sharing_a_spec_are_all_pushed_the_same_wiring() {
+    const DEPENDENTS: usize = 300;
+    let server = TestRegistry::start().await;
+    let mut client = server.registry_client().await;
+    let requests = (0..DEPENDENTS)
+        .map(|i| common::consumer(&format!("fan{i:03}"), "fan_service", ">=1.0", &[]));
+    let started = futures::future::join_all(requests.map(|r| dependent(&server, r))).await;
+    let (mut sessions, initial): (Vec<_>, Vec<_>) = started.into_iter().unzip();
+    assert!(initial.iter().all(|u| providers(u).is_empty()), "nothing provides fan_service yet");
+    bound_streams(&server, DEPENDENTS as f64).await;
+
+    // One provider joins: every dependent gets the very same update, naming it.
+    let first = register(&mut client, common::provider("fan", "fan_service", "1.0.0", &[])).await;
+    let joined = futures::future::join_all(
+        sessions.iter_mut().map(|s| s.resolution_where(SOON, |u| !providers(u).is_empty())),
+    )
+    .await;
+    let expected = &joined[0];
+    assert_eq!(provider_ids(expected), [first.as_str()]);
+    assert_eq!(providers(expected)[0].endpoint, "http://127.0.0.1:9/fan/mcp");
+    assert_eq!(providers(expected)[0].status(), AgentStatus::Healthy);
+    assert!(expected.resolution_revision > initial[0].resolution_revision);
+    for (session, update) in sessions.iter().zip(&joined) {
+        assert_eq!(update, expected, "{} was pushed another wiring", session.agent_id);
+    }
+
+    // A second replica: every dependent ends with both, at a newer revision,
+    // and is never pushed the older wiring again.
+    let second = register(&mut client, common::provider("fan", "fan_service", "1.0.0", &[])).await;
+    let mut both = vec![first.as_str(), second.as_str()];
+    both.sort_unstable();
+    for session in &mut sessions {
+        let update = session.resolution_where(SOON, |u| providers(u).len() == 2).await;
+        assert_eq!(provider_ids(&update), both);
+        assert!(update.resolution_revision > expected.resolution_revision);
+    }
+    let quiet = Duration::from_millis(300);
+    let later =
+        futures::future::join_all(sessions.iter_mut().map(|s| s.resolutions_within(quiet))).await;
+    for (session, later) in sessions.iter().zip(later) {
+        assert!(
+            later.iter().all(|u| providers(u).len() == 2),
+            "{} was pushed an older wiring: {later:?}",
+            session.agent_id
+        );
+    }
+}

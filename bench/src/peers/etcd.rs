@@ -234,13 +234,15 @@ async fn watch(
     let _stop_watchers = stop.clone().drop_guard();
     wait_until("etcd watchers", &ready, watchers, Duration::from_secs(60)).await?;
     let window = Window::open(driven.server);
+    // The same bytes as one of our change events, not the registrations' 1.5 KB.
+    let value_bytes = crate::fixture::change_bytes();
     let changes = {
         let label = format!("{watchers} watchers, {rate:.0} puts/s");
         let _shown =
             driven.progress.phase(&label, "deliveries", Some(length), deliveries.counter());
         open_loop(rate, length, |n| {
             let mut value = format!("{};", base.elapsed().as_nanos()).into_bytes();
-            value.resize(VALUE_BYTES, b'x');
+            value.resize(value_bytes, b'x');
             let (mut client, key) = (connections[0].clone(), format!("{prefix}{n}"));
             async move { client.put(key, value, None).await.map(drop).map_err(|e| etcd_error("put", e)) }
         })
@@ -256,6 +258,7 @@ async fn watch(
     report.rows.push(
         Row::phase(format!("change → {watchers} watchers, {rate:.0}/s"), &stats)
             .with("changes", changes)
+            .with("value_bytes", value_bytes as u64)
             .with("missing", expected.saturating_sub(stats.count())),
     );
     Ok(())

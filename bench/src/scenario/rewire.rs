@@ -5,7 +5,10 @@
 //! - leave: the provider deregisters → the update saying "unresolved";
 //! - crash: a provider process (`switchboard-bench provider`) is SIGKILLed
 //!   while a second provider serves the same capability → the update that
-//!   drops the dead one (from the kill).
+//!   drops the dead one (from the kill);
+//! - fan-out (`--dependents N,…`, instead of the three above): one more
+//!   provider of a capability N dependents share → acknowledged, and every
+//!   dependent pushed.
 
 use std::time::{Duration, Instant};
 
@@ -23,11 +26,16 @@ use crate::target::RegistryTarget;
 
 use super::Ctx;
 
+mod fanout;
+
 /// Longest wait for one pushed update.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let options = ctx.options;
+    if !options.dependents.is_empty() {
+        return fanout::run(ctx, report, &options.dependents).await;
+    }
     let joins = options.iterations.unwrap_or(if options.smoke { 5 } else { 200 });
     let crashes = options.iterations.map_or(if options.smoke { 2 } else { 20 }, |i| i.min(50));
     let target = ctx.target(&[]).await?;

@@ -4,14 +4,15 @@
 //! every watcher records send → receipt, so the figures include the durable
 //! write and the fan-out to all W. With `--agents N`, N background agents
 //! (five tools each, heartbeating on streams) are registered first: that is
-//! the memory target's setup (10k agents × 5 tools, 1k watchers).
+//! the memory target's setup (10k agents × 5 tools, 1k watchers). Watchers
+//! decode only the event type and the agent's labels (see `lean`), as the
+//! etcd watchers read only their value's prefix.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
-use switchboard_proto::v1::watch_service_client::WatchServiceClient;
 use switchboard_proto::v1::{EventType, WatchRequest};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,8 @@ use crate::report::{Report, Row};
 use crate::target::RegistryTarget;
 
 use super::Ctx;
+
+mod lean;
 
 /// Label of the warm-up change every watcher must see before measuring.
 const SYNC_LABEL: &str = "bench.sync";
@@ -234,11 +237,10 @@ async fn watch(
     base: Instant,
     stop: CancellationToken,
 ) {
-    let mut client = WatchServiceClient::new(channel);
     let mut stream = tokio::select! {
         () = stop.cancelled() => return,
-        opened = client.watch(request) => match opened {
-            Ok(response) => response.into_inner(),
+        opened = lean::watch(channel, request) => match opened {
+            Ok(stream) => stream,
             Err(_) => {
                 fanout.ended.fetch_add(1, Ordering::Relaxed);
                 return;

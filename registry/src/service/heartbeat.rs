@@ -40,12 +40,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt as _};
 use serde_json::json;
-use switchboard_proto::v1::heartbeat_service_server::HeartbeatService;
 use switchboard_proto::v1::stream_heartbeats_response::Message;
 use switchboard_proto::v1::{
     AgentHealth, AgentStatus, ControlAction, ControlMessage, HeartbeatAck, LabelUpdate,
-    ResolutionUpdate, SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest,
-    StreamHeartbeatsResponse,
+    SendHeartbeatRequest, SendHeartbeatResponse, StreamHeartbeatsRequest, StreamHeartbeatsResponse,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -61,17 +59,24 @@ use crate::validate::{self, shown};
 
 use super::heartbeat_parameters;
 
+mod server;
+
+use server::Outgoing;
+
+pub use server::HeartbeatServer;
+
 /// Messages queued towards one agent.
 const SESSION_QUEUE: usize = 16;
 
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<StreamHeartbeatsResponse, Status>> + Send>>;
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<Outgoing, Status>> + Send>>;
 
 /// What a session queues towards its agent, boxed: tokio's channel allocates
 /// its slots 32 at a time when it is created, so a 120-byte message would
 /// cost ~4 KB per open stream with nothing queued; a box costs 256 bytes.
-type Outgoing = Box<Result<StreamHeartbeatsResponse, Status>>;
+type Queued = Box<Result<Outgoing, Status>>;
 
-/// Implements `HeartbeatService` over a [`Registry`].
+/// The `HeartbeatService` RPCs over a [`Registry`]; serve them with
+/// [`HeartbeatServer`].
 #[derive(Clone)]
 pub struct HeartbeatApi {
     registry: Registry,
@@ -189,14 +194,14 @@ impl HeartbeatApi {
     }
 }
 
-#[tonic::async_trait]
-impl HeartbeatService for HeartbeatApi {
-    type StreamHeartbeatsStream = ResponseStream;
+// === impl HeartbeatApi (RPCs) ===
 
-    async fn stream_heartbeats(
+impl HeartbeatApi {
+    /// Opens a heartbeat stream: one session task reads it and answers.
+    fn stream_heartbeats(
         &self,
         request: Request<Streaming<StreamHeartbeatsRequest>>,
-    ) -> Result<Response<Self::StreamHeartbeatsStream>, Status> {
+    ) -> Result<Response<ResponseStream>, Status> {
         let caller = self.registry.access().authenticate(&request)?;
         caller.check_agent_action(AgentAction::Heartbeat)?;
         let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
@@ -206,6 +211,7 @@ impl HeartbeatService for HeartbeatApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver).map(|outgoing| *outgoing))))
     }
 
+    /// Answers a unary heartbeat.
     #[tracing::instrument(name = "SendHeartbeat", skip_all, fields(agent_id = %request.get_ref().agent_id))]
     async fn send_heartbeat(
         &self,
@@ -229,7 +235,7 @@ impl HeartbeatService for HeartbeatApi {
 /// One agent's heartbeat stream.
 struct Session {
     api: HeartbeatApi,
-    outbox: mpsc::Sender<Outgoing>,
+    outbox: mpsc::Sender<Queued>,
     /// Agent id, stream id and wiring channel, once the first heartbeat came.
     bound: Option<(String, u64, watch::Receiver<Arc<Wiring>>)>,
     /// The identity that opened the stream: every label update on it is theirs.
@@ -349,15 +355,17 @@ impl Session {
         let current = wiring.borrow_and_update().clone();
         self.bound = Some((agent_id.to_owned(), stream_id, wiring));
         if current.revision > applied {
-            self.send(Message::Resolution(update(&current))).await?;
+            self.send_encoded(current.encoded_push()).await?;
         }
         Ok(())
     }
 
+    /// Sends the latest wiring, as the bytes every stream that gets the same
+    /// wiring sends.
     async fn push_wiring(&mut self) -> Result<(), End> {
         let Some((_, _, wiring)) = &mut self.bound else { return Ok(()) };
-        let current = wiring.borrow_and_update().clone();
-        self.send(Message::Resolution(update(&current))).await
+        let push = wiring.borrow_and_update().encoded_push();
+        self.send_encoded(push).await
     }
 
     fn max_message_bytes(&self) -> usize {
@@ -366,10 +374,10 @@ impl Session {
 
     async fn send(&self, message: Message) -> Result<(), End> {
         let response = StreamHeartbeatsResponse { message: Some(message) };
-        self.outbox.send(Box::new(Ok(response))).await.map_err(|_| End::Gone)
+        self.outbox.send(Box::new(Ok(Outgoing::Message(response)))).await.map_err(|_| End::Gone)
     }
-}
 
-fn update(wiring: &Wiring) -> ResolutionUpdate {
-    ResolutionUpdate { resolution_revision: wiring.revision, resolutions: wiring.tools.clone() }
+    async fn send_encoded(&self, push: bytes::Bytes) -> Result<(), End> {
+        self.outbox.send(Box::new(Ok(Outgoing::Encoded(push)))).await.map_err(|_| End::Gone)
+    }
 }

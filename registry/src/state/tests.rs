@@ -67,11 +67,29 @@ fn dependents_sharing_a_spec_cost_one_resolution() {
         snapshot.put_agent(agent(id, "greet", "date"));
     }
     let mut resolver = Resolver::default();
+    let mut wirings = Vec::new();
     for id in &ids {
         let wiring = snapshot.rewire_agent(id, 1, &mut resolver).expect("first wiring");
         assert_eq!(wiring.tools[0].dependencies[0].providers[0].agent_id, "p");
+        wirings.push(wiring);
     }
     assert_eq!(resolver.computed(), 1, "300 dependents of one spec, one resolution");
+    assert!(
+        wirings.iter().all(|w| Arc::ptr_eq(w, &wirings[0])),
+        "300 dependents of one shape share one wiring, and so one encoded push"
+    );
+    // The next change compares each dependent with its previous wiring once
+    // per distinct previous wiring, and still shares the new one.
+    snapshot.put_agent(agent("q", "date", ""));
+    let mut resolver = Resolver::default();
+    let next: Vec<_> = ids
+        .iter()
+        .map(|id| snapshot.rewire_agent(id, 2, &mut resolver).expect("a provider joined"))
+        .collect();
+    assert!(next.iter().all(|w| Arc::ptr_eq(w, &next[0]) && w.revision == 2));
+    assert_eq!(next[0].tools[0].dependencies[0].providers.len(), 2);
+    let mut resolver = Resolver::default();
+    assert!(ids.iter().all(|id| snapshot.rewire_agent(id, 3, &mut resolver).is_none()));
 }
 
 #[test]
