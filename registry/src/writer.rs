@@ -278,7 +278,7 @@ fn transitions(batch: &CommitBatch) -> Vec<Arc<Change>> {
         EventType::Removed => change.reason == PURGED,
         _ => false,
     };
-    batch.events.iter().filter(own).cloned().collect()
+    batch.events.iter().map(|event| &event.change).filter(own).cloned().collect()
 }
 
 /// Gives every registration the agent's wiring as of `snapshot`.
