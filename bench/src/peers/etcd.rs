@@ -24,8 +24,11 @@ use crate::{BenchOptions, Scenario};
 
 use super::Driven;
 
-/// Bytes of a value: about one encoded five-tool registration.
-pub const VALUE_BYTES: usize = 1500;
+/// Bytes of a value: exactly one encoded five-tool registration, as ours
+/// sends it (so both sides write the same number of bytes per change).
+pub fn value_bytes() -> usize {
+    crate::fixture::registration_bytes()
+}
 /// Longest wait for every stream to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest wait for the last puts to reach every watcher.
@@ -189,7 +192,7 @@ async fn put(
     report: &mut Report,
 ) {
     let tag = crate::fixture::run_tag();
-    let value = vec![b'x'; VALUE_BYTES];
+    let value = vec![b'x'; value_bytes()];
     let label = format!("{workers} clients");
     let stats = closed_loop(&driven.plan(&label, "puts", length), workers, |worker| {
         let (client, tag, value) =
@@ -203,7 +206,7 @@ async fn put(
     .await;
     report.rows.push(
         Row::phase(format!("register (durable), {workers} clients"), &stats)
-            .with("value_bytes", VALUE_BYTES as u64)
+            .with("value_bytes", value_bytes() as u64)
             .with("connections", connections.len() as u64),
     );
 }
@@ -220,6 +223,7 @@ async fn watch(
     report: &mut Report,
 ) -> BenchResult<()> {
     let prefix = format!("/bench/watch/{}/", crate::fixture::run_tag());
+    let size = value_bytes();
     let base = Instant::now();
     let deliveries = Arc::new(Recorder::new());
     let ready = Arc::new(AtomicUsize::new(0));
@@ -240,7 +244,7 @@ async fn watch(
             driven.progress.phase(&label, "deliveries", Some(length), deliveries.counter());
         open_loop(rate, length, |n| {
             let mut value = format!("{};", base.elapsed().as_nanos()).into_bytes();
-            value.resize(VALUE_BYTES, b'x');
+            value.resize(size, b'x');
             let (mut client, key) = (connections[0].clone(), format!("{prefix}{n}"));
             async move { client.put(key, value, None).await.map(drop).map_err(|e| etcd_error("put", e)) }
         })
