@@ -54,7 +54,7 @@ fn request(n: usize) -> RegisterAgentRequest {
             name: format!("tool_{t}"),
             capability: if t == 0 { format!("bench.cap{}", n % 50) } else { String::new() },
             version: format!("1.{}.0", n % 5),
-            tags: vec!["bench".into(), if n % 2 == 0 { "eu" } else { "us" }.into()],
+            tags: vec!["bench".into(), if n.is_multiple_of(2) { "eu" } else { "us" }.into()],
             description: format!("Benchmark tool {t} of agent {n}: takes a text and a count."),
             input_schema: Some(schema()),
             dependencies: if t == 4 {
