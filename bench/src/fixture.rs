@@ -79,6 +79,14 @@ pub fn agent_request(group: &str, tag: &str, index: usize) -> RegisterAgentReque
     }
 }
 
+/// Encoded size of one benchmark registration (of agent 0 of a run; the
+/// others differ by a few bytes of their index), the value size the etcd
+/// comparison puts.
+pub fn registration_bytes() -> usize {
+    use prost::Message as _;
+    agent_request("reg", &run_tag(), 0).encoded_len()
+}
+
 /// `{"type":"object","properties":{"text":{"type":"string"},"count":{"type":"integer"}},"required":["text"]}`
 fn schema() -> Struct {
     let string = |s: &str| Value { kind: Some(Kind::StringValue(s.to_owned())) };

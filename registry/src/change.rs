@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 
 use prost::Message as _;
-use prost::encoding::{int32, message, string, uint64};
+use prost::encoding::{WireType, encode_key, encode_varint, int32, message, string, uint64};
 use prost_types::Timestamp;
 use switchboard_proto::v1::{Agent, Event, EventType};
 
@@ -80,8 +80,11 @@ impl Change {
     }
 
     /// The protobuf encoding of [`Change::to_event`], without the copy.
-    pub fn encode_event(&self) -> Vec<u8> {
-        let mut buffer = Vec::with_capacity(self.agent.encoded_len() + 64);
+    /// `agent` is the agent's encoding when the caller has it (it is then
+    /// not encoded again); any valid encoding of the same agent will do.
+    pub fn encode_event(&self, agent: Option<&[u8]>) -> Vec<u8> {
+        let agent_len = agent.map_or_else(|| self.agent.encoded_len(), <[u8]>::len);
+        let mut buffer = Vec::with_capacity(agent_len + 64);
         let kind = self.kind as i32;
         if kind != 0 {
             int32::encode(1, &kind, &mut buffer);
@@ -89,7 +92,16 @@ impl Change {
         if self.revision != 0 {
             uint64::encode(2, &self.revision, &mut buffer);
         }
-        message::encode(3, &*self.agent, &mut buffer);
+        match agent {
+            Some(agent) => {
+                // Field 3, length-delimited: what `message::encode` writes
+                // around an encoded message.
+                encode_key(3, WireType::LengthDelimited, &mut buffer);
+                encode_varint(agent.len() as u64, &mut buffer);
+                buffer.extend_from_slice(agent);
+            }
+            None => message::encode(3, &*self.agent, &mut buffer),
+        }
         if !self.reason.is_empty() {
             string::encode(4, &self.reason.to_owned(), &mut buffer);
         }
@@ -128,8 +140,11 @@ mod tests {
             time: Some(Timestamp { seconds: 7, nanos: 1 }),
             frame: OnceLock::new(),
         };
-        assert_eq!(change.encode_event(), change.to_event().encode_to_vec());
-        let decoded = Event::decode(change.encode_event().as_slice()).unwrap();
+        assert_eq!(change.encode_event(None), change.to_event().encode_to_vec());
+        let decoded = Event::decode(change.encode_event(None).as_slice()).unwrap();
         assert_eq!(Change::from_event(decoded), change);
+        // With the agent's bytes handed in, the same event comes out.
+        let agent = change.agent.encode_to_vec();
+        assert_eq!(change.encode_event(Some(&agent)), change.to_event().encode_to_vec());
     }
 }

@@ -27,7 +27,9 @@ pub struct RegistryConfig {
     pub slow_watcher_timeout: Duration,
     /// Watch: idle streams get a progress bookmark this often.
     pub bookmark_interval: Duration,
-    /// Most mutations committed (and flushed) together.
+    /// Most mutations committed (and flushed) together: a batch closes when
+    /// the previous flush ends, or at this many mutations (a bound on its
+    /// memory, not its size in normal operation).
     pub max_batch: usize,
     /// Limits on what a client may send.
     pub limits: Limits,

@@ -5,27 +5,32 @@
 //! exactly the agents whose dependencies the batch touched, and hands back the
 //! new snapshot, the [`CommitBatch`] to make durable, and the wiring pushes.
 
+mod prepared;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use prost_types::Timestamp;
 use switchboard_health::LivenessTracker;
-use switchboard_proto::v1::{Agent, AgentStatus, EventType, RegisterAgentRequest, StatusReason};
+use switchboard_proto::v1::{Agent, AgentStatus, EventType, StatusReason};
 
 use crate::access::{AgentAction, Claim};
 use crate::change::{Change, PURGED};
 use crate::condition::{to_cause, to_liveness, to_reason, to_status};
 use crate::error::{RegistryError, RegistryResult};
 use crate::state::{Resolver, Snapshot, Wiring, provided_capabilities};
-use crate::store::CommitBatch;
+use crate::store::{CommitBatch, NewEvent, Upsert};
+
+pub use prepared::Registration;
 
 /// A change to the registry, applied by the single writer.
 #[derive(Debug)]
 pub enum Mutation {
-    /// Register or replace an agent (already validated), for a claimant
-    /// that must own the record it replaces.
-    Register(Box<RegisterAgentRequest>, Claim),
+    /// Register or replace an agent (already validated and encoded), for a
+    /// claimant that must own the record it replaces.
+    Register(Box<Registration>, Claim),
     /// Remove an agent the claimant may remove.
     Deregister(String, Claim),
     /// Replace an agent's labels.
@@ -91,7 +96,10 @@ pub struct BatchBuilder {
     touched: BTreeSet<String>,
     rewire: BTreeSet<String>,
     dirty: BTreeSet<String>,
-    events: Vec<Arc<Change>>,
+    events: Vec<NewEvent>,
+    /// Agent id → the agent put last in this batch and its encoding, when
+    /// it was put from a prepared registration.
+    encoded: HashMap<String, (Arc<Agent>, Bytes)>,
     compact_before: Option<u64>,
     max_events: usize,
     oldest_seconds: i64,
@@ -112,6 +120,7 @@ impl BatchBuilder {
             rewire: BTreeSet::new(),
             dirty: BTreeSet::new(),
             events: Vec::new(),
+            encoded: HashMap::new(),
             compact_before: None,
             max_events,
         }
@@ -170,7 +179,7 @@ impl BatchBuilder {
             changed.status_changed_at = Some(self.now);
         }
         changed.set_condition(status, cause);
-        let changed = self.put(changed);
+        let changed = self.put(changed, None);
         self.touch(&changed);
         self.emit(EventType::StatusChanged, changed, "");
     }
@@ -195,7 +204,10 @@ impl BatchBuilder {
         };
         for id in std::mem::take(&mut self.dirty) {
             match self.next.agents.get(&id) {
-                Some(agent) => batch.upserts.push(agent.clone()),
+                Some(agent) => {
+                    let encoded = self.encoded_of(agent);
+                    batch.upserts.push(Upsert { agent: agent.clone(), encoded });
+                }
                 None => batch.deletes.push(id),
             }
         }
@@ -204,14 +216,15 @@ impl BatchBuilder {
 
     fn register(
         &mut self,
-        request: RegisterAgentRequest,
+        registration: Registration,
         claim: &Claim,
         tracker: &mut LivenessTracker<String>,
     ) -> RegistryResult<Outcome> {
-        let id = if request.agent_id.is_empty() {
-            format!("{}-{:08x}", request.name, rand::random::<u32>())
+        let Registration { agent_id, fields, encoded } = registration;
+        let id = if agent_id.is_empty() {
+            format!("{}-{:08x}", fields.name, rand::random::<u32>())
         } else {
-            request.agent_id.clone()
+            agent_id
         };
         let existing = self.next.agents.get(&id).cloned();
         if let Some(old) = &existing {
@@ -220,23 +233,13 @@ impl BatchBuilder {
         tracker.register(id.clone(), tokio::time::Instant::now());
         let mut agent = Agent {
             id: id.clone(),
-            name: request.name,
-            version: request.version,
-            endpoint: request.endpoint,
-            labels: request.labels,
-            tools: request.tools,
-            resources: request.resources,
-            resource_templates: request.resource_templates,
-            prompts: request.prompts,
-            mcp_capabilities: request.mcp_capabilities,
-            mcp_server_info: request.mcp_server_info,
             status: AgentStatus::Healthy as i32,
             status_reason: String::new(),
             status_cause: StatusReason::Unspecified as i32,
             registered_at: Some(self.now),
             status_changed_at: Some(self.now),
             owner: claim.owner_for(existing.as_deref()),
-            ..Agent::default()
+            ..fields
         };
         if let Some(old) = &existing {
             if same_registration(old, &agent) && old.status() == AgentStatus::Healthy {
@@ -251,7 +254,7 @@ impl BatchBuilder {
             }
             self.touch(old);
         }
-        let agent = self.put(agent);
+        let agent = self.put(agent, Some(&encoded));
         self.touch(&agent);
         self.rewire.insert(id.clone());
         let kind = if existing.is_some() { EventType::Changed } else { EventType::Added };
@@ -303,22 +306,39 @@ impl BatchBuilder {
         }
         let mut changed = (*agent).clone();
         changed.labels = labels;
-        let changed = self.put(changed);
+        let changed = self.put(changed, None);
         let revision = self.emit(EventType::Changed, changed, "");
         Ok(Outcome::LabelsSet { revision, changed: true })
     }
 
-    /// Stamps the agent with the next revision and stores it in the snapshot.
-    fn put(&mut self, mut agent: Agent) -> Arc<Agent> {
+    /// Stamps the agent with the next revision and stores it in the
+    /// snapshot; `registered` is the prepared encoding of its registered
+    /// fields, when it comes from a registration.
+    fn put(&mut self, mut agent: Agent, registered: Option<&[u8]>) -> Arc<Agent> {
         self.next.revision += 1;
         agent.mod_revision = self.next.revision;
         if agent.create_revision == 0 {
             agent.create_revision = self.next.revision;
         }
+        let encoded = registered.map(|registered| prepared::encode_with(&mut agent, registered));
         let agent = Arc::new(agent);
         self.dirty.insert(agent.id.clone());
+        match encoded {
+            Some(encoded) => {
+                self.encoded.insert(agent.id.clone(), (agent.clone(), encoded));
+            }
+            None => {
+                self.encoded.remove(&agent.id);
+            }
+        }
         self.next.put_agent(agent.clone());
         agent
+    }
+
+    /// The encoding made for exactly this agent in this batch, if any.
+    fn encoded_of(&self, agent: &Arc<Agent>) -> Option<Bytes> {
+        let (put, encoded) = self.encoded.get(&agent.id)?;
+        Arc::ptr_eq(put, agent).then(|| encoded.clone())
     }
 
     /// Records an event at the current revision (bumping it for removals,
@@ -338,7 +358,8 @@ impl BatchBuilder {
         if let Some(start) = self.next.record(event.clone(), self.max_events, self.oldest_seconds) {
             self.compact_before = Some(start);
         }
-        self.events.push(event);
+        let agent = self.encoded_of(&event.agent);
+        self.events.push(NewEvent { change: event, agent });
         self.next.revision
     }
 

@@ -27,7 +27,7 @@ use crate::condition::{to_cause, to_liveness};
 use crate::config::RegistryConfig;
 use crate::error::{RegistryError, RegistryResult};
 use crate::metrics::Metrics;
-use crate::mutation::{Mutation, Outcome};
+use crate::mutation::{Mutation, Outcome, Registration};
 use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
 use crate::store::Store;
@@ -188,7 +188,10 @@ impl Registry {
         claim: Claim,
     ) -> RegistryResult<Registered> {
         validate::registration(&request, &self.shared.config.limits)?;
-        match self.mutate(Mutation::Register(Box::new(request), claim)).await? {
+        // Encoded here, in the caller's task: the single writer only adds
+        // the fields it decides.
+        let registration = Registration::new(request);
+        match self.mutate(Mutation::Register(Box::new(registration), claim)).await? {
             Outcome::Registered { agent_id, revision, created, changed, wiring, epoch } => {
                 Ok(Registered { agent_id, revision, created, changed, wiring, epoch })
             }

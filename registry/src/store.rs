@@ -16,7 +16,9 @@ mod sled_store;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use prost::Message as _;
 use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
 use crate::change::Change;
@@ -76,14 +78,67 @@ pub struct CommitBatch {
     pub revision: u64,
     /// Agents to insert or replace, keyed by their id (shared with the
     /// snapshot: a batch copies nothing).
-    pub upserts: Vec<Arc<Agent>>,
+    pub upserts: Vec<Upsert>,
     /// Ids of agents to delete.
     pub deletes: Vec<String>,
     /// New events, ordered by revision, one per mutation.
-    pub events: Vec<Arc<Change>>,
+    pub events: Vec<NewEvent>,
     /// When set, events with a revision below this are dropped from the
     /// history, and this becomes the new compact revision.
     pub compact_before: Option<u64>,
+}
+
+/// An agent to store, with its encoding when the writer has it already (a
+/// registration is encoded by its RPC handler; see `mutation::prepared`).
+#[derive(Debug, Clone)]
+pub struct Upsert {
+    /// The agent, shared with the snapshot.
+    pub agent: Arc<Agent>,
+    /// Its protobuf encoding, when prepared; shared with its event.
+    pub encoded: Option<Bytes>,
+}
+
+/// An event to store, with the encoding of its agent when the writer has it
+/// already (the same bytes as the agent's [`Upsert`]).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The event, shared with the history.
+    pub change: Arc<Change>,
+    /// The protobuf encoding of `change.agent`, when prepared.
+    pub agent: Option<Bytes>,
+}
+
+// === impl Upsert ===
+
+impl Upsert {
+    /// The record's bytes: the prepared ones, or the agent encoded now.
+    pub fn encode(&self) -> Bytes {
+        match &self.encoded {
+            Some(encoded) => encoded.clone(),
+            None => Bytes::from(self.agent.encode_to_vec()),
+        }
+    }
+}
+
+impl From<Arc<Agent>> for Upsert {
+    fn from(agent: Arc<Agent>) -> Self {
+        Self { agent, encoded: None }
+    }
+}
+
+// === impl NewEvent ===
+
+impl NewEvent {
+    /// The stored event's bytes, around the prepared agent when there is one.
+    pub fn encode(&self) -> Vec<u8> {
+        self.change.encode_event(self.agent.as_deref())
+    }
+}
+
+impl From<Arc<Change>> for NewEvent {
+    fn from(change: Arc<Change>) -> Self {
+        Self { change, agent: None }
+    }
 }
 
 /// A token as a store keeps it: the SHA-256 hash of its secret, and

@@ -1,18 +1,31 @@
-//! The single writer: group commit of every mutation.
+//! The single writer: group commit of every mutation, pipelined.
 //!
-//! One task owns all writes. It waits for work, takes every mutation that is
-//! queued (up to `max_batch`) plus the agents whose liveness changed, applies
-//! them to a new snapshot, makes the batch durable with one `Store::commit`
-//! (so concurrent registrations share one flush), then publishes: snapshot
-//! first, then the revision that wakes watchers (they read the events from
-//! the snapshot's history, so none can be missed), then its own bookkeeping,
-//! then replies — each carrying what the caller needs (a registration's
-//! wiring), so no caller re-reads the snapshot — then wiring pushes.
+//! One task owns all writes. Mutations are applied, in arrival order, to an
+//! open batch built on top of the newest snapshot (which may not be durable
+//! yet). A batch closes when the store is free: at once when nothing is
+//! being flushed, otherwise as soon as the previous batch's flush ends. So
+//! the size of a batch follows the latency of a flush, not a count (a cap,
+//! `max_batch`, only bounds its memory), and the writer keeps applying the
+//! next batch while the previous one is on its way to disk instead of
+//! waiting idle for the fsync.
+//!
+//! A closed batch is made durable with one `Store::commit` (one flush for
+//! every registration in it). Batches are committed one at a time, in
+//! order, so batch N+1 reaches the store only after batch N is durable.
+//! Once a batch is durable it is published: snapshot first, then the
+//! revision that wakes watchers (they read the events from the snapshot's
+//! history, so none can be missed), then its own bookkeeping, then
+//! replies — each carrying what the caller needs (a registration's wiring),
+//! so no caller re-reads the snapshot — then wiring pushes. Nothing of a
+//! batch is visible to readers, and no caller is answered, before it is
+//! durable; a batch that changed nothing is answered only after every
+//! batch before it was published.
 
 use std::sync::Arc;
 
 use switchboard_proto::v1::EventType;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::audit;
 use crate::change::{Change, PURGED};
@@ -20,7 +33,7 @@ use crate::error::{RegistryError, RegistryResult};
 use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
 use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
-use crate::store::{CommitBatch, Store};
+use crate::store::{CommitBatch, Store, StoreError, StoreResult};
 
 /// A mutation and where to send its outcome.
 pub(crate) struct Command {
@@ -32,124 +45,235 @@ pub(crate) struct Command {
 
 type Reply = oneshot::Sender<RegistryResult<Outcome>>;
 
+/// The batch mutations are applied to until it closes.
+struct Open {
+    builder: BatchBuilder,
+    replies: Vec<Reply>,
+    outcomes: Vec<RegistryResult<Outcome>>,
+}
+
+/// A closed batch whose commit is running, and what to publish once it is
+/// durable.
+struct Flushing {
+    commit: JoinHandle<StoreResult<()>>,
+    published: Published,
+}
+
+/// What a durable batch publishes.
+struct Published {
+    snapshot: Arc<Snapshot>,
+    pushes: Vec<(String, Arc<Wiring>)>,
+    replies: Vec<Reply>,
+    outcomes: Vec<RegistryResult<Outcome>>,
+    transitions: Vec<Arc<Change>>,
+    started: tokio::time::Instant,
+}
+
+/// The writer's state between wake-ups.
+struct Writer {
+    shared: Arc<Shared>,
+    store: Arc<dyn Store>,
+    /// The newest snapshot: the published one, or the one the batch being
+    /// flushed will publish. The open batch builds on it.
+    head: Arc<Snapshot>,
+    open: Option<Open>,
+    flushing: Option<Flushing>,
+}
+
 /// Runs until the registry closes, then commits what is queued and flushes.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     mut inbox: mpsc::Receiver<Command>,
 ) {
+    let head = shared.snapshot.load_full();
+    let mut writer = Writer { shared, store, head, open: None, flushing: None };
+    let max_batch = writer.shared.config.max_batch;
     loop {
-        let mut commands = Vec::new();
+        let room = writer.open.as_ref().is_none_or(|open| open.replies.len() < max_batch);
         tokio::select! {
             biased;
-            command = inbox.recv() => match command {
-                Some(command) => commands.push(command),
+            result = flushed(&mut writer.flushing) => {
+                if !writer.finish_flush(result) {
+                    return writer.stop();
+                }
+            }
+            command = inbox.recv(), if room => match command {
+                Some(command) => {
+                    writer.apply(command);
+                    // Take what else is queued now: one wake-up per batch,
+                    // not per command.
+                    while writer.open.as_ref().is_some_and(|open| open.replies.len() < max_batch) {
+                        match inbox.try_recv() {
+                            Ok(command) => writer.apply(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => break,
             },
-            () = shared.status_changed.notified() => {}
-            () = shared.closing.cancelled() => break,
+            // The agents are taken from `dirty_status` when the batch closes.
+            () = writer.shared.status_changed.notified() => {}
+            () = writer.shared.closing.cancelled() => break,
         }
-        while commands.len() < shared.config.max_batch {
-            match inbox.try_recv() {
-                Ok(command) => commands.push(command),
-                Err(_) => break,
-            }
-        }
-        if !commit_batch(&shared, store.as_ref(), commands).await {
-            // The store failed a write: its state is unknown, so nothing more is
-            // written — not what is queued, not a final flush (after ENOSPC,
-            // sled's flush never returns). Queued callers get "shutting down".
-            tracing::error!("storage failed: the writer stops without a final flush");
-            // sled also flushes when its last handle drops, and that flush never
-            // returns after an I/O error: leak the handle, the process is ending.
-            std::mem::forget(store);
-            return;
+        if writer.flushing.is_none() {
+            writer.close_batch();
         }
     }
     // Closing: refuse new work, commit what was already queued.
     inbox.close();
-    let mut rest = Vec::new();
     while let Ok(command) = inbox.try_recv() {
-        rest.push(command);
+        writer.apply(command);
     }
-    if !rest.is_empty() {
-        commit_batch(&shared, store.as_ref(), rest).await;
+    if writer.flushing.is_some() {
+        let result = flushed(&mut writer.flushing).await;
+        if !writer.finish_flush(result) {
+            return writer.stop();
+        }
     }
-    if let Err(error) = store.flush().await {
+    writer.close_batch();
+    if writer.flushing.is_some() {
+        let result = flushed(&mut writer.flushing).await;
+        if !writer.finish_flush(result) {
+            return writer.stop();
+        }
+    }
+    if let Err(error) = writer.store.flush().await {
         tracing::error!(%error, "final flush failed");
     }
 }
 
-/// Commits one batch; false when the store failed (the registry is closing).
-async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>) -> bool {
-    let current = shared.snapshot.load_full();
-    let mut builder = BatchBuilder::new(
-        &current,
-        shared.config.history_max_events,
-        shared.config.history_max_age,
-    );
-    let mut replies = Vec::with_capacity(commands.len());
-    let mut outcomes = Vec::with_capacity(commands.len());
-    {
-        let mut tracker = shared.liveness.lock();
-        for command in commands {
-            outcomes.push(builder.apply(command.mutation, &mut tracker));
-            replies.push(command.reply);
-        }
-        let dirty = std::mem::take(&mut *shared.dirty_status.lock());
-        for id in dirty {
-            builder.sync_status(&id, &mut tracker);
-        }
+/// Waits for the running commit; never ready when none runs.
+async fn flushed(flushing: &mut Option<Flushing>) -> StoreResult<()> {
+    let Some(flushing) = flushing else { return std::future::pending().await };
+    match (&mut flushing.commit).await {
+        Ok(result) => result,
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => {
+                Err(StoreError::Invalid("commit cancelled: the runtime is shutting down".into()))
+            }
+        },
     }
-    if builder.is_empty() {
-        fill_wiring(&current, &mut outcomes);
-        send_replies(replies, outcomes);
-        return true;
-    }
-    let Built { snapshot, batch, pushes } = builder.finish();
-    let transitions = if shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
-    let started = std::time::Instant::now();
-    if let Err(error) = store.commit(batch).await {
-        // After a failed write the store's state is unknown (sled poisons
-        // itself after an I/O error): refuse to go on, like etcd does on a
-        // failed fsync. Callers get an error; the registry shuts down and a
-        // supervisor restarts it from what is durable.
-        tracing::error!(%error, "commit failed; stopping the registry");
-        shared.closing.cancel();
-        let message = error.to_string();
-        let failed =
-            || Err(RegistryError::Store(crate::store::StoreError::Invalid(message.clone())));
-        let outcomes = outcomes.into_iter().map(|outcome| outcome.and_then(|_| failed())).collect();
-        send_replies(replies, outcomes);
-        return false;
-    }
-    shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-    fill_wiring(&snapshot, &mut outcomes);
-    let revision = snapshot.revision;
-    shared.snapshot.store(Arc::new(snapshot));
-    // Watchers read the new events from the snapshot's history; this only
-    // wakes them, however many there are.
-    shared.published.send_replace(revision);
-    after_commit(shared, &outcomes);
-    // Callers first: a provider joining a popular capability is answered
-    // before its thousand dependents are woken. Pushes still follow batch
-    // order (one writer, latest value per mailbox), so no dependent is ever
-    // pushed a wiring older than one it already got.
-    send_replies(replies, outcomes);
-    push_wiring(shared, pushes);
-    // Recorded once durable, after the callers and watchers have been
-    // served: a mass expiry's records must not delay its publication.
-    for change in transitions {
-        audit::transition(
-            &shared.audit,
-            &change.agent,
-            change.revision,
-            change.kind == EventType::Removed,
-        );
-    }
-    true
 }
 
+// === impl Writer ===
+
+impl Writer {
+    /// A new batch on the newest snapshot.
+    fn new_batch(&self) -> Open {
+        let config = &self.shared.config;
+        Open {
+            builder: BatchBuilder::new(
+                &self.head,
+                config.history_max_events,
+                config.history_max_age,
+            ),
+            replies: Vec::new(),
+            outcomes: Vec::new(),
+        }
+    }
+
+    /// Applies one mutation to the open batch (opening one if needed).
+    fn apply(&mut self, command: Command) {
+        let mut open = self.open.take().unwrap_or_else(|| self.new_batch());
+        let outcome = open.builder.apply(command.mutation, &mut self.shared.liveness.lock());
+        open.outcomes.push(outcome);
+        open.replies.push(command.reply);
+        self.open = Some(open);
+    }
+
+    /// Closes the open batch, with the agents whose status may have changed,
+    /// and starts its commit. Only called while no commit runs.
+    fn close_batch(&mut self) {
+        let dirty = std::mem::take(&mut *self.shared.dirty_status.lock());
+        if self.open.is_none() && dirty.is_empty() {
+            return;
+        }
+        let mut open = self.open.take().unwrap_or_else(|| self.new_batch());
+        {
+            let mut tracker = self.shared.liveness.lock();
+            for id in dirty {
+                open.builder.sync_status(&id, &mut tracker);
+            }
+        }
+        let Open { builder, replies, mut outcomes } = open;
+        if builder.is_empty() {
+            // Nothing to write, and every earlier batch is published (the
+            // store is free): the head is what callers may see.
+            fill_wiring(&self.head, &mut outcomes);
+            send_replies(replies, outcomes);
+            return;
+        }
+        let Built { snapshot, batch, pushes } = builder.finish();
+        let transitions =
+            if self.shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
+        let snapshot = Arc::new(snapshot);
+        self.head = Arc::clone(&snapshot);
+        let store = Arc::clone(&self.store);
+        let started = tokio::time::Instant::now();
+        let commit = tokio::spawn(async move { store.commit(batch).await });
+        let published = Published { snapshot, pushes, replies, outcomes, transitions, started };
+        self.flushing = Some(Flushing { commit, published });
+    }
+
+    /// Publishes the batch whose commit ended; false when it failed.
+    fn finish_flush(&mut self, result: StoreResult<()>) -> bool {
+        let Some(Flushing { published, .. }) = self.flushing.take() else { return true };
+        let Published { snapshot, pushes, replies, mut outcomes, transitions, started } = published;
+        if let Err(error) = result {
+            // After a failed write the store's state is unknown (sled poisons
+            // itself after an I/O error): refuse to go on, like etcd does on a
+            // failed fsync. Callers get an error; the registry shuts down and a
+            // supervisor restarts it from what is durable.
+            tracing::error!(%error, "commit failed; stopping the registry");
+            self.shared.closing.cancel();
+            let message = error.to_string();
+            let failed = || Err(RegistryError::Store(StoreError::Invalid(message.clone())));
+            let outcomes =
+                outcomes.into_iter().map(|outcome| outcome.and_then(|_| failed())).collect();
+            send_replies(replies, outcomes);
+            return false;
+        }
+        let shared = &self.shared;
+        shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        fill_wiring(&snapshot, &mut outcomes);
+        let revision = snapshot.revision;
+        shared.snapshot.store(snapshot);
+        // Watchers read the new events from the snapshot's history; this only
+        // wakes them, however many there are.
+        shared.published.send_replace(revision);
+        after_commit(shared, &outcomes);
+        // Callers first: a provider joining a popular capability is answered
+        // before its thousand dependents are woken. Pushes still follow batch
+        // order (one writer, latest value per mailbox), so no dependent is ever
+        // pushed a wiring older than one it already got.
+        send_replies(replies, outcomes);
+        push_wiring(shared, pushes);
+        // Recorded once durable, after the callers and watchers have been
+        // served: a mass expiry's records must not delay its publication.
+        for change in transitions {
+            audit::transition(
+                &shared.audit,
+                &change.agent,
+                change.revision,
+                change.kind == EventType::Removed,
+            );
+        }
+        true
+    }
+
+    /// The store failed a write: its state is unknown, so nothing more is
+    /// written — not the open batch, not what is queued, not a final flush
+    /// (after ENOSPC, sled's flush never returns). Their callers get
+    /// "shutting down" when their replies drop.
+    fn stop(self) {
+        tracing::error!("storage failed: the writer stops without a final flush");
+        // sled also flushes when its last handle drops, and that flush never
+        // returns after an I/O error: leak the handle, the process is ending.
+        std::mem::forget(self.store);
+    }
+}
 /// The status changes and evictions the registry made by itself in `batch`
 /// (callers' changes are recorded by their RPC handlers).
 fn transitions(batch: &CommitBatch) -> Vec<Arc<Change>> {
@@ -158,7 +282,7 @@ fn transitions(batch: &CommitBatch) -> Vec<Arc<Change>> {
         EventType::Removed => change.reason == PURGED,
         _ => false,
     };
-    batch.events.iter().filter(own).cloned().collect()
+    batch.events.iter().map(|event| &event.change).filter(own).cloned().collect()
 }
 
 /// Gives every registration the agent's wiring as of `snapshot`.

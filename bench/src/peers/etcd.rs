@@ -24,8 +24,11 @@ use crate::{BenchOptions, Scenario};
 
 use super::Driven;
 
-/// Bytes of a value: about one encoded five-tool registration.
-pub const VALUE_BYTES: usize = 1500;
+/// Bytes of a value: exactly one encoded five-tool registration, as ours
+/// sends it (so both sides write the same number of bytes per change).
+pub fn value_bytes() -> usize {
+    crate::fixture::registration_bytes()
+}
 /// Longest wait for every stream to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest wait for the last puts to reach every watcher.
@@ -189,7 +192,7 @@ async fn put(
     report: &mut Report,
 ) {
     let tag = crate::fixture::run_tag();
-    let value = vec![b'x'; VALUE_BYTES];
+    let value = vec![b'x'; value_bytes()];
     let label = format!("{workers} clients");
     let stats = closed_loop(&driven.plan(&label, "puts", length), workers, |worker| {
         let (client, tag, value) =
@@ -203,7 +206,7 @@ async fn put(
     .await;
     report.rows.push(
         Row::phase(format!("register (durable), {workers} clients"), &stats)
-            .with("value_bytes", VALUE_BYTES as u64)
+            .with("value_bytes", value_bytes() as u64)
             .with("connections", connections.len() as u64),
     );
 }
@@ -234,7 +237,7 @@ async fn watch(
     let _stop_watchers = stop.clone().drop_guard();
     wait_until("etcd watchers", &ready, watchers, Duration::from_secs(60)).await?;
     let window = Window::open(driven.server);
-    // The same bytes as one of our change events, not the registrations' 1.5 KB.
+    // The same bytes as one of our change events.
     let value_bytes = crate::fixture::change_bytes();
     let changes = {
         let label = format!("{watchers} watchers, {rate:.0} puts/s");

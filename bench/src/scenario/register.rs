@@ -7,7 +7,9 @@ use std::time::Duration;
 use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
 
 use crate::error::BenchResult;
-use crate::fixture::{TOOLS_PER_AGENT, agent_id, agent_request, deregister_all, run_tag};
+use crate::fixture::{
+    TOOLS_PER_AGENT, agent_id, agent_request, deregister_all, registration_bytes, run_tag,
+};
 use crate::phase::closed_loop;
 use crate::report::{Report, Row};
 
@@ -42,6 +44,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         report.rows.push(
             Row::phase(format!("register (durable), {clients} clients"), &stats)
                 .with("tools_per_agent", TOOLS_PER_AGENT as u64)
+                .with("request_bytes", registration_bytes() as u64)
                 .with("connections", connections as u64),
         );
         if !target.is_spawned() {

@@ -48,12 +48,12 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> StoreResult<CopyReport> {
     }
     let batch = CommitBatch {
         revision: source.revision,
-        upserts: source.agents.into_iter().map(Arc::new).collect(),
+        upserts: source.agents.into_iter().map(|agent| Arc::new(agent).into()).collect(),
         deletes: Vec::new(),
         events: source
             .events
             .into_iter()
-            .map(|event| Arc::new(Change::from_event(event)))
+            .map(|event| Arc::new(Change::from_event(event)).into())
             .collect(),
         compact_before: (source.compact_revision > 0).then_some(source.compact_revision),
     };

@@ -325,8 +325,8 @@ impl EtcdStore {
             chunks.len() - 1
         };
         for event in &batch.events {
-            let key = self.event_key(event.revision);
-            let value = event.encode_event();
+            let key = self.event_key(event.change.revision);
+            let value = event.encode();
             let bytes = key.len() + value.len();
             add(None, ops::put(key, value), bytes);
         }
@@ -336,13 +336,13 @@ impl EtcdStore {
         }
         let known: HashMap<String, i64> = {
             let known = self.known.lock();
-            let touched = batch.upserts.iter().map(|agent| &agent.id).chain(&batch.deletes);
+            let touched = batch.upserts.iter().map(|upsert| &upsert.agent.id).chain(&batch.deletes);
             touched.filter_map(|id| Some((id.clone(), *known.agents.get(id)?))).collect()
         };
         let mut upserted = Vec::new();
-        for agent in &batch.upserts {
+        for upsert in &batch.upserts {
+            let (agent, value) = (&upsert.agent, upsert.encode());
             let key = self.agent_key(&agent.id);
-            let value = agent.encode_to_vec();
             if value.len() > MAX_AGENT_BYTES {
                 return Err(self.invalid(format!(
                     "agent {:?} encodes to {} bytes, over the {MAX_AGENT_BYTES} bytes one etcd value may hold",

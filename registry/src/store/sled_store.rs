@@ -150,7 +150,7 @@ struct Inner {
 /// A batch with its records encoded, ready for the transaction.
 struct EncodedBatch {
     revision: u64,
-    upserts: Vec<(String, Vec<u8>)>,
+    upserts: Vec<(String, bytes::Bytes)>,
     deletes: Vec<String>,
     events: Vec<(u64, Vec<u8>)>,
     compact_before: Option<u64>,
@@ -419,7 +419,7 @@ impl EncodedBatch {
     fn new(batch: CommitBatch) -> StoreResult<Self> {
         let CommitBatch { revision, upserts, deletes, events, compact_before } = batch;
         let mut previous = None;
-        for event in &events {
+        for event in events.iter().map(|event| &event.change) {
             if event.revision > revision || previous.is_some_and(|p| event.revision <= p) {
                 return Err(StoreError::Invalid(format!(
                     "batch revision {revision}: event revision {} out of order",
@@ -428,7 +428,7 @@ impl EncodedBatch {
             }
             previous = Some(event.revision);
         }
-        let upserted: HashSet<&str> = upserts.iter().map(|agent| agent.id.as_str()).collect();
+        let upserted: HashSet<&str> = upserts.iter().map(|u| u.agent.id.as_str()).collect();
         if let Some(id) = deletes.iter().find(|id| upserted.contains(id.as_str())) {
             return Err(StoreError::Invalid(format!(
                 "batch revision {revision}: agent {id:?} is both upserted and deleted"
@@ -442,11 +442,11 @@ impl EncodedBatch {
         Ok(Self {
             revision,
             upserts: upserts
-                .into_iter()
-                .map(|agent| (agent.id.clone(), agent.encode_to_vec()))
+                .iter()
+                .map(|upsert| (upsert.agent.id.clone(), upsert.encode()))
                 .collect(),
             deletes,
-            events: events.iter().map(|event| (event.revision, event.encode_event())).collect(),
+            events: events.iter().map(|event| (event.change.revision, event.encode())).collect(),
             compact_before,
         })
     }
@@ -482,7 +482,7 @@ impl EncodedBatch {
             agents.remove(id.as_bytes())?;
         }
         for (id, value) in &self.upserts {
-            agents.insert(id.as_bytes(), value.as_slice())?;
+            agents.insert(id.as_bytes(), &value[..])?;
         }
         for (at, value) in &self.events {
             events.insert(&at.to_be_bytes()[..], value.as_slice())?;

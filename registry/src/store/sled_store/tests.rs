@@ -8,6 +8,7 @@ use switchboard_proto::v1::{AgentStatus, EventType};
 
 use super::*;
 use crate::change::Change;
+use crate::store::{NewEvent, Upsert};
 
 /// Upper bound for the concurrency tests: a deadlock fails the test instead
 /// of hanging it.
@@ -39,13 +40,13 @@ fn event(revision: u64, kind: EventType, agent: &Agent) -> Event {
 
 /// A batch registering `id` at `revision`, with its event.
 /// Agents as a batch carries them.
-fn shared(agents: Vec<Agent>) -> Vec<Arc<Agent>> {
-    agents.into_iter().map(Arc::new).collect()
+fn shared(agents: Vec<Agent>) -> Vec<Upsert> {
+    agents.into_iter().map(|agent| Arc::new(agent).into()).collect()
 }
 
 /// Events as a batch carries them.
-fn changes(events: Vec<Event>) -> Vec<Arc<Change>> {
-    events.into_iter().map(|event| Arc::new(Change::from_event(event))).collect()
+fn changes(events: Vec<Event>) -> Vec<NewEvent> {
+    events.into_iter().map(|event| Arc::new(Change::from_event(event)).into()).collect()
 }
 
 fn register(id: &str, revision: u64) -> CommitBatch {
