@@ -105,6 +105,8 @@ impl Registry {
         let audit = AuditLog::open(&config.audit_log)
             .map_err(|e| RegistryError::invalid("audit_log", e.to_string()))?;
         let loaded = store.load().await?;
+        // Right after the load: the feed starts where the load ended.
+        let feed = crate::feed::Feed::new(store.feed());
         let access = Arc::new(Access::load(&config.auth, store.clone()).await?);
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
@@ -129,7 +131,7 @@ impl Registry {
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
         let shared = Arc::new(Shared::new(config, snapshot, tracker, store.reachable(), audit));
         let closing = shared.closing.clone();
-        let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
+        let writer = tokio::spawn(writer::run(shared.clone(), store, inbox, feed));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
         Ok((Registry { shared, commands, access }, RegistryTasks { closing, writer, driver }))
     }

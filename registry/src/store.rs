@@ -51,6 +51,27 @@ pub enum StoreError {
     /// Another writer changed the store under this one.
     #[error("write conflict: {0}")]
     Conflict(String),
+    /// The store cannot take this write now; retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Another replica committed first: the store is at `stored`, past the
+    /// revision the batch was built on. The batch wrote nothing; the writer
+    /// applies the store's feed up to `stored` and builds it again.
+    #[error("write conflict: the store is at revision {stored}, ahead of this replica")]
+    Behind {
+        /// The store's revision when the batch was refused.
+        stored: u64,
+    },
+}
+
+/// Changes other writers committed to a shared store, in revision order:
+/// the events of one or more of their batches, complete up to `revision`.
+#[derive(Debug, Default)]
+pub struct FeedBatch {
+    /// The store's revision once these events are applied.
+    pub revision: u64,
+    /// The events, ordered by revision, none above `revision`.
+    pub events: Vec<Event>,
 }
 
 /// Everything a registry needs at startup.
@@ -72,6 +93,9 @@ pub struct LoadedState {
 /// One durable, atomic step of the registry: every mutation of a group commit.
 #[derive(Debug, Default)]
 pub struct CommitBatch {
+    /// The store's revision the batch was built on: a store several
+    /// replicas write commits it only while it is still at this revision.
+    pub base_revision: u64,
     /// Revision of the last mutation in the batch; the store's new revision.
     pub revision: u64,
     /// Agents to insert or replace, keyed by their id (shared with the
@@ -136,6 +160,14 @@ pub trait Store: Send + Sync + 'static {
     /// backing service (etcd without quorum); the registry reports itself
     /// not ready while it is false. `None`: always reachable (embedded).
     fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
+
+    /// The batches other writers commit from now on (call it right after
+    /// [`load`](Store::load): the feed starts where the load ended), for a
+    /// store several registry replicas share. `None`: this registry is the
+    /// store's only writer (sled), its own commits are the whole feed.
+    fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<FeedBatch>> {
         None
     }
 }

@@ -17,10 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::audit;
 use crate::change::{Change, PURGED};
 use crate::error::{RegistryError, RegistryResult};
+use crate::feed::{self, Feed};
 use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
 use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
-use crate::store::{CommitBatch, Store};
+use crate::store::{CommitBatch, Store, StoreError};
 
 /// A mutation and where to send its outcome.
 pub(crate) struct Command {
@@ -37,11 +38,18 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     mut inbox: mpsc::Receiver<Command>,
+    mut feed: Feed,
 ) {
     loop {
         let mut commands = Vec::new();
         tokio::select! {
             biased;
+            // What other replicas committed first: a batch built on it
+            // does not lose to them.
+            batch = feed.recv() => {
+                feed::apply(&shared, batch);
+                continue;
+            }
             command = inbox.recv() => match command {
                 Some(command) => commands.push(command),
                 None => break,
@@ -55,7 +63,7 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        if !commit_batch(&shared, store.as_ref(), commands).await {
+        if !commit_batch(&shared, store.as_ref(), &mut feed, commands).await {
             // The store failed a write: its state is unknown, so nothing more is
             // written — not what is queued, not a final flush (after ENOSPC,
             // sled's flush never returns). Queued callers get "shutting down".
@@ -73,7 +81,7 @@ pub(crate) async fn run(
         rest.push(command);
     }
     if !rest.is_empty() {
-        commit_batch(&shared, store.as_ref(), rest).await;
+        commit_batch(&shared, store.as_ref(), &mut feed, rest).await;
     }
     if let Err(error) = store.flush().await {
         tracing::error!(%error, "final flush failed");
@@ -81,35 +89,62 @@ pub(crate) async fn run(
 }
 
 /// Commits one batch; false when the store failed (the registry is closing).
-async fn commit_batch(shared: &Shared, store: &dyn Store, commands: Vec<Command>) -> bool {
-    let current = shared.snapshot.load_full();
-    let mut builder = BatchBuilder::new(
-        &current,
-        shared.config.history_max_events,
-        shared.config.history_max_age,
-    );
-    let mut replies = Vec::with_capacity(commands.len());
-    let mut outcomes = Vec::with_capacity(commands.len());
-    {
-        let mut tracker = shared.liveness.lock();
-        for command in commands {
-            outcomes.push(builder.apply(command.mutation, &mut tracker));
-            replies.push(command.reply);
+async fn commit_batch(
+    shared: &Shared,
+    store: &dyn Store,
+    feed: &mut Feed,
+    commands: Vec<Command>,
+) -> bool {
+    let (mut mutations, replies): (Vec<_>, Vec<Reply>) =
+        commands.into_iter().map(|command| (command.mutation, command.reply)).unzip();
+    let dirty = std::mem::take(&mut *shared.dirty_status.lock());
+    let mut retries = 0;
+    // Built again (from copies of the mutations) each time another replica
+    // of a shared store commits first.
+    let (snapshot, pushes, mut outcomes, transitions, started, result) = loop {
+        let current = shared.snapshot.load_full();
+        let mut builder = BatchBuilder::new(
+            &current,
+            shared.config.history_max_events,
+            shared.config.history_max_age,
+        );
+        let round =
+            if feed.is_shared() { mutations.clone() } else { std::mem::take(&mut mutations) };
+        let mut outcomes = Vec::with_capacity(round.len());
+        {
+            let mut tracker = shared.liveness.lock();
+            for mutation in round {
+                outcomes.push(builder.apply(mutation, &mut tracker));
+            }
+            for id in &dirty {
+                builder.sync_status(id, &mut tracker);
+            }
         }
-        let dirty = std::mem::take(&mut *shared.dirty_status.lock());
-        for id in dirty {
-            builder.sync_status(&id, &mut tracker);
+        if builder.is_empty() {
+            fill_wiring(&current, &mut outcomes);
+            send_replies(replies, outcomes);
+            return true;
         }
-    }
-    if builder.is_empty() {
-        fill_wiring(&current, &mut outcomes);
-        send_replies(replies, outcomes);
-        return true;
-    }
-    let Built { snapshot, batch, pushes } = builder.finish();
-    let transitions = if shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
-    let started = std::time::Instant::now();
-    if let Err(error) = store.commit(batch).await {
+        let Built { snapshot, batch, pushes } = builder.finish();
+        let transitions = if shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
+        let started = std::time::Instant::now();
+        match store.commit(batch).await {
+            Err(StoreError::Behind { stored }) if retries < feed::MAX_RETRIES => {
+                retries += 1;
+                tracing::debug!(stored, retries, "another replica committed first; building again");
+                if let Err(error) = feed.catch_up(shared, stored).await {
+                    refuse(shared, replies, outcomes, dirty, &error);
+                    return true;
+                }
+            }
+            Err(error @ StoreError::Behind { .. }) => {
+                refuse(shared, replies, outcomes, dirty, &RegistryError::Store(error));
+                return true;
+            }
+            result => break (snapshot, pushes, outcomes, transitions, started, result),
+        }
+    };
+    if let Err(error) = result {
         // After a failed write the store's state is unknown (sled poisons
         // itself after an I/O error): refuse to go on, like etcd does on a
         // failed fsync. Callers get an error; the registry shuts down and a
@@ -190,7 +225,27 @@ fn after_commit(shared: &Shared, outcomes: &[RegistryResult<Outcome>]) {
     }
 }
 
-fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<Wiring>)>) {
+/// Refuses a batch that could not commit, without stopping: the store is
+/// fine, another replica kept winning (or its changes did not arrive in
+/// time). The status changes it carried stay due.
+fn refuse(
+    shared: &Shared,
+    replies: Vec<Reply>,
+    outcomes: Vec<RegistryResult<Outcome>>,
+    dirty: std::collections::BTreeSet<String>,
+    error: &RegistryError,
+) {
+    tracing::warn!(%error, "batch refused after losing to other replicas");
+    let message = error.to_string();
+    let refused = || Err(RegistryError::Store(StoreError::Unavailable(message.clone())));
+    let outcomes = outcomes.into_iter().map(|outcome| outcome.and_then(|_| refused())).collect();
+    send_replies(replies, outcomes);
+    if !dirty.is_empty() {
+        shared.mark_dirty(dirty);
+    }
+}
+
+pub(crate) fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<Wiring>)>) {
     let mailboxes = shared.mailboxes.lock();
     for (agent_id, wiring) in pushes {
         if let Some(mailbox) = mailboxes.get(&agent_id) {

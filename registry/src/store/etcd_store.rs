@@ -1,5 +1,5 @@
 //! The etcd store: the registry's state in an etcd cluster, for operators who
-//! want it off the registry's machine (and, later, several registries).
+//! want it off the registry's machine, shared by several registry replicas.
 //!
 //! # Layout
 //!
@@ -14,7 +14,7 @@
 //! | `<prefix>/meta/format` | `1` |
 //! | `<prefix>/meta/epoch` | a UUID, created once with the store |
 //! | `<prefix>/meta/revision`, `<prefix>/meta/compact_revision` | decimal |
-//! | `<prefix>/meta/last_txn` | the id of the last transaction written (see below) |
+//! | `<prefix>/writers/<replica>` | the id of the last transaction that replica wrote (see below) |
 //!
 //! # Epoch
 //!
@@ -25,13 +25,21 @@
 //!
 //! # Writes
 //!
-//! A batch is one etcd transaction that holds only if `meta/revision` and
-//! every agent key it touches still have the modification revision this
-//! store last saw: a second registry writing the same prefix makes the
-//! first one's next commit fail (and that registry stop) instead of both
-//! overwriting each other. etcd acknowledges a transaction once a quorum
-//! has it on disk, so an acknowledged batch survives any minority of
-//! members failing.
+//! A batch is one etcd transaction that holds only if `meta/revision` still
+//! holds the revision the batch was built on and every agent key it touches
+//! still has the modification revision this store last saw (from its own
+//! commits and its feed). Several replicas on one prefix are so ordered into
+//! one dense sequence of registry revisions: when another replica committed
+//! first, the transaction writes nothing and the commit fails with
+//! [`StoreError::Behind`], naming the stored revision; the registry applies
+//! the feed up to it and builds the batch again. etcd acknowledges a
+//! transaction once a quorum has it on disk, so an acknowledged batch
+//! survives any minority of members failing.
+//!
+//! # Feed
+//!
+//! [`Store::feed`] watches the prefix from the revision the load read at and
+//! hands the registry the batches the other replicas commit (see `feed`).
 //!
 //! etcd refuses a transaction over `max-txn-ops` (128 operations) or
 //! `max-request-bytes` (1.5 MiB). An agent is one value, and its event
@@ -53,10 +61,12 @@
 //! etcd being briefly unreachable (a leader election, a member down) does
 //! not fail a commit: the transaction is retried with backoff for
 //! [`COMMIT_RETRY`]. A retry after an answer that never came first reads
-//! `meta/last_txn` to learn whether the earlier attempt was applied, so a
-//! batch is never written twice.
+//! this replica's `writers/` key to learn whether the earlier attempt was
+//! applied, so a batch is never written twice (one key per replica: another
+//! replica's commit in between does not hide the answer).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -64,11 +74,13 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use prost::Message;
 use sha2::{Digest as _, Sha256};
-use switchboard_etcd::pb::{Compare, KeyValue, RequestOp, TxnRequest};
+use switchboard_etcd::pb::{Compare, KeyValue, RequestOp, TxnRequest, TxnResponse, response_op};
 use switchboard_etcd::{EtcdClient, EtcdConfig, ops};
 use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
-use super::{CommitBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
+use super::{CommitBatch, FeedBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
+
+mod feed;
 
 /// Version of the layout described in the module docs.
 const FORMAT_VERSION: &str = "1";
@@ -107,19 +119,59 @@ pub const COMMIT_RETRY: Duration = Duration::from_secs(30);
 pub struct EtcdStore {
     client: EtcdClient,
     prefix: String,
-    known: Mutex<Known>,
+    /// This store's id among the replicas sharing the prefix: names its
+    /// `writers/` key, which tells its own transactions apart on the feed.
+    replica: String,
+    known: Arc<Mutex<Known>>,
     reachable: tokio::sync::watch::Sender<bool>,
-    /// Stops the reachability probe when the store is dropped.
-    _probe: tokio_util::sync::DropGuard,
+    /// Stops the background tasks (probe, feed).
+    stop: tokio_util::sync::CancellationToken,
+    /// Cancels `stop` when the store is dropped.
+    _tasks: tokio_util::sync::DropGuard,
 }
 
 /// What the store last saw of the keys it compares on.
+///
+/// The feed reports other replicas' changes after this store may have
+/// committed newer ones to the same keys: a change older than what is known
+/// of a key is ignored, and a key this store deleted keeps the revision of
+/// the deletion until the feed has passed it.
 #[derive(Debug, Default)]
-struct Known {
-    /// Modification revision of `meta/revision`.
-    revision_mod: i64,
-    /// Modification revision of each agent's key.
-    agents: HashMap<String, i64>,
+pub(super) struct Known {
+    /// Modification revision of each existing agent's key.
+    pub agents: HashMap<String, i64>,
+    /// Agents this store deleted, and the etcd revision of the deletion,
+    /// until the feed reaches it.
+    pub deleted: HashMap<String, i64>,
+    /// The etcd revision the last load read at: the feed starts after it.
+    pub loaded_at: i64,
+}
+
+// === impl Known ===
+
+impl Known {
+    /// Another replica wrote (`Some`) or deleted (`None`) agent `id` at
+    /// etcd revision `at`.
+    pub fn observed(&mut self, id: &str, at: i64, written: bool) {
+        let newer_known = self.agents.get(id).is_some_and(|&known| known > at)
+            || self.deleted.get(id).is_some_and(|&known| known > at);
+        if newer_known {
+            return;
+        }
+        self.deleted.remove(id);
+        if written {
+            self.agents.insert(id.to_owned(), at);
+        } else {
+            self.agents.remove(id);
+        }
+    }
+
+    /// The feed reached this store's own deletion of `id` at `at`.
+    pub fn passed_own(&mut self, id: &str, at: i64) {
+        if self.deleted.get(id) == Some(&at) {
+            self.deleted.remove(id);
+        }
+    }
 }
 
 /// One transaction of a batch: its compares and writes, and what they do
@@ -151,9 +203,11 @@ impl EtcdStore {
         let store = Self {
             client,
             prefix,
-            known: Mutex::new(Known::default()),
+            replica: uuid::Uuid::new_v4().simple().to_string(),
+            known: Arc::new(Mutex::new(Known::default())),
             reachable,
-            _probe: stop.clone().drop_guard(),
+            stop: stop.clone(),
+            _tasks: stop.clone().drop_guard(),
         };
         store.init().await?;
         tokio::spawn(probe(
@@ -203,7 +257,7 @@ impl EtcdStore {
 
     async fn load_state(&self) -> StoreResult<LoadedState> {
         let root = format!("{}/", self.prefix);
-        let (kvs, _) = self.client.get_prefix(root.as_bytes()).await?;
+        let (kvs, loaded_at) = self.client.get_prefix(root.as_bytes()).await?;
         let cluster_id = self.client.cluster_id().await?;
         let mut meta = HashMap::new();
         let mut agents = Vec::new();
@@ -253,14 +307,14 @@ impl EtcdStore {
                 .map_err(|_| self.invalid(format!("meta/{name}: {value:?} is not a number")))?;
             Ok((value, mod_revision))
         };
-        let (revision, revision_mod) = number("revision")?;
+        let (revision, _) = number("revision")?;
         let (compact_revision, _) = number("compact_revision")?;
         let (stored_epoch, _) = text("epoch")?;
         // Events above the revision were left by a batch cut short between
         // its transactions: that batch never committed.
         events.retain(|event| (compact_revision..=revision).contains(&event.revision));
         events.sort_by_key(|event| event.revision);
-        *self.known.lock() = Known { revision_mod, agents: agent_mods };
+        *self.known.lock() = Known { agents: agent_mods, deleted: HashMap::new(), loaded_at };
         Ok(LoadedState {
             epoch: derive_epoch(cluster_id, &stored_epoch),
             revision,
@@ -282,22 +336,21 @@ impl EtcdStore {
         }
         for (index, chunk) in chunks.iter_mut().enumerate() {
             let nonce = format!("{}-{index}-{}", batch.revision, uuid::Uuid::new_v4());
-            let revision_mod = self.known.lock().revision_mod;
-            chunk.compares.push(ops::mod_revision_is(self.meta("revision"), revision_mod));
-            chunk.ops.push(ops::put(self.meta("last_txn"), nonce.as_str()));
+            let base = batch.base_revision.to_string();
+            chunk.compares.push(ops::value_is(self.meta("revision"), base));
+            chunk.ops.push(ops::put(self.writer_key(), nonce.as_str()));
             if index + 1 == count {
                 chunk.ops.push(ops::put(self.meta("revision"), batch.revision.to_string()));
             }
-            let applied = self.apply(chunk, &nonce).await?;
+            let applied = self.apply(chunk, &nonce, batch.base_revision).await?;
             let mut known = self.known.lock();
             for id in chunk.upserted.drain(..) {
+                known.deleted.remove(&id);
                 known.agents.insert(id, applied);
             }
             for id in chunk.deleted.drain(..) {
                 known.agents.remove(&id);
-            }
-            if index + 1 == count {
-                known.revision_mod = applied;
+                known.deleted.insert(id, applied);
             }
         }
         Ok(())
@@ -373,11 +426,12 @@ impl EtcdStore {
 
     /// Applies one transaction, retrying while etcd is unreachable; returns
     /// its revision.
-    async fn apply(&self, chunk: &Chunk, nonce: &str) -> StoreResult<i64> {
+    async fn apply(&self, chunk: &Chunk, nonce: &str, base: u64) -> StoreResult<i64> {
         let request = TxnRequest {
             compare: chunk.compares.clone(),
             success: chunk.ops.clone(),
-            failure: Vec::new(),
+            // Refused: which revision the store is at says why.
+            failure: vec![ops::get(self.meta("revision"))],
         };
         let deadline = tokio::time::Instant::now() + COMMIT_RETRY;
         let mut backoff = Duration::from_millis(50);
@@ -389,10 +443,7 @@ impl EtcdStore {
                 }
                 let response = self.client.txn(request.clone()).await?;
                 if !response.succeeded {
-                    return Err(StoreError::Conflict(format!(
-                        "etcd prefix {:?} was changed by another writer",
-                        self.prefix
-                    )));
+                    return Err(self.refused(&response, base));
                 }
                 Ok(response.header.map_or(0, |header| header.revision))
             };
@@ -416,14 +467,42 @@ impl EtcdStore {
         }
     }
 
+    /// Why etcd refused a transaction built on `base`: another replica
+    /// committed first ([`StoreError::Behind`]), or an agent record changed
+    /// without the revision moving (a writer that does not follow this
+    /// layout).
+    fn refused(&self, response: &TxnResponse, base: u64) -> StoreError {
+        let stored = response
+            .responses
+            .first()
+            .and_then(|op| match &op.response {
+                Some(response_op::Response::ResponseRange(range)) => range.kvs.first(),
+                _ => None,
+            })
+            .and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse::<u64>().ok());
+        match stored {
+            Some(stored) if stored > base => StoreError::Behind { stored },
+            _ => StoreError::Conflict(format!(
+                "etcd prefix {:?} was changed by another writer (stored revision {stored:?}, \
+                 this registry is at {base})",
+                self.prefix
+            )),
+        }
+    }
+
     /// The revision of the transaction `nonce` when etcd applied it.
     async fn applied(&self, nonce: &str) -> StoreResult<Option<i64>> {
-        let marker: Option<KeyValue> = self.client.get(self.meta("last_txn")).await?;
+        let marker: Option<KeyValue> = self.client.get(self.writer_key()).await?;
         Ok(marker.filter(|kv| kv.value == nonce.as_bytes()).map(|kv| kv.mod_revision))
     }
 
     fn meta(&self, name: &str) -> Vec<u8> {
         format!("{}/meta/{name}", self.prefix).into_bytes()
+    }
+
+    /// The id of the last transaction this replica wrote.
+    fn writer_key(&self) -> Vec<u8> {
+        format!("{}/writers/{}", self.prefix, self.replica).into_bytes()
     }
 
     fn agent_key(&self, id: &str) -> Vec<u8> {
@@ -482,6 +561,21 @@ impl Store for EtcdStore {
 
     fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         Some(self.reachable.subscribe())
+    }
+
+    fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<FeedBatch>> {
+        let (batches, inbox) = tokio::sync::mpsc::channel(feed::QUEUE);
+        let task = feed::FeedTask {
+            client: self.client.clone(),
+            root: format!("{}/", self.prefix).into_bytes(),
+            own: self.writer_key(),
+            known: self.known.clone(),
+            batches,
+            stop: self.stop.clone(),
+        };
+        let start = self.known.lock().loaded_at + 1;
+        tokio::spawn(task.run(start));
+        Some(inbox)
     }
 
     fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {

@@ -417,7 +417,7 @@ impl EncodedBatch {
     /// strictly increasing and at most `revision`, no agent both upserted and
     /// deleted, `compact_before` at most `revision + 1`.
     fn new(batch: CommitBatch) -> StoreResult<Self> {
-        let CommitBatch { revision, upserts, deletes, events, compact_before } = batch;
+        let CommitBatch { revision, upserts, deletes, events, compact_before, .. } = batch;
         let mut previous = None;
         for event in &events {
             if event.revision > revision || previous.is_some_and(|p| event.revision <= p) {

@@ -1,0 +1,126 @@
+//! The store's ordered change feed, as the writer applies it.
+//!
+//! Several registry replicas may share one store (etcd). Each builds its
+//! snapshot, Watch history and resolution index from the same ordered
+//! sequence of changes: its own commits, and the batches the others commit,
+//! which the store's feed delivers. The writer applies a feed batch exactly
+//! as it applies its own commit — new snapshot, then the revision that wakes
+//! watchers, then wiring pushes to the streams this replica holds — so a
+//! watcher or an agent cannot tell on which replica a change was made.
+//!
+//! Registry revisions stay the dense sequence the store keeps in its
+//! revision record, not the store's own revision numbers: one commit is one
+//! store transaction holding several events, so the store numbers a batch,
+//! not each of its changes, and watchers need one revision per change to
+//! resume without a gap or a duplicate. Every replica's commit compares the
+//! stored revision with the one its batch was built on, which orders all
+//! replicas' batches into one sequence.
+//!
+//! When another replica committed first, the batch wrote nothing: the writer
+//! applies the feed until its snapshot has the store's revision, then
+//! applies the batch's mutations again on that snapshot (ownership and
+//! validation checked again) and retries. Callers are answered only once
+//! their write is committed.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::change::Change;
+use crate::error::{RegistryError, RegistryResult};
+use crate::mutation::{BatchBuilder, Built};
+use crate::shared::Shared;
+use crate::store::{FeedBatch, StoreError};
+
+/// Longest wait for the feed to deliver what another replica committed
+/// before a retry; past it the callers get UNAVAILABLE.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// How many times one batch is built again after losing to another
+/// replica: each loss means another batch committed, so the registry as a
+/// whole always progresses; this only bounds one caller's wait.
+pub(crate) const MAX_RETRIES: u32 = 32;
+
+/// The feed of a shared store; nothing for a store this registry writes
+/// alone.
+pub(crate) struct Feed {
+    inbox: Option<mpsc::Receiver<FeedBatch>>,
+}
+
+// === impl Feed ===
+
+impl Feed {
+    /// Wraps the store's feed (`None`: the registry is the only writer).
+    pub fn new(inbox: Option<mpsc::Receiver<FeedBatch>>) -> Self {
+        Self { inbox }
+    }
+
+    /// True when other writers share the store, so a batch may have to be
+    /// built again.
+    pub fn is_shared(&self) -> bool {
+        self.inbox.is_some()
+    }
+
+    /// The next batch other writers committed; never returns when there is
+    /// no feed.
+    pub async fn recv(&mut self) -> FeedBatch {
+        if let Some(inbox) = &mut self.inbox
+            && let Some(batch) = inbox.recv().await
+        {
+            return batch;
+        }
+        if self.inbox.take().is_some() {
+            tracing::error!("the store's feed ended: changes of other replicas no longer arrive");
+        }
+        std::future::pending().await
+    }
+
+    /// Applies feed batches until the snapshot is at `revision` or past it.
+    pub async fn catch_up(&mut self, shared: &Shared, revision: u64) -> RegistryResult<()> {
+        let wait = async {
+            while shared.snapshot.load().revision < revision {
+                let batch = self.recv().await;
+                apply(shared, batch);
+            }
+        };
+        tokio::time::timeout(CATCH_UP, wait).await.map_err(|_| {
+            let at = shared.snapshot.load().revision;
+            tracing::warn!(at, revision, "the store's feed did not catch up");
+            RegistryError::Store(StoreError::Behind { stored: revision })
+        })
+    }
+}
+
+/// Applies a batch other writers committed, publishing it like a commit.
+pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
+    let current = shared.snapshot.load_full();
+    let mut builder = BatchBuilder::new(
+        &current,
+        shared.config.history_max_events,
+        shared.config.history_max_age,
+    );
+    let mut removed = Vec::new();
+    {
+        let mut tracker = shared.liveness.lock();
+        for event in batch.events {
+            let change = Change::from_event(event);
+            let id = change.agent.id.clone();
+            let removal = change.kind == switchboard_proto::v1::EventType::Removed;
+            if builder.replay(change, &mut tracker) && removal {
+                removed.push(id);
+            }
+        }
+    }
+    if builder.is_empty() {
+        return;
+    }
+    let Built { snapshot, pushes, .. } = builder.finish();
+    let revision = snapshot.revision;
+    shared.snapshot.store(std::sync::Arc::new(snapshot));
+    shared.published.send_replace(revision);
+    crate::writer::push_wiring(shared, pushes);
+    let mut mailboxes = shared.mailboxes.lock();
+    for id in removed {
+        mailboxes.remove(&id);
+    }
+}

@@ -1,0 +1,335 @@
+//! Several registry replicas on one etcd prefix (a real 3-member etcd
+//! cluster), each applying the store's ordered feed: a write on one is
+//! visible on every other at the same revision (GetAgent, ListAgents,
+//! Watch); replicas racing on the same agents all commit, in one dense
+//! order, with every acknowledged write in etcd and no revision seen twice;
+//! wiring crosses replicas both ways (a provider joining on one reaches a
+//! dependent streaming to another, and so does its removal).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchboard_proto::v1::registry_service_client::RegistryServiceClient;
+use switchboard_proto::v1::{
+    EventType, GetAgentRequest, ListAgentsRequest, RegisterAgentRequest, ResolutionUpdate,
+    WatchRequest,
+};
+use switchboard_registry::store::{EtcdStore, Store};
+use switchboard_registry::{RegistryConfig, RegistryError, RunningRegistry, StoreSpec};
+use switchboard_tests::etcd::EtcdCluster;
+use switchboard_tests::{
+    HeartbeatSession, Started, View, WatchRecorder, check_stream, eventually, list_agents,
+};
+use tonic::transport::Channel;
+
+const ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+const PREFIX: &str = "/switchboard";
+/// Generous bound for what should happen "at once".
+const SOON: Duration = Duration::from_secs(15);
+
+async fn replica(cluster: &EtcdCluster) -> RunningRegistry {
+    switchboard_tests::init_logging();
+    let store = StoreSpec::Etcd { config: cluster.config(), prefix: PREFIX.to_owned() };
+    switchboard_registry::serve(RegistryConfig::default(), store, ANY, ANY)
+        .await
+        .expect("registry replica on etcd")
+}
+
+async fn replicas(cluster: &EtcdCluster, n: usize) -> Vec<RunningRegistry> {
+    let mut all = Vec::new();
+    for _ in 0..n {
+        all.push(replica(cluster).await);
+    }
+    all
+}
+
+async fn client(running: &RunningRegistry) -> RegistryServiceClient<Channel> {
+    let channel = switchboard_client::connect(&running.grpc_addr.to_string()).await.unwrap();
+    RegistryServiceClient::new(channel)
+}
+
+async fn channel(running: &RunningRegistry) -> Channel {
+    switchboard_client::connect(&running.grpc_addr.to_string()).await.unwrap()
+}
+
+/// Waits until every replica's snapshot is at `revision`.
+async fn converged(all: &[RunningRegistry], revision: u64) {
+    eventually(&format!("every replica at revision {revision}"), SOON, || async {
+        all.iter().all(|r| r.registry.snapshot().revision == revision).then_some(())
+    })
+    .await;
+}
+
+fn everything() -> WatchRequest {
+    WatchRequest::default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_replica_is_seen_by_every_other_at_the_same_revision() {
+    let cluster = EtcdCluster::start().await;
+    let all = replicas(&cluster, 3).await;
+    let epoch = all[0].registry.snapshot().epoch.clone();
+    for other in &all[1..] {
+        assert_eq!(other.registry.snapshot().epoch, epoch, "one store, one epoch");
+    }
+    let watch = WatchRecorder::start(channel(&all[2]).await, everything());
+
+    let weather = client(&all[0])
+        .await
+        .register_agent(common::provider("weather", "weather", "1.0.0", &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    converged(&all, weather.revision).await;
+    for other in &all[1..] {
+        let got = client(other)
+            .await
+            .get_agent(GetAgentRequest { agent_id: weather.agent_id.clone() })
+            .await
+            .expect("the agent registered on A is on every replica")
+            .into_inner();
+        let agent = got.agent.unwrap();
+        assert_eq!(agent.mod_revision, weather.revision);
+        assert_eq!(agent.tools[0].version, "1.0.0");
+    }
+
+    // A change on B and a removal on C: each made on its replica's latest
+    // snapshot, each seen everywhere.
+    let labels = HashMap::from([("zone".to_owned(), "eu".to_owned())]);
+    let labelled = all[1].registry.set_labels(&weather.agent_id, labels.clone()).await.unwrap();
+    assert_eq!(labelled, weather.revision + 1, "revisions stay one dense sequence");
+    converged(&all, labelled).await;
+    assert_eq!(all[2].registry.snapshot().agents[&weather.agent_id].labels, labels);
+    let removed = all[2].registry.deregister(&weather.agent_id).await.unwrap();
+    assert_eq!(removed, labelled + 1);
+    converged(&all, removed).await;
+
+    let mut views = Vec::new();
+    for running in &all {
+        views.push(list_agents(&mut client(running).await, ListAgentsRequest::default()).await);
+    }
+    assert!(views.iter().all(|(revision, view)| *revision == removed && view.is_empty()));
+
+    let messages = watch.wait_for_progress(removed, SOON).await;
+    let started = Started { since: 0, base: View::new(), filtered: false };
+    let checked = check_stream(&messages, &started, removed).expect("a clean watch stream");
+    let kinds: Vec<(EventType, u64)> =
+        checked.events.iter().map(|m| (switchboard_tests::kind(m), m.revision)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventType::Added, weather.revision),
+            (EventType::Changed, labelled),
+            (EventType::Removed, removed)
+        ],
+        "C's watcher saw A's, B's and its own change, in order"
+    );
+}
+
+/// One acknowledged write of the race.
+#[derive(Debug, Clone)]
+struct Acked {
+    revision: u64,
+    agent_id: String,
+    kind: EventType,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_replicas_commit_every_acknowledged_write_in_one_order() {
+    let cluster = EtcdCluster::start().await;
+    let all = replicas(&cluster, 2).await;
+    let watches: Vec<WatchRecorder> = {
+        let mut watches = Vec::new();
+        for running in &all {
+            watches.push(WatchRecorder::start(channel(running).await, everything()));
+        }
+        watches
+    };
+    const IDS: usize = 4;
+    const ROUNDS: usize = 8;
+    let mut tasks = Vec::new();
+    for (index, running) in all.iter().enumerate() {
+        for id in 0..IDS {
+            let registry = running.registry.clone();
+            tasks.push(tokio::spawn(async move {
+                let agent_id = format!("race-{id}");
+                let mut acked = Vec::new();
+                for round in 0..ROUNDS {
+                    match (round + index) % 3 {
+                        0 => {
+                            let request = RegisterAgentRequest {
+                                agent_id: agent_id.clone(),
+                                ..common::provider(
+                                    "race",
+                                    "race",
+                                    &format!("1.{index}.{round}"),
+                                    &[],
+                                )
+                            };
+                            let done = registry.register(request).await.expect("registered");
+                            if done.changed {
+                                let kind = if done.created {
+                                    EventType::Added
+                                } else {
+                                    EventType::Changed
+                                };
+                                acked.push(Acked {
+                                    revision: done.revision,
+                                    agent_id: agent_id.clone(),
+                                    kind,
+                                });
+                            }
+                        }
+                        1 => {
+                            let labels =
+                                HashMap::from([("by".to_owned(), format!("{index}-{round}"))]);
+                            match registry
+                                .set_labels_as(&agent_id, labels, Default::default())
+                                .await
+                            {
+                                Ok((revision, true)) => acked.push(Acked {
+                                    revision,
+                                    agent_id: agent_id.clone(),
+                                    kind: EventType::Changed,
+                                }),
+                                Ok((_, false)) | Err(RegistryError::AgentNotFound(_)) => {}
+                                Err(error) => panic!("set labels: {error}"),
+                            }
+                        }
+                        _ => match registry.deregister(&agent_id).await {
+                            Ok(revision) => acked.push(Acked {
+                                revision,
+                                agent_id: agent_id.clone(),
+                                kind: EventType::Removed,
+                            }),
+                            Err(RegistryError::AgentNotFound(_)) => {}
+                            Err(error) => panic!("deregister: {error}"),
+                        },
+                    }
+                }
+                acked
+            }));
+        }
+    }
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.extend(task.await.unwrap());
+    }
+    let last = acked.iter().map(|a| a.revision).max().expect("some writes committed");
+    converged(&all, last).await;
+
+    // No revision was given twice.
+    let mut by_revision: BTreeMap<u64, Acked> = BTreeMap::new();
+    for write in &acked {
+        let twice = by_revision.insert(write.revision, write.clone());
+        assert!(twice.is_none(), "revision {} acknowledged twice", write.revision);
+    }
+
+    // Every acknowledged write is in etcd, as acknowledged.
+    let reader = EtcdStore::open(cluster.config(), PREFIX).await.unwrap();
+    let stored = reader.load().await.unwrap();
+    assert_eq!(stored.revision, last, "the store is at the last acknowledged revision");
+    let events: BTreeMap<u64, _> = stored.events.iter().map(|e| (e.revision, e)).collect();
+    assert_eq!(
+        events.keys().copied().collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>(),
+        "one event per revision, none missing"
+    );
+    for (revision, write) in &by_revision {
+        let event = events[revision];
+        assert_eq!(event.agent.as_ref().unwrap().id, write.agent_id, "revision {revision}");
+        assert_eq!(event.r#type(), write.kind, "revision {revision}");
+    }
+
+    // Every replica holds the same state, which is what etcd holds.
+    let stored_view: View = stored
+        .agents
+        .into_iter()
+        .map(|agent| (agent.id.clone(), switchboard_tests::normalized(agent)))
+        .collect();
+    // Each agent left is as one replica's write made it: one proposed tool
+    // version, and no labels or one proposed label set.
+    let proposed = |prefix: &str, value: &str| {
+        (0..all.len())
+            .any(|index| (0..ROUNDS).any(|round| value == format!("{prefix}{index}.{round}")))
+    };
+    for agent in stored_view.values() {
+        assert!(proposed("1.", &agent.tools[0].version), "a proposed version: {agent:?}");
+        let labels: Vec<_> = agent.labels.iter().collect();
+        match labels.as_slice() {
+            [] => {}
+            [(key, value)] => {
+                assert_eq!(key.as_str(), "by");
+                assert!(proposed("", &value.replace('-', ".")), "proposed labels: {agent:?}");
+            }
+            _ => panic!("labels nobody proposed: {agent:?}"),
+        }
+    }
+    for (running, watch) in all.iter().zip(&watches) {
+        let (revision, view) =
+            list_agents(&mut client(running).await, ListAgentsRequest::default()).await;
+        assert_eq!(revision, last);
+        assert_eq!(without_times(&view), without_times(&stored_view));
+        // Each watcher saw every revision exactly once, in order.
+        let messages = watch.wait_for_progress(last, SOON).await;
+        let started = Started { since: 0, base: View::new(), filtered: false };
+        let checked = check_stream(&messages, &started, last).expect("a clean watch stream");
+        assert_eq!(without_times(&checked.view), without_times(&stored_view));
+    }
+}
+
+/// Views compared without liveness-derived fields.
+fn without_times(view: &View) -> View {
+    view.iter()
+        .map(|(id, agent)| {
+            let mut agent = switchboard_tests::normalized(agent.clone());
+            agent.status_changed_at = None;
+            (id.clone(), agent)
+        })
+        .collect()
+}
+
+fn providers(update: &ResolutionUpdate) -> Vec<String> {
+    update.resolutions[0].dependencies[0].providers.iter().map(|p| p.agent_id.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wiring_crosses_replicas_when_a_provider_joins_and_leaves() {
+    let cluster = EtcdCluster::start().await;
+    let all = replicas(&cluster, 2).await;
+    let (a, b) = (&all[0], &all[1]);
+
+    let hello = client(b)
+        .await
+        .register_agent(common::consumer("hello", "date_service", "^1", &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut session =
+        HeartbeatSession::open(channel(b).await, &hello.agent_id, Duration::from_millis(200)).await;
+    let initial = session.resolution_where(SOON, |_| true).await;
+    assert!(providers(&initial).is_empty());
+
+    let date = client(a)
+        .await
+        .register_agent(common::provider("date", "date_service", "1.2.0", &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    let update = session.resolution_where(SOON, |u| !providers(u).is_empty()).await;
+    assert_eq!(providers(&update), std::slice::from_ref(&date.agent_id), "B pushed A's provider");
+    assert_eq!(update.resolution_revision, date.revision);
+
+    let removed = a.registry.deregister(&date.agent_id).await.unwrap();
+    let update = session.resolution_where(SOON, |u| providers(u).is_empty()).await;
+    assert_eq!(update.resolution_revision, removed);
+    assert!(
+        !update.resolutions[0].dependencies[0].reason.is_empty(),
+        "the dependent is told why it is unresolved"
+    );
+}
