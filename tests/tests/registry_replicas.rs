@@ -3,6 +3,8 @@
 //! visible on every other at the same revision (GetAgent, ListAgents,
 //! Watch); replicas racing on the same agents all commit, in one dense
 //! order, with every acknowledged write in etcd and no revision seen twice;
+//! a watcher resumes on another replica from the revision it saw, with no
+//! gap and no duplicate (or a resync when that replica no longer holds it);
 //! wiring crosses replicas both ways (a provider joining on one reaches a
 //! dependent streaming to another, and so does its removal).
 
@@ -33,11 +35,13 @@ const PREFIX: &str = "/switchboard";
 const SOON: Duration = Duration::from_secs(15);
 
 async fn replica(cluster: &EtcdCluster) -> RunningRegistry {
+    replica_with(cluster, RegistryConfig::default()).await
+}
+
+async fn replica_with(cluster: &EtcdCluster, config: RegistryConfig) -> RunningRegistry {
     switchboard_tests::init_logging();
     let store = StoreSpec::Etcd { config: cluster.config(), prefix: PREFIX.to_owned() };
-    switchboard_registry::serve(RegistryConfig::default(), store, ANY, ANY)
-        .await
-        .expect("registry replica on etcd")
+    switchboard_registry::serve(config, store, ANY, ANY).await.expect("registry replica on etcd")
 }
 
 async fn replicas(cluster: &EtcdCluster, n: usize) -> Vec<RunningRegistry> {
@@ -78,6 +82,8 @@ async fn a_write_on_one_replica_is_seen_by_every_other_at_the_same_revision() {
         assert_eq!(other.registry.snapshot().epoch, epoch, "one store, one epoch");
     }
     let watch = WatchRecorder::start(channel(&all[2]).await, everything());
+    // Its (empty) snapshot first: every change after it is an event.
+    watch.wait_for_progress(0, SOON).await;
 
     let weather = client(&all[0])
         .await
@@ -332,4 +338,76 @@ async fn wiring_crosses_replicas_when_a_provider_joins_and_leaves() {
         !update.resolutions[0].dependencies[0].reason.is_empty(),
         "the dependent is told why it is unresolved"
     );
+}
+
+fn kinds(messages: &[switchboard_proto::v1::WatchResponse]) -> Vec<(EventType, String, u64)> {
+    messages
+        .iter()
+        .map(|m| {
+            let id = m.agent.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+            (switchboard_tests::kind(m), id, m.revision)
+        })
+        .filter(|(kind, ..)| !matches!(kind, EventType::Bookmark))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_resumes_on_another_replica_from_the_revision_it_saw() {
+    let cluster = EtcdCluster::start().await;
+    // B keeps a short history of its own: an old revision is not on it.
+    let short = RegistryConfig { history_max_events: 4, ..RegistryConfig::default() };
+    let all = vec![replica(&cluster).await, replica_with(&cluster, short).await];
+    let (a, b) = (&all[0].registry, &all[1].registry);
+    let epoch = a.snapshot().epoch.to_string();
+    let provider = |name: &str| common::provider(name, "cap", "1.0.0", &[]);
+
+    let first = WatchRecorder::start(channel(&all[0]).await, everything());
+    let mut ids = Vec::new();
+    for name in ["a0", "a1", "a2"] {
+        ids.push(a.register(provider(name)).await.unwrap().agent_id);
+    }
+    let messages = first.wait_for_progress(3, SOON).await;
+    let started = Started { since: 0, base: View::new(), filtered: false };
+    let seen = check_stream(&messages, &started, 3).expect("a clean watch stream");
+    assert_eq!((seen.revision, seen.epoch.as_str()), (3, epoch.as_str()));
+    drop(first);
+
+    // Changes while the watcher is away, on both replicas.
+    let a3 = b.register(provider("a3")).await.unwrap().agent_id;
+    assert_eq!(b.deregister(&ids[1]).await.unwrap(), 5);
+    let a4 = a.register(provider("a4")).await.unwrap().agent_id;
+    converged(&all, 6).await;
+
+    // Resumed on B from what it saw on A: exactly the missed changes.
+    let request = WatchRequest { since_revision: 3, store_epoch: epoch.clone(), filter: None };
+    let resumed = WatchRecorder::start(channel(&all[1]).await, request);
+    let messages = resumed.wait_for_progress(6, SOON).await;
+    assert_eq!(
+        kinds(&messages),
+        [
+            (EventType::Added, a3, 4),
+            (EventType::Removed, ids[1].clone(), 5),
+            (EventType::Added, a4, 6)
+        ],
+        "no resync, no gap, no duplicate"
+    );
+    let started = Started { since: 3, base: seen.view, filtered: false };
+    let checked = check_stream(&messages, &started, 6).expect("a clean watch stream");
+    let (revision, state) =
+        list_agents(&mut client(&all[1]).await, ListAgentsRequest::default()).await;
+    assert_eq!((checked.revision, &checked.view), (revision, &state));
+
+    // Below what B holds: RESYNC_REQUIRED, then B's snapshot.
+    let request = WatchRequest { since_revision: 1, store_epoch: epoch, filter: None };
+    let resync = WatchRecorder::start(channel(&all[1]).await, request);
+    let messages = resync
+        .wait_until("the end of the resync snapshot", SOON, |m| {
+            m.iter().any(|m| switchboard_tests::kind(m) == EventType::EndOfSnapshot)
+        })
+        .await;
+    assert_eq!(switchboard_tests::kind(&messages[0]), EventType::ResyncRequired);
+    assert_eq!(messages[0].reason, "compacted");
+    let started = Started { since: 1, base: View::new(), filtered: false };
+    let checked = check_stream(&messages, &started, u64::MAX).expect("a clean resync");
+    assert_eq!((checked.revision, checked.view), (revision, state));
 }
