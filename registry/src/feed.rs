@@ -91,6 +91,36 @@ impl Feed {
     }
 }
 
+/// The refusal of a write while the store says it cannot take one.
+pub(crate) fn unreachable(shared: &Shared) -> Option<RegistryError> {
+    let reachable = shared.store_reachable.as_ref()?;
+    if *reachable.borrow() {
+        return None;
+    }
+    Some(RegistryError::Store(StoreError::Unavailable(
+        "etcd is unreachable (no quorum answers): this registry refuses writes until it \
+         answers again; reads and heartbeats are still served"
+            .to_owned(),
+    )))
+}
+
+/// Returns when the store becomes reachable again; never for a store that
+/// cannot lose its service.
+pub(crate) async fn reachable_again(reachable: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(receiver) = reachable {
+        loop {
+            if receiver.changed().await.is_err() {
+                break;
+            }
+            if *receiver.borrow_and_update() {
+                return;
+            }
+        }
+    }
+    *reachable = None;
+    std::future::pending().await
+}
+
 /// Applies a batch other writers committed, publishing it like a commit.
 pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
     let current = shared.snapshot.load_full();

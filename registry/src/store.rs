@@ -52,7 +52,7 @@ pub enum StoreError {
     #[error("write conflict: {0}")]
     Conflict(String),
     /// The store cannot take this write now; retrying later may succeed.
-    #[error("store unavailable: {0}")]
+    #[error("{0}")]
     Unavailable(String),
     /// Another replica committed first: the store is at `stored`, past the
     /// revision the batch was built on. The batch wrote nothing; the writer

@@ -40,6 +40,7 @@ pub(crate) async fn run(
     mut inbox: mpsc::Receiver<Command>,
     mut feed: Feed,
 ) {
+    let mut reachable = shared.store_reachable.clone();
     loop {
         let mut commands = Vec::new();
         tokio::select! {
@@ -55,6 +56,8 @@ pub(crate) async fn run(
                 None => break,
             },
             () = shared.status_changed.notified() => {}
+            // Status changes refused while the store was unreachable.
+            () = feed::reachable_again(&mut reachable) => {}
             () = shared.closing.cancelled() => break,
         }
         while commands.len() < shared.config.max_batch {
@@ -128,6 +131,10 @@ async fn commit_batch(
         let Built { snapshot, batch, pushes } = builder.finish();
         let transitions = if shared.audit.is_enabled() { transitions(&batch) } else { Vec::new() };
         let started = std::time::Instant::now();
+        if let Some(error) = feed::unreachable(shared) {
+            refuse(shared, replies, outcomes, dirty, &error);
+            return true;
+        }
         match store.commit(batch).await {
             Err(StoreError::Behind { stored }) if retries < feed::MAX_RETRIES => {
                 retries += 1;
@@ -139,6 +146,16 @@ async fn commit_batch(
             }
             Err(error @ StoreError::Behind { .. }) => {
                 refuse(shared, replies, outcomes, dirty, &RegistryError::Store(error));
+                return true;
+            }
+            // A shared store that lost its service: nothing is known to be
+            // broken, the write may even have been applied (the feed then
+            // brings it). Refuse, and go on serving.
+            Err(StoreError::Etcd(error)) if feed.is_shared() && error.is_unavailable() => {
+                let error = RegistryError::Store(StoreError::Unavailable(format!(
+                    "etcd is unreachable ({error}): writes are refused until it answers again"
+                )));
+                refuse(shared, replies, outcomes, dirty, &error);
                 return true;
             }
             result => break (snapshot, pushes, outcomes, transitions, started, result),
@@ -240,7 +257,13 @@ fn refuse(
     let refused = || Err(RegistryError::Store(StoreError::Unavailable(message.clone())));
     let outcomes = outcomes.into_iter().map(|outcome| outcome.and_then(|_| refused())).collect();
     send_replies(replies, outcomes);
-    if !dirty.is_empty() {
+    if dirty.is_empty() {
+        return;
+    }
+    if feed::unreachable(shared).is_some() {
+        // Retried when the store is back, not in a loop until then.
+        shared.dirty_status.lock().extend(dirty);
+    } else {
         shared.mark_dirty(dirty);
     }
 }

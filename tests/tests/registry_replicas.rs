@@ -411,3 +411,69 @@ async fn a_watcher_resumes_on_another_replica_from_the_revision_it_saw() {
     let checked = check_stream(&messages, &started, u64::MAX).expect("a clean resync");
     assert_eq!((checked.revision, checked.view), (revision, state));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_without_an_etcd_quorum_refuse_writes_serve_the_rest_and_recover() {
+    let mut cluster = EtcdCluster::start().await;
+    let all = replicas(&cluster, 2).await;
+    let (a, b) = (&all[0], &all[1]);
+    let agent = client(a)
+        .await
+        .register_agent(common::provider("steady", "steady", "1.0.0", &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut session =
+        HeartbeatSession::open(channel(a).await, &agent.agent_id, Duration::from_millis(100)).await;
+    converged(&all, agent.revision).await;
+
+    cluster.kill(1);
+    cluster.kill(2);
+    for running in &all {
+        let reachable = running.registry.store_reachable().expect("etcd reports reachability");
+        eventually("the replica to notice etcd is gone", SOON, || {
+            std::future::ready((!*reachable.borrow()).then_some(()))
+        })
+        .await;
+    }
+    // Writes are refused with a status that says why and invites a retry.
+    let refused = client(a)
+        .await
+        .register_agent(common::provider("late", "late", "1.0.0", &[]))
+        .await
+        .expect_err("no write without etcd");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("etcd is unreachable"), "{refused:?}");
+    // Reads on the other replica, and heartbeats, are still answered.
+    let read = client(b)
+        .await
+        .get_agent(GetAgentRequest { agent_id: agent.agent_id.clone() })
+        .await
+        .expect("reads are served from memory")
+        .into_inner();
+    assert_eq!(read.agent.unwrap().status(), switchboard_proto::v1::AgentStatus::Healthy);
+    let mut acks = 0;
+    while acks < 3 {
+        if let Ok(switchboard_proto::v1::stream_heartbeats_response::Message::Ack(_)) =
+            session.next(SOON).await
+        {
+            acks += 1;
+        }
+    }
+
+    cluster.restart(1).await;
+    cluster.restart(2).await;
+    let late = eventually("a write to succeed once etcd is back", SOON, || async {
+        let mut client = client(a).await;
+        let request = common::provider("late", "late", "1.0.0", &[]);
+        client.register_agent(request).await.ok().map(|r| r.into_inner())
+    })
+    .await;
+    converged(&all, late.revision).await;
+    for running in &all {
+        let snapshot = running.registry.snapshot();
+        let steady = &snapshot.agents[&agent.agent_id];
+        assert_eq!(steady.status(), switchboard_proto::v1::AgentStatus::Healthy, "nobody expired");
+        assert!(snapshot.agents.contains_key(&late.agent_id));
+    }
+}

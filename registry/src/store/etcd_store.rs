@@ -60,7 +60,12 @@
 //!
 //! etcd being briefly unreachable (a leader election, a member down) does
 //! not fail a commit: the transaction is retried with backoff for
-//! [`COMMIT_RETRY`]. A retry after an answer that never came first reads
+//! [`COMMIT_RETRY`], long enough for a leader election and no longer — a
+//! replica without etcd refuses writes with UNAVAILABLE (and the registry
+//! refuses them before they reach etcd while the probe says it is
+//! unreachable) instead of holding callers. A commit whose answer never
+//! came may still have been applied: the feed then delivers it, like any
+//! other batch. A retry after an answer that never came first reads
 //! this replica's `writers/` key to learn whether the earlier attempt was
 //! applied, so a batch is never written twice (one key per replica: another
 //! replica's commit in between does not hide the answer).
@@ -100,8 +105,9 @@ const MAX_TXN_BYTES: usize = 1_450 * 1024;
 /// How often the store checks that etcd has a quorum.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long a commit keeps retrying while etcd is unreachable.
-pub const COMMIT_RETRY: Duration = Duration::from_secs(30);
+/// How long a commit keeps retrying while etcd is unreachable: a leader
+/// election, not an outage.
+pub const COMMIT_RETRY: Duration = Duration::from_secs(3);
 
 /// The etcd store (see the module docs).
 ///
@@ -120,7 +126,7 @@ pub struct EtcdStore {
     client: EtcdClient,
     prefix: String,
     /// This store's id among the replicas sharing the prefix: names its
-    /// `writers/` key, which tells its own transactions apart on the feed.
+    /// `writers/` key (the id of its last transaction).
     replica: String,
     known: Arc<Mutex<Known>>,
     reachable: tokio::sync::watch::Sender<bool>,
@@ -150,7 +156,7 @@ pub(super) struct Known {
 // === impl Known ===
 
 impl Known {
-    /// Another replica wrote (`Some`) or deleted (`None`) agent `id` at
+    /// The feed saw agent `id` written (or deleted, `written` false) at
     /// etcd revision `at`.
     pub fn observed(&mut self, id: &str, at: i64, written: bool) {
         let newer_known = self.agents.get(id).is_some_and(|&known| known > at)
@@ -163,13 +169,6 @@ impl Known {
             self.agents.insert(id.to_owned(), at);
         } else {
             self.agents.remove(id);
-        }
-    }
-
-    /// The feed reached this store's own deletion of `id` at `at`.
-    pub fn passed_own(&mut self, id: &str, at: i64) {
-        if self.deleted.get(id) == Some(&at) {
-            self.deleted.remove(id);
         }
     }
 }
@@ -568,7 +567,6 @@ impl Store for EtcdStore {
         let task = feed::FeedTask {
             client: self.client.clone(),
             root: format!("{}/", self.prefix).into_bytes(),
-            own: self.writer_key(),
             known: self.known.clone(),
             batches,
             stop: self.stop.clone(),

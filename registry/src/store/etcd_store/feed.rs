@@ -8,12 +8,12 @@
 //! overwrites them). So events wait, by registry revision, until a
 //! revision write covers them; then they go to the writer in order.
 //!
-//! Every transaction writes its replica's `writers/<id>` key, and etcd
-//! gives all of a transaction's changes one revision: the changes that
-//! carry this replica's key are its own, already applied, and skipped.
-//! Changes of other replicas to agent keys update the modification
-//! revisions this store compares on before their batch is handed on, so a
-//! commit built on the applied batch passes those compares.
+//! This replica's own batches come too: the writer skips the revisions its
+//! snapshot has, and a commit whose answer was lost (etcd unreachable)
+//! arrives this way once it is known to have been applied. Changes to agent
+//! keys update the modification revisions this store compares on before
+//! their batch is handed on, so a commit built on the applied batch passes
+//! those compares.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,8 +41,6 @@ pub(super) struct FeedTask {
     pub client: EtcdClient,
     /// `<prefix>/`.
     pub root: Vec<u8>,
-    /// This replica's `writers/` key.
-    pub own: Vec<u8>,
     pub known: Arc<Mutex<Known>>,
     pub batches: mpsc::Sender<FeedBatch>,
     pub stop: CancellationToken,
@@ -153,7 +151,6 @@ impl FeedTask {
         txn: &[switchboard_etcd::pb::Event],
         pending: &mut Pending,
     ) -> Option<FeedBatch> {
-        let own = txn.iter().any(|e| e.kv.as_ref().is_some_and(|kv| kv.key == self.own));
         let mut committed = None;
         for event in txn {
             let Some(kv) = &event.kv else { continue };
@@ -165,16 +162,12 @@ impl FeedTask {
                     committed =
                         std::str::from_utf8(&kv.value).ok().and_then(|text| text.parse().ok());
                 }
-                Some(("events", at)) if put && !own => match Event::decode(&*kv.value) {
+                Some(("events", at)) if put => match Event::decode(&*kv.value) {
                     Ok(decoded) if at.parse() == Ok(decoded.revision) => {
                         pending.insert(decoded.revision, decoded);
                     }
                     Ok(_) | Err(_) => tracing::error!(%key, "undecodable event on the feed"),
                 },
-                Some(("agents", id)) if own && !put => {
-                    self.known.lock().passed_own(id, kv.mod_revision);
-                }
-                Some(("agents", _)) if own => {}
                 Some(("agents", id)) => self.known.lock().observed(id, kv.mod_revision, put),
                 _ => {}
             }
@@ -182,7 +175,8 @@ impl FeedTask {
         let revision = committed?;
         let later = pending.split_off(&(revision + 1));
         let events: Vec<Event> = std::mem::replace(pending, later).into_values().collect();
-        // Our own batch: what waited below it lost the race and never committed.
-        (!own && !events.is_empty()).then_some(FeedBatch { revision, events })
+        // Our own batch is in the snapshot already (the writer skips it) —
+        // unless its commit's answer was lost: then this is how it arrives.
+        (!events.is_empty()).then_some(FeedBatch { revision, events })
     }
 }
