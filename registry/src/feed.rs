@@ -27,8 +27,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::change::Change;
+use crate::condition::{to_cause, to_liveness};
 use crate::error::{RegistryError, RegistryResult};
-use crate::mutation::{BatchBuilder, Built};
+use crate::mutation::{BatchBuilder, Built, Outcome};
 use crate::shared::Shared;
 use crate::store::{FeedBatch, StoreError};
 
@@ -142,6 +143,7 @@ pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
         }
     }
     if builder.is_empty() {
+        owners(shared, batch.owners);
         return;
     }
     let Built { snapshot, pushes, .. } = builder.finish();
@@ -149,8 +151,59 @@ pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
     shared.snapshot.store(std::sync::Arc::new(snapshot));
     shared.published.send_replace(revision);
     crate::writer::push_wiring(shared, pushes);
-    let mut mailboxes = shared.mailboxes.lock();
-    for id in removed {
-        mailboxes.remove(&id);
+    {
+        let mut mailboxes = shared.mailboxes.lock();
+        for id in removed {
+            mailboxes.remove(&id);
+        }
+    }
+    owners(shared, batch.owners);
+}
+
+/// The agents this replica registered are its own until a stream binds
+/// elsewhere (one claim per registration, none per heartbeat).
+pub(crate) fn claim_registered(shared: &Shared, outcomes: &[RegistryResult<Outcome>]) {
+    for outcome in outcomes {
+        if let Ok(Outcome::Registered { agent_id, changed: true, .. }) = outcome {
+            shared.claim(agent_id);
+        }
+    }
+}
+
+/// Follows who owns which agent: an agent another replica claimed is no
+/// longer tracked here (unless its stream is here too); one whose owner
+/// released it or died is tracked again with a fresh grace, so it expires
+/// unless its stream reconnects somewhere within that grace.
+fn owners(shared: &Shared, owners: Vec<(String, Option<String>)>) {
+    if owners.is_empty() {
+        return;
+    }
+    let held: Vec<bool> = {
+        let streams = shared.streams.lock();
+        owners.iter().map(|(id, _)| streams.holds(id)).collect()
+    };
+    let snapshot = shared.snapshot.load();
+    let now = tokio::time::Instant::now();
+    let mut adopted = false;
+    let mut tracker = shared.liveness.lock();
+    for ((id, owner), held) in owners.into_iter().zip(held) {
+        match owner {
+            Some(owner) if Some(&owner) == shared.replica.as_ref() => {}
+            Some(_) if !held => tracker.forget(&id),
+            Some(_) => {}
+            None => {
+                if let Some(agent) = snapshot.agents.get(&id)
+                    && !tracker.is_tracked(&id)
+                {
+                    let (status, cause) = (to_liveness(agent.status()), to_cause(agent.cause()));
+                    tracker.restore(id, status, cause, now);
+                    adopted = true;
+                }
+            }
+        }
+    }
+    drop(tracker);
+    if adopted {
+        shared.liveness_changed.notify_one();
     }
 }

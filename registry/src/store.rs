@@ -72,6 +72,10 @@ pub struct FeedBatch {
     pub revision: u64,
     /// The events, ordered by revision, none above `revision`.
     pub events: Vec<Event>,
+    /// Changes of agents' owners, after the events: the replica now
+    /// holding the agent, or `None` when its owner released it or stopped
+    /// renewing its lease.
+    pub owners: Vec<(String, Option<String>)>,
 }
 
 /// Everything a registry needs at startup.
@@ -88,6 +92,9 @@ pub struct LoadedState {
     pub agents: Vec<Agent>,
     /// The retained event history, ordered by revision.
     pub events: Vec<Event>,
+    /// Agent id → the replica that owns it, for a store several replicas
+    /// share (agents with no owner are not listed).
+    pub owners: std::collections::HashMap<String, String>,
 }
 
 /// One durable, atomic step of the registry: every mutation of a group commit.
@@ -168,6 +175,20 @@ pub trait Store: Send + Sync + 'static {
     /// store several registry replicas share. `None`: this registry is the
     /// store's only writer (sled), its own commits are the whole feed.
     fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<FeedBatch>> {
+        None
+    }
+
+    /// This registry's id among the replicas of a shared store (the owner
+    /// named in [`FeedBatch::owners`]); `None` for a store it writes alone.
+    fn replica(&self) -> Option<String> {
+        None
+    }
+
+    /// Where to send the id of an agent this replica now owns (it holds
+    /// the agent's stream, or registered it): the store records the claim
+    /// in the background, once per claim, never per heartbeat. Call it after
+    /// [`feed`](Store::feed); `None` for a store this registry writes alone.
+    fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
         None
     }
 }

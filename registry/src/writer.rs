@@ -184,6 +184,7 @@ async fn commit_batch(
     shared.published.send_replace(revision);
     push_wiring(shared, pushes);
     after_commit(shared, &outcomes);
+    feed::claim_registered(shared, &outcomes);
     send_replies(replies, outcomes);
     // Recorded once durable, after the callers and watchers have been
     // served: a mass expiry's records must not delay its publication.

@@ -15,6 +15,7 @@
 //! | `<prefix>/meta/epoch` | a UUID, created once with the store |
 //! | `<prefix>/meta/revision`, `<prefix>/meta/compact_revision` | decimal |
 //! | `<prefix>/writers/<replica>` | the id of the last transaction that replica wrote (see below) |
+//! | `<prefix>/owners/<id>` | the replica that owns the agent, attached to that replica's lease (see `owners`) |
 //!
 //! # Epoch
 //!
@@ -59,11 +60,11 @@
 //! writes, so a load balancer sends clients to a registry that can.
 //!
 //! etcd being briefly unreachable (a leader election, a member down) does
-//! not fail a commit: the transaction is retried with backoff for
-//! [`COMMIT_RETRY`], long enough for a leader election and no longer — a
-//! replica without etcd refuses writes with UNAVAILABLE (and the registry
-//! refuses them before they reach etcd while the probe says it is
-//! unreachable) instead of holding callers. A commit whose answer never
+//! not fail a commit: the transaction is retried with backoff, for up to
+//! [`COMMIT_RETRY`] while the probe finds a quorum, for a leader election's
+//! time ([`ELECTION`]) once it does not — a replica without etcd refuses
+//! writes with UNAVAILABLE (and the registry refuses them before they reach
+//! etcd while the probe says it is unreachable) instead of holding callers. A commit whose answer never
 //! came may still have been applied: the feed then delivers it, like any
 //! other batch. A retry after an answer that never came first reads
 //! this replica's `writers/` key to learn whether the earlier attempt was
@@ -86,6 +87,7 @@ use switchboard_proto::v1::{Agent, Event, TokenInfo};
 use super::{CommitBatch, FeedBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
 
 mod feed;
+mod owners;
 
 /// Version of the layout described in the module docs.
 const FORMAT_VERSION: &str = "1";
@@ -105,9 +107,17 @@ const MAX_TXN_BYTES: usize = 1_450 * 1024;
 /// How often the store checks that etcd has a quorum.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long a commit keeps retrying while etcd is unreachable: a leader
-/// election, not an outage.
-pub const COMMIT_RETRY: Duration = Duration::from_secs(3);
+/// How long a commit keeps retrying while the probe still finds a quorum
+/// (a member down, a leader election).
+pub const COMMIT_RETRY: Duration = Duration::from_secs(30);
+
+/// How long a commit keeps retrying once the probe finds no quorum: a
+/// leader election, not an outage.
+const ELECTION: Duration = Duration::from_secs(3);
+
+/// Failed probes in a row before etcd counts as unreachable: one call to a
+/// member that just died fails before the client stops using it.
+const PROBE_FAILURES: u32 = 2;
 
 /// The etcd store (see the module docs).
 ///
@@ -129,6 +139,8 @@ pub struct EtcdStore {
     /// `writers/` key (the id of its last transaction).
     replica: String,
     known: Arc<Mutex<Known>>,
+    /// Claims for the owner task, once the feed started it.
+    claims: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
     reachable: tokio::sync::watch::Sender<bool>,
     /// Stops the background tasks (probe, feed).
     stop: tokio_util::sync::CancellationToken,
@@ -204,6 +216,7 @@ impl EtcdStore {
             prefix,
             replica: uuid::Uuid::new_v4().simple().to_string(),
             known: Arc::new(Mutex::new(Known::default())),
+            claims: Mutex::new(None),
             reachable,
             stop: stop.clone(),
             _tasks: stop.clone().drop_guard(),
@@ -262,6 +275,7 @@ impl EtcdStore {
         let mut agents = Vec::new();
         let mut agent_mods = HashMap::new();
         let mut events = Vec::new();
+        let mut owners = HashMap::new();
         for kv in kvs {
             let key = String::from_utf8_lossy(&kv.key[root.len()..]).into_owned();
             match key.split_once('/') {
@@ -289,6 +303,9 @@ impl EtcdStore {
                             .invalid(format!("{key}: record holds revision {}", event.revision)));
                     }
                     events.push(event);
+                }
+                Some(("owners", id)) => {
+                    owners.insert(id.to_owned(), String::from_utf8_lossy(&kv.value).into_owned());
                 }
                 // Keyspaces of other versions or features are not ours to read.
                 _ => {}
@@ -320,6 +337,7 @@ impl EtcdStore {
             compact_revision,
             agents,
             events,
+            owners,
         })
     }
 
@@ -412,7 +430,13 @@ impl EtcdStore {
             let key = self.agent_key(id);
             let compare = ops::mod_revision_is(key.clone(), known.get(id).copied().unwrap_or(0));
             let bytes = 2 * key.len();
-            deleted.push((add(Some(compare), ops::delete(key), bytes), id.clone()));
+            let chunk = add(Some(compare), ops::delete(key), bytes);
+            // A removed agent has no owner (its lease would drop the key
+            // only when its replica stops).
+            let owner = self.owner_key(id);
+            let owner_bytes = owner.len();
+            add(None, ops::delete(owner), owner_bytes);
+            deleted.push((chunk, id.clone()));
         }
         for (index, id) in upserted {
             chunks[index].upserted.push(id);
@@ -432,7 +456,8 @@ impl EtcdStore {
             // Refused: which revision the store is at says why.
             failure: vec![ops::get(self.meta("revision"))],
         };
-        let deadline = tokio::time::Instant::now() + COMMIT_RETRY;
+        let started = tokio::time::Instant::now();
+        let deadline = started + COMMIT_RETRY;
         let mut backoff = Duration::from_millis(50);
         let mut unanswered = false;
         loop {
@@ -452,10 +477,9 @@ impl EtcdStore {
                     return Ok(revision);
                 }
                 Err(StoreError::Etcd(error))
-                    if error.is_unavailable() && tokio::time::Instant::now() < deadline =>
+                    if error.is_unavailable() && self.keep_trying(started, deadline) =>
                 {
                     tracing::warn!(%error, "etcd unreachable; retrying the commit");
-                    self.reachable.send_if_modified(|up| std::mem::replace(up, false));
                     unanswered = true;
                 }
                 Err(error) => return Err(error),
@@ -464,6 +488,12 @@ impl EtcdStore {
             tokio::time::sleep(Duration::from_millis(jitter)).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
+    }
+
+    /// Whether a commit that began at `started` retries once more.
+    fn keep_trying(&self, started: tokio::time::Instant, deadline: tokio::time::Instant) -> bool {
+        let now = tokio::time::Instant::now();
+        now < deadline && (*self.reachable.borrow() || now < started + ELECTION)
     }
 
     /// Why etcd refused a transaction built on `base`: another replica
@@ -502,6 +532,10 @@ impl EtcdStore {
     /// The id of the last transaction this replica wrote.
     fn writer_key(&self) -> Vec<u8> {
         format!("{}/writers/{}", self.prefix, self.replica).into_bytes()
+    }
+
+    fn owner_key(&self, id: &str) -> Vec<u8> {
+        format!("{}/owners/{id}", self.prefix).into_bytes()
     }
 
     fn agent_key(&self, id: &str) -> Vec<u8> {
@@ -573,7 +607,25 @@ impl Store for EtcdStore {
         };
         let start = self.known.lock().loaded_at + 1;
         tokio::spawn(task.run(start));
+        let (claims, requests) = tokio::sync::mpsc::channel(owners::CLAIMS);
+        let owner = owners::OwnerTask {
+            client: self.client.clone(),
+            root: format!("{}/owners/", self.prefix),
+            replica: self.replica.clone(),
+            claims: requests,
+            stop: self.stop.clone(),
+        };
+        tokio::spawn(owner.run());
+        *self.claims.lock() = Some(claims);
         Some(inbox)
+    }
+
+    fn replica(&self) -> Option<String> {
+        Some(self.replica.clone())
+    }
+
+    fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
+        self.claims.lock().clone()
     }
 
     fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {
@@ -610,6 +662,7 @@ async fn probe(
     reachable: tokio::sync::watch::Sender<bool>,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    let mut failures = 0;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -619,12 +672,14 @@ async fn probe(
             () = stop.cancelled() => return,
             read = client.get(key.clone()) => read,
         };
-        let up = match answered {
+        let answered = match answered {
             Ok(_) => true,
             Err(error) if error.is_unavailable() => false,
             // etcd answered (with a refusal): it is there.
             Err(_) => true,
         };
+        failures = if answered { 0 } else { failures + 1 };
+        let up = failures < PROBE_FAILURES;
         if reachable.send_if_modified(|was| std::mem::replace(was, up) != up) {
             if up {
                 tracing::info!("etcd reachable again");

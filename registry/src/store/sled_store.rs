@@ -312,7 +312,14 @@ impl Inner {
             events.push(event);
         }
 
-        Ok(LoadedState { epoch, revision, compact_revision, agents, events })
+        Ok(LoadedState {
+            epoch,
+            revision,
+            compact_revision,
+            agents,
+            events,
+            ..LoadedState::default()
+        })
     }
 
     /// Every stored token; a key that is not a SHA-256 hash is corruption.

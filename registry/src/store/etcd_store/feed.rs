@@ -152,6 +152,7 @@ impl FeedTask {
         pending: &mut Pending,
     ) -> Option<FeedBatch> {
         let mut committed = None;
+        let mut owners = Vec::new();
         for event in txn {
             let Some(kv) = &event.kv else { continue };
             let Some(key) = kv.key.strip_prefix(self.root.as_slice()) else { continue };
@@ -169,14 +170,21 @@ impl FeedTask {
                     Ok(_) | Err(_) => tracing::error!(%key, "undecodable event on the feed"),
                 },
                 Some(("agents", id)) => self.known.lock().observed(id, kv.mod_revision, put),
+                Some(("owners", id)) => {
+                    let owner = put.then(|| String::from_utf8_lossy(&kv.value).into_owned());
+                    owners.push((id.to_owned(), owner));
+                }
                 _ => {}
             }
         }
-        let revision = committed?;
-        let later = pending.split_off(&(revision + 1));
-        let events: Vec<Event> = std::mem::replace(pending, later).into_values().collect();
+        let mut events = Vec::new();
+        if let Some(revision) = committed {
+            let later = pending.split_off(&(revision + 1));
+            events = std::mem::replace(pending, later).into_values().collect();
+        }
         // Our own batch is in the snapshot already (the writer skips it) —
         // unless its commit's answer was lost: then this is how it arrives.
-        (!events.is_empty()).then_some(FeedBatch { revision, events })
+        let revision = committed.unwrap_or(0);
+        (!events.is_empty() || !owners.is_empty()).then_some(FeedBatch { revision, events, owners })
     }
 }
