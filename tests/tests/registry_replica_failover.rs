@@ -12,10 +12,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_agent::{Agent, Dependency, RunningAgent};
 use switchboard_proto::v1::{AgentStatus, ListAgentsRequest, RegisterAgentRequest};
 use switchboard_tests::etcd::EtcdCluster;
-use switchboard_tests::{Backend, McpClient, Relay, TestRegistry, eventually};
+use switchboard_tests::{Backend, McpClient, TestRegistry, eventually, identity_provider, relay};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 /// `--expired-after` of the replicas: short, so a replica tracking an agent
@@ -41,25 +40,6 @@ async fn replica(cluster: &EtcdCluster) -> TestRegistry {
     TestRegistry::builder().backend(Backend::Sled).child_process(&flags).start().await
 }
 
-async fn provider(registry: &str, identity: &str) -> RunningAgent {
-    let agent = Agent::new("provider")
-        .registry(registry)
-        .listen("127.0.0.1:0")
-        .tool("whoami", |t| t.capability("identity"));
-    switchboard_tests::start_echo(agent, identity).await
-}
-
-async fn dependent(registry: &str) -> RunningAgent {
-    let identity = Dependency::new("identity", ">=1.0");
-    Agent::new("relay")
-        .registry(registry)
-        .listen("127.0.0.1:0")
-        .tool("relay", |t| t.capability("relaying").depends_on(&identity))
-        .start(Relay { identity }, Relay::tool_router())
-        .await
-        .unwrap()
-}
-
 async fn statuses(registry: &TestRegistry) -> Vec<(String, AgentStatus)> {
     let mut client = registry.registry_client().await;
     let Ok(listed) = client.list_agents(ListAgentsRequest::default()).await else {
@@ -83,9 +63,9 @@ async fn a_killed_replica_hands_its_agents_over_and_none_expires() {
     let from_b = format!("{},{},{}", b.addr, c.addr, a.addr);
     let mut providers = Vec::new();
     for i in 0..3 {
-        providers.push(provider(&from_a, &format!("p{i}")).await);
+        providers.push(identity_provider(&from_a, &format!("p{i}")).await);
     }
-    let relay = dependent(&from_b).await;
+    let relay = relay(&from_b).await;
     let caller = McpClient::new(&format!("http://{}/mcp", relay.local_addr));
     eventually("the relay wired to a provider on another replica", DEADLINE, || async {
         caller.call_text("relay", json!({})).await.starts_with("ok: p").then_some(())
