@@ -54,7 +54,9 @@ pub struct BenchArgs {
     /// Watchers, comma-separated [watch-fanout: 1,100,1000].
     #[arg(long, value_delimiter = ',')]
     pub watchers: Vec<usize>,
-    /// Dependents of one capability, comma-separated [growth: 0,100,1000,10000].
+    /// Dependents sharing one capability, comma-separated [growth: 0,100,1000,10000]; rewire
+    /// then measures one more provider joining (acknowledged, every dependent pushed) instead of
+    /// its usual cases.
     #[arg(long, value_delimiter = ',')]
     pub dependents: Vec<usize>,
     /// Where growth writes its PNG plot [growth.png; none with --smoke].
@@ -63,11 +65,6 @@ pub struct BenchArgs {
     /// Concurrent clients, comma-separated [register: 64; gateway: 1,32; MCP Mesh heartbeat: 64].
     #[arg(long, value_delimiter = ',')]
     pub concurrency: Vec<usize>,
-    /// Dependents sharing one capability, comma-separated: rewire measures one more provider
-    /// joining (acknowledged, every dependent pushed) instead of its usual cases, e.g.
-    /// 0,100,1000,10000.
-    #[arg(long, value_delimiter = ',')]
-    pub dependents: Vec<usize>,
     /// HTTP/2 connections to spread streams and calls over [about one per 1000 streams].
     #[arg(long)]
     pub connections: Option<usize>,
@@ -235,7 +232,6 @@ impl BenchArgs {
         options.dependents = self.dependents.clone();
         options.plot = self.plot.clone().or_else(|| (!self.smoke).then(|| "growth.png".into()));
         options.concurrency = self.concurrency.clone();
-        options.dependents = self.dependents.clone();
         options.connections = self.connections;
         options.duration = self.duration;
         options.rate = self.rate;

@@ -112,14 +112,12 @@ pub struct BenchOptions {
     pub agents: Vec<usize>,
     /// Watcher counts (watch-fanout).
     pub watchers: Vec<usize>,
-    /// Dependents of one capability (growth).
+    /// Dependents of one capability (growth; rewire's fan-out cases).
     pub dependents: Vec<usize>,
     /// Where a scenario that draws writes its PNG plot (growth).
     pub plot: Option<PathBuf>,
     /// Concurrent clients (register, gateway).
     pub concurrency: Vec<usize>,
-    /// Dependents of one capability (rewire's fan-out cases).
-    pub dependents: Vec<usize>,
     /// HTTP/2 connections the streams and calls are spread over.
     pub connections: Option<usize>,
     /// Length of each measured phase.
@@ -201,7 +199,6 @@ impl BenchOptions {
             dependents: Vec::new(),
             plot: None,
             concurrency: Vec::new(),
-            dependents: Vec::new(),
             connections: None,
             duration: None,
             rate: None,

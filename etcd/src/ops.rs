@@ -16,6 +16,17 @@ pub fn mod_revision_is(key: impl Into<Vec<u8>>, revision: i64) -> Compare {
     }
 }
 
+/// Holds when `key`'s value is exactly `value` (a missing key holds no
+/// value, so this fails for it).
+pub fn value_is(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Compare {
+    Compare {
+        result: compare::CompareResult::Equal as i32,
+        target: compare::CompareTarget::Value as i32,
+        key: key.into(),
+        target_union: Some(compare::TargetUnion::Value(value.into())),
+    }
+}
+
 /// Holds when `key` does not exist (its creation revision is 0).
 pub fn absent(key: impl Into<Vec<u8>>) -> Compare {
     Compare {

@@ -73,6 +73,9 @@ impl From<RegistryError> for Status {
             RegistryError::Unauthenticated(_) => Status::unauthenticated(error.to_string()),
             RegistryError::PermissionDenied(_) => Status::permission_denied(error.to_string()),
             RegistryError::ShuttingDown => Status::unavailable(error.to_string()),
+            RegistryError::Store(StoreError::Unavailable(_) | StoreError::Behind { .. }) => {
+                Status::unavailable(error.to_string())
+            }
             RegistryError::Store(_) => {
                 // The chain goes to the log; clients get a generic message.
                 tracing::error!(error = %error, "storage failure");

@@ -19,6 +19,7 @@ mod change;
 mod condition;
 mod config;
 mod error;
+mod feed;
 mod liveness_driver;
 mod metrics;
 mod mutation;

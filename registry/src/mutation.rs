@@ -25,8 +25,10 @@ use crate::store::{CommitBatch, NewEvent, Upsert};
 
 pub use prepared::Registration;
 
+mod replay;
+
 /// A change to the registry, applied by the single writer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Mutation {
     /// Register or replace an agent (already validated and encoded), for a
     /// claimant that must own the record it replaces.
@@ -91,6 +93,8 @@ pub struct Built {
 
 /// Builds the next snapshot from a batch of mutations.
 pub struct BatchBuilder {
+    /// Revision of the snapshot the batch starts from.
+    base: u64,
     next: Snapshot,
     now: Timestamp,
     touched: BTreeSet<String>,
@@ -113,6 +117,7 @@ impl BatchBuilder {
         let now = now_timestamp();
         let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
         Self {
+            base: current.revision,
             next: current.clone(),
             oldest_seconds: now.seconds.saturating_sub(max_age),
             now,
@@ -197,6 +202,7 @@ impl BatchBuilder {
             .filter_map(|id| self.next.rewire_agent(&id, revision, &mut resolver).map(|w| (id, w)))
             .collect();
         let mut batch = CommitBatch {
+            base_revision: self.base,
             revision,
             compact_before: self.compact_before,
             events: std::mem::take(&mut self.events),

@@ -105,10 +105,18 @@ impl Registry {
         let audit = AuditLog::open(&config.audit_log)
             .map_err(|e| RegistryError::invalid("audit_log", e.to_string()))?;
         let loaded = store.load().await?;
+        // Right after the load: the feed starts where the load ended.
+        let feed = crate::feed::Feed::new(store.feed());
         let access = Arc::new(Access::load(&config.auth, store.clone()).await?);
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
+        let replica = store.replica();
         for agent in &loaded.agents {
+            if loaded.owners.contains_key(&agent.id) {
+                // Another replica holds its stream and tracks it; if that
+                // replica stops, the feed says so and this one takes over.
+                continue;
+            }
             // Restart grace: every stored agent starts a fresh expiry window.
             let status = to_liveness(agent.status());
             tracker.restore(agent.id.clone(), status, to_cause(agent.cause()), now);
@@ -127,9 +135,12 @@ impl Registry {
             "registry state loaded"
         );
         let (commands, inbox) = mpsc::channel(config.max_batch * 4);
-        let shared = Arc::new(Shared::new(config, snapshot, tracker, store.reachable(), audit));
+        let mut shared = Shared::new(config, snapshot, tracker, store.reachable(), audit);
+        shared.replica = replica;
+        shared.claims = store.claims();
+        let shared = Arc::new(shared);
         let closing = shared.closing.clone();
-        let writer = tokio::spawn(writer::run(shared.clone(), store, inbox));
+        let writer = tokio::spawn(writer::run(shared.clone(), store, inbox, feed));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
         Ok((Registry { shared, commands, access }, RegistryTasks { closing, writer, driver }))
     }
@@ -301,6 +312,9 @@ impl Registry {
         let mut streams = self.shared.streams.lock();
         let id = streams.open(agent_id, existing);
         self.shared.metrics.streams.set(streams.len() as i64);
+        drop(streams);
+        // The replica holding the stream owns the agent's liveness.
+        self.shared.claim(agent_id);
         id
     }
 

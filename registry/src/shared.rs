@@ -48,6 +48,11 @@ pub(crate) struct Shared {
     /// Whether the store can take writes, for stores that can lose their
     /// backing service (see `Store::reachable`).
     pub store_reachable: Option<watch::Receiver<bool>>,
+    /// This registry's id among the replicas of a shared store.
+    pub replica: Option<String>,
+    /// Claims of agents this replica owns, for a shared store (see
+    /// `Store::claims`).
+    pub claims: Option<tokio::sync::mpsc::Sender<String>>,
 }
 
 // === impl Shared ===
@@ -75,7 +80,18 @@ impl Shared {
             audit,
             closing: CancellationToken::new(),
             store_reachable,
+            replica: None,
+            claims: None,
             config,
+        }
+    }
+
+    /// Records that this replica owns `agent_id` (shared stores only).
+    pub fn claim(&self, agent_id: &str) {
+        if let Some(claims) = &self.claims
+            && claims.try_send(agent_id.to_owned()).is_err()
+        {
+            tracing::warn!(agent_id, "ownership claims are backed up; this one is dropped");
         }
     }
 

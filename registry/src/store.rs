@@ -53,6 +53,31 @@ pub enum StoreError {
     /// Another writer changed the store under this one.
     #[error("write conflict: {0}")]
     Conflict(String),
+    /// The store cannot take this write now; retrying later may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Another replica committed first: the store is at `stored`, past the
+    /// revision the batch was built on. The batch wrote nothing; the writer
+    /// applies the store's feed up to `stored` and builds it again.
+    #[error("write conflict: the store is at revision {stored}, ahead of this replica")]
+    Behind {
+        /// The store's revision when the batch was refused.
+        stored: u64,
+    },
+}
+
+/// Changes other writers committed to a shared store, in revision order:
+/// the events of one or more of their batches, complete up to `revision`.
+#[derive(Debug, Default)]
+pub struct FeedBatch {
+    /// The store's revision once these events are applied.
+    pub revision: u64,
+    /// The events, ordered by revision, none above `revision`.
+    pub events: Vec<Event>,
+    /// Changes of agents' owners, after the events: the replica now
+    /// holding the agent, or `None` when its owner released it or stopped
+    /// renewing its lease.
+    pub owners: Vec<(String, Option<String>)>,
 }
 
 /// Everything a registry needs at startup.
@@ -69,11 +94,17 @@ pub struct LoadedState {
     pub agents: Vec<Agent>,
     /// The retained event history, ordered by revision.
     pub events: Vec<Event>,
+    /// Agent id → the replica that owns it, for a store several replicas
+    /// share (agents with no owner are not listed).
+    pub owners: std::collections::HashMap<String, String>,
 }
 
 /// One durable, atomic step of the registry: every mutation of a group commit.
 #[derive(Debug, Default)]
 pub struct CommitBatch {
+    /// The store's revision the batch was built on: a store several
+    /// replicas write commits it only while it is still at this revision.
+    pub base_revision: u64,
     /// Revision of the last mutation in the batch; the store's new revision.
     pub revision: u64,
     /// Agents to insert or replace, keyed by their id (shared with the
@@ -191,6 +222,28 @@ pub trait Store: Send + Sync + 'static {
     /// backing service (etcd without quorum); the registry reports itself
     /// not ready while it is false. `None`: always reachable (embedded).
     fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
+
+    /// The batches other writers commit from now on (call it right after
+    /// [`load`](Store::load): the feed starts where the load ended), for a
+    /// store several registry replicas share. `None`: this registry is the
+    /// store's only writer (sled), its own commits are the whole feed.
+    fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<FeedBatch>> {
+        None
+    }
+
+    /// This registry's id among the replicas of a shared store (the owner
+    /// named in [`FeedBatch::owners`]); `None` for a store it writes alone.
+    fn replica(&self) -> Option<String> {
+        None
+    }
+
+    /// Where to send the id of an agent this replica now owns (it holds
+    /// the agent's stream, or registered it): the store records the claim
+    /// in the background, once per claim, never per heartbeat. Call it after
+    /// [`feed`](Store::feed); `None` for a store this registry writes alone.
+    fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
         None
     }
 }

@@ -59,6 +59,11 @@ impl Streams {
         Closed::Last
     }
 
+    /// True while `agent_id` has an open stream here.
+    pub fn holds(&self, agent_id: &str) -> bool {
+        self.by_agent.contains_key(agent_id)
+    }
+
     /// Open streams in all.
     pub fn len(&self) -> usize {
         self.open

@@ -20,6 +20,15 @@
 //! batch is visible to readers, and no caller is answered, before it is
 //! durable; a batch that changed nothing is answered only after every
 //! batch before it was published.
+//!
+//! Replicas sharing a store (etcd) write one batch at a time instead
+//! ([`replicated`]): another replica may commit first, and then the batch
+//! is built again on a snapshot that has the other's changes. A pipelined
+//! batch is built on a head that is not durable yet, so losing that race
+//! would mean rebuilding every batch behind it too; with etcd the round
+//! trip to a quorum, not the building, is what a batch waits for.
+
+mod replicated;
 
 use std::sync::Arc;
 
@@ -30,6 +39,7 @@ use tokio::task::JoinHandle;
 use crate::audit;
 use crate::change::{Change, PURGED};
 use crate::error::{RegistryError, RegistryResult};
+use crate::feed::Feed;
 use crate::mutation::{BatchBuilder, Built, Mutation, Outcome};
 use crate::shared::Shared;
 use crate::state::{Snapshot, Wiring};
@@ -85,7 +95,11 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     mut inbox: mpsc::Receiver<Command>,
+    feed: Feed,
 ) {
+    if feed.is_shared() {
+        return replicated::run(shared, store, inbox, feed).await;
+    }
     let head = shared.snapshot.load_full();
     let mut writer = Writer { shared, store, head, open: None, flushing: None };
     let max_batch = writer.shared.config.max_batch;
@@ -220,46 +234,12 @@ impl Writer {
     /// Publishes the batch whose commit ended; false when it failed.
     fn finish_flush(&mut self, result: StoreResult<()>) -> bool {
         let Some(Flushing { published, .. }) = self.flushing.take() else { return true };
-        let Published { snapshot, pushes, replies, mut outcomes, transitions, started } = published;
         if let Err(error) = result {
-            // After a failed write the store's state is unknown (sled poisons
-            // itself after an I/O error): refuse to go on, like etcd does on a
-            // failed fsync. Callers get an error; the registry shuts down and a
-            // supervisor restarts it from what is durable.
-            tracing::error!(%error, "commit failed; stopping the registry");
-            self.shared.closing.cancel();
-            let message = error.to_string();
-            let failed = || Err(RegistryError::Store(StoreError::Invalid(message.clone())));
-            let outcomes =
-                outcomes.into_iter().map(|outcome| outcome.and_then(|_| failed())).collect();
-            send_replies(replies, outcomes);
+            let Published { replies, outcomes, .. } = published;
+            fail(&self.shared, replies, outcomes, &error);
             return false;
         }
-        let shared = &self.shared;
-        shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-        fill_wiring(&snapshot, &mut outcomes);
-        let revision = snapshot.revision;
-        shared.snapshot.store(snapshot);
-        // Watchers read the new events from the snapshot's history; this only
-        // wakes them, however many there are.
-        shared.published.send_replace(revision);
-        after_commit(shared, &outcomes);
-        // Callers first: a provider joining a popular capability is answered
-        // before its thousand dependents are woken. Pushes still follow batch
-        // order (one writer, latest value per mailbox), so no dependent is ever
-        // pushed a wiring older than one it already got.
-        send_replies(replies, outcomes);
-        push_wiring(shared, pushes);
-        // Recorded once durable, after the callers and watchers have been
-        // served: a mass expiry's records must not delay its publication.
-        for change in transitions {
-            audit::transition(
-                &shared.audit,
-                &change.agent,
-                change.revision,
-                change.kind == EventType::Removed,
-            );
-        }
+        publish(&self.shared, published);
         true
     }
 
@@ -274,6 +254,54 @@ impl Writer {
         std::mem::forget(self.store);
     }
 }
+/// Answers the callers of a batch whose commit failed, and stops the
+/// registry: after a failed write the store's state is unknown (sled
+/// poisons itself after an I/O error), so it refuses to go on, like etcd
+/// does on a failed fsync; a supervisor restarts it from what is durable.
+fn fail(
+    shared: &Shared,
+    replies: Vec<Reply>,
+    outcomes: Vec<RegistryResult<Outcome>>,
+    error: &StoreError,
+) {
+    tracing::error!(%error, "commit failed; stopping the registry");
+    shared.closing.cancel();
+    let message = error.to_string();
+    let failed = || Err(RegistryError::Store(StoreError::Invalid(message.clone())));
+    let outcomes = outcomes.into_iter().map(|outcome| outcome.and_then(|_| failed())).collect();
+    send_replies(replies, outcomes);
+}
+
+/// Publishes a durable batch: snapshot, then the revision that wakes
+/// watchers, then bookkeeping, then replies, then wiring pushes.
+fn publish(shared: &Shared, published: Published) {
+    let Published { snapshot, pushes, replies, mut outcomes, transitions, started } = published;
+    shared.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    fill_wiring(&snapshot, &mut outcomes);
+    let revision = snapshot.revision;
+    shared.snapshot.store(snapshot);
+    // Watchers read the new events from the snapshot's history; this only
+    // wakes them, however many there are.
+    shared.published.send_replace(revision);
+    after_commit(shared, &outcomes);
+    // Callers first: a provider joining a popular capability is answered
+    // before its thousand dependents are woken. Pushes still follow batch
+    // order (one writer, latest value per mailbox), so no dependent is ever
+    // pushed a wiring older than one it already got.
+    send_replies(replies, outcomes);
+    push_wiring(shared, pushes);
+    // Recorded once durable, after the callers and watchers have been
+    // served: a mass expiry's records must not delay its publication.
+    for change in transitions {
+        audit::transition(
+            &shared.audit,
+            &change.agent,
+            change.revision,
+            change.kind == EventType::Removed,
+        );
+    }
+}
+
 /// The status changes and evictions the registry made by itself in `batch`
 /// (callers' changes are recorded by their RPC handlers).
 fn transitions(batch: &CommitBatch) -> Vec<Arc<Change>> {
@@ -318,7 +346,7 @@ fn after_commit(shared: &Shared, outcomes: &[RegistryResult<Outcome>]) {
     }
 }
 
-fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<Wiring>)>) {
+pub(crate) fn push_wiring(shared: &Shared, pushes: Vec<(String, Arc<Wiring>)>) {
     let mailboxes = shared.mailboxes.lock();
     for (agent_id, wiring) in pushes {
         if let Some(mailbox) = mailboxes.get(&agent_id) {

@@ -53,3 +53,25 @@ impl Relay {
         }
     }
 }
+
+/// An echo agent named `provider` whose `whoami` provides the `identity`
+/// capability, at `registry` (one address or several).
+pub async fn identity_provider(registry: &str, identity: &str) -> RunningAgent {
+    let agent = Agent::new("provider")
+        .registry(registry)
+        .listen("127.0.0.1:0")
+        .tool("whoami", |t| t.capability("identity"));
+    start_echo(agent, identity).await
+}
+
+/// The `relay` dependent of `identity` (>= 1.0), at `registry`.
+pub async fn relay(registry: &str) -> RunningAgent {
+    let identity = Dependency::new("identity", ">=1.0");
+    Agent::new("relay")
+        .registry(registry)
+        .listen("127.0.0.1:0")
+        .tool("relay", |t| t.capability("relaying").depends_on(&identity))
+        .start(Relay { identity }, Relay::tool_router())
+        .await
+        .unwrap_or_else(|e| panic!("relay agent: {e}"))
+}

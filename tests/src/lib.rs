@@ -77,7 +77,7 @@ pub use cli::{CliRun, cli, cli_command, gateway_missing};
 mod echo_agent;
 pub mod gateway;
 
-pub use echo_agent::{Echo, Relay, echo, start_echo};
+pub use echo_agent::{Echo, Relay, echo, identity_provider, relay, start_echo};
 pub use gateway::{InProcessGateway, McpClient};
 
 pub mod oauth;

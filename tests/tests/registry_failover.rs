@@ -16,13 +16,15 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_agent::{Agent, Dependency, RunningAgent};
+use switchboard_agent::Agent;
 use switchboard_client::RegistryAddrs;
 use switchboard_examples::date_service;
 use switchboard_gateway::GatewayConfig;
 use switchboard_proto::v1::{AgentStatus, ListAgentsRequest};
 use switchboard_tests::gateway::free_addr;
-use switchboard_tests::{InProcessGateway, McpClient, Relay, TestRegistry, cli, echo, eventually};
+use switchboard_tests::{
+    InProcessGateway, McpClient, TestRegistry, cli, echo, eventually, identity_provider, relay,
+};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -38,26 +40,6 @@ async fn second_registry(addr: std::net::SocketAddr) -> TestRegistry {
         .pinned(addr)
         .start()
         .await
-}
-
-/// An echo agent whose `whoami` provides the `identity` capability.
-async fn provider(registry: &str, identity: &str) -> RunningAgent {
-    let agent = Agent::new("provider")
-        .registry(registry)
-        .listen("127.0.0.1:0")
-        .tool("whoami", |t| t.capability("identity"));
-    switchboard_tests::start_echo(agent, identity).await
-}
-
-async fn dependent(registry: &str) -> RunningAgent {
-    let identity = Dependency::new("identity", ">=1.0");
-    Agent::new("relay")
-        .registry(registry)
-        .listen("127.0.0.1:0")
-        .tool("relay", |t| t.capability("relaying").depends_on(&identity))
-        .start(Relay { identity }, Relay::tool_router())
-        .await
-        .unwrap()
 }
 
 /// The status of agent `id` at `registry`, if it knows it.
@@ -82,8 +64,8 @@ async fn an_agent_moves_to_the_other_registry_and_keeps_its_wiring_until_it_push
 
     // The provider knows only the first registry: once it is gone, the
     // second one never hears of this provider, though it still answers.
-    let stays = provider(&first.addr.to_string(), "the provider that stayed").await;
-    let relay = dependent(&both).await;
+    let stays = identity_provider(&first.addr.to_string(), "the provider that stayed").await;
+    let relay = relay(&both).await;
     healthy_at(&first, &relay.agent_id).await;
     let caller = McpClient::new(&format!("http://{}/mcp", relay.local_addr));
     eventually("relay wired to the provider", DEADLINE, || async {
@@ -103,7 +85,8 @@ async fn an_agent_moves_to_the_other_registry_and_keeps_its_wiring_until_it_push
     );
 
     // A provider joining the new registry is pushed to the dependent.
-    let joins = provider(&second_addr.to_string(), "the provider at the new registry").await;
+    let joins =
+        identity_provider(&second_addr.to_string(), "the provider at the new registry").await;
     eventually("the new registry's wiring pushed to the dependent", DEADLINE, || async {
         let answer = caller.call_text("relay", json!({})).await;
         (answer == "ok: the provider at the new registry").then_some(())

@@ -15,7 +15,7 @@ use prost::Message as _;
 use switchboard_proto::v1::{Agent, RegisterAgentRequest};
 
 /// A validated registration with the fields it sets already encoded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Registration {
     /// The requested id (empty: the writer assigns one).
     pub agent_id: String,

@@ -47,6 +47,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> StoreResult<CopyReport> {
         return Ok(report);
     }
     let batch = CommitBatch {
+        base_revision: target.revision,
         revision: source.revision,
         upserts: source.agents.into_iter().map(|agent| Arc::new(agent).into()).collect(),
         deletes: Vec::new(),

@@ -1,5 +1,5 @@
 //! The etcd store: the registry's state in an etcd cluster, for operators who
-//! want it off the registry's machine (and, later, several registries).
+//! want it off the registry's machine, shared by several registry replicas.
 //!
 //! # Layout
 //!
@@ -14,7 +14,8 @@
 //! | `<prefix>/meta/format` | `1` |
 //! | `<prefix>/meta/epoch` | a UUID, created once with the store |
 //! | `<prefix>/meta/revision`, `<prefix>/meta/compact_revision` | decimal |
-//! | `<prefix>/meta/last_txn` | the id of the last transaction written (see below) |
+//! | `<prefix>/writers/<replica>` | the id of the last transaction that replica wrote (see below) |
+//! | `<prefix>/owners/<id>` | the replica that owns the agent, attached to that replica's lease (see `owners`) |
 //!
 //! # Epoch
 //!
@@ -25,13 +26,21 @@
 //!
 //! # Writes
 //!
-//! A batch is one etcd transaction that holds only if `meta/revision` and
-//! every agent key it touches still have the modification revision this
-//! store last saw: a second registry writing the same prefix makes the
-//! first one's next commit fail (and that registry stop) instead of both
-//! overwriting each other. etcd acknowledges a transaction once a quorum
-//! has it on disk, so an acknowledged batch survives any minority of
-//! members failing.
+//! A batch is one etcd transaction that holds only if `meta/revision` still
+//! holds the revision the batch was built on and every agent key it touches
+//! still has the modification revision this store last saw (from its own
+//! commits and its feed). Several replicas on one prefix are so ordered into
+//! one dense sequence of registry revisions: when another replica committed
+//! first, the transaction writes nothing and the commit fails with
+//! [`StoreError::Behind`], naming the stored revision; the registry applies
+//! the feed up to it and builds the batch again. etcd acknowledges a
+//! transaction once a quorum has it on disk, so an acknowledged batch
+//! survives any minority of members failing.
+//!
+//! # Feed
+//!
+//! [`Store::feed`] watches the prefix from the revision the load read at and
+//! hands the registry the batches the other replicas commit (see `feed`).
 //!
 //! etcd refuses a transaction over `max-txn-ops` (128 operations) or
 //! `max-request-bytes` (1.5 MiB). An agent is one value, and its event
@@ -51,12 +60,19 @@
 //! writes, so a load balancer sends clients to a registry that can.
 //!
 //! etcd being briefly unreachable (a leader election, a member down) does
-//! not fail a commit: the transaction is retried with backoff for
-//! [`COMMIT_RETRY`]. A retry after an answer that never came first reads
-//! `meta/last_txn` to learn whether the earlier attempt was applied, so a
-//! batch is never written twice.
+//! not fail a commit: the transaction is retried with backoff, for up to
+//! [`COMMIT_RETRY`] while the probe finds a quorum, for a leader election's
+//! time ([`ELECTION`]) once it does not — a replica without etcd refuses
+//! writes with UNAVAILABLE (and the registry refuses them before they reach
+//! etcd while the probe says it is unreachable) instead of holding callers. A commit whose answer never
+//! came may still have been applied: the feed then delivers it, like any
+//! other batch. A retry after an answer that never came first reads
+//! this replica's `writers/` key to learn whether the earlier attempt was
+//! applied, so a batch is never written twice (one key per replica: another
+//! replica's commit in between does not hide the answer).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -64,11 +80,14 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use prost::Message;
 use sha2::{Digest as _, Sha256};
-use switchboard_etcd::pb::{Compare, KeyValue, RequestOp, TxnRequest};
+use switchboard_etcd::pb::{Compare, KeyValue, RequestOp, TxnRequest, TxnResponse, response_op};
 use switchboard_etcd::{EtcdClient, EtcdConfig, ops};
 use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
-use super::{CommitBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
+use super::{CommitBatch, FeedBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
+
+mod feed;
+mod owners;
 
 /// Version of the layout described in the module docs.
 const FORMAT_VERSION: &str = "1";
@@ -88,8 +107,17 @@ const MAX_TXN_BYTES: usize = 1_450 * 1024;
 /// How often the store checks that etcd has a quorum.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long a commit keeps retrying while etcd is unreachable.
+/// How long a commit keeps retrying while the probe still finds a quorum
+/// (a member down, a leader election).
 pub const COMMIT_RETRY: Duration = Duration::from_secs(30);
+
+/// How long a commit keeps retrying once the probe finds no quorum: a
+/// leader election, not an outage.
+const ELECTION: Duration = Duration::from_secs(3);
+
+/// Failed probes in a row before etcd counts as unreachable: one call to a
+/// member that just died fails before the client stops using it.
+const PROBE_FAILURES: u32 = 2;
 
 /// The etcd store (see the module docs).
 ///
@@ -107,19 +135,54 @@ pub const COMMIT_RETRY: Duration = Duration::from_secs(30);
 pub struct EtcdStore {
     client: EtcdClient,
     prefix: String,
-    known: Mutex<Known>,
+    /// This store's id among the replicas sharing the prefix: names its
+    /// `writers/` key (the id of its last transaction).
+    replica: String,
+    known: Arc<Mutex<Known>>,
+    /// Claims for the owner task, once the feed started it.
+    claims: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
     reachable: tokio::sync::watch::Sender<bool>,
-    /// Stops the reachability probe when the store is dropped.
-    _probe: tokio_util::sync::DropGuard,
+    /// Stops the background tasks (probe, feed).
+    stop: tokio_util::sync::CancellationToken,
+    /// Cancels `stop` when the store is dropped.
+    _tasks: tokio_util::sync::DropGuard,
 }
 
 /// What the store last saw of the keys it compares on.
+///
+/// The feed reports other replicas' changes after this store may have
+/// committed newer ones to the same keys: a change older than what is known
+/// of a key is ignored, and a key this store deleted keeps the revision of
+/// the deletion until the feed has passed it.
 #[derive(Debug, Default)]
-struct Known {
-    /// Modification revision of `meta/revision`.
-    revision_mod: i64,
-    /// Modification revision of each agent's key.
-    agents: HashMap<String, i64>,
+pub(super) struct Known {
+    /// Modification revision of each existing agent's key.
+    pub agents: HashMap<String, i64>,
+    /// Agents this store deleted, and the etcd revision of the deletion,
+    /// until the feed reaches it.
+    pub deleted: HashMap<String, i64>,
+    /// The etcd revision the last load read at: the feed starts after it.
+    pub loaded_at: i64,
+}
+
+// === impl Known ===
+
+impl Known {
+    /// The feed saw agent `id` written (or deleted, `written` false) at
+    /// etcd revision `at`.
+    pub fn observed(&mut self, id: &str, at: i64, written: bool) {
+        let newer_known = self.agents.get(id).is_some_and(|&known| known > at)
+            || self.deleted.get(id).is_some_and(|&known| known > at);
+        if newer_known {
+            return;
+        }
+        self.deleted.remove(id);
+        if written {
+            self.agents.insert(id.to_owned(), at);
+        } else {
+            self.agents.remove(id);
+        }
+    }
 }
 
 /// One transaction of a batch: its compares and writes, and what they do
@@ -151,9 +214,12 @@ impl EtcdStore {
         let store = Self {
             client,
             prefix,
-            known: Mutex::new(Known::default()),
+            replica: uuid::Uuid::new_v4().simple().to_string(),
+            known: Arc::new(Mutex::new(Known::default())),
+            claims: Mutex::new(None),
             reachable,
-            _probe: stop.clone().drop_guard(),
+            stop: stop.clone(),
+            _tasks: stop.clone().drop_guard(),
         };
         store.init().await?;
         tokio::spawn(probe(
@@ -203,12 +269,13 @@ impl EtcdStore {
 
     async fn load_state(&self) -> StoreResult<LoadedState> {
         let root = format!("{}/", self.prefix);
-        let (kvs, _) = self.client.get_prefix(root.as_bytes()).await?;
+        let (kvs, loaded_at) = self.client.get_prefix(root.as_bytes()).await?;
         let cluster_id = self.client.cluster_id().await?;
         let mut meta = HashMap::new();
         let mut agents = Vec::new();
         let mut agent_mods = HashMap::new();
         let mut events = Vec::new();
+        let mut owners = HashMap::new();
         for kv in kvs {
             let key = String::from_utf8_lossy(&kv.key[root.len()..]).into_owned();
             match key.split_once('/') {
@@ -237,6 +304,9 @@ impl EtcdStore {
                     }
                     events.push(event);
                 }
+                Some(("owners", id)) => {
+                    owners.insert(id.to_owned(), String::from_utf8_lossy(&kv.value).into_owned());
+                }
                 // Keyspaces of other versions or features are not ours to read.
                 _ => {}
             }
@@ -253,20 +323,21 @@ impl EtcdStore {
                 .map_err(|_| self.invalid(format!("meta/{name}: {value:?} is not a number")))?;
             Ok((value, mod_revision))
         };
-        let (revision, revision_mod) = number("revision")?;
+        let (revision, _) = number("revision")?;
         let (compact_revision, _) = number("compact_revision")?;
         let (stored_epoch, _) = text("epoch")?;
         // Events above the revision were left by a batch cut short between
         // its transactions: that batch never committed.
         events.retain(|event| (compact_revision..=revision).contains(&event.revision));
         events.sort_by_key(|event| event.revision);
-        *self.known.lock() = Known { revision_mod, agents: agent_mods };
+        *self.known.lock() = Known { agents: agent_mods, deleted: HashMap::new(), loaded_at };
         Ok(LoadedState {
             epoch: derive_epoch(cluster_id, &stored_epoch),
             revision,
             compact_revision,
             agents,
             events,
+            owners,
         })
     }
 
@@ -282,22 +353,21 @@ impl EtcdStore {
         }
         for (index, chunk) in chunks.iter_mut().enumerate() {
             let nonce = format!("{}-{index}-{}", batch.revision, uuid::Uuid::new_v4());
-            let revision_mod = self.known.lock().revision_mod;
-            chunk.compares.push(ops::mod_revision_is(self.meta("revision"), revision_mod));
-            chunk.ops.push(ops::put(self.meta("last_txn"), nonce.as_str()));
+            let base = batch.base_revision.to_string();
+            chunk.compares.push(ops::value_is(self.meta("revision"), base));
+            chunk.ops.push(ops::put(self.writer_key(), nonce.as_str()));
             if index + 1 == count {
                 chunk.ops.push(ops::put(self.meta("revision"), batch.revision.to_string()));
             }
-            let applied = self.apply(chunk, &nonce).await?;
+            let applied = self.apply(chunk, &nonce, batch.base_revision).await?;
             let mut known = self.known.lock();
             for id in chunk.upserted.drain(..) {
+                known.deleted.remove(&id);
                 known.agents.insert(id, applied);
             }
             for id in chunk.deleted.drain(..) {
                 known.agents.remove(&id);
-            }
-            if index + 1 == count {
-                known.revision_mod = applied;
+                known.deleted.insert(id, applied);
             }
         }
         Ok(())
@@ -360,7 +430,13 @@ impl EtcdStore {
             let key = self.agent_key(id);
             let compare = ops::mod_revision_is(key.clone(), known.get(id).copied().unwrap_or(0));
             let bytes = 2 * key.len();
-            deleted.push((add(Some(compare), ops::delete(key), bytes), id.clone()));
+            let chunk = add(Some(compare), ops::delete(key), bytes);
+            // A removed agent has no owner (its lease would drop the key
+            // only when its replica stops).
+            let owner = self.owner_key(id);
+            let owner_bytes = owner.len();
+            add(None, ops::delete(owner), owner_bytes);
+            deleted.push((chunk, id.clone()));
         }
         for (index, id) in upserted {
             chunks[index].upserted.push(id);
@@ -373,13 +449,15 @@ impl EtcdStore {
 
     /// Applies one transaction, retrying while etcd is unreachable; returns
     /// its revision.
-    async fn apply(&self, chunk: &Chunk, nonce: &str) -> StoreResult<i64> {
+    async fn apply(&self, chunk: &Chunk, nonce: &str, base: u64) -> StoreResult<i64> {
         let request = TxnRequest {
             compare: chunk.compares.clone(),
             success: chunk.ops.clone(),
-            failure: Vec::new(),
+            // Refused: which revision the store is at says why.
+            failure: vec![ops::get(self.meta("revision"))],
         };
-        let deadline = tokio::time::Instant::now() + COMMIT_RETRY;
+        let started = tokio::time::Instant::now();
+        let deadline = started + COMMIT_RETRY;
         let mut backoff = Duration::from_millis(50);
         let mut unanswered = false;
         loop {
@@ -389,10 +467,7 @@ impl EtcdStore {
                 }
                 let response = self.client.txn(request.clone()).await?;
                 if !response.succeeded {
-                    return Err(StoreError::Conflict(format!(
-                        "etcd prefix {:?} was changed by another writer",
-                        self.prefix
-                    )));
+                    return Err(self.refused(&response, base));
                 }
                 Ok(response.header.map_or(0, |header| header.revision))
             };
@@ -402,10 +477,9 @@ impl EtcdStore {
                     return Ok(revision);
                 }
                 Err(StoreError::Etcd(error))
-                    if error.is_unavailable() && tokio::time::Instant::now() < deadline =>
+                    if error.is_unavailable() && self.keep_trying(started, deadline) =>
                 {
                     tracing::warn!(%error, "etcd unreachable; retrying the commit");
-                    self.reachable.send_if_modified(|up| std::mem::replace(up, false));
                     unanswered = true;
                 }
                 Err(error) => return Err(error),
@@ -416,14 +490,52 @@ impl EtcdStore {
         }
     }
 
+    /// Whether a commit that began at `started` retries once more.
+    fn keep_trying(&self, started: tokio::time::Instant, deadline: tokio::time::Instant) -> bool {
+        let now = tokio::time::Instant::now();
+        now < deadline && (*self.reachable.borrow() || now < started + ELECTION)
+    }
+
+    /// Why etcd refused a transaction built on `base`: another replica
+    /// committed first ([`StoreError::Behind`]), or an agent record changed
+    /// without the revision moving (a writer that does not follow this
+    /// layout).
+    fn refused(&self, response: &TxnResponse, base: u64) -> StoreError {
+        let stored = response
+            .responses
+            .first()
+            .and_then(|op| match &op.response {
+                Some(response_op::Response::ResponseRange(range)) => range.kvs.first(),
+                _ => None,
+            })
+            .and_then(|kv| std::str::from_utf8(&kv.value).ok()?.parse::<u64>().ok());
+        match stored {
+            Some(stored) if stored > base => StoreError::Behind { stored },
+            _ => StoreError::Conflict(format!(
+                "etcd prefix {:?} was changed by another writer (stored revision {stored:?}, \
+                 this registry is at {base})",
+                self.prefix
+            )),
+        }
+    }
+
     /// The revision of the transaction `nonce` when etcd applied it.
     async fn applied(&self, nonce: &str) -> StoreResult<Option<i64>> {
-        let marker: Option<KeyValue> = self.client.get(self.meta("last_txn")).await?;
+        let marker: Option<KeyValue> = self.client.get(self.writer_key()).await?;
         Ok(marker.filter(|kv| kv.value == nonce.as_bytes()).map(|kv| kv.mod_revision))
     }
 
     fn meta(&self, name: &str) -> Vec<u8> {
         format!("{}/meta/{name}", self.prefix).into_bytes()
+    }
+
+    /// The id of the last transaction this replica wrote.
+    fn writer_key(&self) -> Vec<u8> {
+        format!("{}/writers/{}", self.prefix, self.replica).into_bytes()
+    }
+
+    fn owner_key(&self, id: &str) -> Vec<u8> {
+        format!("{}/owners/{id}", self.prefix).into_bytes()
     }
 
     fn agent_key(&self, id: &str) -> Vec<u8> {
@@ -484,6 +596,38 @@ impl Store for EtcdStore {
         Some(self.reachable.subscribe())
     }
 
+    fn feed(&self) -> Option<tokio::sync::mpsc::Receiver<FeedBatch>> {
+        let (batches, inbox) = tokio::sync::mpsc::channel(feed::QUEUE);
+        let task = feed::FeedTask {
+            client: self.client.clone(),
+            root: format!("{}/", self.prefix).into_bytes(),
+            known: self.known.clone(),
+            batches,
+            stop: self.stop.clone(),
+        };
+        let start = self.known.lock().loaded_at + 1;
+        tokio::spawn(task.run(start));
+        let (claims, requests) = tokio::sync::mpsc::channel(owners::CLAIMS);
+        let owner = owners::OwnerTask {
+            client: self.client.clone(),
+            root: format!("{}/owners/", self.prefix),
+            replica: self.replica.clone(),
+            claims: requests,
+            stop: self.stop.clone(),
+        };
+        tokio::spawn(owner.run());
+        *self.claims.lock() = Some(claims);
+        Some(inbox)
+    }
+
+    fn replica(&self) -> Option<String> {
+        Some(self.replica.clone())
+    }
+
+    fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
+        self.claims.lock().clone()
+    }
+
     fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {
         self.load_token_records().boxed()
     }
@@ -518,6 +662,7 @@ async fn probe(
     reachable: tokio::sync::watch::Sender<bool>,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    let mut failures = 0;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -527,12 +672,14 @@ async fn probe(
             () = stop.cancelled() => return,
             read = client.get(key.clone()) => read,
         };
-        let up = match answered {
+        let answered = match answered {
             Ok(_) => true,
             Err(error) if error.is_unavailable() => false,
             // etcd answered (with a refusal): it is there.
             Err(_) => true,
         };
+        failures = if answered { 0 } else { failures + 1 };
+        let up = failures < PROBE_FAILURES;
         if reachable.send_if_modified(|was| std::mem::replace(was, up) != up) {
             if up {
                 tracing::info!("etcd reachable again");

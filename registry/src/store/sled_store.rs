@@ -312,7 +312,14 @@ impl Inner {
             events.push(event);
         }
 
-        Ok(LoadedState { epoch, revision, compact_revision, agents, events })
+        Ok(LoadedState {
+            epoch,
+            revision,
+            compact_revision,
+            agents,
+            events,
+            ..LoadedState::default()
+        })
     }
 
     /// Every stored token; a key that is not a SHA-256 hash is corruption.
@@ -417,7 +424,7 @@ impl EncodedBatch {
     /// strictly increasing and at most `revision`, no agent both upserted and
     /// deleted, `compact_before` at most `revision + 1`.
     fn new(batch: CommitBatch) -> StoreResult<Self> {
-        let CommitBatch { revision, upserts, deletes, events, compact_before } = batch;
+        let CommitBatch { revision, upserts, deletes, events, compact_before, .. } = batch;
         let mut previous = None;
         for event in events.iter().map(|event| &event.change) {
             if event.revision > revision || previous.is_some_and(|p| event.revision <= p) {

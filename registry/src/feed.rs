@@ -1,0 +1,209 @@
+//! The store's ordered change feed, as the writer applies it.
+//!
+//! Several registry replicas may share one store (etcd). Each builds its
+//! snapshot, Watch history and resolution index from the same ordered
+//! sequence of changes: its own commits, and the batches the others commit,
+//! which the store's feed delivers. The writer applies a feed batch exactly
+//! as it applies its own commit — new snapshot, then the revision that wakes
+//! watchers, then wiring pushes to the streams this replica holds — so a
+//! watcher or an agent cannot tell on which replica a change was made.
+//!
+//! Registry revisions stay the dense sequence the store keeps in its
+//! revision record, not the store's own revision numbers: one commit is one
+//! store transaction holding several events, so the store numbers a batch,
+//! not each of its changes, and watchers need one revision per change to
+//! resume without a gap or a duplicate. Every replica's commit compares the
+//! stored revision with the one its batch was built on, which orders all
+//! replicas' batches into one sequence.
+//!
+//! When another replica committed first, the batch wrote nothing: the writer
+//! applies the feed until its snapshot has the store's revision, then
+//! applies the batch's mutations again on that snapshot (ownership and
+//! validation checked again) and retries. Callers are answered only once
+//! their write is committed.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::change::Change;
+use crate::condition::{to_cause, to_liveness};
+use crate::error::{RegistryError, RegistryResult};
+use crate::mutation::{BatchBuilder, Built, Outcome};
+use crate::shared::Shared;
+use crate::store::{FeedBatch, StoreError};
+
+/// Longest wait for the feed to deliver what another replica committed
+/// before a retry; past it the callers get UNAVAILABLE.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// How many times one batch is built again after losing to another
+/// replica: each loss means another batch committed, so the registry as a
+/// whole always progresses; this only bounds one caller's wait.
+pub(crate) const MAX_RETRIES: u32 = 32;
+
+/// The feed of a shared store; nothing for a store this registry writes
+/// alone.
+pub(crate) struct Feed {
+    inbox: Option<mpsc::Receiver<FeedBatch>>,
+}
+
+// === impl Feed ===
+
+impl Feed {
+    /// Wraps the store's feed (`None`: the registry is the only writer).
+    pub fn new(inbox: Option<mpsc::Receiver<FeedBatch>>) -> Self {
+        Self { inbox }
+    }
+
+    /// True when other writers share the store, so a batch may have to be
+    /// built again.
+    pub fn is_shared(&self) -> bool {
+        self.inbox.is_some()
+    }
+
+    /// The next batch other writers committed; never returns when there is
+    /// no feed.
+    pub async fn recv(&mut self) -> FeedBatch {
+        if let Some(inbox) = &mut self.inbox
+            && let Some(batch) = inbox.recv().await
+        {
+            return batch;
+        }
+        if self.inbox.take().is_some() {
+            tracing::error!("the store's feed ended: changes of other replicas no longer arrive");
+        }
+        std::future::pending().await
+    }
+
+    /// Applies feed batches until the snapshot is at `revision` or past it.
+    pub async fn catch_up(&mut self, shared: &Shared, revision: u64) -> RegistryResult<()> {
+        let wait = async {
+            while shared.snapshot.load().revision < revision {
+                let batch = self.recv().await;
+                apply(shared, batch);
+            }
+        };
+        tokio::time::timeout(CATCH_UP, wait).await.map_err(|_| {
+            let at = shared.snapshot.load().revision;
+            tracing::warn!(at, revision, "the store's feed did not catch up");
+            RegistryError::Store(StoreError::Behind { stored: revision })
+        })
+    }
+}
+
+/// The refusal of a write while the store says it cannot take one.
+pub(crate) fn unreachable(shared: &Shared) -> Option<RegistryError> {
+    let reachable = shared.store_reachable.as_ref()?;
+    if *reachable.borrow() {
+        return None;
+    }
+    Some(RegistryError::Store(StoreError::Unavailable(
+        "etcd is unreachable (no quorum answers): this registry refuses writes until it \
+         answers again; reads and heartbeats are still served"
+            .to_owned(),
+    )))
+}
+
+/// Returns when the store becomes reachable again; never for a store that
+/// cannot lose its service.
+pub(crate) async fn reachable_again(reachable: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(receiver) = reachable {
+        loop {
+            if receiver.changed().await.is_err() {
+                break;
+            }
+            if *receiver.borrow_and_update() {
+                return;
+            }
+        }
+    }
+    *reachable = None;
+    std::future::pending().await
+}
+
+/// Applies a batch other writers committed, publishing it like a commit.
+pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
+    let current = shared.snapshot.load_full();
+    let mut builder = BatchBuilder::new(
+        &current,
+        shared.config.history_max_events,
+        shared.config.history_max_age,
+    );
+    let mut removed = Vec::new();
+    {
+        let mut tracker = shared.liveness.lock();
+        for event in batch.events {
+            let change = Change::from_event(event);
+            let id = change.agent.id.clone();
+            let removal = change.kind == switchboard_proto::v1::EventType::Removed;
+            if builder.replay(change, &mut tracker) && removal {
+                removed.push(id);
+            }
+        }
+    }
+    if builder.is_empty() {
+        owners(shared, batch.owners);
+        return;
+    }
+    let Built { snapshot, pushes, .. } = builder.finish();
+    let revision = snapshot.revision;
+    shared.snapshot.store(std::sync::Arc::new(snapshot));
+    shared.published.send_replace(revision);
+    crate::writer::push_wiring(shared, pushes);
+    {
+        let mut mailboxes = shared.mailboxes.lock();
+        for id in removed {
+            mailboxes.remove(&id);
+        }
+    }
+    owners(shared, batch.owners);
+}
+
+/// The agents this replica registered are its own until a stream binds
+/// elsewhere (one claim per registration, none per heartbeat).
+pub(crate) fn claim_registered(shared: &Shared, outcomes: &[RegistryResult<Outcome>]) {
+    for outcome in outcomes {
+        if let Ok(Outcome::Registered { agent_id, changed: true, .. }) = outcome {
+            shared.claim(agent_id);
+        }
+    }
+}
+
+/// Follows who owns which agent: an agent another replica claimed is no
+/// longer tracked here (unless its stream is here too); one whose owner
+/// released it or died is tracked again with a fresh grace, so it expires
+/// unless its stream reconnects somewhere within that grace.
+fn owners(shared: &Shared, owners: Vec<(String, Option<String>)>) {
+    if owners.is_empty() {
+        return;
+    }
+    let held: Vec<bool> = {
+        let streams = shared.streams.lock();
+        owners.iter().map(|(id, _)| streams.holds(id)).collect()
+    };
+    let snapshot = shared.snapshot.load();
+    let now = tokio::time::Instant::now();
+    let mut adopted = false;
+    let mut tracker = shared.liveness.lock();
+    for ((id, owner), held) in owners.into_iter().zip(held) {
+        match owner {
+            Some(owner) if Some(&owner) == shared.replica.as_ref() => {}
+            Some(_) if !held => tracker.forget(&id),
+            Some(_) => {}
+            None => {
+                if let Some(agent) = snapshot.agents.get(&id)
+                    && !tracker.is_tracked(&id)
+                {
+                    let (status, cause) = (to_liveness(agent.status()), to_cause(agent.cause()));
+                    tracker.restore(id, status, cause, now);
+                    adopted = true;
+                }
+            }
+        }
+    }
+    drop(tracker);
+    if adopted {
+        shared.liveness_changed.notify_one();
+    }
+}

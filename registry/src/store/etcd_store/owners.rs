@@ -1,0 +1,110 @@
+//! Which replica owns which agent: `<prefix>/owners/<agent>` names the
+//! replica holding the agent's stream, attached to that replica's lease.
+//!
+//! One lease per replica, renewed every third of [`OWNER_TTL`]: owning a
+//! thousand agents costs the same renewals as owning one, and a heartbeat
+//! writes nothing. A claim is one put, when a stream binds or an agent
+//! registers. When a replica dies its lease lapses and etcd deletes every
+//! key attached to it: the other replicas see the deletions on their feed,
+//! and the agents' streams reconnecting to them claim the agents again.
+//! A replica that loses its lease (etcd unreachable past the TTL) takes a
+//! new one and claims again everything it claimed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use switchboard_etcd::{EtcdClient, LeaseKeeper};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Seconds a replica's ownerships outlive it.
+pub(super) const OWNER_TTL: i64 = 10;
+
+/// Claims waiting for the owner task; a claim is retried by the next stream
+/// or registration when this is full.
+pub(super) const CLAIMS: usize = 1024;
+
+/// The task that holds the lease and writes the claims.
+pub(super) struct OwnerTask {
+    pub client: EtcdClient,
+    /// `<prefix>/owners/`.
+    pub root: String,
+    pub replica: String,
+    pub claims: mpsc::Receiver<String>,
+    pub stop: CancellationToken,
+}
+
+// === impl OwnerTask ===
+
+impl OwnerTask {
+    /// Runs until the store is dropped; revokes the lease then, so a replica
+    /// that stops cleanly releases its agents at once.
+    pub async fn run(mut self) {
+        let mut owned: BTreeSet<String> = BTreeSet::new();
+        loop {
+            let Some((lease, mut keeper)) = self.lease().await else { return };
+            for id in &owned {
+                self.put(id, lease).await;
+            }
+            let mut renew = tokio::time::interval(Duration::from_secs((OWNER_TTL / 3) as u64));
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    () = self.stop.cancelled() => {
+                        // Best effort: the lease lapses by itself otherwise.
+                        let revoke = self.client.revoke_lease(lease);
+                        let _ = tokio::time::timeout(Duration::from_secs(1), revoke).await;
+                        return;
+                    }
+                    claim = self.claims.recv() => match claim {
+                        Some(id) => {
+                            self.put(&id, lease).await;
+                            owned.insert(id);
+                        }
+                        None => return,
+                    },
+                    _ = renew.tick() => {
+                        if let Err(error) = keeper.keep_alive().await {
+                            tracing::warn!(%error, "the ownership lease lapsed; taking a new one");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A new lease and its keeper, retried until etcd grants one; `None`
+    /// when the store is closing.
+    async fn lease(&self) -> Option<(i64, LeaseKeeper)> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let granted = async {
+                let (id, _) = self.client.grant_lease(OWNER_TTL).await?;
+                let keeper = self.client.lease_keeper(id).await?;
+                Ok::<_, switchboard_etcd::EtcdError>((id, keeper))
+            };
+            let granted = tokio::select! {
+                () = self.stop.cancelled() => return None,
+                granted = granted => granted,
+            };
+            match granted {
+                Ok(lease) => return Some(lease),
+                Err(error) => tracing::warn!(%error, "no ownership lease yet; retrying"),
+            }
+            tokio::select! {
+                () = self.stop.cancelled() => return None,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn put(&self, id: &str, lease: i64) {
+        let key = format!("{}{id}", self.root).into_bytes();
+        let value = self.replica.clone().into_bytes();
+        if let Err(error) = self.client.put(key, value, lease).await {
+            tracing::warn!(%error, agent_id = id, "could not record this replica as the owner");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Liveness across registry replicas on one etcd (real 3-member cluster,
+//! replicas as child processes of the real binary): the replica holding an
+//! agent's stream owns it. A replica killed with `kill -9` hands its agents
+//! to the others as their streams reconnect (the SDK moves to the next
+//! address), none of them turns EXPIRED, and a dependent keeps its wiring;
+//! a replica restarting meanwhile does not take over agents others own; an
+//! agent nobody owns once the dead replica's lease lapsed is expired after
+//! its grace.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_proto::v1::{AgentStatus, ListAgentsRequest, RegisterAgentRequest};
+use switchboard_tests::etcd::EtcdCluster;
+use switchboard_tests::{Backend, McpClient, TestRegistry, eventually, identity_provider, relay};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+/// `--expired-after` of the replicas: short, so a replica tracking an agent
+/// it does not hold would expire it within the test.
+const EXPIRED_AFTER: Duration = Duration::from_secs(4);
+
+async fn replica(cluster: &EtcdCluster) -> TestRegistry {
+    let endpoints = cluster.endpoint_list();
+    let flags = [
+        "--store",
+        "etcd",
+        "--etcd-endpoints",
+        &endpoints,
+        "--etcd-prefix",
+        "/replicas",
+        "--heartbeat-interval",
+        "500ms",
+        "--degraded-after",
+        "2s",
+        "--expired-after",
+        "4s",
+    ];
+    TestRegistry::builder().backend(Backend::Sled).child_process(&flags).start().await
+}
+
+async fn statuses(registry: &TestRegistry) -> Vec<(String, AgentStatus)> {
+    let mut client = registry.registry_client().await;
+    let Ok(listed) = client.list_agents(ListAgentsRequest::default()).await else {
+        return Vec::new();
+    };
+    listed.into_inner().agents.iter().map(|a| (a.id.clone(), a.status())).collect()
+}
+
+async fn status_at(registry: &TestRegistry, id: &str) -> Option<AgentStatus> {
+    statuses(registry).await.into_iter().find(|(agent, _)| agent == id).map(|(_, s)| s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_hands_its_agents_over_and_none_expires() {
+    let cluster = EtcdCluster::start().await;
+    let a = replica(&cluster).await;
+    let b = replica(&cluster).await;
+    let c = replica(&cluster).await;
+    // Providers start on A, the dependent on B; both move on along the list.
+    let from_a = format!("{},{},{}", a.addr, b.addr, c.addr);
+    let from_b = format!("{},{},{}", b.addr, c.addr, a.addr);
+    let mut providers = Vec::new();
+    for i in 0..3 {
+        providers.push(identity_provider(&from_a, &format!("p{i}")).await);
+    }
+    let relay = relay(&from_b).await;
+    let caller = McpClient::new(&format!("http://{}/mcp", relay.local_addr));
+    eventually("the relay wired to a provider on another replica", DEADLINE, || async {
+        caller.call_text("relay", json!({})).await.starts_with("ok: p").then_some(())
+    })
+    .await;
+    // An agent registered on A with no stream: A owns it, nobody else.
+    let ghost = a
+        .registry_client()
+        .await
+        .register_agent(RegisterAgentRequest {
+            name: "ghost".into(),
+            endpoint: "http://127.0.0.1:9/ghost/mcp".into(),
+            ..RegisterAgentRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agent_id;
+
+    let again = a.relaunch();
+    tokio::task::spawn_blocking(move || a.kill()).await.unwrap();
+    for agent in &providers {
+        eventually(&format!("{} HEALTHY on B and C", agent.agent_id), DEADLINE, || async {
+            let on_b = status_at(&b, &agent.agent_id).await;
+            let on_c = status_at(&c, &agent.agent_id).await;
+            (on_b == Some(AgentStatus::Healthy) && on_c == on_b).then_some(())
+        })
+        .await;
+    }
+    // A back on its address: it loads every agent but tracks only those
+    // nobody owns, so it expires none of the others'.
+    let a = again.start().await;
+
+    // Nobody holds the ghost's stream: once A's old lease lapses, it expires.
+    eventually("the unowned agent EXPIRED after its grace", DEADLINE, || async {
+        (status_at(&b, &ghost).await == Some(AgentStatus::Expired)).then_some(())
+    })
+    .await;
+    // Long past the expiry of anything tracked without heartbeats: every
+    // streaming agent is still HEALTHY everywhere, and the relay still works.
+    let watched: Vec<&str> =
+        providers.iter().chain([&relay]).map(|agent| agent.agent_id.as_str()).collect();
+    let until = tokio::time::Instant::now() + 2 * EXPIRED_AFTER;
+    while tokio::time::Instant::now() < until {
+        for registry in [&a, &b, &c] {
+            for (id, status) in statuses(registry).await {
+                if watched.contains(&id.as_str()) {
+                    assert_ne!(status, AgentStatus::Expired, "{id} expired at {}", registry.addr);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for registry in [&a, &b, &c] {
+        for id in &watched {
+            assert_eq!(status_at(registry, id).await, Some(AgentStatus::Healthy), "{id}");
+        }
+    }
+    assert!(caller.call_text("relay", json!({})).await.starts_with("ok: p"));
+}
