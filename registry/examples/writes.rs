@@ -56,7 +56,7 @@ fn request(n: usize) -> RegisterAgentRequest {
             version: format!("1.{}.0", n % 5),
             tags: vec!["bench".into(), if n.is_multiple_of(2) { "eu" } else { "us" }.into()],
             description: format!("Benchmark tool {t} of agent {n}: takes a text and a count."),
-            input_schema: Some(schema()),
+            input_schema: Some(schema().into()),
             dependencies: if t == 4 {
                 vec![DependencySpec {
                     capability: "bench.base".into(),

@@ -138,7 +138,7 @@ mod tests {
                 version: "1.0.0".into(),
                 tags: vec!["eu".into()],
                 description: "forecast for a city".into(),
-                input_schema: Some(schema),
+                input_schema: Some(schema.into()),
                 dependencies: vec![DependencySpec {
                     capability: "geo.lookup".into(),
                     ..DependencySpec::default()

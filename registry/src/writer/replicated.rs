@@ -119,7 +119,10 @@ async fn commit_batch(
             Ok(()) => {
                 feed::claim_registered(shared, &outcomes);
                 let snapshot = Arc::new(snapshot);
-                publish(shared, Published { snapshot, pushes, replies, outcomes, transitions, started });
+                publish(
+                    shared,
+                    Published { snapshot, pushes, replies, outcomes, transitions, started },
+                );
                 return true;
             }
             Err(StoreError::Behind { stored }) if retries < feed::MAX_RETRIES => {
