@@ -160,6 +160,46 @@ pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
     owners(shared, batch.owners);
 }
 
+/// Makes this replica the sweeper or not: the sweeper tracks every agent
+/// no replica owns (from a fresh grace, so one whose stream reconnects in
+/// time never expires); the others stop tracking those unless they hold
+/// their streams.
+pub(crate) fn sweep(shared: &Shared, sweeper: bool) {
+    let was = shared.sweeper.swap(sweeper, std::sync::atomic::Ordering::AcqRel);
+    shared.metrics.sweeper.set(i64::from(sweeper));
+    if was == sweeper {
+        return;
+    }
+    let snapshot = shared.snapshot.load();
+    let unowned: Vec<(String, bool)> = {
+        let owners = shared.owners.lock();
+        let streams = shared.streams.lock();
+        snapshot
+            .agents
+            .keys()
+            .filter(|id| !owners.contains_key(*id))
+            .map(|id| (id.clone(), streams.holds(id)))
+            .collect()
+    };
+    let now = tokio::time::Instant::now();
+    let mut tracker = shared.liveness.lock();
+    for (id, held) in unowned {
+        if held {
+            continue;
+        }
+        if !sweeper {
+            tracker.forget(&id);
+        } else if let Some(agent) = snapshot.agents.get(&id)
+            && !tracker.is_tracked(&id)
+        {
+            let (status, cause) = (to_liveness(agent.status()), to_cause(agent.cause()));
+            tracker.restore(id, status, cause, now);
+        }
+    }
+    drop(tracker);
+    shared.liveness_changed.notify_one();
+}
+
 /// The agents this replica registered are its own until a stream binds
 /// elsewhere (one claim per registration, none per heartbeat).
 pub(crate) fn claim_registered(shared: &Shared, outcomes: &[RegistryResult<Outcome>]) {
@@ -172,12 +212,23 @@ pub(crate) fn claim_registered(shared: &Shared, outcomes: &[RegistryResult<Outco
 
 /// Follows who owns which agent: an agent another replica claimed is no
 /// longer tracked here (unless its stream is here too); one whose owner
-/// released it or died is tracked again with a fresh grace, so it expires
-/// unless its stream reconnects somewhere within that grace.
+/// released it or died is tracked again by the sweeper, with a fresh
+/// grace, so it expires unless its stream reconnects somewhere within that
+/// grace — once, by one replica.
 fn owners(shared: &Shared, owners: Vec<(String, Option<String>)>) {
     if owners.is_empty() {
         return;
     }
+    {
+        let mut known = shared.owners.lock();
+        for (id, owner) in &owners {
+            match owner {
+                Some(owner) => known.insert(id.clone(), owner.clone()),
+                None => known.remove(id),
+            };
+        }
+    }
+    let sweeper = shared.is_sweeper();
     let held: Vec<bool> = {
         let streams = shared.streams.lock();
         owners.iter().map(|(id, _)| streams.holds(id)).collect()
@@ -193,6 +244,7 @@ fn owners(shared: &Shared, owners: Vec<(String, Option<String>)>) {
             Some(_) => {}
             None => {
                 if let Some(agent) = snapshot.agents.get(&id)
+                    && (sweeper || held)
                     && !tracker.is_tracked(&id)
                 {
                     let (status, cause) = (to_liveness(agent.status()), to_cause(agent.cause()));

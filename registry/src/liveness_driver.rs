@@ -10,6 +10,22 @@ use crate::shared::Shared;
 /// Sleep used when no deadline is pending (a registration wakes us earlier).
 const IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Follows the store's sweeper election until the registry closes: only
+/// the elected replica tracks the agents no replica owns.
+pub(crate) async fn follow_sweeper(
+    shared: Arc<Shared>,
+    mut elected: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let sweeper = *elected.borrow_and_update();
+        crate::feed::sweep(&shared, sweeper);
+        tokio::select! {
+            () = shared.closing.cancelled() => return,
+            changed = elected.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
 /// Runs until the registry closes.
 pub(crate) async fn run(shared: Arc<Shared>) {
     loop {

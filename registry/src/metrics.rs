@@ -36,6 +36,9 @@ pub struct Metrics {
     pub pushes: Counter,
     /// 1 while the mass-expiry guard holds expirations back.
     pub guard_active: Gauge,
+    /// 1 while this replica is the sweeper: it expires agents no replica
+    /// owns (always 1 for a registry alone on its store).
+    pub sweeper: Gauge,
     /// Durable commit latency (one per group commit).
     pub commit_seconds: Histogram,
     /// Open watch streams.
@@ -60,6 +63,8 @@ impl Metrics {
         let transitions = Counter::default();
         let pushes = Counter::default();
         let guard_active = Gauge::default();
+        let sweeper = Gauge::default();
+        sweeper.set(1);
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let watchers = Gauge::default();
         let watch_events = Counter::default();
@@ -76,6 +81,11 @@ impl Metrics {
             "expiry_guard_active",
             "1 while the mass-expiry guard holds expirations back",
             guard_active.clone(),
+        );
+        registry.register(
+            "sweeper",
+            "1 while this replica expires the agents no replica owns",
+            sweeper.clone(),
         );
         registry.register(
             "commit_duration_seconds",
@@ -105,6 +115,7 @@ impl Metrics {
             transitions,
             pushes,
             guard_active,
+            sweeper,
             commit_seconds,
             watchers,
             watch_events,

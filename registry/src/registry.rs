@@ -111,10 +111,16 @@ impl Registry {
         let now = Instant::now();
         let mut tracker = LivenessTracker::new(config.liveness.clone(), now);
         let replica = store.replica();
+        let sweeper = store.sweeper();
         for agent in &loaded.agents {
             if loaded.owners.contains_key(&agent.id) {
                 // Another replica holds its stream and tracks it; if that
                 // replica stops, the feed says so and this one takes over.
+                continue;
+            }
+            if sweeper.is_some() {
+                // Nobody owns it: the elected sweeper tracks it, once it
+                // knows it is the sweeper.
                 continue;
             }
             // Restart grace: every stored agent starts a fresh expiry window.
@@ -138,8 +144,15 @@ impl Registry {
         let mut shared = Shared::new(config, snapshot, tracker, store.reachable(), audit);
         shared.replica = replica;
         shared.claims = store.claims();
+        *shared.owners.get_mut() = loaded.owners;
+        // A shared store's replica tracks unowned agents once elected.
+        *shared.sweeper.get_mut() = sweeper.is_none();
+        shared.metrics.sweeper.set(i64::from(sweeper.is_none()));
         let shared = Arc::new(shared);
         let closing = shared.closing.clone();
+        if let Some(elected) = sweeper {
+            tokio::spawn(crate::liveness_driver::follow_sweeper(shared.clone(), elected));
+        }
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox, feed));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
         Ok((Registry { shared, commands, access }, RegistryTasks { closing, writer, driver }))
@@ -298,6 +311,13 @@ impl Registry {
             }
             (_, None) => HeartbeatOutcome::Unknown,
         }
+    }
+
+    /// Whether this registry tracks the agent's liveness (and so may
+    /// expire it): the owner of its stream, or the sweeper when no replica
+    /// owns it.
+    pub fn tracks(&self, agent_id: &str) -> bool {
+        self.shared.liveness.lock().is_tracked(&agent_id.to_owned())
     }
 
     /// When the registry last heard from the agent (wall clock).

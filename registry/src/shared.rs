@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
@@ -53,6 +54,12 @@ pub(crate) struct Shared {
     /// Claims of agents this replica owns, for a shared store (see
     /// `Store::claims`).
     pub claims: Option<tokio::sync::mpsc::Sender<String>>,
+    /// Agent id → the replica that owns it, as the store last said (shared
+    /// stores only): an agent missing here is tracked by the sweeper alone.
+    pub owners: Mutex<HashMap<String, String>>,
+    /// Whether this replica tracks the agents no replica owns: always for a
+    /// store it writes alone, only while elected sweeper for a shared one.
+    pub sweeper: AtomicBool,
 }
 
 // === impl Shared ===
@@ -82,6 +89,8 @@ impl Shared {
             store_reachable,
             replica: None,
             claims: None,
+            owners: Mutex::new(HashMap::new()),
+            sweeper: AtomicBool::new(true),
             config,
         }
     }
@@ -93,6 +102,11 @@ impl Shared {
         {
             tracing::warn!(agent_id, "ownership claims are backed up; this one is dropped");
         }
+    }
+
+    /// Whether this replica tracks agents no replica owns (see `sweeper`).
+    pub fn is_sweeper(&self) -> bool {
+        self.sweeper.load(Ordering::Acquire)
     }
 
     /// Asks the writer to bring the stored status of these agents in line

@@ -246,4 +246,11 @@ pub trait Store: Send + Sync + 'static {
     fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
         None
     }
+
+    /// Whether this replica is the one that tracks (and so expires) agents
+    /// no replica owns, for a store several replicas share; `None` for a
+    /// store this registry writes alone (it tracks every agent).
+    fn sweeper(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }

@@ -477,3 +477,76 @@ async fn replicas_without_an_etcd_quorum_refuse_writes_serve_the_rest_and_recove
         assert!(snapshot.agents.contains_key(&late.agent_id));
     }
 }
+
+/// The replicas whose `/metrics` say they are the sweeper, by index.
+fn sweepers(all: &[RunningRegistry]) -> Vec<usize> {
+    let rendered = all.iter().map(|r| r.registry.render_metrics());
+    rendered
+        .enumerate()
+        .filter(|(_, text)| text.lines().any(|line| line == "switchboard_registry_sweeper 1"))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_sweeps_unowned_agents_and_another_takes_over_when_it_stops() {
+    let cluster = EtcdCluster::start().await;
+    let mut config = RegistryConfig::default();
+    config.liveness.interval = Duration::from_millis(200);
+    config.liveness.degraded_after = Duration::from_secs(1);
+    config.liveness.expired_after = Duration::from_secs(2);
+    let mut all = Vec::new();
+    for _ in 0..3 {
+        all.push(replica_with(&cluster, config.clone()).await);
+    }
+    let first = eventually("exactly one sweeper", SOON, || async {
+        let elected = sweepers(&all);
+        (elected.len() == 1).then(|| elected[0])
+    })
+    .await;
+
+    // Registered on the sweeper with no stream: it owns the agent. Once it
+    // stops, its lease (ownership and candidacy) is gone: nobody owns it.
+    let registered = all[first].registry.register(common::provider("ghost", "cap", "1.0.0", &[]));
+    let ghost = registered.await.unwrap().agent_id;
+    let survivor = (first + 1) % all.len();
+    let watcher = WatchRecorder::start(channel(&all[survivor]).await, everything());
+    watcher.wait_for_progress(1, SOON).await;
+    converged(&all, 1).await;
+    all.remove(first).stop().await.unwrap();
+
+    let next = eventually("another replica took over as sweeper", 2 * SOON, || async {
+        let elected = sweepers(&all);
+        (elected.len() == 1).then(|| elected[0])
+    })
+    .await;
+    eventually("the unowned agent EXPIRED on every replica", 2 * SOON, || async {
+        all.iter()
+            .all(|r| {
+                let snapshot = r.registry.snapshot();
+                let status = snapshot.agents.get(&ghost).map(|agent| agent.status());
+                status == Some(switchboard_proto::v1::AgentStatus::Expired)
+            })
+            .then_some(())
+    })
+    .await;
+    for (i, running) in all.iter().enumerate() {
+        let tracked = running.registry.tracks(&ghost);
+        assert_eq!(tracked, i == next, "only the sweeper tracks the unowned agent");
+    }
+    let expired = |messages: &[switchboard_proto::v1::WatchResponse]| {
+        let expired = switchboard_proto::v1::AgentStatus::Expired;
+        messages
+            .iter()
+            .filter(|m| m.agent.as_ref().is_some_and(|a| a.id == ghost && a.status() == expired))
+            .count()
+    };
+    let messages = watcher.wait_until("the EXPIRED event", SOON, |m| expired(m) > 0).await;
+    let revision = messages.iter().map(|m| m.revision).max().unwrap_or(0);
+    // A later write passes through every replica: had a second one expired
+    // the agent too, its event would come before this one's.
+    let later = all[0].registry.register(common::provider("later", "cap", "1.0.0", &[]));
+    later.await.unwrap();
+    let messages = watcher.wait_for_progress(revision + 1, SOON).await;
+    assert_eq!(expired(&messages), 1, "one EXPIRED event: {:?}", kinds(&messages));
+}

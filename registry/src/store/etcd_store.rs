@@ -16,6 +16,7 @@
 //! | `<prefix>/meta/revision`, `<prefix>/meta/compact_revision` | decimal |
 //! | `<prefix>/writers/<replica>` | the id of the last transaction that replica wrote (see below) |
 //! | `<prefix>/owners/<id>` | the replica that owns the agent, attached to that replica's lease (see `owners`) |
+//! | `<prefix>/sweeper/<replica>` | a replica standing for sweeper, attached to its lease (see `owners`) |
 //!
 //! # Epoch
 //!
@@ -142,6 +143,8 @@ pub struct EtcdStore {
     /// Claims for the owner task, once the feed started it.
     claims: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
     reachable: tokio::sync::watch::Sender<bool>,
+    /// Whether this replica is the sweeper (see `owners`).
+    sweeper: tokio::sync::watch::Sender<bool>,
     /// Stops the background tasks (probe, feed).
     stop: tokio_util::sync::CancellationToken,
     /// Cancels `stop` when the store is dropped.
@@ -218,6 +221,7 @@ impl EtcdStore {
             known: Arc::new(Mutex::new(Known::default())),
             claims: Mutex::new(None),
             reachable,
+            sweeper: tokio::sync::watch::Sender::new(false),
             stop: stop.clone(),
             _tasks: stop.clone().drop_guard(),
         };
@@ -613,6 +617,8 @@ impl Store for EtcdStore {
             root: format!("{}/owners/", self.prefix),
             replica: self.replica.clone(),
             claims: requests,
+            candidates: format!("{}/sweeper/", self.prefix),
+            sweeper: self.sweeper.clone(),
             stop: self.stop.clone(),
         };
         tokio::spawn(owner.run());
@@ -626,6 +632,10 @@ impl Store for EtcdStore {
 
     fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
         self.claims.lock().clone()
+    }
+
+    fn sweeper(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.sweeper.subscribe())
     }
 
     fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {

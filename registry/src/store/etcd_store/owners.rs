@@ -9,12 +9,24 @@
 //! and the agents' streams reconnecting to them claim the agents again.
 //! A replica that loses its lease (etcd unreachable past the TTL) takes a
 //! new one and claims again everything it claimed.
+//!
+//! The same lease holds this replica's candidacy for the sweeper, the one
+//! replica that expires agents nobody owns (an agent registered on a
+//! replica that died, its stream never reconnecting): every replica puts
+//! `<prefix>/sweeper/<replica>` under its lease, and the one whose key was
+//! created first (lowest create revision) sweeps, as etcd's election does.
+//! Exactly one replica then tracks an unowned agent, so it is expired once.
+//! When the sweeper dies its lease lapses, its key goes, and the next
+//! candidate in creation order takes over; a replica that took a new lease
+//! joins the end of the line. Deadlines stay in each replica's tracker,
+//! never in lease TTLs, which etcd resets on a leader change.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use switchboard_etcd::{EtcdClient, LeaseKeeper};
-use tokio::sync::mpsc;
+use switchboard_etcd::pb::TxnRequest;
+use switchboard_etcd::{EtcdClient, LeaseKeeper, ops};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Seconds a replica's ownerships outlive it.
@@ -24,6 +36,10 @@ pub(super) const OWNER_TTL: i64 = 10;
 /// or registration when this is full.
 pub(super) const CLAIMS: usize = 1024;
 
+/// How often a replica reads who the sweeper is: the longest a dead
+/// sweeper's successor waits past the lease lapsing.
+const ELECTION_POLL: Duration = Duration::from_secs(1);
+
 /// The task that holds the lease and writes the claims.
 pub(super) struct OwnerTask {
     pub client: EtcdClient,
@@ -31,6 +47,10 @@ pub(super) struct OwnerTask {
     pub root: String,
     pub replica: String,
     pub claims: mpsc::Receiver<String>,
+    /// `<prefix>/sweeper/`.
+    pub candidates: String,
+    /// Whether this replica is the sweeper now.
+    pub sweeper: watch::Sender<bool>,
     pub stop: CancellationToken,
 }
 
@@ -48,9 +68,12 @@ impl OwnerTask {
             }
             let mut renew = tokio::time::interval(Duration::from_secs((OWNER_TTL / 3) as u64));
             renew.tick().await;
+            let mut elect = tokio::time::interval(ELECTION_POLL);
+            elect.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     () = self.stop.cancelled() => {
+                        self.sweeper.send_replace(false);
                         // Best effort: the lease lapses by itself otherwise.
                         let revoke = self.client.revoke_lease(lease);
                         let _ = tokio::time::timeout(Duration::from_secs(1), revoke).await;
@@ -66,9 +89,12 @@ impl OwnerTask {
                     _ = renew.tick() => {
                         if let Err(error) = keeper.keep_alive().await {
                             tracing::warn!(%error, "the ownership lease lapsed; taking a new one");
+                            // Its candidacy went with it.
+                            self.sweeper.send_replace(false);
                             break;
                         }
                     }
+                    _ = elect.tick() => self.elect(lease).await,
                 }
             }
         }
@@ -97,6 +123,35 @@ impl OwnerTask {
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Stands as a candidate under `lease` (unless already one) and
+    /// publishes whether this replica's candidacy is the oldest. etcd not
+    /// answering changes nothing: the lease decides, and it outlives a
+    /// short outage.
+    async fn elect(&self, lease: i64) {
+        let key = format!("{}{}", self.candidates, self.replica).into_bytes();
+        let stand = TxnRequest {
+            compare: vec![ops::absent(key.clone())],
+            success: vec![ops::put_with_lease(key.clone(), self.replica.as_str(), lease)],
+            failure: vec![],
+        };
+        if let Err(error) = self.client.txn(stand).await {
+            tracing::debug!(%error, "could not stand for sweeper");
+            return;
+        }
+        let candidates = match self.client.get_prefix(self.candidates.as_bytes()).await {
+            Ok((candidates, _)) => candidates,
+            Err(error) => {
+                tracing::debug!(%error, "could not read the sweeper candidates");
+                return;
+            }
+        };
+        let first = candidates.iter().min_by_key(|kv| (kv.create_revision, kv.key.clone()));
+        let elected = first.is_some_and(|kv| kv.key == key);
+        if self.sweeper.send_if_modified(|was| std::mem::replace(was, elected) != elected) {
+            tracing::info!(elected, "sweeper election changed");
         }
     }
 
