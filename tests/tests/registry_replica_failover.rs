@@ -5,7 +5,7 @@
 //! address), none of them turns EXPIRED, and a dependent keeps its wiring;
 //! a replica restarting meanwhile does not take over agents others own; an
 //! agent nobody owns once the dead replica's lease lapsed is expired after
-//! its grace.
+//! its grace by the elected sweeper.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -6,7 +6,9 @@
 //! a watcher resumes on another replica from the revision it saw, with no
 //! gap and no duplicate (or a resync when that replica no longer holds it);
 //! wiring crosses replicas both ways (a provider joining on one reaches a
-//! dependent streaming to another, and so does its removal).
+//! dependent streaming to another, and so does its removal); exactly one
+//! replica is the sweeper, another takes over when it stops, and only the
+//! sweeper tracks (and expires, once) an agent no replica owns.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

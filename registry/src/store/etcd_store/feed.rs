@@ -14,6 +14,16 @@
 //! keys update the modification revisions this store compares on before
 //! their batch is handed on, so a commit built on the applied batch passes
 //! those compares.
+//!
+//! When etcd compacted past the revision the watch would resume from (the
+//! replica was cut off from etcd for longer than etcd keeps history), the
+//! feed recovers by itself: it reads the whole prefix at one revision and
+//! hands on every stored event (the writer skips those it has), the current
+//! owners and the modification revisions of the agent keys, then watches
+//! again from just after that read. Events are keys of their own, so etcd's
+//! compaction never removes them; only the registry's own history limit
+//! does, and a replica cut off for longer than that applies the stored
+//! events it finds and logs the revisions it skipped.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,6 +76,12 @@ impl FeedTask {
             };
             let mut stream = match watched {
                 Ok(stream) => stream,
+                Err(error @ EtcdError::Compacted { .. }) => {
+                    if !self.catch_up(&error, &mut pending, &mut next, &mut backoff).await {
+                        return;
+                    }
+                    continue;
+                }
                 Err(error) => {
                     if !self.pause(&error, &mut backoff).await {
                         return;
@@ -86,6 +102,12 @@ impl FeedTask {
                             None => return,
                         }
                     }
+                    Err(error @ EtcdError::Compacted { .. }) => {
+                        if !self.catch_up(&error, &mut pending, &mut next, &mut backoff).await {
+                            return;
+                        }
+                        break;
+                    }
                     Err(error) => {
                         if !self.pause(&error, &mut backoff).await {
                             return;
@@ -97,17 +119,108 @@ impl FeedTask {
         }
     }
 
+    /// Recovers from `compacted`, moving `next` past the read, or waits
+    /// before the next attempt when etcd fails meanwhile; false when the
+    /// store is closing or the writer is gone.
+    async fn catch_up(
+        &self,
+        compacted: &EtcdError,
+        pending: &mut Pending,
+        next: &mut i64,
+        backoff: &mut Duration,
+    ) -> bool {
+        match self.recover(compacted, pending).await {
+            Ok(Some(at)) => {
+                *next = at + 1;
+                true
+            }
+            Ok(None) => false,
+            Err(error) => self.pause(&error, backoff).await,
+        }
+    }
+
+    /// Catches up from a read of the whole prefix after etcd compacted
+    /// past the watch (see the module docs); returns the etcd revision read
+    /// at, `None` when the writer is gone.
+    async fn recover(
+        &self,
+        compacted: &EtcdError,
+        pending: &mut Pending,
+    ) -> Result<Option<i64>, EtcdError> {
+        tracing::warn!(%compacted, "the store's feed fell behind etcd's compaction; reading it all");
+        let read = tokio::select! {
+            () = self.stop.cancelled() => return Ok(None),
+            read = self.client.get_prefix(&self.root) => read?,
+        };
+        let (kvs, at) = read;
+        let batch = self.stored(&kvs, at, pending);
+        let revision = batch.revision;
+        if self.batches.send(batch).await.is_err() {
+            return Ok(None);
+        }
+        tracing::info!(revision, at, "the store's feed caught up after compaction");
+        Ok(Some(at))
+    }
+
+    /// Everything a read of the prefix at etcd revision `at` holds, as one
+    /// batch; updates the known agent revisions and drops the pending events
+    /// it covers.
+    fn stored(
+        &self,
+        kvs: &[switchboard_etcd::pb::KeyValue],
+        at: i64,
+        pending: &mut Pending,
+    ) -> FeedBatch {
+        let mut revision = None;
+        let mut events = Vec::new();
+        let mut owners = Vec::new();
+        let mut agents = std::collections::HashSet::new();
+        let mut known = self.known.lock();
+        for kv in kvs {
+            let Some(key) = kv.key.strip_prefix(self.root.as_slice()) else { continue };
+            let key = String::from_utf8_lossy(key);
+            match key.split_once('/') {
+                Some(("meta", "revision")) => {
+                    revision = std::str::from_utf8(&kv.value).ok().and_then(|t| t.parse().ok());
+                }
+                Some(("events", _)) => match Event::decode(&*kv.value) {
+                    Ok(event) => events.push(event),
+                    Err(_) => tracing::error!(%key, "undecodable event in the store"),
+                },
+                Some(("agents", id)) => {
+                    known.observed(id, kv.mod_revision, true);
+                    agents.insert(id.to_owned());
+                }
+                Some(("owners", id)) => {
+                    let owner = String::from_utf8_lossy(&kv.value).into_owned();
+                    owners.push((id.to_owned(), Some(owner)));
+                }
+                _ => {}
+            }
+        }
+        let gone: Vec<String> =
+            known.agents.keys().filter(|id| !agents.contains(*id)).cloned().collect();
+        for id in &gone {
+            known.observed(id, at, false);
+        }
+        drop(known);
+        let revision: u64 = revision.unwrap_or(0);
+        // Events above the stored revision belong to a batch not committed.
+        events.retain(|event| event.revision <= revision);
+        events.sort_by_key(|event| event.revision);
+        let later = pending.split_off(&(revision + 1));
+        *pending = later;
+        // Every agent with no owner key: released while the feed was away.
+        let owned: std::collections::HashSet<String> =
+            owners.iter().map(|(id, _)| id.clone()).collect();
+        owners.extend(agents.into_iter().filter(|id| !owned.contains(id)).map(|id| (id, None)));
+        FeedBatch { revision, events, owners }
+    }
+
     /// Logs a watch failure and waits before the next attempt; false when
     /// the store is closing.
     async fn pause(&self, error: &EtcdError, backoff: &mut Duration) -> bool {
-        if let EtcdError::Compacted { .. } = error {
-            // etcd dropped revisions this replica never read: it cannot
-            // follow the others from here and must be restarted (it then
-            // loads the whole state).
-            tracing::error!(%error, "the store's feed lost changes to etcd's compaction");
-        } else {
-            tracing::warn!(%error, "the store's feed broke; watching again");
-        }
+        tracing::warn!(%error, "the store's feed broke; watching again");
         let jitter = rand::random_range(0..=backoff.as_millis() as u64);
         *backoff = (*backoff * 2).min(MAX_BACKOFF);
         tokio::select! {
