@@ -552,3 +552,37 @@ async fn one_replica_sweeps_unowned_agents_and_another_takes_over_when_it_stops(
     let messages = watcher.wait_for_progress(revision + 1, SOON).await;
     assert_eq!(expired(&messages), 1, "one EXPIRED event: {:?}", kinds(&messages));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_past_etcds_compaction_catches_up_by_itself() {
+    let mut cluster = EtcdCluster::start().await;
+    let a = replica(&cluster).await;
+    // B talks to the third member only: killing it cuts B off while A and
+    // the other two members go on.
+    let only = switchboard_etcd::EtcdConfig::new([cluster.endpoint(2)]);
+    let store = StoreSpec::Etcd { config: only, prefix: PREFIX.to_owned() };
+    let b = switchboard_registry::serve(RegistryConfig::default(), store, ANY, ANY).await.unwrap();
+    let all = vec![a, b];
+    let provider = |name: &str| common::provider(name, "cap", "1.0.0", &[]);
+    all[0].registry.register(provider("before")).await.unwrap();
+    converged(&all, 1).await;
+
+    cluster.kill(2);
+    for name in ["during0", "during1", "during2"] {
+        all[0].registry.register(provider(name)).await.unwrap();
+    }
+    // etcd forgets the history B's watch would resume from.
+    let alive = switchboard_etcd::EtcdConfig::new([cluster.endpoint(0), cluster.endpoint(1)]);
+    let etcd = switchboard_etcd::EtcdClient::connect(alive).await.unwrap();
+    let (_, now) = etcd.get_prefix(PREFIX.as_bytes()).await.unwrap();
+    etcd.compact(now).await.unwrap();
+    cluster.restart(2).await;
+
+    converged(&all, 4).await;
+    let (_, on_a) = list_agents(&mut client(&all[0]).await, ListAgentsRequest::default()).await;
+    let (_, on_b) = list_agents(&mut client(&all[1]).await, ListAgentsRequest::default()).await;
+    assert_eq!(without_times(&on_b), without_times(&on_a), "B caught up without a restart");
+    // And it follows the feed again afterwards.
+    all[0].registry.register(provider("after")).await.unwrap();
+    converged(&all, 5).await;
+}
