@@ -238,13 +238,16 @@ fn owners(shared: &Shared, owners: Vec<(String, Option<String>)>) {
     let mut adopted = false;
     let mut tracker = shared.liveness.lock();
     for ((id, owner), held) in owners.into_iter().zip(held) {
+        // Ours: tracked here whatever happened meanwhile (a sweeper that
+        // lost its lease stopped tracking unowned agents, its own among
+        // them, until its new lease claimed them again).
+        let ours = owner.as_ref().is_some_and(|owner| Some(owner) == shared.replica.as_ref());
         match owner {
-            Some(owner) if Some(&owner) == shared.replica.as_ref() => {}
-            Some(_) if !held => tracker.forget(&id),
-            Some(_) => {}
-            None => {
+            Some(_) if !ours && !held => tracker.forget(&id),
+            Some(_) if !ours => {}
+            _ => {
                 if let Some(agent) = snapshot.agents.get(&id)
-                    && (sweeper || held)
+                    && (ours || sweeper || held)
                     && !tracker.is_tracked(&id)
                 {
                     let (status, cause) = (to_liveness(agent.status()), to_cause(agent.cause()));
