@@ -9,11 +9,8 @@
 //! one dependency: the shape `switchboard-bench register` sends) back to
 //! back; every call returns once its batch is flushed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use prost_types::value::Kind;
-use prost_types::{ListValue, Struct, Value};
 use switchboard_proto::v1::{DependencySpec, RegisterAgentRequest, Tool};
 use switchboard_registry::{Registry, RegistryConfig, SledStore};
 
@@ -79,27 +76,12 @@ fn request(n: usize) -> RegisterAgentRequest {
     }
 }
 
-/// `{"type":"object","properties":{"text":{"type":"string"},"count":{"type":"integer"}},"required":["text"]}`
-fn schema() -> Struct {
-    let string = |s: &str| Value { kind: Some(Kind::StringValue(s.to_owned())) };
-    let object = |fields: Vec<(&str, Value)>| Value {
-        kind: Some(Kind::StructValue(Struct {
-            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<BTreeMap<_, _>>(),
-        })),
-    };
-    let properties = object(vec![
-        ("text", object(vec![("type", string("string"))])),
-        ("count", object(vec![("type", string("integer"))])),
-    ]);
-    let required =
-        Value { kind: Some(Kind::ListValue(ListValue { values: vec![string("text")] })) };
-    Struct {
-        fields: [
-            ("type".to_owned(), string("object")),
-            ("properties".to_owned(), properties),
-            ("required".to_owned(), required),
-        ]
-        .into_iter()
-        .collect(),
-    }
+/// A string and an integer, the string required: the bench's argument schema.
+fn schema() -> prost_types::Struct {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"text": {"type": "string"}, "count": {"type": "integer"}},
+        "required": ["text"],
+    });
+    switchboard_client::proto_json::to_struct(schema.as_object().unwrap_or(&serde_json::Map::new()))
 }

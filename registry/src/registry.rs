@@ -286,7 +286,7 @@ impl Registry {
         let ready = matches!(health, AgentReadiness::Ready);
         let outcome = {
             let mut tracker = self.shared.liveness.lock();
-            if !tracker.is_tracked(&key) {
+            if !tracker.is_tracked(&key) && !self.adopt(&key, &mut tracker) {
                 return HeartbeatOutcome::Unknown;
             }
             let transition = tracker.heartbeat_with(&key, Instant::now(), ready);
@@ -311,6 +311,28 @@ impl Registry {
             }
             (_, None) => HeartbeatOutcome::Unknown,
         }
+    }
+
+    /// Starts tracking an agent of a shared store that another replica
+    /// owned, or nobody yet (its owner stopped, and no sweeper adopted it
+    /// so far), when it heartbeats here: the replica an agent talks to owns
+    /// it, at once, rather than telling it to register again while the
+    /// ownership record catches up. An EXPIRED or unknown agent is not
+    /// adopted (it must register again, as on one registry).
+    fn adopt(&self, agent_id: &String, tracker: &mut LivenessTracker<String>) -> bool {
+        if self.shared.claims.is_none() {
+            return false;
+        }
+        let snapshot = self.shared.snapshot.load();
+        let Some(agent) = snapshot.agents.get(agent_id) else { return false };
+        let status = to_liveness(agent.status());
+        if status == Liveness::Expired {
+            return false;
+        }
+        tracker.restore(agent_id.clone(), status, to_cause(agent.cause()), Instant::now());
+        self.shared.claim(agent_id);
+        self.shared.liveness_changed.notify_one();
+        true
     }
 
     /// Whether this registry tracks the agent's liveness (and so may

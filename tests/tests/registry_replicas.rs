@@ -568,8 +568,15 @@ async fn a_replica_cut_off_past_etcds_compaction_catches_up_by_itself() {
     converged(&all, 1).await;
 
     cluster.kill(2);
+    let registry = &all[0].registry;
     for name in ["during0", "during1", "during2"] {
-        all[0].registry.register(provider(name)).await.unwrap();
+        // The kill may cost a leader election, and a write meanwhile gets
+        // UNAVAILABLE: retried, as a client does.
+        eventually(&format!("registering {name} on A"), SOON, || {
+            let request = provider(name);
+            async move { registry.register(request).await.ok() }
+        })
+        .await;
     }
     // etcd forgets the history B's watch would resume from.
     let alive = switchboard_etcd::EtcdConfig::new([cluster.endpoint(0), cluster.endpoint(1)]);
