@@ -44,7 +44,18 @@ async function main() {
   // "attached": a dangling stub is a horizontal line, whose empty bounding
   // box Playwright would call hidden; its length is checked instead.
   await dangling.waitFor({ state: "attached", timeout: 2000 });
-  const drawn = await dangling.evaluate((e) => ({ stroke: getComputedStyle(e).stroke, length: e.getTotalLength() }));
+  // Read from the page itself, again until it holds: the topology may be
+  // redrawn (the element replaced) between finding the edge and reading it.
+  const selector = `${edgesFromHello}[data-state="unresolved"]`;
+  const drawn = await page
+    .waitForFunction(([sel, red]) => {
+      const edge = document.querySelector(sel);
+      if (!edge) return null;
+      const seen = { stroke: getComputedStyle(edge).stroke, length: edge.getTotalLength() };
+      return seen.stroke === red && seen.length > 0 ? seen : null;
+    }, [selector, RED], { timeout: 2000 })
+    .then((handle) => handle.jsonValue())
+    .catch(() => dangling.evaluate((e) => ({ stroke: getComputedStyle(e).stroke, length: e.getTotalLength() })));
   if (drawn.stroke !== RED) throw new Error(`unresolved edge drawn ${drawn.stroke}, want red ${RED}`);
   if (!(drawn.length > 0)) throw new Error("the unresolved edge has no length");
   const resolved = await page.locator(`${edgesFromHello}[data-state="resolved"]`).count();
