@@ -22,7 +22,8 @@ pub struct InProcessGateway {
 }
 
 impl InProcessGateway {
-    /// A gateway with default settings fed by the registry at `registry`.
+    /// A gateway with default settings fed by the registry at `registry`,
+    /// returned once it has its first routing table.
     pub async fn start(registry: &str) -> Self {
         Self::start_with(GatewayConfig {
             registry: registry.to_owned(),
@@ -31,10 +32,33 @@ impl InProcessGateway {
         .await
     }
 
-    /// A gateway with `config`.
+    /// A gateway fed by `registry` that may not be reachable yet: returned
+    /// at once, before any routing table.
+    pub async fn start_unready(registry: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let config = GatewayConfig { registry: registry.to_owned(), ..GatewayConfig::default() };
+        Self::start_on(listener, config)
+    }
+
+    /// A gateway with `config`, returned once it has its first routing table
+    /// (when it serves plain HTTP, where `/readyz` can be asked): until then
+    /// every MCP request would be refused, and a test would race the Watch.
     pub async fn start_with(config: GatewayConfig) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
-        Self::start_on(listener, config)
+        let plain_http = config.tls.is_none();
+        let gateway = Self::start_on(listener, config);
+        if plain_http {
+            gateway.ready().await;
+        }
+        gateway
+    }
+
+    /// Waits until `/readyz` answers 200: the first routing snapshot is in.
+    pub async fn ready(&self) {
+        crate::eventually("gateway /readyz 200", Duration::from_secs(30), || async {
+            (self.get("/readyz").await.0 == 200).then_some(())
+        })
+        .await;
     }
 
     /// A gateway with `config` on `listener` (bound first when the config

@@ -17,7 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_until_the_first_snapshot_and_200_after() {
     let addr = free_addr();
-    let gateway = InProcessGateway::start(&addr.to_string()).await;
+    let gateway = InProcessGateway::start_unready(&addr.to_string()).await;
 
     let (status, body) = gateway.get("/readyz").await;
     assert_eq!(status, 503, "nothing listens at the registry address yet: {body}");
