@@ -105,6 +105,12 @@ impl Access {
         Ok(access)
     }
 
+    /// A token another replica stored (created, or revoked: its streams
+    /// here end).
+    pub(crate) fn learn(&self, token: StoredToken) {
+        self.tokens.insert(token);
+    }
+
     /// True when calls are authenticated.
     pub fn enabled(&self) -> bool {
         self.enabled
@@ -125,6 +131,38 @@ impl Access {
         Err(RegistryError::Unauthenticated(
             "missing credentials: send `authorization: Bearer <token>` metadata".into(),
         ))
+    }
+
+    /// [`authenticate`](Self::authenticate), after asking the store for a
+    /// bearer token this registry does not know: on a store several
+    /// replicas share, it may have been created through another replica a
+    /// moment ago, before this one's feed brought it. One store read per
+    /// unknown token (an unknown one stays unknown and is refused).
+    pub async fn authenticate_fresh<T: Sync>(
+        &self,
+        request: &Request<T>,
+    ) -> RegistryResult<Caller> {
+        self.fetch_unknown(request.metadata()).await;
+        self.authenticate(request)
+    }
+
+    /// Learns the token `metadata` carries from the store, when this
+    /// registry does not know it and the store is shared.
+    pub async fn fetch_unknown(&self, metadata: &tonic::metadata::MetadataMap) {
+        if !self.enabled {
+            return;
+        }
+        let Ok(Some(secret)) = secret::bearer(metadata) else { return };
+        let hash = secret::hash(&secret);
+        if self.tokens.knows(&hash) {
+            return;
+        }
+        let Some(store) = self.store.upgrade() else { return };
+        match store.token(&hash).await {
+            Ok(Some(token)) => self.learn(token),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "could not look an unknown token up"),
+        }
     }
 
     /// The caller holding `secret`.

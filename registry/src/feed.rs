@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::change::Change;
-use crate::condition::{to_cause, to_liveness};
+use crate::condition::{to_cause, to_liveness, to_status};
 use crate::error::{RegistryError, RegistryResult};
 use crate::mutation::{BatchBuilder, Built, Outcome};
 use crate::shared::Shared;
@@ -123,7 +123,12 @@ pub(crate) async fn reachable_again(reachable: &mut Option<tokio::sync::watch::R
 }
 
 /// Applies a batch other writers committed, publishing it like a commit.
-pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
+pub(crate) fn apply(shared: &Shared, mut batch: FeedBatch) {
+    if let Some(access) = &shared.access {
+        for token in std::mem::take(&mut batch.tokens) {
+            access.learn(token);
+        }
+    }
     let current = shared.snapshot.load_full();
     let mut builder = BatchBuilder::new(
         &current,
@@ -131,14 +136,20 @@ pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
         shared.config.history_max_age,
     );
     let mut removed = Vec::new();
+    let mut stored = Vec::new();
     {
         let mut tracker = shared.liveness.lock();
         for event in batch.events {
             let change = Change::from_event(event);
             let id = change.agent.id.clone();
             let removal = change.kind == switchboard_proto::v1::EventType::Removed;
-            if builder.replay(change, &mut tracker) && removal {
-                removed.push(id);
+            let status = change.agent.status();
+            if builder.replay(change, &mut tracker) {
+                if removal {
+                    removed.push(id);
+                } else {
+                    stored.push((id, status));
+                }
             }
         }
     }
@@ -158,6 +169,37 @@ pub(crate) fn apply(shared: &Shared, batch: FeedBatch) {
         }
     }
     owners(shared, batch.owners);
+    speak_for_held(shared, stored);
+}
+
+/// An agent whose stream this replica holds is this replica's to speak
+/// for. When another replica stored a status this replica's tracker
+/// disagrees with — that replica saw its own stream of the agent break
+/// while this one still carries the agent's heartbeats — this replica
+/// claims the agent and writes what its tracker says. Otherwise the agent
+/// would stay DEGRADED while heartbeating, and its old owner, hearing
+/// nothing, would expire it.
+fn speak_for_held(shared: &Shared, stored: Vec<(String, switchboard_proto::v1::AgentStatus)>) {
+    let held: Vec<_> = {
+        let streams = shared.streams.lock();
+        stored.into_iter().filter(|(id, _)| streams.holds(id)).collect()
+    };
+    if held.is_empty() {
+        return;
+    }
+    let disagreeing: Vec<String> = {
+        let tracker = shared.liveness.lock();
+        held.into_iter()
+            .filter(|(id, stored)| tracker.status(id).is_some_and(|own| to_status(own) != *stored))
+            .map(|(id, _)| id)
+            .collect()
+    };
+    for id in &disagreeing {
+        shared.claim(id);
+    }
+    if !disagreeing.is_empty() {
+        shared.mark_dirty(disagreeing);
+    }
 }
 
 /// Makes this replica the sweeper or not: the sweeper tracks every agent

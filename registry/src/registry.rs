@@ -35,12 +35,18 @@ use crate::streams::Closed;
 use crate::validate;
 use crate::writer::{self, Command};
 
+mod consistent;
+
 /// A cheap, cloneable handle to a running registry.
 #[derive(Clone)]
 pub struct Registry {
     pub(crate) shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
     access: Arc<Access>,
+    /// The store, for the reads that must ask it (see `consistent`). Weak:
+    /// the writer owns it, and a handle kept somewhere after the registry
+    /// stopped must not keep it open (sled's lock on its directory).
+    store: std::sync::Weak<dyn Store>,
 }
 
 /// What a heartbeat found.
@@ -144,6 +150,7 @@ impl Registry {
         let mut shared = Shared::new(config, snapshot, tracker, store.reachable(), audit);
         shared.replica = replica;
         shared.claims = store.claims();
+        shared.access = Some(access.clone());
         *shared.owners.get_mut() = loaded.owners;
         // A shared store's replica tracks unowned agents once elected.
         *shared.sweeper.get_mut() = sweeper.is_none();
@@ -153,9 +160,11 @@ impl Registry {
         if let Some(elected) = sweeper {
             tokio::spawn(crate::liveness_driver::follow_sweeper(shared.clone(), elected));
         }
+        let weak_store = Arc::downgrade(&store);
         let writer = tokio::spawn(writer::run(shared.clone(), store, inbox, feed));
         let driver = tokio::spawn(crate::liveness_driver::run(shared.clone()));
-        Ok((Registry { shared, commands, access }, RegistryTasks { closing, writer, driver }))
+        let registry = Registry { shared, commands, access, store: weak_store };
+        Ok((registry, RegistryTasks { closing, writer, driver }))
     }
 
     /// Authentication and tokens.

@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     /// Agent id → the replica that owns it, as the store last said (shared
     /// stores only): an agent missing here is tracked by the sweeper alone.
     pub owners: Mutex<HashMap<String, String>>,
+    /// Tokens, for those other replicas store (see `Store::feed`); set
+    /// once at start.
+    pub access: Option<Arc<crate::access::Access>>,
     /// Whether this replica tracks the agents no replica owns: always for a
     /// store it writes alone, only while elected sweeper for a shared one.
     pub sweeper: AtomicBool,
@@ -90,6 +93,7 @@ impl Shared {
             replica: None,
             claims: None,
             owners: Mutex::new(HashMap::new()),
+            access: None,
             sweeper: AtomicBool::new(true),
             config,
         }

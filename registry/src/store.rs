@@ -56,6 +56,19 @@ pub enum StoreError {
     /// The store cannot take this write now; retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// The batch does not fit in one atomic write of this store (one etcd
+    /// transaction); nothing was written. The writer commits it as several
+    /// smaller batches, each atomic: a batch written in parts could
+    /// interleave with another replica's and lose its events.
+    #[error(
+        "a batch of {mutations} changes does not fit in one transaction ({transactions} needed)"
+    )]
+    TooLarge {
+        /// Changes in the batch.
+        mutations: usize,
+        /// Transactions it would take.
+        transactions: usize,
+    },
     /// Another replica committed first: the store is at `stored`, past the
     /// revision the batch was built on. The batch wrote nothing; the writer
     /// applies the store's feed up to `stored` and builds it again.
@@ -78,6 +91,9 @@ pub struct FeedBatch {
     /// holding the agent, or `None` when its owner released it or stopped
     /// renewing its lease.
     pub owners: Vec<(String, Option<String>)>,
+    /// Tokens another replica created or revoked: every replica
+    /// authenticates with them at once, and ends a revoked token's streams.
+    pub tokens: Vec<StoredToken>,
 }
 
 /// Everything a registry needs at startup.
@@ -196,6 +212,13 @@ pub trait Store: Send + Sync + 'static {
     /// callers may share one flush (group commit).
     fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, StoreResult<()>>;
 
+    /// [`commit`](Store::commit) by a caller that is sure to be the store's
+    /// only writer (a copy into a new store, with no registry running), so
+    /// a batch too large for one atomic write may be written in parts.
+    fn commit_alone(&self, batch: CommitBatch) -> BoxFuture<'_, StoreResult<()>> {
+        self.commit(batch)
+    }
+
     /// Flushes anything pending; called on graceful shutdown.
     fn flush(&self) -> BoxFuture<'_, StoreResult<()>>;
 
@@ -209,6 +232,15 @@ pub trait Store: Send + Sync + 'static {
     fn put_token(&self, token: StoredToken) -> BoxFuture<'_, StoreResult<()>> {
         drop(token);
         Box::pin(async { Err(StoreError::Invalid("this store does not keep tokens".into())) })
+    }
+
+    /// The token stored under `hash`, read from the store itself, for a
+    /// store other replicas write too (they may have stored it a moment
+    /// ago); `None` for a store this registry writes alone, whose tokens
+    /// are all loaded.
+    fn token(&self, hash: &[u8; 32]) -> BoxFuture<'_, StoreResult<Option<StoredToken>>> {
+        let _ = hash;
+        Box::pin(async { Ok(None) })
     }
 
     /// Largest registration (encoded `RegisterAgentRequest`) the store can
@@ -252,5 +284,13 @@ pub trait Store: Send + Sync + 'static {
     /// store this registry writes alone (it tracks every agent).
     fn sweeper(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         None
+    }
+
+    /// The revision of the latest batch any writer committed, read so that
+    /// it reflects every commit acknowledged before the call (a quorum read),
+    /// for a store other replicas write too. `None`: this registry is the
+    /// store's only writer, and its memory is always up to date.
+    fn committed_revision(&self) -> BoxFuture<'_, StoreResult<Option<u64>>> {
+        Box::pin(async { Ok(None) })
     }
 }

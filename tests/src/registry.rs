@@ -7,8 +7,11 @@
 //! its admin port.
 
 mod backend;
+mod front;
+mod peers;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +29,7 @@ use tonic::transport::Channel;
 use crate::process::SwitchboardProcess;
 
 pub use backend::Backend;
+use peers::{Like, Peers};
 
 /// Longest wait for a pinned port that a previous server may still hold.
 const REBIND_PATIENCE: Duration = Duration::from_secs(20);
@@ -52,6 +56,7 @@ pub struct TestRegistry {
     pub dir: Arc<TempDir>,
     again: TestRegistryBuilder,
     running: Running,
+    peers: Peers,
 }
 
 /// An in-process registry loaded from its store but not serving yet: a test
@@ -61,6 +66,8 @@ pub struct UnservedRegistry {
     pub registry: Registry,
     pub dir: Arc<TempDir>,
     loaded: LoadedRegistry,
+    /// Its configuration, for the peer replicas of a replica set.
+    config: RegistryConfig,
     again: TestRegistryBuilder,
 }
 
@@ -140,41 +147,54 @@ impl TestRegistryBuilder {
             config.auth.bootstrap_token_file =
                 Some(dir.path().join(switchboard_registry::BOOTSTRAP_TOKEN_FILE));
         }
-        let loaded = switchboard_registry::load(config, store).await.expect("load the registry");
-        UnservedRegistry { registry: loaded.registry.clone(), dir, loaded, again: self }
+        let loaded =
+            switchboard_registry::load(config.clone(), store).await.expect("load the registry");
+        UnservedRegistry { registry: loaded.registry.clone(), dir, loaded, config, again: self }
     }
 
-    /// `switchboard registry` as a child process.
+    /// `switchboard registry` as a child process (with its peers, for a
+    /// replica set).
     async fn spawn(self) -> TestRegistry {
         assert!(self.config.is_none(), "config() is in process only; give the child its flags");
         let dir = self.dir();
-        let grpc = self.pinned.unwrap_or_else(any_port).to_string();
+        let peers = self.chosen_backend().peers();
+        // A replica set's front takes the pinned address.
+        let grpc = if peers == 0 { self.pinned.unwrap_or_else(any_port) } else { any_port() };
+        let process = self.spawn_process(dir.path(), dir.path(), grpc).await;
+        let admin_addr = process.addr("registry-admin");
+        let main = process.addr("registry-grpc");
+        let (addr, peers) = Peers::start(&self, dir.path(), main, Like::Child).await;
+        TestRegistry { addr, admin_addr, dir, again: self, running: Running::Child(process), peers }
+    }
+
+    /// One `switchboard registry` process on the store of `dir`, serving
+    /// gRPC on `grpc`.
+    async fn spawn_process(
+        &self,
+        dir: &Path,
+        data_dir: &Path,
+        grpc: SocketAddr,
+    ) -> SwitchboardProcess {
+        let grpc = grpc.to_string();
         let mut args: Vec<String> = ["registry", "--registry-addr", &grpc]
             .into_iter()
             .chain(["--registry-admin-addr", "127.0.0.1:0"])
             .map(str::to_owned)
             .collect();
-        args.extend(self.chosen_backend().flags(dir.path()));
+        args.extend(self.chosen_backend().flags(dir, data_dir));
         args.extend(self.child.iter().flatten().cloned());
         if self.auth {
             args.push("--auth".to_owned());
         }
         let env = self.env.clone();
-        let process = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let env: Vec<(&str, &str)> =
                 env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             SwitchboardProcess::spawn_with_env(&args, &env, &["registry-grpc", "registry-admin"])
         })
         .await
-        .expect("spawn the registry");
-        TestRegistry {
-            addr: process.addr("registry-grpc"),
-            admin_addr: process.addr("registry-admin"),
-            dir,
-            again: self,
-            running: Running::Child(process),
-        }
+        .expect("spawn the registry")
     }
 
     fn dir(&self) -> Arc<TempDir> {
@@ -191,17 +211,23 @@ impl TestRegistryBuilder {
 impl UnservedRegistry {
     /// Serves it (on the pinned address, if the builder gave one).
     pub async fn serve(self) -> TestRegistry {
+        let replica_set = self.again.chosen_backend().peers() > 0;
         let grpc = match self.again.pinned {
-            Some(addr) => Listen::Listener(bind_when_free(addr).await),
-            None => Listen::Addr(any_port()),
+            // A replica set's front takes the pinned address.
+            Some(addr) if !replica_set => Listen::Listener(bind_when_free(addr).await),
+            _ => Listen::Addr(any_port()),
         };
         let running = self.loaded.serve(grpc, any_port()).await.expect("serve the registry");
+        let like = Like::InProcess(&self.config);
+        let (addr, peers) =
+            Peers::start(&self.again, self.dir.path(), running.grpc_addr, like).await;
         TestRegistry {
-            addr: running.grpc_addr,
+            addr,
             admin_addr: running.admin_addr,
             dir: self.dir,
             again: self.again,
             running: Running::InProcess(running),
+            peers,
         }
     }
 }
@@ -219,7 +245,24 @@ impl TestRegistry {
         Self::builder().start().await
     }
 
-    /// The registry core (in process only).
+    /// Prometheus text of the registry (in process only); of a replica
+    /// set, every replica's samples added up.
+    pub fn render_metrics(&self) -> String {
+        let main = std::iter::once(self.registry().render_metrics());
+        peers::summed(main.chain(self.peers.metrics()))
+    }
+
+    /// How many replicas serve behind `addr`: 1, or 3 on a replica set
+    /// (`SWITCHBOARD_TEST_BACKEND=etcd-replicas`), where each fresh
+    /// connection reaches the next one. What only the replica holding an
+    /// agent's stream knows (its last heartbeat time) is then known through
+    /// one connection in that many.
+    pub fn replicas(&self) -> usize {
+        1 + self.peers.len()
+    }
+
+    /// The registry core (in process only; of a replica set, the first
+    /// replica's).
     pub fn registry(&self) -> &Registry {
         match &self.running {
             Running::InProcess(running) => &running.registry,
@@ -290,15 +333,10 @@ impl TestRegistry {
     /// resumable status, the store is flushed; a child must exit with 0 on
     /// SIGTERM). Returns the data dir for a restart.
     pub async fn stop(self) -> Arc<TempDir> {
-        match self.running {
-            Running::InProcess(running) => running.stop().await.expect("registry stops cleanly"),
-            Running::Child(process) => {
-                let status = tokio::task::spawn_blocking(move || process.terminate())
-                    .await
-                    .expect("wait for the registry");
-                assert!(status.success(), "registry exit status on SIGTERM: {status:?}");
-            }
-        }
+        // All at once, as one registry stops: no stream moves to a replica
+        // that is about to stop too.
+        let (front, ()) = tokio::join!(self.peers.stop(), self.running.stop());
+        drop(front);
         self.dir
     }
 
@@ -325,6 +363,10 @@ impl TestRegistry {
             Running::Child(process) => process.kill(),
             Running::InProcess(_) => panic!("kill() needs .child_process(): use stop()"),
         }
+        // The peers (and the front) after it: while it still ran, closing
+        // the front would have broken its streams, and it would have
+        // written that down.
+        self.peers.kill();
         self.dir
     }
 
@@ -333,6 +375,30 @@ impl TestRegistry {
         let again = self.relaunch();
         self.stop().await;
         again.start().await
+    }
+}
+
+// === impl Running ===
+
+impl Running {
+    fn grpc_addr(&self) -> SocketAddr {
+        match self {
+            Running::InProcess(running) => running.grpc_addr,
+            Running::Child(process) => process.addr("registry-grpc"),
+        }
+    }
+
+    /// Graceful stop; a child must exit with 0 on SIGTERM.
+    async fn stop(self) {
+        match self {
+            Running::InProcess(running) => running.stop().await.expect("registry stops cleanly"),
+            Running::Child(process) => {
+                let status = tokio::task::spawn_blocking(move || process.terminate())
+                    .await
+                    .expect("wait for the registry");
+                assert!(status.success(), "registry exit status on SIGTERM: {status:?}");
+            }
+        }
     }
 }
 

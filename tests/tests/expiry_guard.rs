@@ -109,7 +109,7 @@ async fn with_status(server: &TestRegistry, status: AgentStatus) -> BTreeSet<Str
 }
 
 fn guard_metric(server: &TestRegistry) -> Option<f64> {
-    metric_value(&server.registry().render_metrics(), GUARD_METRIC)
+    metric_value(&server.render_metrics(), GUARD_METRIC)
 }
 
 /// Registers `FLEET` agents; returns their ids, the first `CUT` to be silenced.

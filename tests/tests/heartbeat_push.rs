@@ -62,7 +62,7 @@ async fn dependent(
 /// connection loss is noticed as one).
 async fn bound_streams(server: &TestRegistry, n: f64) {
     switchboard_tests::eventually(&format!("{n} bound heartbeat streams"), SOON, || async {
-        let text = server.registry().render_metrics();
+        let text = server.render_metrics();
         (metric_value(&text, "switchboard_registry_heartbeat_streams") == Some(n)).then_some(())
     })
     .await;

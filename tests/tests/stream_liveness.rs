@@ -70,7 +70,7 @@ async fn heartbeat(stream: &mut RawHeartbeatStream, agent_id: &str, sequence: u6
 
 async fn open_streams(server: &TestRegistry, n: f64) {
     eventually(&format!("{n} open heartbeat streams"), SOON, || async {
-        let text = server.registry().render_metrics();
+        let text = server.render_metrics();
         (metric_value(&text, "switchboard_registry_heartbeat_streams") == Some(n)).then_some(())
     })
     .await;
@@ -88,9 +88,12 @@ async fn the_last_stream_breaking_degrades_even_when_a_newer_one_broke_first() {
     let consumer_id = client.register_agent(consumer).await.unwrap().into_inner().agent_id;
     assert_eq!(wired(&mut client, &consumer_id).await, std::slice::from_ref(&provider_id));
 
-    let mut older = RawHeartbeatStream::open(server.channel().await).await;
+    // Both streams on one connection: of a replica set, one replica holds
+    // both, as one registry would.
+    let channel = server.channel().await;
+    let mut older = RawHeartbeatStream::open(channel.clone()).await;
     assert_eq!(heartbeat(&mut older, &provider_id, 1).await, AgentStatus::Healthy);
-    let mut newer = RawHeartbeatStream::open(server.channel().await).await;
+    let mut newer = RawHeartbeatStream::open(channel).await;
     assert_eq!(heartbeat(&mut newer, &provider_id, 2).await, AgentStatus::Healthy);
     open_streams(&server, 2.0).await;
 
@@ -142,7 +145,7 @@ async fn last_heartbeat_is_unset_after_a_restart_until_the_agent_heartbeats() {
     let id = client.register_agent(provider).await.unwrap().into_inner().agent_id;
     let mut stream = RawHeartbeatStream::open(server.channel().await).await;
     heartbeat(&mut stream, &id, 1).await;
-    assert!(get(&mut client, &id).await.last_heartbeat_at.is_some());
+    assert!(heard_from(&server, &id).await);
     drop(stream);
 
     let dir = server.stop().await;
@@ -153,12 +156,25 @@ async fn last_heartbeat_is_unset_after_a_restart_until_the_agent_heartbeats() {
 
     let mut stream = RawHeartbeatStream::open(server.channel().await).await;
     heartbeat(&mut stream, &id, 2).await;
-    assert!(get(&mut client, &id).await.last_heartbeat_at.is_some());
+    assert!(heard_from(&server, &id).await);
+}
+
+/// Whether the registry reports when it last heard from `id`. Of a replica
+/// set, the replica holding the agent's stream does, and a fresh
+/// connection reaches each replica in turn.
+async fn heard_from(server: &TestRegistry, id: &str) -> bool {
+    for _ in 0..server.replicas() {
+        let mut client = server.registry_client().await;
+        if get(&mut client, id).await.last_heartbeat_at.is_some() {
+            return true;
+        }
+    }
+    false
 }
 
 /// `switchboard_registry_status_transitions_total` now.
 fn transitions(server: &TestRegistry) -> f64 {
-    let text = server.registry().render_metrics();
+    let text = server.render_metrics();
     metric_value(&text, "switchboard_registry_status_transitions_total").unwrap_or(0.0)
 }
 

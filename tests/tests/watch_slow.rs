@@ -107,7 +107,7 @@ fn watch_all() -> WatchRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_watcher_is_ended_resumably_and_never_holds_back_the_others() {
     let server = TestRegistry::builder().config(slow_watcher_config()).start().await;
-    let metrics = || server.registry().render_metrics();
+    let metrics = || server.render_metrics();
 
     let mut stalled_client = WatchServiceClient::new(channel(&server, SMALL_WINDOW).await);
     let mut stalled = stalled_client.watch(watch_all()).await.expect("watch").into_inner();
@@ -164,7 +164,7 @@ async fn a_stalled_watcher_is_ended_resumably_and_never_holds_back_the_others() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watcher_stalled_in_its_replay_or_its_snapshot_is_told_where_to_resume() {
     let server = TestRegistry::builder().config(slow_watcher_config()).start().await;
-    let metrics = || server.registry().render_metrics();
+    let metrics = || server.render_metrics();
     let revision = register_bulky(&server).await;
     let epoch = server.registry().snapshot().epoch.to_string();
 

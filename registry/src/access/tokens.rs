@@ -61,6 +61,11 @@ impl TokenIndex {
         by_hash.insert(token.hash, Arc::new(entry));
     }
 
+    /// Whether a token with this hash is stored here (active or not).
+    pub fn knows(&self, hash: &[u8; 32]) -> bool {
+        self.by_hash.read().contains_key(hash)
+    }
+
     /// The active token with this hash, or why there is none.
     pub fn active(&self, hash: &[u8; 32]) -> RegistryResult<Arc<Entry>> {
         let entry = self

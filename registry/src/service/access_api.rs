@@ -38,7 +38,7 @@ impl AccessService for AccessApi {
     ) -> Result<Response<CreateTokenResponse>, Status> {
         let access = self.registry.access();
         refuse_without_auth(access.enabled(), "tokens")?;
-        let caller = access.authenticate(&request)?;
+        let caller = access.authenticate_fresh(&request).await?;
         let actor = audit::actor(&request, &caller);
         let name = request.get_ref().name.clone();
         let result = match caller.require_admin("create tokens") {
@@ -68,7 +68,7 @@ impl AccessService for AccessApi {
     ) -> Result<Response<ListTokensResponse>, Status> {
         let access = self.registry.access();
         refuse_without_auth(access.enabled(), "tokens")?;
-        access.authenticate(&request)?.require_admin("list tokens")?;
+        access.authenticate_fresh(&request).await?.require_admin("list tokens")?;
         let tokens = access.list(request.get_ref().include_inactive);
         Ok(Response::new(ListTokensResponse { tokens }))
     }
@@ -80,7 +80,7 @@ impl AccessService for AccessApi {
     ) -> Result<Response<RevokeTokenResponse>, Status> {
         let access = self.registry.access();
         refuse_without_auth(access.enabled(), "tokens")?;
-        let caller = access.authenticate(&request)?;
+        let caller = access.authenticate_fresh(&request).await?;
         let actor = audit::actor(&request, &caller);
         let key = &request.get_ref().id;
         let result = match caller.require_admin("revoke tokens") {
@@ -113,7 +113,7 @@ impl AccessService for AccessApi {
                 token: None,
             }));
         }
-        let caller = access.authenticate(&request)?;
+        let caller = access.authenticate_fresh(&request).await?;
         Ok(Response::new(WhoAmIResponse {
             identity: caller.identity().to_owned(),
             role: caller.role() as i32,
@@ -128,7 +128,7 @@ impl AccessService for AccessApi {
     ) -> Result<Response<AuthenticateResponse>, Status> {
         let access = self.registry.access();
         refuse_without_auth(access.enabled(), "api keys")?;
-        access.authenticate(&request)?.require_viewer("authenticate api keys")?;
+        access.authenticate_fresh(&request).await?.require_viewer("authenticate api keys")?;
         let secret = &request.get_ref().secret;
         if secret.is_empty() {
             return Err(RegistryError::invalid("secret", "must not be empty").into());

@@ -167,6 +167,23 @@ impl HeartbeatApi {
         }
     }
 
+    /// [`heartbeat`](Self::heartbeat), tried once more when refused, after
+    /// this replica caught up with the store: on a store several replicas
+    /// share, the agent may have registered through another one a moment
+    /// ago, and must not be told to register again for it.
+    async fn heartbeat_caught_up(
+        &self,
+        agent_id: &str,
+        health: Option<&AgentHealth>,
+    ) -> Result<HeartbeatOutcome, String> {
+        match self.heartbeat(agent_id, health) {
+            Err(_) if self.registry.consistent_snapshot().await.is_ok() => {
+                self.heartbeat(agent_id, health)
+            }
+            outcome => outcome,
+        }
+    }
+
     /// Applies a label update carried by a checked heartbeat; one that
     /// changes them is audited as `labels`.
     async fn update_labels(
@@ -198,10 +215,12 @@ impl HeartbeatApi {
 
 impl HeartbeatApi {
     /// Opens a heartbeat stream: one session task reads it and answers.
-    fn stream_heartbeats(
+    async fn stream_heartbeats(
         &self,
         request: Request<Streaming<StreamHeartbeatsRequest>>,
     ) -> Result<Response<ResponseStream>, Status> {
+        // In two steps: a `Streaming` request cannot be held across the wait.
+        self.registry.access().fetch_unknown(request.metadata()).await;
         let caller = self.registry.access().authenticate(&request)?;
         caller.check_agent_action(AgentAction::Heartbeat)?;
         let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
@@ -217,13 +236,14 @@ impl HeartbeatApi {
         &self,
         request: Request<SendHeartbeatRequest>,
     ) -> Result<Response<SendHeartbeatResponse>, Status> {
-        let caller = self.registry.access().authenticate(&request)?;
+        let caller = self.registry.access().authenticate_fresh(&request).await?;
         let actor = audit::actor(&request, &caller);
         let request = request.into_inner();
         self.check(&request.agent_id, request.labels.as_ref(), request.health.as_ref())?;
         self.authorize(&caller, &request.agent_id)?;
         let outcome = self
-            .heartbeat(&request.agent_id, request.health.as_ref())
+            .heartbeat_caught_up(&request.agent_id, request.health.as_ref())
+            .await
             .map_err(|why| Status::not_found(format!("{why}: call RegisterAgent again")))?;
         self.update_labels((&caller, &actor), &request.agent_id, request.labels).await?;
         Ok(Response::new(SendHeartbeatResponse {
@@ -318,7 +338,8 @@ impl Session {
                 ),
             ))));
         }
-        let outcome = match self.api.heartbeat(agent_id, heartbeat.health.as_ref()) {
+        let outcome = match self.api.heartbeat_caught_up(agent_id, heartbeat.health.as_ref()).await
+        {
             Ok(outcome) => outcome,
             Err(reason) => {
                 let action = ControlAction::Reregister as i32;

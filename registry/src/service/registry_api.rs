@@ -55,7 +55,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<RegisterAgentRequest>,
     ) -> Result<Response<RegisterAgentResponse>, Status> {
-        let caller = self.registry.access().authenticate(&request)?;
+        let caller = self.registry.access().authenticate_fresh(&request).await?;
         let actor = audit::actor(&request, &caller);
         let request = request.into_inner();
         // A new agent's id is assigned on success; until then its name says who it is.
@@ -92,7 +92,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<DeregisterAgentRequest>,
     ) -> Result<Response<DeregisterAgentResponse>, Status> {
-        let caller = self.registry.access().authenticate(&request)?;
+        let caller = self.registry.access().authenticate_fresh(&request).await?;
         let actor = audit::actor(&request, &caller);
         let agent_id = &request.get_ref().agent_id;
         let result = match caller.check_agent_action(AgentAction::Deregister) {
@@ -120,10 +120,10 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<GetAgentRequest>,
     ) -> Result<Response<GetAgentResponse>, Status> {
-        self.registry.access().authenticate(&request)?.require_read()?;
+        self.registry.access().authenticate_fresh(&request).await?.require_read()?;
         let id = &request.get_ref().agent_id;
         validate::agent_id("agent_id", id)?;
-        let snapshot = self.registry.snapshot();
+        let snapshot = self.registry.consistent_snapshot().await?;
         let agent =
             snapshot.agents.get(id).ok_or_else(|| RegistryError::AgentNotFound(id.clone()))?;
         let wiring = snapshot.wiring.get(id).cloned().unwrap_or_default();
@@ -140,7 +140,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
-        self.registry.access().authenticate(&request)?.require_read()?;
+        self.registry.access().authenticate_fresh(&request).await?.require_read()?;
         let request = request.into_inner();
         let page_size = page_size(request.page_size)?;
         for (field, value) in
@@ -151,7 +151,7 @@ impl RegistryService for RegistryApi {
         let status = AgentStatus::try_from(request.status).map_err(|_| {
             RegistryError::invalid("status", format!("unknown status {}", request.status))
         })?;
-        let snapshot = self.registry.snapshot();
+        let snapshot = self.registry.consistent_snapshot().await?;
         let after = page_token::decode(&snapshot.epoch, &request)?;
         let range = match &after {
             Some(last) => snapshot.agents.range::<_, String>((
@@ -186,8 +186,8 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ListCapabilitiesRequest>,
     ) -> Result<Response<ListCapabilitiesResponse>, Status> {
-        self.registry.access().authenticate(&request)?.require_read()?;
-        let snapshot = self.registry.snapshot();
+        self.registry.access().authenticate_fresh(&request).await?.require_read()?;
+        let snapshot = self.registry.consistent_snapshot().await?;
         let mut summaries: BTreeMap<&str, CapabilitySummary> = BTreeMap::new();
         let mut versions: BTreeMap<&str, Vec<semver::Version>> = BTreeMap::new();
         for capability in snapshot.providers.keys() {
@@ -227,7 +227,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<ResolveDependenciesRequest>,
     ) -> Result<Response<ResolveDependenciesResponse>, Status> {
-        self.registry.access().authenticate(&request)?.require_read()?;
+        self.registry.access().authenticate_fresh(&request).await?.require_read()?;
         let request = request.into_inner();
         if request.dependencies.len() > MAX_RESOLVE_SPECS {
             return Err(RegistryError::invalid(
@@ -244,7 +244,7 @@ impl RegistryService for RegistryApi {
             validate::dependency(&format!("dependencies[{i}]"), spec, limits)?;
         }
         let requester = Some(request.requester_agent_id.as_str()).filter(|id| !id.is_empty());
-        let snapshot = self.registry.snapshot();
+        let snapshot = self.registry.consistent_snapshot().await?;
         let resolutions = request
             .dependencies
             .iter()

@@ -58,7 +58,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> StoreResult<CopyReport> {
             .collect(),
         compact_before: (source.compact_revision > 0).then_some(source.compact_revision),
     };
-    to.commit(batch).await?;
+    to.commit_alone(batch).await?;
     to.flush().await?;
     Ok(report)
 }

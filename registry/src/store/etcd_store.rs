@@ -47,11 +47,13 @@
 //! `max-request-bytes` (1.5 MiB). An agent is one value, and its event
 //! carries it again, so an agent may encode to at most
 //! [`MAX_AGENT_BYTES`] (registrations above get `INVALID_ARGUMENT`). A batch
-//! too large for one transaction is written as several, events first and
-//! `meta/revision` last: a crash between them leaves events above the
-//! stored revision (ignored on load and overwritten by the next writes) and
-//! possibly some agents written ahead of the revision, whose change is then
-//! missing from the Watch history.
+//! too large for one transaction is refused unwritten
+//! ([`StoreError::TooLarge`]) and the writer commits it as several smaller
+//! batches (only `store copy`, the store's sole writer, writes one in
+//! parts): one written in parts would compare the same base revision in
+//! every part while only the last moves it, so another replica's batch
+//! could commit between two parts with the same revisions and one of the
+//! two would lose its events.
 //!
 //! # Reachability
 //!
@@ -345,15 +347,20 @@ impl EtcdStore {
         })
     }
 
-    async fn commit_batch(&self, batch: CommitBatch) -> StoreResult<()> {
+    /// Commits `batch` in one transaction, or in several when `alone` (no
+    /// other writer can interleave).
+    async fn commit_batch(&self, batch: CommitBatch, alone: bool) -> StoreResult<()> {
         let mut chunks = self.chunks(&batch)?;
         let count = chunks.len();
-        if count > 1 {
-            tracing::debug!(
-                revision = batch.revision,
-                transactions = count,
-                "batch spans several etcd transactions"
-            );
+        if count > 1 && !alone {
+            // Every part would compare the same base revision, and only the
+            // last moves it: another replica's batch could pass its compares
+            // between two parts and overwrite these events. So a batch is
+            // one transaction or nothing; the writer splits it.
+            return Err(StoreError::TooLarge {
+                mutations: batch.events.len(),
+                transactions: count,
+            });
         }
         for (index, chunk) in chunks.iter_mut().enumerate() {
             let nonce = format!("{}-{index}-{}", batch.revision, uuid::Uuid::new_v4());
@@ -582,7 +589,11 @@ impl Store for EtcdStore {
     }
 
     fn commit(&self, batch: CommitBatch) -> BoxFuture<'_, StoreResult<()>> {
-        self.commit_batch(batch).boxed()
+        self.commit_batch(batch, false).boxed()
+    }
+
+    fn commit_alone(&self, batch: CommitBatch) -> BoxFuture<'_, StoreResult<()>> {
+        self.commit_batch(batch, true).boxed()
     }
 
     /// etcd acknowledged every commit once a quorum had it on disk.
@@ -638,8 +649,40 @@ impl Store for EtcdStore {
         Some(self.sweeper.subscribe())
     }
 
+    /// etcd's reads are linearizable unless asked otherwise: this one sees
+    /// every transaction acknowledged before it.
+    fn committed_revision(&self) -> BoxFuture<'_, StoreResult<Option<u64>>> {
+        async move {
+            let key = self.meta("revision");
+            let Some(kv) = self.client.get(key).await? else { return Ok(Some(0)) };
+            let text = std::str::from_utf8(&kv.value).ok();
+            match text.and_then(|t| t.parse::<u64>().ok()) {
+                Some(revision) => Ok(Some(revision)),
+                None => Err(StoreError::Invalid(format!(
+                    "{}/meta/revision is not a decimal revision",
+                    self.prefix
+                ))),
+            }
+        }
+        .boxed()
+    }
+
     fn load_tokens(&self) -> BoxFuture<'_, StoreResult<Vec<StoredToken>>> {
         self.load_token_records().boxed()
+    }
+
+    fn token(&self, hash: &[u8; 32]) -> BoxFuture<'_, StoreResult<Option<StoredToken>>> {
+        let hash = *hash;
+        async move {
+            let key = self.token_key(&hash);
+            let Some(kv) = self.client.get(key).await? else { return Ok(None) };
+            let info = TokenInfo::decode(&*kv.value).map_err(|source| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&kv.key).into_owned(),
+                source,
+            })?;
+            Ok(Some(StoredToken { hash, info }))
+        }
+        .boxed()
     }
 
     fn put_token(&self, token: StoredToken) -> BoxFuture<'_, StoreResult<()>> {

@@ -82,9 +82,21 @@ async fn commit_batch(
     feed: &mut Feed,
     commands: Vec<Command>,
 ) -> bool {
+    let dirty = std::mem::take(&mut *shared.dirty_status.lock());
+    commit_batch_with(shared, store, feed, commands, dirty).await
+}
+
+/// [`commit_batch`] of `commands` and the status changes of `dirty`; one
+/// too large for one atomic write is committed in halves.
+async fn commit_batch_with(
+    shared: &Shared,
+    store: &dyn Store,
+    feed: &mut Feed,
+    commands: Vec<Command>,
+    dirty: BTreeSet<String>,
+) -> bool {
     let (mutations, replies): (Vec<Mutation>, Vec<Reply>) =
         commands.into_iter().map(|command| (command.mutation, command.reply)).unzip();
-    let dirty = std::mem::take(&mut *shared.dirty_status.lock());
     let mut retries = 0;
     loop {
         let current = shared.snapshot.load_full();
@@ -133,6 +145,24 @@ async fn commit_batch(
                     return true;
                 }
             }
+            Err(error @ StoreError::TooLarge { .. }) => {
+                let commands = replies
+                    .into_iter()
+                    .zip(mutations)
+                    .map(|(reply, mutation)| Command { mutation, reply })
+                    .collect();
+                return match halves(commands, dirty) {
+                    Ok([first, second]) => {
+                        Box::pin(commit_parts(shared, store, feed, first)).await
+                            && Box::pin(commit_parts(shared, store, feed, second)).await
+                    }
+                    Err((replies, dirty)) => {
+                        let error = RegistryError::Store(error);
+                        refuse(shared, replies, outcomes, dirty, &error);
+                        true
+                    }
+                };
+            }
             Err(error @ StoreError::Behind { .. }) => {
                 refuse(shared, replies, outcomes, dirty, &RegistryError::Store(error));
                 return true;
@@ -153,6 +183,33 @@ async fn commit_batch(
             }
         }
     }
+}
+
+/// Commands and status changes committed as one batch.
+type Part = (Vec<Command>, BTreeSet<String>);
+
+async fn commit_parts(shared: &Shared, store: &dyn Store, feed: &mut Feed, part: Part) -> bool {
+    let (commands, dirty) = part;
+    commit_batch_with(shared, store, feed, commands, dirty).await
+}
+
+/// A batch too large for one atomic write, in two halves; a single change
+/// cannot be split (its replies and statuses come back).
+fn halves(
+    commands: Vec<Command>,
+    dirty: BTreeSet<String>,
+) -> Result<[Part; 2], (Vec<Reply>, BTreeSet<String>)> {
+    if commands.len() + dirty.len() <= 1 {
+        return Err((commands.into_iter().map(|command| command.reply).collect(), dirty));
+    }
+    let mut commands = commands;
+    let later_commands = commands.split_off(commands.len() / 2);
+    let mut dirty = dirty;
+    let later_dirty = match dirty.iter().nth(dirty.len() / 2).cloned() {
+        Some(middle) => dirty.split_off(&middle),
+        None => BTreeSet::new(),
+    };
+    Ok([(commands, dirty), (later_commands, later_dirty)])
 }
 
 /// Refuses a batch that could not commit, without stopping: the store is

@@ -2,7 +2,7 @@
 //! end named by `SWITCHBOARD_TEST_BACKEND` (read here and nowhere else), so
 //! adding a back end means adding a variant, not editing the suites.
 //!
-//! `etcd` needs a running etcd cluster named by `SWITCHBOARD_TEST_ETCD_ENDPOINTS`
+//! `etcd` and `etcd-replicas` need a running etcd cluster named by `SWITCHBOARD_TEST_ETCD_ENDPOINTS`
 //! (tests/run starts one with `sb-etcd-cluster`): every test process shares
 //! it, and each registry keeps its state under its own prefix, named after
 //! its data directory, so a restarted registry finds its state again.
@@ -26,6 +26,11 @@ pub enum Backend {
     /// The etcd store at `SWITCHBOARD_TEST_ETCD_ENDPOINTS`, under a prefix
     /// named after the registry's data directory.
     Etcd,
+    /// Three replicas on that etcd store, sharing one prefix, behind one
+    /// round-robin address (see `front`): a test's connections spread over
+    /// them. The test's registry is the first replica; the two others
+    /// start, stop and restart with it.
+    EtcdReplicas,
 }
 
 // === impl Backend ===
@@ -44,7 +49,18 @@ impl Backend {
         match name.trim() {
             "" | "sled" => Self::Sled,
             "etcd" => Self::Etcd,
-            other => panic!("{BACKEND_ENV}: unknown back end {other:?} (known: sled, etcd)"),
+            "etcd-replicas" => Self::EtcdReplicas,
+            other => panic!(
+                "{BACKEND_ENV}: unknown back end {other:?} (known: sled, etcd, etcd-replicas)"
+            ),
+        }
+    }
+
+    /// How many replicas run beside the test's registry, on its store.
+    pub fn peers(self) -> usize {
+        match self {
+            Self::Sled | Self::Etcd => 0,
+            Self::EtcdReplicas => 2,
         }
     }
 
@@ -52,20 +68,20 @@ impl Backend {
     pub(crate) fn store(self, dir: &Path) -> StoreSpec {
         match self {
             Self::Sled => StoreSpec::Sled { data_dir: dir.to_path_buf() },
-            Self::Etcd => StoreSpec::Etcd {
+            Self::Etcd | Self::EtcdReplicas => StoreSpec::Etcd {
                 config: EtcdConfig::new(etcd_endpoints()),
                 prefix: etcd_prefix(dir),
             },
         }
     }
 
-    /// The same store as `switchboard registry` flags.
-    pub(crate) fn flags(self, dir: &Path) -> Vec<String> {
+    /// The same store as `switchboard registry` flags, with `data_dir` as
+    /// the data directory (a peer replica's own; the store is `dir`'s).
+    pub(crate) fn flags(self, dir: &Path, data_dir: &Path) -> Vec<String> {
+        let data_dir = data_dir.to_str().expect("utf-8 path").to_owned();
         match self {
-            Self::Sled => {
-                vec!["--data-dir".to_owned(), dir.to_str().expect("utf-8 path").to_owned()]
-            }
-            Self::Etcd => vec![
+            Self::Sled => vec!["--data-dir".to_owned(), data_dir],
+            Self::Etcd | Self::EtcdReplicas => vec![
                 "--store".to_owned(),
                 "etcd".to_owned(),
                 "--etcd-endpoints".to_owned(),
@@ -74,7 +90,7 @@ impl Backend {
                 etcd_prefix(dir),
                 // The embedded store's directory still holds nothing else.
                 "--data-dir".to_owned(),
-                dir.to_str().expect("utf-8 path").to_owned(),
+                data_dir,
             ],
         }
     }
@@ -83,7 +99,7 @@ impl Backend {
 fn etcd_endpoints() -> Vec<String> {
     let list = std::env::var(ETCD_ENDPOINTS_ENV).unwrap_or_else(|_| {
         panic!(
-            "{BACKEND_ENV}=etcd needs {ETCD_ENDPOINTS_ENV}=host:port,...: start a cluster with \
+            "{BACKEND_ENV}=etcd and etcd-replicas need {ETCD_ENDPOINTS_ENV}=host:port,...: start a cluster with \
              `cargo run -p switchboard-tests --bin sb-etcd-cluster`"
         )
     });

@@ -109,7 +109,7 @@ impl StreamingService<StreamHeartbeatsRequest> for StreamMethod {
 
     fn call(&mut self, request: Request<Streaming<StreamHeartbeatsRequest>>) -> Self::Future {
         let api = self.0.clone();
-        Box::pin(async move { api.stream_heartbeats(request) })
+        Box::pin(async move { api.stream_heartbeats(request).await })
     }
 }
 

@@ -41,6 +41,9 @@ enum Stop {
     Behind,
     /// The registry is closing.
     Closing,
+    /// The watch could not start (this replica cannot catch up with the
+    /// store).
+    Refused(Status),
 }
 
 /// One watch stream's cursor.
@@ -121,6 +124,7 @@ impl Cursor {
                 "watcher fell behind"
             }
             Stop::Closing => "registry is shutting down",
+            Stop::Refused(status) => return status,
         };
         let mut status =
             Status::unavailable(format!("{message}; resume from revision {}", self.delivered));
@@ -136,7 +140,7 @@ impl Cursor {
                 return Err(Stop::Behind);
             }
             let frame = match std::mem::replace(&mut self.phase, Phase::Live) {
-                Phase::Start(request) => self.start(&request),
+                Phase::Start(request) => self.start(&request).await?,
                 Phase::Snapshot { after } => Some(self.snapshot_entry(after)?),
                 Phase::Live => self.live().await?,
             };
@@ -146,9 +150,19 @@ impl Cursor {
         }
     }
 
-    /// Snapshot, replay or resync, decided by the request.
-    fn start(&mut self, request: &WatchRequest) -> Option<Frame> {
-        let snapshot = self.registry.snapshot();
+    /// Snapshot, replay or resync, decided by the request, on a snapshot
+    /// that holds every write acknowledged so far (on any replica: so a
+    /// watcher resuming here from what another replica sent is never ahead).
+    async fn start(&mut self, request: &WatchRequest) -> Result<Option<Frame>, Stop> {
+        let snapshot = self
+            .registry
+            .consistent_snapshot()
+            .await
+            .map_err(|error| Stop::Refused(error.into()))?;
+        Ok(self.start_at(request, snapshot))
+    }
+
+    fn start_at(&mut self, request: &WatchRequest, snapshot: Arc<Snapshot>) -> Option<Frame> {
         let since = request.since_revision;
         if since == 0 {
             self.begin_snapshot(snapshot);

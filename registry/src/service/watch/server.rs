@@ -79,7 +79,7 @@ impl ServerStreamingService<WatchRequest> for WatchMethod {
     fn call(&mut self, request: Request<WatchRequest>) -> Self::Future {
         let api = self.0.clone();
         Box::pin(async move {
-            let caller = api.registry.access().authenticate(&request)?;
+            let caller = api.registry.access().authenticate_fresh(&request).await?;
             caller.require_read()?;
             let ended = caller.can_end().then(|| Box::pin(caller.ended()) as _);
             api.watch(request.into_inner(), ended).map(Response::new)

@@ -2,11 +2,11 @@
 //! commit, read from one etcd watch on the whole prefix from the revision
 //! the load read at, so nothing committed after the load is missed.
 //!
-//! A batch is complete once its `meta/revision` write arrives: a batch too
-//! large for one transaction writes its events first, and a replica that
-//! loses the race part-way leaves events that never committed (the winner
-//! overwrites them). So events wait, by registry revision, until a
-//! revision write covers them; then they go to the writer in order.
+//! A batch is complete once its `meta/revision` write arrives (every batch
+//! is one transaction, but `store copy` may write one in parts, events
+//! first). So events wait, by registry revision, until a revision write
+//! covers them; then they go to the writer in order. Token records come
+//! too, so a token created or revoked on one replica holds on all.
 //!
 //! This replica's own batches come too: the writer skips the revisions its
 //! snapshot has, and a commit whose answer was lost (etcd unreachable)
@@ -37,8 +37,8 @@ use switchboard_proto::v1::Event;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Known;
-use crate::store::FeedBatch;
+use super::{Known, parse_hash};
+use crate::store::{FeedBatch, StoredToken};
 
 /// Batches queued for the writer; the watch waits while it is full.
 pub(super) const QUEUE: usize = 64;
@@ -174,6 +174,7 @@ impl FeedTask {
         let mut revision = None;
         let mut events = Vec::new();
         let mut owners = Vec::new();
+        let mut tokens = Vec::new();
         let mut agents = std::collections::HashSet::new();
         let mut known = self.known.lock();
         for kv in kvs {
@@ -195,6 +196,7 @@ impl FeedTask {
                     let owner = String::from_utf8_lossy(&kv.value).into_owned();
                     owners.push((id.to_owned(), Some(owner)));
                 }
+                Some(("tokens", hash)) => tokens.extend(token(hash, &kv.value)),
                 _ => {}
             }
         }
@@ -214,7 +216,7 @@ impl FeedTask {
         let owned: std::collections::HashSet<String> =
             owners.iter().map(|(id, _)| id.clone()).collect();
         owners.extend(agents.into_iter().filter(|id| !owned.contains(id)).map(|id| (id, None)));
-        FeedBatch { revision, events, owners }
+        FeedBatch { revision, events, owners, tokens }
     }
 
     /// Logs a watch failure and waits before the next attempt; false when
@@ -266,6 +268,7 @@ impl FeedTask {
     ) -> Option<FeedBatch> {
         let mut committed = None;
         let mut owners = Vec::new();
+        let mut tokens = Vec::new();
         for event in txn {
             let Some(kv) = &event.kv else { continue };
             let Some(key) = kv.key.strip_prefix(self.root.as_slice()) else { continue };
@@ -287,6 +290,7 @@ impl FeedTask {
                     let owner = put.then(|| String::from_utf8_lossy(&kv.value).into_owned());
                     owners.push((id.to_owned(), owner));
                 }
+                Some(("tokens", hash)) if put => tokens.extend(token(hash, &kv.value)),
                 _ => {}
             }
         }
@@ -298,6 +302,16 @@ impl FeedTask {
         // Our own batch is in the snapshot already (the writer skips it) —
         // unless its commit's answer was lost: then this is how it arrives.
         let revision = committed.unwrap_or(0);
-        (!events.is_empty() || !owners.is_empty()).then_some(FeedBatch { revision, events, owners })
+        let any = !events.is_empty() || !owners.is_empty() || !tokens.is_empty();
+        any.then_some(FeedBatch { revision, events, owners, tokens })
     }
+}
+
+/// The token stored under `tokens/<hash>`, unless it does not decode.
+fn token(hash: &str, value: &[u8]) -> Option<StoredToken> {
+    let parsed = parse_hash(hash).zip(switchboard_proto::v1::TokenInfo::decode(value).ok());
+    if parsed.is_none() {
+        tracing::error!(key = %format!("tokens/{hash}"), "undecodable token on the feed");
+    }
+    parsed.map(|(hash, info)| StoredToken { hash, info })
 }
