@@ -291,6 +291,45 @@ async fn racing_replicas_commit_every_acknowledged_write_in_one_order() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_too_large_for_one_transaction_racing_on_two_replicas_lose_nothing() {
+    let cluster = EtcdCluster::start().await;
+    let all = replicas(&cluster, 2).await;
+    // Hundreds of concurrent registrations on each replica: each writer
+    // batches them past one etcd transaction (128 operations), while the
+    // other replica commits too.
+    const EACH: usize = 200;
+    let mut tasks = Vec::new();
+    for (index, running) in all.iter().enumerate() {
+        for i in 0..EACH {
+            let registry = running.registry.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("bulk{index}-{i}");
+                let done = registry.register(common::provider(&name, "bulk", "1.0.0", &[])).await;
+                (done.expect("registered").agent_id, index)
+            }));
+        }
+    }
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.push(task.await.unwrap());
+    }
+    let reader = EtcdStore::open(cluster.config(), PREFIX).await.unwrap();
+    let stored = reader.load().await.unwrap();
+    assert_eq!(stored.revision, (2 * EACH) as u64, "one revision per registration");
+    let stored_ids: std::collections::BTreeSet<String> =
+        stored.agents.iter().map(|agent| agent.id.clone()).collect();
+    for (id, index) in &acked {
+        assert!(stored_ids.contains(id), "{id}, acknowledged by replica {index}, is not in etcd");
+    }
+    converged(&all, stored.revision).await;
+    for (index, running) in all.iter().enumerate() {
+        let snapshot = running.registry.snapshot();
+        let ids: std::collections::BTreeSet<String> = snapshot.agents.keys().cloned().collect();
+        assert_eq!(ids, stored_ids, "replica {index} holds what etcd holds");
+    }
+}
+
 /// Views compared without liveness-derived fields.
 fn without_times(view: &View) -> View {
     view.iter()
