@@ -126,3 +126,106 @@ async fn a_killed_replica_hands_its_agents_over_and_none_expires() {
     }
     assert!(caller.call_text("relay", json!({})).await.starts_with("ok: p"));
 }
+
+/// Registers `name` on the first of `replicas` that answers: a client that
+/// lists several registry addresses moves on when one fails.
+async fn register_anywhere(replicas: &[std::net::SocketAddr], name: &str) -> Option<String> {
+    for addr in replicas {
+        let Ok(channel) = switchboard_client::connect(&addr.to_string()).await else { continue };
+        let mut client =
+            switchboard_proto::v1::registry_service_client::RegistryServiceClient::new(channel);
+        let request = RegisterAgentRequest {
+            name: name.to_owned(),
+            endpoint: format!("http://127.0.0.1:9/{name}/mcp"),
+            ..RegisterAgentRequest::default()
+        };
+        if let Ok(done) = client.register_agent(request).await {
+            return Some(done.into_inner().agent_id);
+        }
+    }
+    None
+}
+
+/// `switchboard_registry_watch_resyncs_total` of a replica.
+async fn resyncs(registry: &TestRegistry) -> f64 {
+    let url = format!("http://{}/metrics", registry.admin_addr);
+    let (_, text) = switchboard_tests::gateway::http_get(&url).await;
+    switchboard_tests::metric_value(&text, "switchboard_registry_watch_resyncs_total")
+        .unwrap_or(0.0)
+}
+
+/// The number of open watch streams of a replica.
+async fn watchers(registry: &TestRegistry) -> f64 {
+    let url = format!("http://{}/metrics", registry.admin_addr);
+    let (_, text) = switchboard_tests::gateway::http_get(&url).await;
+    switchboard_tests::metric_value(&text, "switchboard_registry_watchers").unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_in_flight_and_the_gateways_watch_survive_a_replica_kill() {
+    let cluster = EtcdCluster::start().await;
+    let mut replicas =
+        vec![replica(&cluster).await, replica(&cluster).await, replica(&cluster).await];
+    let addrs: Vec<_> = replicas.iter().map(|r| r.addr).collect();
+    let list = addrs.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let gateway = switchboard_tests::InProcessGateway::start(&list).await;
+    let provider = identity_provider(&list, "streaming").await;
+    let client = McpClient::new(&gateway.url());
+
+    // Registrations keep coming, from before the kill until after it.
+    let writer = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for i in 0..60 {
+            if let Some(id) = register_anywhere(&addrs, &format!("inflight{i}")).await {
+                acked.push(id);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        acked
+    });
+    // The replica the gateway watches (clients start at a random one) dies.
+    let watched = eventually("the gateway watching a replica", DEADLINE, || async {
+        for (index, registry) in replicas.iter().enumerate() {
+            if watchers(registry).await >= 1.0 {
+                return Some(index);
+            }
+        }
+        None
+    })
+    .await;
+    let doomed = replicas.remove(watched);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::task::spawn_blocking(move || doomed.kill()).await.unwrap();
+    let acked = writer.await.unwrap();
+    assert!(acked.len() >= 50, "registrations went on through the others: {}", acked.len());
+    let [b, c] = [&replicas[0], &replicas[1]];
+
+    // Every acknowledged registration is there, on both survivors.
+    for registry in [b, c] {
+        let listed = statuses(registry).await;
+        for id in &acked {
+            assert!(listed.iter().any(|(agent, _)| agent == id), "{id} lost at {}", registry.addr);
+        }
+    }
+    // The gateway's Watch resumed on a survivor from its revision: it
+    // follows the writes made after the kill, and neither survivor had to
+    // send it a fresh snapshot.
+    register_anywhere(&[b.addr], "after-the-kill").await.expect("registered on a survivor");
+    let revision = {
+        let mut client = b.registry_client().await;
+        let request = ListAgentsRequest::default();
+        client.list_agents(request).await.unwrap().into_inner().revision
+    };
+    gateway.caught_up(revision).await;
+    assert_eq!(watchers(b).await + watchers(c).await, 1.0, "the gateway moved to a survivor");
+    assert_eq!(resyncs(b).await + resyncs(c).await, 0.0, "resumed, not resynced");
+    // Calls still route to the agent that streamed to the dead replica.
+    eventually("the tools through the gateway", DEADLINE, || async {
+        client.tool_names().await.ok().filter(|names| !names.is_empty())
+    })
+    .await;
+    eventually("the streaming agent HEALTHY", DEADLINE, || async {
+        (status_at(b, &provider.agent_id).await == Some(AgentStatus::Healthy)).then_some(())
+    })
+    .await;
+}
