@@ -129,6 +129,12 @@ pub(crate) fn apply(shared: &Shared, mut batch: FeedBatch) {
             access.learn(token);
         }
     }
+    if let Some(agents) = batch.agents.take()
+        && past_history(shared, &batch)
+    {
+        resync(shared, batch, agents);
+        return;
+    }
     let current = shared.snapshot.load_full();
     let mut builder = BatchBuilder::new(
         &current,
@@ -170,6 +176,64 @@ pub(crate) fn apply(shared: &Shared, mut batch: FeedBatch) {
     }
     owners(shared, batch.owners);
     speak_for_held(shared, stored);
+}
+
+/// Whether a read of the whole store no longer has the events between this
+/// replica's revision and the store's: they were trimmed from the store's
+/// history while the replica was cut off.
+fn past_history(shared: &Shared, batch: &FeedBatch) -> bool {
+    let at = shared.snapshot.load().revision;
+    let oldest = batch.events.first().map_or(batch.revision + 1, |event| event.revision);
+    batch.revision > at && oldest > at + 1
+}
+
+/// Replaces this replica's state with the store's whole state, as a fresh
+/// load would, for a replica cut off past the store's history: the changes
+/// it missed cannot be replayed one by one. Its watchers are behind the new
+/// history's start and resync (a snapshot, as after a compaction); the
+/// streams it holds get their agents' new wiring; agents gone are forgotten.
+fn resync(shared: &Shared, batch: FeedBatch, agents: Vec<switchboard_proto::v1::Agent>) {
+    let current = shared.snapshot.load_full();
+    let history_start = batch.events.first().map_or(batch.revision + 1, |event| event.revision);
+    tracing::warn!(
+        from = current.revision,
+        to = batch.revision,
+        "this replica was cut off past the store's history: loading the store's whole state"
+    );
+    let snapshot = crate::state::Snapshot::restore(
+        current.epoch.to_string(),
+        batch.revision,
+        history_start,
+        agents,
+        batch.events,
+    );
+    let gone: Vec<String> =
+        current.agents.keys().filter(|id| !snapshot.agents.contains_key(*id)).cloned().collect();
+    {
+        let mut tracker = shared.liveness.lock();
+        for id in &gone {
+            tracker.forget(id);
+        }
+    }
+    let snapshot = std::sync::Arc::new(snapshot);
+    shared.snapshot.store(snapshot.clone());
+    shared.published.send_replace(snapshot.revision);
+    {
+        let mut mailboxes = shared.mailboxes.lock();
+        mailboxes.retain(|id, _| snapshot.agents.contains_key(id));
+        for (id, mailbox) in mailboxes.iter() {
+            if let Some(wiring) = snapshot.wiring.get(id) {
+                mailbox.send_if_modified(|sent| {
+                    let changed = sent.revision != wiring.revision;
+                    if changed {
+                        *sent = wiring.clone();
+                    }
+                    changed
+                });
+            }
+        }
+    }
+    owners(shared, batch.owners);
 }
 
 /// An agent whose stream this replica holds is this replica's to speak

@@ -94,6 +94,11 @@ pub struct FeedBatch {
     /// Tokens another replica created or revoked: every replica
     /// authenticates with them at once, and ends a revoked token's streams.
     pub tokens: Vec<StoredToken>,
+    /// Every stored agent, when the batch comes from a read of the whole
+    /// store (a feed that fell behind the store's compaction): if the
+    /// stored events no longer reach back to this replica's revision, the
+    /// replica replaces its state with these instead.
+    pub agents: Option<Vec<switchboard_proto::v1::Agent>>,
 }
 
 /// Everything a registry needs at startup.

@@ -632,3 +632,51 @@ async fn a_replica_cut_off_past_etcds_compaction_catches_up_by_itself() {
     all[0].registry.register(provider("after")).await.unwrap();
     converged(&all, 5).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_cut_off_past_the_stores_history_loads_the_whole_state_again() {
+    let mut cluster = EtcdCluster::start().await;
+    // A keeps a short history: the changes B misses are trimmed from etcd.
+    let mut short = RegistryConfig::default();
+    short.history_max_events = 3;
+    short.watch_max_lag = 2;
+    let a = replica_with(&cluster, short).await;
+    let only = switchboard_etcd::EtcdConfig::new([cluster.endpoint(2)]);
+    let store = StoreSpec::Etcd { config: only, prefix: PREFIX.to_owned() };
+    let b = switchboard_registry::serve(RegistryConfig::default(), store, ANY, ANY).await.unwrap();
+    let all = vec![a, b];
+    let provider = |name: &str| common::provider(name, "cap", "1.0.0", &[]);
+    let before = all[0].registry.register(provider("before")).await.unwrap();
+    converged(&all, 1).await;
+    let epoch = all[1].registry.snapshot().epoch.to_string();
+
+    cluster.kill(2);
+    let registry = &all[0].registry;
+    for name in ["during0", "during1", "during2", "during3", "during4"] {
+        eventually(&format!("registering {name} on A"), SOON, || {
+            let request = provider(name);
+            async move { registry.register(request).await.ok() }
+        })
+        .await;
+    }
+    registry.deregister(&before.agent_id).await.unwrap();
+    let alive = switchboard_etcd::EtcdConfig::new([cluster.endpoint(0), cluster.endpoint(1)]);
+    let etcd = switchboard_etcd::EtcdClient::connect(alive).await.unwrap();
+    let (_, now) = etcd.get_prefix(PREFIX.as_bytes()).await.unwrap();
+    etcd.compact(now).await.unwrap();
+    cluster.restart(2).await;
+
+    converged(&all, 7).await;
+    let (_, on_a) = list_agents(&mut client(&all[0]).await, ListAgentsRequest::default()).await;
+    let (_, on_b) = list_agents(&mut client(&all[1]).await, ListAgentsRequest::default()).await;
+    assert!(!on_b.contains_key(&before.agent_id), "the removal B missed is applied");
+    assert_eq!(without_times(&on_b), without_times(&on_a), "B loaded the whole state");
+    // A watcher resuming on B from before the cut gets a fresh snapshot.
+    let resume = WatchRequest { since_revision: 1, store_epoch: epoch, ..everything() };
+    let watch = WatchRecorder::start(channel(&all[1]).await, resume);
+    let messages = watch.wait_for_progress(7, SOON).await;
+    assert_eq!(messages[0].r#type(), EventType::ResyncRequired, "{:?}", messages[0]);
+    // And B follows the feed again.
+    all[0].registry.register(provider("after")).await.unwrap();
+    converged(&all, 8).await;
+}

@@ -22,8 +22,9 @@
 //! owners and the modification revisions of the agent keys, then watches
 //! again from just after that read. Events are keys of their own, so etcd's
 //! compaction never removes them; only the registry's own history limit
-//! does, and a replica cut off for longer than that applies the stored
-//! events it finds and logs the revisions it skipped.
+//! does. For a replica cut off for longer than that, the read carries every
+//! stored agent too, and the replica replaces its state with them (see the
+//! registry's `feed::resync`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -176,6 +177,7 @@ impl FeedTask {
         let mut owners = Vec::new();
         let mut tokens = Vec::new();
         let mut agents = std::collections::HashSet::new();
+        let mut records = Vec::new();
         let mut known = self.known.lock();
         for kv in kvs {
             let Some(key) = kv.key.strip_prefix(self.root.as_slice()) else { continue };
@@ -191,6 +193,10 @@ impl FeedTask {
                 Some(("agents", id)) => {
                     known.observed(id, kv.mod_revision, true);
                     agents.insert(id.to_owned());
+                    match switchboard_proto::v1::Agent::decode(&*kv.value) {
+                        Ok(agent) => records.push(agent),
+                        Err(_) => tracing::error!(%key, "undecodable agent in the store"),
+                    }
                 }
                 Some(("owners", id)) => {
                     let owner = String::from_utf8_lossy(&kv.value).into_owned();
@@ -216,7 +222,7 @@ impl FeedTask {
         let owned: std::collections::HashSet<String> =
             owners.iter().map(|(id, _)| id.clone()).collect();
         owners.extend(agents.into_iter().filter(|id| !owned.contains(id)).map(|id| (id, None)));
-        FeedBatch { revision, events, owners, tokens }
+        FeedBatch { revision, events, owners, tokens, agents: Some(records) }
     }
 
     /// Logs a watch failure and waits before the next attempt; false when
@@ -303,7 +309,7 @@ impl FeedTask {
         // unless its commit's answer was lost: then this is how it arrives.
         let revision = committed.unwrap_or(0);
         let any = !events.is_empty() || !owners.is_empty() || !tokens.is_empty();
-        any.then_some(FeedBatch { revision, events, owners, tokens })
+        any.then_some(FeedBatch { revision, events, owners, tokens, agents: None })
     }
 }
 
