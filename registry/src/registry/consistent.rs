@@ -36,6 +36,10 @@ impl Registry {
     /// The current snapshot, once it holds every write any replica had
     /// acknowledged when the call began (see the module docs).
     pub async fn consistent_snapshot(&self) -> RegistryResult<Arc<Snapshot>> {
+        if self.shared.replica.is_none() {
+            // Written by this registry alone: memory is the latest state.
+            return Ok(self.snapshot());
+        }
         let reachable = self.shared.store_reachable.as_ref().is_none_or(|r| *r.borrow());
         if !reachable {
             return Ok(self.snapshot());
