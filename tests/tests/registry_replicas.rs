@@ -637,9 +637,8 @@ async fn a_replica_cut_off_past_etcds_compaction_catches_up_by_itself() {
 async fn a_replica_cut_off_past_the_stores_history_loads_the_whole_state_again() {
     let mut cluster = EtcdCluster::start().await;
     // A keeps a short history: the changes B misses are trimmed from etcd.
-    let mut short = RegistryConfig::default();
-    short.history_max_events = 3;
-    short.watch_max_lag = 2;
+    let short =
+        RegistryConfig { history_max_events: 3, watch_max_lag: 2, ..RegistryConfig::default() };
     let a = replica_with(&cluster, short).await;
     let only = switchboard_etcd::EtcdConfig::new([cluster.endpoint(2)]);
     let store = StoreSpec::Etcd { config: only, prefix: PREFIX.to_owned() };
