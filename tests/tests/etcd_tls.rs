@@ -9,16 +9,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchboard_proto::v1::ListAgentsRequest;
 use switchboard_registry::store::{EtcdStore, Store};
-use switchboard_registry::{RegistryConfig, StoreSpec};
 use switchboard_tests::etcd::EtcdCluster;
 use switchboard_tests::{Backend, TestRegistry, cli, eventually};
-
-const ANY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// `switchboard registry` on `cluster` with `etcd_flags`, on fresh ports
 /// and data directory, run to completion: for a start that must fail.
@@ -132,14 +128,7 @@ async fn a_missing_certificate_file_fails_the_start_naming_the_flag_and_the_file
 async fn store_copy_writes_into_a_tls_etcd() {
     let cluster = EtcdCluster::start_tls(1).await;
     let sled_dir = tempfile::TempDir::new().unwrap();
-    let running = switchboard_registry::serve(
-        RegistryConfig::default(),
-        StoreSpec::Sled { data_dir: sled_dir.path().to_path_buf() },
-        ANY,
-        ANY,
-    )
-    .await
-    .unwrap();
+    let running = common::serve_sled(sled_dir.path()).await;
     running.registry.register(common::provider("weather", "weather", "1.0.0", &[])).await.unwrap();
     running.registry.register(common::provider("date", "date", "1.0.0", &[])).await.unwrap();
     running.stop().await.unwrap();
