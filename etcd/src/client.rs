@@ -1,11 +1,12 @@
 //! The client: one balanced channel over every endpoint, typed calls on it.
 //!
-//! Calls go to whichever endpoint answers (the balancer drops an endpoint
-//! that cannot connect and retries it in the background), so one dead etcd
-//! member costs at most the calls that were on it. Plaintext endpoints use
-//! tonic's balancer; TLS endpoints, which tonic's balancer cannot dial with
-//! our connector, get one lazily connected channel each under tower's
-//! power-of-two-choices balancer (see [`transport`]). Nothing is retried here:
+//! Calls are balanced over the endpoints and a dead member is redialled by
+//! the calls that pick it, so one dead etcd member costs some calls, never
+//! the client. Plaintext endpoints use tonic's balancer; TLS endpoints,
+//! which tonic's balancer cannot dial with our connector, get one lazily
+//! connected channel each under tower's power-of-two-choices balancer,
+//! which also passes over a member it just failed to dial (see
+//! [`transport`]). Nothing is retried here:
 //! only the caller knows whether a write may be repeated. The one exception
 //! is an expired authentication token, which etcd refuses before doing
 //! anything: the client re-authenticates and repeats the call once.

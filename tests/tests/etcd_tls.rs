@@ -3,7 +3,7 @@
 //! registry binary with `--etcd-tls-ca/--etcd-tls-cert/--etcd-tls-key`
 //! keeps its agents across a restart; without a client certificate, or
 //! trusting another CA, it refuses to start and says why; `store copy`
-//! writes into a TLS etcd; a member down costs the TLS client nothing.
+//! writes into a TLS etcd; with a member down, calls go to the others.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -163,15 +163,20 @@ async fn with_one_member_down_calls_go_to_the_others_over_tls() {
         async move { client.put(b"/sb/during".to_vec(), b"2".to_vec(), 0).await.ok() }
     })
     .await;
-    // Most calls now land on the live members: a run of reads all succeed
-    // in the end (a call that picked the dead member fails fast, not hangs).
-    for _ in 0..10 {
-        eventually("a read with one member down", Duration::from_secs(20), || {
-            let client = client.clone();
-            async move { client.get(b"/sb/during".to_vec()).await.ok().flatten() }
-        })
-        .await;
+    // The dead member is passed over once dialling it failed: a run of
+    // reads goes to the live members (a read that picked the dead member
+    // again, once it is retried, fails fast).
+    let mut failed = 0;
+    for _ in 0..50 {
+        match client.get(b"/sb/during".to_vec()).await {
+            Ok(kv) => assert_eq!(kv.unwrap().mod_revision, written),
+            Err(error) => {
+                assert!(error.is_unavailable(), "{error}");
+                failed += 1;
+            }
+        }
     }
+    assert!(failed < 10, "{failed} of 50 reads failed with one member of three down");
 
     cluster.restart(0).await;
     let only = cluster.config();

@@ -6,22 +6,37 @@
 //! get one lazily connected channel each (dialled by the TLS connector,
 //! which reloads its certificate files when they change), balanced by
 //! tower's power-of-two-choices balancer behind a bounded buffer, the same
-//! pieces tonic's balancer is made of. A member that is down fails the
-//! calls that picked it and is redialled on the next one, as with tonic's.
+//! pieces tonic's balancer is made of. A member that could not be dialled
+//! is avoided for [`AVOID`]: the balancer compares two members and takes
+//! the one without a recent failure, so a dead member costs about one call
+//! per period instead of its share of every call. Once the period is over
+//! the next call that picks it dials it again.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
 use switchboard_tls::ClientTls;
+use tokio::time::Instant;
 use tonic::body::Body;
 use tonic::transport::{Channel, Endpoint};
 use tower::ServiceExt as _;
 use tower::balance::p2c::Balance;
 use tower::buffer::Buffer;
 use tower::discover::ServiceList;
-use tower::load::Constant;
+use tower::load::Load;
 use tower::util::BoxCloneSyncService;
 
 /// Calls waiting for the balancer at most (tonic's own default): a full
 /// buffer makes callers wait, it never grows.
 const BUFFER: usize = 1024;
+
+/// How long a member that could not be dialled is passed over while
+/// another is available.
+const AVOID: Duration = Duration::from_secs(2);
 
 /// The balanced service over every endpoint.
 pub(crate) type Transport =
@@ -34,6 +49,13 @@ pub(crate) type Transport =
 #[derive(Debug)]
 pub(crate) struct TransportError(tower::BoxError);
 
+/// One TLS member's channel and when dialling it last failed.
+#[derive(Clone)]
+struct Member {
+    channel: Channel,
+    failed_at: Arc<ArcSwapOption<Instant>>,
+}
+
 /// A balancer over `endpoints`, each dialled with `tls` when it is given.
 /// Nothing is dialled before the first call.
 pub(crate) fn balance(endpoints: Vec<Endpoint>, tls: Option<ClientTls>) -> Transport {
@@ -43,17 +65,69 @@ pub(crate) fn balance(endpoints: Vec<Endpoint>, tls: Option<ClientTls>) -> Trans
                 .map_err(|error| TransportError(error.into())),
         ),
         Some(tls) => {
-            let channels: Vec<_> = endpoints
+            let members: Vec<Member> = endpoints
                 .into_iter()
-                // The load is constant: p2c then picks at random among the
-                // ready channels, as tonic's balancer does.
-                .map(|endpoint| {
-                    Constant::new(endpoint.connect_with_connector_lazy(tls.connector()), 0_usize)
+                .map(|endpoint| Member {
+                    channel: endpoint.connect_with_connector_lazy(tls.connector()),
+                    failed_at: Arc::new(ArcSwapOption::empty()),
                 })
                 .collect();
-            let balanced = Buffer::new(Balance::new(ServiceList::new(channels)), BUFFER);
+            let balanced = Buffer::new(Balance::new(ServiceList::new(members)), BUFFER);
             BoxCloneSyncService::new(balanced.map_err(TransportError))
         }
+    }
+}
+
+/// Whether `error` says the call never reached the member: dialling it
+/// (TCP or the TLS handshake) failed.
+fn not_dialled(error: &tonic::transport::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<tonic::ConnectError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+// === impl Member ===
+
+impl Load for Member {
+    /// 1 while the member is avoided, 0 otherwise: the balancer takes the
+    /// lower of two.
+    type Metric = u8;
+
+    fn load(&self) -> u8 {
+        let failed_at = self.failed_at.load();
+        u8::from(failed_at.as_deref().is_some_and(|at| at.elapsed() < AVOID))
+    }
+}
+
+impl tower::Service<http::Request<Body>> for Member {
+    type Response = http::Response<Body>;
+    type Error = tonic::transport::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<http::Response<Body>, tonic::transport::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.channel.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let failed_at = self.failed_at.clone();
+        let call = self.channel.call(request);
+        Box::pin(async move {
+            let result = call.await;
+            match &result {
+                // A load, not a store, on the common path: no write per call.
+                Ok(_) if failed_at.load().is_some() => failed_at.store(None),
+                Ok(_) => {}
+                Err(error) if not_dialled(error) => failed_at.store(Some(Arc::new(Instant::now()))),
+                Err(_) => {}
+            }
+            result
+        })
     }
 }
 
