@@ -34,6 +34,7 @@ use crate::pb::{
     cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
     maintenance_client::MaintenanceClient, watch_client::WatchClient,
 };
+use transport::Transport;
 
 pub use lease::LeaseKeeper;
 pub use watch::WatchStream;
@@ -44,8 +45,6 @@ const MAX_DECODE: usize = 256 * 1024 * 1024;
 
 /// Keys per page when reading a whole prefix.
 const PAGE: i64 = 128;
-
-use transport::Transport;
 
 type Service = InterceptedService<Transport, TokenInterceptor>;
 

@@ -72,6 +72,8 @@ pub struct ClientTls {
     http: Arc<ClientConfig>,
     /// Whether a server asked for a client certificate while there was none.
     asked_without: Arc<AtomicBool>,
+    /// The files' current contents (whether there is a certificate now).
+    trust: Arc<ArcSwap<Trust>>,
     flags: ClientTlsFlags,
 }
 
@@ -129,22 +131,23 @@ impl ClientTls {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verify::Current(trust.clone())))
             .with_client_cert_resolver(Arc::new(verify::Identity {
-                trust,
+                trust: trust.clone(),
                 asked_without: asked_without.clone(),
             }));
         let mut grpc = base.clone();
         grpc.alpn_protocols = vec![b"h2".to_vec()];
         let mut http = base;
         http.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Self { grpc: Arc::new(grpc), http: Arc::new(http), asked_without, flags })
+        Ok(Self { grpc: Arc::new(grpc), http: Arc::new(http), asked_without, trust, flags })
     }
 
     /// Why a server may have closed a connection right after the handshake:
     /// it asked for a client certificate and this configuration has none
     /// (such a server reports it with an alert the HTTP/2 client does not
-    /// pass on). `None` while no server asked.
+    /// pass on). `None` while no server asked, or once the files hold one.
     pub fn missing_certificate(&self) -> Option<String> {
-        self.asked_without.load(Ordering::Relaxed).then(|| {
+        let missing = self.trust.load().identity.is_none();
+        (missing && self.asked_without.load(Ordering::Relaxed)).then(|| {
             format!(
                 "the server asked for a client certificate and none is configured (give {} and {})",
                 self.flags.cert, self.flags.key
