@@ -144,3 +144,31 @@ impl std::error::Error for TransportError {
         Some(self.0.as_ref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_member_that_cannot_be_dialled_is_avoided_then_tried_again() {
+        tokio::time::pause();
+        let dir = tempfile::tempdir().unwrap();
+        let dev = switchboard_tls::dev::generate(dir.path(), &[], &[]).unwrap();
+        let tls = ClientTls::load(&dev.client_config("")).unwrap();
+        // A port nobody listens on any more.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{port}")).unwrap();
+        let member = Member {
+            channel: endpoint.connect_with_connector_lazy(tls.connector()),
+            failed_at: Arc::new(ArcSwapOption::empty()),
+        };
+        assert_eq!(member.load(), 0, "not dialled yet");
+
+        let error = member.clone().oneshot(http::Request::new(Body::empty())).await.unwrap_err();
+        assert!(not_dialled(&error), "{error:?}");
+        assert_eq!(member.load(), 1, "avoided after failing to dial");
+
+        tokio::time::advance(AVOID).await;
+        assert_eq!(member.load(), 0, "tried again once the period is over");
+    }
+}
