@@ -5,7 +5,7 @@
 //! the client. Plaintext endpoints use tonic's balancer; TLS endpoints,
 //! which tonic's balancer cannot dial with our connector, get one lazily
 //! connected channel each under tower's power-of-two-choices balancer,
-//! which also passes over a member it just failed to dial (see
+//! which also passes over a member whose connection just failed (see
 //! [`transport`]). Nothing is retried here:
 //! only the caller knows whether a write may be repeated. The one exception
 //! is an expired authentication token, which etcd refuses before doing
