@@ -14,8 +14,12 @@ use crate::credentials::{AuthArgs, TokenArgs};
 use crate::duration;
 
 mod access;
+mod etcd;
 
 pub use access::AccessOptions;
+pub use etcd::EtcdTlsArgs;
+
+use etcd::EtcdChoice;
 
 /// A configuration mistake; nothing was started.
 #[derive(Debug)]
@@ -54,6 +58,9 @@ pub struct RegistryArgs {
     /// Password of --etcd-user (prefer the environment variable to the flag).
     #[arg(long, env = "SWITCHBOARD_ETCD_PASSWORD", hide_env_values = true)]
     pub etcd_password: Option<String>,
+    /// TLS to etcd.
+    #[command(flatten)]
+    pub etcd_tls: EtcdTlsArgs,
     /// Registry gRPC address [default: 127.0.0.1:7600].
     #[arg(long, env = "SWITCHBOARD_REGISTRY_ADDR")]
     pub registry_addr: Option<String>,
@@ -154,6 +161,9 @@ struct FileSettings {
     etcd_endpoints: Option<Vec<String>>,
     etcd_prefix: Option<String>,
     etcd_user: Option<String>,
+    etcd_tls_ca: Option<PathBuf>,
+    etcd_tls_cert: Option<PathBuf>,
+    etcd_tls_key: Option<PathBuf>,
     registry_addr: Option<String>,
     registry_admin_addr: Option<String>,
     heartbeat_interval: Option<String>,
@@ -261,6 +271,11 @@ impl RegistryArgs {
             prefix: self.etcd_prefix.or(file.etcd_prefix),
             user: self.etcd_user.or(file.etcd_user),
             password: self.etcd_password,
+            tls: self.etcd_tls.or(EtcdTlsArgs {
+                etcd_tls_ca: file.etcd_tls_ca,
+                etcd_tls_cert: file.etcd_tls_cert,
+                etcd_tls_key: file.etcd_tls_key,
+            }),
         }
         .resolve()?;
         Ok(RegistrySettings {
@@ -284,57 +299,6 @@ impl RegistryArgs {
             tls: self.tls.load()?,
             client_tls: self.client_tls.load("")?,
         })
-    }
-}
-
-/// The store settings before they are checked against each other.
-struct EtcdChoice {
-    store: Option<String>,
-    endpoints: Vec<String>,
-    prefix: Option<String>,
-    user: Option<String>,
-    password: Option<String>,
-}
-
-impl EtcdChoice {
-    /// `None` for sled; the etcd config and prefix for etcd.
-    fn resolve(self) -> Result<Option<(switchboard_registry::EtcdConfig, String)>, ConfigError> {
-        let endpoints: Vec<String> = self
-            .endpoints
-            .into_iter()
-            .map(|endpoint| endpoint.trim().to_owned())
-            .filter(|endpoint| !endpoint.is_empty())
-            .collect();
-        match self.store.as_deref().map(str::trim) {
-            None | Some("sled") => {
-                if !endpoints.is_empty() {
-                    return Err(ConfigError("etcd_endpoints: set, but store is sled".into()));
-                }
-                Ok(None)
-            }
-            Some("etcd") => {
-                if endpoints.is_empty() {
-                    return Err(ConfigError("etcd_endpoints: required with store etcd".into()));
-                }
-                let prefix = self.prefix.unwrap_or_else(|| "/switchboard".to_owned());
-                if !prefix.starts_with('/') {
-                    return Err(ConfigError(format!("etcd_prefix: {prefix:?} must start with /")));
-                }
-                let mut config = switchboard_registry::EtcdConfig::new(endpoints);
-                match (self.user, self.password) {
-                    (Some(user), Some(password)) => config = config.with_user(user, password),
-                    (None, None) => {}
-                    (Some(_), None) => {
-                        return Err(ConfigError("etcd_password: required with etcd_user".into()));
-                    }
-                    (None, Some(_)) => {
-                        return Err(ConfigError("etcd_user: required with etcd_password".into()));
-                    }
-                }
-                Ok(Some((config, prefix)))
-            }
-            Some(other) => Err(ConfigError(format!("store: {other:?} is not sled or etcd"))),
-        }
     }
 }
 

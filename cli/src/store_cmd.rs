@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use switchboard_registry::EtcdConfig;
 use switchboard_registry::store::{self, EtcdStore, SledStore, Store};
 
-use crate::settings::ConfigError;
+use crate::settings::{ConfigError, EtcdTlsArgs};
 
 /// `switchboard store …`.
 #[derive(Debug, Args)]
@@ -44,6 +44,9 @@ struct CopyArgs {
     /// Password of --etcd-user.
     #[arg(long, env = "SWITCHBOARD_ETCD_PASSWORD", hide_env_values = true)]
     etcd_password: Option<String>,
+    /// TLS to the etcd side(s).
+    #[command(flatten)]
+    etcd_tls: EtcdTlsArgs,
 }
 
 /// Where a store is, as given on the command line.
@@ -94,6 +97,7 @@ async fn open(location: &Location, args: &CopyArgs) -> anyhow::Result<Arc<dyn St
             if let (Some(user), Some(password)) = (&args.etcd_user, &args.etcd_password) {
                 config = config.with_user(user.clone(), password.clone());
             }
+            let config = args.etcd_tls.apply(config)?;
             Arc::new(EtcdStore::open(config, &args.etcd_prefix).await?)
         }
     })

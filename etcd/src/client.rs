@@ -1,24 +1,31 @@
 //! The client: one balanced channel over every endpoint, typed calls on it.
 //!
-//! Calls go to whichever endpoint answers (tonic's balancer drops an endpoint
-//! that cannot connect and retries it in the background), so one dead etcd
-//! member costs at most the calls that were on it. Nothing is retried here:
+//! Calls are balanced over the endpoints and a dead member is redialled by
+//! the calls that pick it, so one dead etcd member costs some calls, never
+//! the client. Plaintext endpoints use tonic's balancer; TLS endpoints,
+//! which tonic's balancer cannot dial with our connector, get one lazily
+//! connected channel each under tower's power-of-two-choices balancer,
+//! which also passes over a member whose connection just failed (see
+//! [`transport`]). Nothing is retried here:
 //! only the caller knows whether a write may be repeated. The one exception
 //! is an expired authentication token, which etcd refuses before doing
 //! anything: the client re-authenticates and repeats the call once.
 
 mod lease;
+mod transport;
 mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use switchboard_tls::ClientTls;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use crate::config::EtcdConfig;
 use crate::error::{EtcdError, EtcdResult};
@@ -27,6 +34,7 @@ use crate::pb::{
     cluster_client::ClusterClient, kv_client::KvClient, lease_client::LeaseClient,
     maintenance_client::MaintenanceClient, watch_client::WatchClient,
 };
+use transport::Transport;
 
 pub use lease::LeaseKeeper;
 pub use watch::WatchStream;
@@ -38,14 +46,18 @@ const MAX_DECODE: usize = 256 * 1024 * 1024;
 /// Keys per page when reading a whole prefix.
 const PAGE: i64 = 128;
 
-type Service = InterceptedService<Channel, TokenInterceptor>;
+type Service = InterceptedService<Transport, TokenInterceptor>;
 
 /// A cheap-to-clone handle on an etcd cluster.
 #[derive(Clone)]
 pub struct EtcdClient {
-    channel: Channel,
+    channel: Transport,
     token: Arc<ArcSwapOption<AsciiMetadataValue>>,
     user: Option<Arc<(String, String)>>,
+    /// The TLS configuration, for explaining a refused connection.
+    tls: Option<ClientTls>,
+    /// Whether any call succeeded yet (so the endpoints' scheme is right).
+    answered: Arc<AtomicBool>,
     request_timeout: Duration,
 }
 
@@ -62,13 +74,9 @@ impl EtcdClient {
         if config.endpoints.is_empty() {
             return Err(EtcdError::Config("no endpoints".to_owned()));
         }
-        let mut endpoints = Vec::with_capacity(config.endpoints.len());
-        for (endpoint, url) in config.urls() {
-            if url.starts_with("https://") {
-                return Err(EtcdError::Config(format!(
-                    "endpoint {endpoint:?}: tls is not supported by this build"
-                )));
-            }
+        let urls = config.urls()?;
+        let mut endpoints = Vec::with_capacity(urls.urls.len());
+        for (endpoint, url) in urls.urls {
             let parsed = Endpoint::from_shared(url)
                 .map_err(|source| EtcdError::Endpoint { endpoint: endpoint.clone(), source })?
                 .connect_timeout(config.connect_timeout)
@@ -81,7 +89,9 @@ impl EtcdClient {
             endpoints.push(parsed);
         }
         let client = Self {
-            channel: Channel::balance_list(endpoints.into_iter()),
+            channel: transport::balance(endpoints, urls.tls.clone()),
+            tls: urls.tls,
+            answered: Arc::new(AtomicBool::new(false)),
             token: Arc::new(ArcSwapOption::empty()),
             user: config.user.map(Arc::new),
             request_timeout: config.request_timeout,
@@ -229,7 +239,10 @@ impl EtcdClient {
             password: user.1.clone(),
         });
         request.set_timeout(self.request_timeout);
-        let response = auth.authenticate(request).await.map_err(EtcdError::call("authenticate"))?;
+        let response = auth.authenticate(request).await.map_err(|status| EtcdError::Call {
+            op: "authenticate",
+            status: self.explain(status),
+        })?;
         let token = AsciiMetadataValue::try_from(response.into_inner().token).map_err(|_| {
             EtcdError::Protocol { op: "authenticate", message: "token is not ascii".to_owned() }
         })?;
@@ -256,16 +269,47 @@ impl EtcdClient {
             request
         };
         match call(request(message.clone())).await {
-            Ok(response) => Ok(response.into_inner()),
+            Ok(response) => {
+                self.answered.store(true, Ordering::Relaxed);
+                Ok(response.into_inner())
+            }
             Err(status) if status.code() == tonic::Code::Unauthenticated && self.user.is_some() => {
                 tracing::debug!(%status, "etcd token refused; authenticating again");
                 self.authenticate().await?;
                 call(request(message))
                     .await
                     .map(tonic::Response::into_inner)
-                    .map_err(EtcdError::call(op))
+                    .map_err(|status| EtcdError::Call { op, status: self.explain(status) })
             }
-            Err(status) => Err(EtcdError::Call { op, status }),
+            Err(status) => Err(EtcdError::Call { op, status: self.explain(status) }),
+        }
+    }
+
+    /// `status` with its likely cause when the connection was closed for a
+    /// reason the transport does not pass on ("operation was canceled"):
+    /// a member asked for a client certificate this client does not have,
+    /// or, before any call succeeded, a plaintext client reached a TLS port.
+    fn explain(&self, status: tonic::Status) -> tonic::Status {
+        let transport = matches!(
+            status.code(),
+            tonic::Code::Cancelled | tonic::Code::Unavailable | tonic::Code::Unknown
+        );
+        let cause = match &self.tls {
+            Some(tls) => tls.missing_certificate(),
+            // Not `Unavailable`: a refused connection says so itself.
+            None => (status.code() != tonic::Code::Unavailable
+                && !self.answered.load(Ordering::Relaxed))
+            .then(|| {
+                "etcd closed the connection (if it serves TLS, give https:// endpoints or \
+                 --etcd-tls-ca)"
+                    .to_owned()
+            }),
+        };
+        match cause {
+            Some(cause) if transport => {
+                tonic::Status::new(status.code(), format!("{}: {cause}", status.message()))
+            }
+            _ => status,
         }
     }
 

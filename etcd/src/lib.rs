@@ -1,6 +1,8 @@
 //! A thin typed client for the part of etcd's v3 gRPC API that Switchboard
 //! uses: key-value reads, writes and compare-and-swap transactions, prefix
-//! watches, leases, the cluster id and user/password authentication.
+//! watches, leases, the cluster id and user/password authentication, over
+//! plaintext or TLS (a CA and an optional client certificate, from files
+//! reloaded when they change: [`EtcdConfig::with_tls`]).
 //!
 //! The `.proto` is our own subset of etcd's API, compiled with `protox`, so
 //! the crate builds with no system `protoc`. Field numbers and service paths

@@ -79,6 +79,8 @@ def test_sled_mode_is_a_statefulset_with_a_claim_and_etcd_mode_a_deployment():
     container = registry["spec"]["template"]["spec"]["containers"][0]
     assert "--store=etcd" in container["args"]
     assert any(a.startswith("--etcd-endpoints=https://etcd-0.etcd:2379,") for a in container["args"])
+    for flag, file in [("--etcd-tls-ca", "ca.crt"), ("--etcd-tls-cert", "tls.crt"), ("--etcd-tls-key", "tls.key")]:
+        assert f"{flag}=/etc/switchboard/etcd-tls/{file}" in container["args"]
     volumes = {v["name"]: v for v in registry["spec"]["template"]["spec"]["volumes"]}
     assert volumes["etcd-tls"]["secret"]["secretName"] == "switchboard-etcd-client"
 

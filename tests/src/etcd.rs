@@ -5,6 +5,11 @@
 //! Peer URLs must be known before the first member starts (they form the
 //! initial cluster), so ports are chosen by binding port 0 and releasing
 //! it just before etcd binds it.
+//!
+//! [`EtcdCluster::start_tls`] serves the client URLs over TLS with client
+//! certificates required (etcd's `--client-cert-auth`), from development
+//! certificates: a CA, a server certificate for 127.0.0.1 and client
+//! certificates (see [`ETCD_CLIENTS`]). Peer traffic stays plaintext.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use switchboard_etcd::{EtcdClient, EtcdConfig};
+use switchboard_tls::ClientTls;
+use switchboard_tls::dev::DevCerts;
 use tempfile::TempDir;
 
 use crate::eventually;
@@ -22,8 +29,13 @@ pub struct EtcdCluster {
     extra_args: Vec<String>,
     initial_cluster: String,
     token: String,
+    tls: Option<DevCerts>,
     dir: TempDir,
 }
+
+/// The client certificates a TLS cluster's CA issues: `registry` for the
+/// process under test, `harness` for the cluster's own probes.
+pub const ETCD_CLIENTS: [&str; 2] = ["registry", "harness"];
 
 /// One member: its ports, its data and its process while it runs.
 struct EtcdMember {
@@ -53,9 +65,24 @@ impl EtcdCluster {
 
     /// `size` members started with `extra` flags (e.g. `--auth-token-ttl 1`).
     pub async fn start_with_args(size: usize, extra: &[&str]) -> Self {
+        Self::launch(size, extra, false).await
+    }
+
+    /// `size` members serving clients over TLS only, requiring a client
+    /// certificate signed by [`EtcdCluster::certs`]' CA.
+    pub async fn start_tls(size: usize) -> Self {
+        Self::launch(size, &[], true).await
+    }
+
+    async fn launch(size: usize, extra: &[&str], tls: bool) -> Self {
         let bin = etcd_bin();
         assert!(bin.exists(), "{} is missing: install Debian etcd-server", bin.display());
         let dir = TempDir::new().expect("temp dir");
+        let tls = tls.then(|| {
+            let clients: Vec<String> = ETCD_CLIENTS.iter().map(|c| (*c).to_owned()).collect();
+            switchboard_tls::dev::generate(&dir.path().join("tls"), &[], &clients)
+                .expect("etcd dev certificates")
+        });
         let members: Vec<EtcdMember> = (0..size)
             .map(|index| EtcdMember {
                 name: format!("m{index}"),
@@ -71,7 +98,7 @@ impl EtcdCluster {
             .join(",");
         let token = format!("sb-test-{}", rand::random::<u64>());
         let extra_args = extra.iter().map(|arg| (*arg).to_owned()).collect();
-        let mut cluster = Self { members, extra_args, initial_cluster, token, dir };
+        let mut cluster = Self { members, extra_args, initial_cluster, token, tls, dir };
         for index in 0..size {
             cluster.spawn(index);
         }
@@ -81,9 +108,10 @@ impl EtcdCluster {
         cluster
     }
 
-    /// Every member's client endpoint (`127.0.0.1:port`), running or not.
+    /// Every member's client endpoint (`127.0.0.1:port`; `https://127.0.0.1:port`
+    /// for a TLS cluster), running or not.
     pub fn endpoints(&self) -> Vec<String> {
-        self.members.iter().map(EtcdMember::endpoint).collect()
+        (0..self.members.len()).map(|index| self.endpoint(index)).collect()
     }
 
     /// The endpoints as one comma-separated flag value.
@@ -93,7 +121,8 @@ impl EtcdCluster {
 
     /// Member `index`'s client endpoint.
     pub fn endpoint(&self, index: usize) -> String {
-        self.members[index].endpoint()
+        let endpoint = self.members[index].endpoint();
+        if self.tls.is_some() { format!("https://{endpoint}") } else { endpoint }
     }
 
     /// A client over every member.
@@ -101,9 +130,46 @@ impl EtcdCluster {
         EtcdClient::connect(self.config()).await.expect("connect to etcd")
     }
 
-    /// A client config over every member.
+    /// A client config over every member (with the `harness` client
+    /// certificate for a TLS cluster).
     pub fn config(&self) -> EtcdConfig {
-        EtcdConfig::new(self.endpoints())
+        self.with_tls(EtcdConfig::new(self.endpoints()))
+    }
+
+    /// A TLS cluster's certificates: its CA, its members' certificate and
+    /// the client certificates of [`ETCD_CLIENTS`].
+    pub fn certs(&self) -> Option<&DevCerts> {
+        self.tls.as_ref()
+    }
+
+    /// The registry flags that reach this cluster as `client` (one of
+    /// [`ETCD_CLIENTS`]): `--etcd-endpoints`, and for a TLS cluster
+    /// `--etcd-tls-ca` and the client's `--etcd-tls-cert`/`--etcd-tls-key`.
+    pub fn flags(&self, client: &str) -> Vec<String> {
+        let mut flags = vec!["--etcd-endpoints".to_owned(), self.endpoint_list()];
+        if let Some(certs) = &self.tls {
+            let config = certs.client_config(client);
+            let path =
+                |p: Option<PathBuf>| p.expect("a client of ETCD_CLIENTS").display().to_string();
+            flags.extend([
+                "--etcd-tls-ca".to_owned(),
+                certs.ca.display().to_string(),
+                "--etcd-tls-cert".to_owned(),
+                path(config.cert),
+                "--etcd-tls-key".to_owned(),
+                path(config.key),
+            ]);
+        }
+        flags
+    }
+
+    fn with_tls(&self, config: EtcdConfig) -> EtcdConfig {
+        match &self.tls {
+            Some(certs) => config.with_tls(
+                ClientTls::load(&certs.client_config("harness")).expect("etcd client tls"),
+            ),
+            None => config,
+        }
     }
 
     /// `kill -9` member `index` (its data stays for a restart).
@@ -122,7 +188,8 @@ impl EtcdCluster {
     }
 
     /// The value of an unlabelled counter or gauge on member `index`'s
-    /// `/metrics`, e.g. `etcd_mvcc_put_total` (0 when absent).
+    /// `/metrics`, e.g. `etcd_mvcc_put_total` (0 when absent); plaintext
+    /// clusters only.
     pub async fn metric(&self, index: usize, name: &str) -> f64 {
         switchboard_tls::ensure_crypto_provider();
         let url = format!("http://{}/metrics", self.endpoint(index));
@@ -143,11 +210,23 @@ impl EtcdCluster {
             .expect("etcd log file");
         let member = &self.members[index];
         let data_dir = self.dir.path().join(format!("{}.etcd", member.name));
-        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", member.client_port);
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
+        let mut command = Command::new(etcd_bin());
+        if let Some(certs) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&certs.server_cert)
+                .arg("--key-file")
+                .arg(&certs.server_key)
+                .arg("--trusted-ca-file")
+                .arg(&certs.ca)
+                .arg("--client-cert-auth");
+        }
         // A restarted member finds its data directory and ignores the
         // initial-cluster flags, so one command line serves both.
-        let child = Command::new(etcd_bin())
+        let child = command
             .args(["--name", &member.name])
             .arg("--data-dir")
             .arg(&data_dir)
@@ -168,7 +247,13 @@ impl EtcdCluster {
     /// Runs `etcdctl` (Debian `etcd-client`) against member 0 with `args`;
     /// panics with its output when it fails.
     pub fn etcdctl(&self, args: &[&str]) {
-        let output = Command::new("etcdctl")
+        let mut command = Command::new("etcdctl");
+        if let Some(certs) = &self.tls {
+            let config = certs.client_config("harness");
+            command.arg("--cacert").arg(&certs.ca);
+            command.arg("--cert").args(config.cert).arg("--key").args(config.key);
+        }
+        let output = command
             .env("ETCDCTL_API", "3")
             .args(["--endpoints", &self.endpoint(0)])
             .args(args)
@@ -185,7 +270,7 @@ impl EtcdCluster {
     /// Waits until member `index` answers a linearizable read (so it has
     /// joined a cluster with a leader).
     async fn wait_member(&self, index: usize) {
-        let config = EtcdConfig::new([self.endpoint(index)]);
+        let config = self.with_tls(EtcdConfig::new([self.endpoint(index)]));
         let log = self.log_path(index);
         eventually(
             &format!("etcd member {index} to answer (log: {})", log.display()),

@@ -48,3 +48,14 @@ pub fn consumer(
         ..RegisterAgentRequest::default()
     }
 }
+
+/// A registry serving the sled store in `dir` on any loopback ports (to fill
+/// a store a test then copies or reopens).
+#[allow(clippy::expect_used)]
+pub async fn serve_sled(dir: &std::path::Path) -> switchboard_registry::RunningRegistry {
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let store = switchboard_registry::StoreSpec::Sled { data_dir: dir.to_path_buf() };
+    switchboard_registry::serve(switchboard_registry::RegistryConfig::default(), store, any, any)
+        .await
+        .expect("serve a registry on sled")
+}

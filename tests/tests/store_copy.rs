@@ -21,14 +21,7 @@ async fn sled_to_etcd_to_sled_round_trips_every_agent_and_the_revision_order() {
     let cluster = EtcdCluster::start().await;
     let sled_dir = tempfile::TempDir::new().unwrap();
     // A history with every kind of change: adds, a change, a removal.
-    let running = switchboard_registry::serve(
-        RegistryConfig::default(),
-        StoreSpec::Sled { data_dir: sled_dir.path().to_path_buf() },
-        ANY,
-        ANY,
-    )
-    .await
-    .unwrap();
+    let running = common::serve_sled(sled_dir.path()).await;
     let registry = &running.registry;
     let weather =
         registry.register(common::provider("weather", "weather", "1.0.0", &[])).await.unwrap();

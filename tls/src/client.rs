@@ -13,6 +13,7 @@ mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use rustls::ClientConfig;
@@ -38,6 +39,19 @@ pub struct ClientTlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// The flags that name a client configuration's files, for error messages:
+/// one process may hold several client configurations (to the registry, to
+/// etcd), and an operator must know which setting to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTlsFlags {
+    /// The CA file's flag (`--tls-ca`).
+    pub ca: &'static str,
+    /// The client certificate's flag (`--tls-client-cert`).
+    pub cert: &'static str,
+    /// The client key's flag (`--tls-client-key`).
+    pub key: &'static str,
+}
+
 /// A client's TLS configuration, reloaded when its files change. Cheap to
 /// clone.
 ///
@@ -56,6 +70,11 @@ pub struct ClientTls {
     grpc: Arc<ClientConfig>,
     /// For HTTP/1.1 (reqwest, MCP).
     http: Arc<ClientConfig>,
+    /// Whether a server asked for a client certificate while there was none.
+    asked_without: Arc<AtomicBool>,
+    /// The files' current contents (whether there is a certificate now).
+    trust: Arc<ArcSwap<Trust>>,
+    flags: ClientTlsFlags,
 }
 
 /// What the files say now.
@@ -64,6 +83,22 @@ pub(crate) struct Trust {
     pub identity: Option<Arc<CertifiedKey>>,
     /// The CA file, for messages.
     pub ca: Option<PathBuf>,
+    /// The flags, for messages.
+    pub flags: ClientTlsFlags,
+}
+
+// === impl ClientTlsFlags ===
+
+impl ClientTlsFlags {
+    /// The flags of a connection to the registry.
+    pub const REGISTRY: Self =
+        Self { ca: "--tls-ca", cert: "--tls-client-cert", key: "--tls-client-key" };
+}
+
+impl Default for ClientTlsFlags {
+    fn default() -> Self {
+        Self::REGISTRY
+    }
 }
 
 // === impl ClientTls ===
@@ -72,7 +107,16 @@ impl ClientTls {
     /// Loads the files now (an error names the file and its flag) and
     /// watches them for changes.
     pub fn load(config: &ClientTlsConfig) -> Result<Self, TlsError> {
-        let files = Files::new(config)?;
+        Self::load_with_flags(config, ClientTlsFlags::REGISTRY)
+    }
+
+    /// [`ClientTls::load`], naming the files by `flags` in errors.
+    pub fn load_with_flags(
+        config: &ClientTlsConfig,
+        flags: ClientTlsFlags,
+    ) -> Result<Self, TlsError> {
+        let files = Files::new(config, flags)?;
+        let asked_without = Arc::new(AtomicBool::new(false));
         let trust = Arc::new(ArcSwap::from_pointee(files.build()?));
         let watched = files.watched();
         if !watched.is_empty() {
@@ -86,12 +130,29 @@ impl ClientTls {
             })?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verify::Current(trust.clone())))
-            .with_client_cert_resolver(Arc::new(verify::Current(trust)));
+            .with_client_cert_resolver(Arc::new(verify::Identity {
+                trust: trust.clone(),
+                asked_without: asked_without.clone(),
+            }));
         let mut grpc = base.clone();
         grpc.alpn_protocols = vec![b"h2".to_vec()];
         let mut http = base;
         http.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Self { grpc: Arc::new(grpc), http: Arc::new(http) })
+        Ok(Self { grpc: Arc::new(grpc), http: Arc::new(http), asked_without, trust, flags })
+    }
+
+    /// Why a server may have closed a connection right after the handshake:
+    /// it asked for a client certificate and this configuration has none
+    /// (such a server reports it with an alert the HTTP/2 client does not
+    /// pass on). `None` while no server asked, or once the files hold one.
+    pub fn missing_certificate(&self) -> Option<String> {
+        let missing = self.trust.load().identity.is_none();
+        (missing && self.asked_without.load(Ordering::Relaxed)).then(|| {
+            format!(
+                "the server asked for a client certificate and none is configured (give {} and {})",
+                self.flags.cert, self.flags.key
+            )
+        })
     }
 
     /// A tonic connector that dials TCP and then TLS with this configuration.
@@ -118,6 +179,7 @@ impl std::fmt::Debug for ClientTls {
 
 /// The files of one client configuration.
 struct Files {
+    flags: ClientTlsFlags,
     ca: Option<Named>,
     identity: Option<(Named, Named)>,
 }
@@ -125,20 +187,20 @@ struct Files {
 // === impl Files ===
 
 impl Files {
-    fn new(config: &ClientTlsConfig) -> Result<Self, TlsError> {
+    fn new(config: &ClientTlsConfig, flags: ClientTlsFlags) -> Result<Self, TlsError> {
         let identity = match (&config.cert, &config.key) {
             (Some(cert), Some(key)) => {
-                Some((Named::new("--tls-client-cert", cert), Named::new("--tls-client-key", key)))
+                Some((Named::new(flags.cert, cert), Named::new(flags.key, key)))
             }
             (None, None) => None,
             (Some(_), None) => {
-                return Err(TlsError::Setting("--tls-client-cert needs --tls-client-key".into()));
+                return Err(TlsError::Setting(format!("{} needs {}", flags.cert, flags.key)));
             }
             (None, Some(_)) => {
-                return Err(TlsError::Setting("--tls-client-key needs --tls-client-cert".into()));
+                return Err(TlsError::Setting(format!("{} needs {}", flags.key, flags.cert)));
             }
         };
-        Ok(Self { ca: config.ca.as_ref().map(|ca| Named::new("--tls-ca", ca)), identity })
+        Ok(Self { flags, ca: config.ca.as_ref().map(|ca| Named::new(flags.ca, ca)), identity })
     }
 
     fn watched(&self) -> Vec<Named> {
@@ -157,7 +219,7 @@ impl Files {
                 WebPkiServerVerifier::builder_with_provider(Arc::new(ca.roots()?), provider.clone())
                     .build()
                     .map_err(|e| TlsError::Config {
-                        what: format!("--tls-ca {}", ca.path.display()),
+                        what: format!("{} {}", ca.flag, ca.path.display()),
                         reason: e.to_string(),
                     })?
             }
@@ -173,15 +235,17 @@ impl Files {
                 let chain = cert.certs()?;
                 let signing = provider.key_provider.load_private_key(key.key()?).map_err(|e| {
                     TlsError::Config {
-                        what: format!("--tls-client-key {}", key.path.display()),
+                        what: format!("{} {}", key.flag, key.path.display()),
                         reason: e.to_string(),
                     }
                 })?;
                 let certified = CertifiedKey::new(chain, signing);
                 certified.keys_match().map_err(|e| TlsError::Config {
                     what: format!(
-                        "--tls-client-cert {} with --tls-client-key {}",
+                        "{} {} with {} {}",
+                        cert.flag,
                         cert.path.display(),
+                        key.flag,
                         key.path.display()
                     ),
                     reason: e.to_string(),
@@ -190,6 +254,11 @@ impl Files {
             }
             None => None,
         };
-        Ok(Trust { verifier, identity, ca: self.ca.as_ref().map(|ca| ca.path.clone()) })
+        Ok(Trust {
+            verifier,
+            identity,
+            ca: self.ca.as_ref().map(|ca| ca.path.clone()),
+            flags: self.flags,
+        })
     }
 }

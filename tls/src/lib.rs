@@ -31,7 +31,7 @@ mod provider;
 mod reload;
 mod server;
 
-pub use client::{ClientStream, ClientTls, ClientTlsConfig, Connector};
+pub use client::{ClientStream, ClientTls, ClientTlsConfig, ClientTlsFlags, Connector};
 pub use error::TlsError;
 pub use http::serve_http;
 pub use incoming::{Conn, ConnInfo, Incoming, PeerNamesLayer, PeerNamesService};

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use switchboard_tls::{ClientTls, Incoming, PeerNames, PeerNamesLayer, ServerTls, dev};
+use switchboard_tls::{
+    ClientTls, ClientTlsFlags, Incoming, PeerNames, PeerNamesLayer, ServerTls, dev,
+};
 use tokio::net::TcpListener;
 use tonic::transport::{Endpoint, Server};
 use tonic_health::pb::HealthCheckRequest;
@@ -113,8 +115,17 @@ async fn a_client_without_a_certificate_or_from_another_ca_is_refused() {
     let (addr, seen) = grpc_server(ServerTls::load(&certs.server_config(true)).unwrap()).await;
 
     let anonymous = ClientTls::load(&certs.client_config("nobody")).unwrap();
+    assert_eq!(anonymous.missing_certificate(), None, "no server asked yet");
     let error = health_check(addr, &anonymous).await.unwrap_err();
     assert!(error.contains("CertificateRequired") || error.contains("certificate"), "{error}");
+    // The server's alert may not reach the caller: the configuration says
+    // what was missing, naming its flags.
+    let flags =
+        ClientTlsFlags { ca: "--etcd-tls-ca", cert: "--etcd-tls-cert", key: "--etcd-tls-key" };
+    let named = ClientTls::load_with_flags(&certs.client_config("nobody"), flags).unwrap();
+    health_check(addr, &named).await.unwrap_err();
+    let missing = named.missing_certificate().unwrap();
+    assert!(missing.contains("give --etcd-tls-cert and --etcd-tls-key"), "{missing}");
 
     // Trusts our server, presents a certificate of another CA.
     let mut foreign = other.client_config("weather");

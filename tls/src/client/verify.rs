@@ -3,6 +3,7 @@
 //! rotation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use rustls::client::ResolvesClientCert;
@@ -15,6 +16,15 @@ use super::Trust;
 
 /// Delegates to the current [`Trust`].
 pub(crate) struct Current(pub Arc<ArcSwap<Trust>>);
+
+/// Presents the current [`Trust`]'s certificate, and notes when a server
+/// asked for one while there is none: a server that requires client
+/// certificates closes such a connection only after the handshake, with a
+/// cause that never reaches the caller, so the caller asks here.
+pub(crate) struct Identity {
+    pub trust: Arc<ArcSwap<Trust>>,
+    pub asked_without: Arc<AtomicBool>,
+}
 
 /// An unknown issuer, said so that the operator knows which file to check.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +60,10 @@ impl ServerCertVerifier for Current {
                     CertificateError::UnknownIssuer | CertificateError::BadSignature,
                 ) => {
                     let by = match &trust.ca {
-                        Some(ca) => format!("the CA in --tls-ca {}", ca.display()),
-                        None => "a CA the system trusts (give its CA with --tls-ca)".to_owned(),
+                        Some(ca) => format!("the CA in {} {}", trust.flags.ca, ca.display()),
+                        None => {
+                            format!("a CA the system trusts (give its CA with {})", trust.flags.ca)
+                        }
                     };
                     // `General`: rustls shows other certificate errors
                     // with their Debug form.
@@ -84,16 +96,28 @@ impl ServerCertVerifier for Current {
     }
 }
 
-impl ResolvesClientCert for Current {
+// === impl Identity ===
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identity")
+    }
+}
+
+impl ResolvesClientCert for Identity {
     fn resolve(
         &self,
         _root_hint_subjects: &[&[u8]],
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        self.0.load().identity.clone()
+        let identity = self.trust.load().identity.clone();
+        if identity.is_none() {
+            self.asked_without.store(true, Ordering::Relaxed);
+        }
+        identity
     }
 
     fn has_certs(&self) -> bool {
-        self.0.load().identity.is_some()
+        self.trust.load().identity.is_some()
     }
 }
