@@ -59,6 +59,9 @@ pub struct EtcdClient {
     /// Whether any call succeeded yet (so the endpoints' scheme is right).
     answered: Arc<AtomicBool>,
     request_timeout: Duration,
+    /// How many members there are: a call no member received is tried on
+    /// each at most once.
+    members: usize,
 }
 
 /// Adds the authentication token, when there is one, to every call.
@@ -88,7 +91,9 @@ impl EtcdClient {
                 .keep_alive_while_idle(true);
             endpoints.push(parsed);
         }
+        let members = endpoints.len();
         let client = Self {
+            members,
             channel: transport::balance(endpoints, urls.tls.clone()),
             tls: urls.tls,
             answered: Arc::new(AtomicBool::new(false)),
@@ -268,7 +273,18 @@ impl EtcdClient {
             request.set_timeout(self.request_timeout);
             request
         };
-        match call(request(message.clone())).await {
+        let mut answer = call(request(message.clone())).await;
+        for _ in 1..self.members {
+            match &answer {
+                // Nothing reached etcd: the balancer now avoids that member,
+                // so the next try goes to another. Safe for writes too.
+                Err(status) if never_sent(status) => {
+                    answer = call(request(message.clone())).await;
+                }
+                _ => break,
+            }
+        }
+        match answer {
             Ok(response) => {
                 self.answered.store(true, Ordering::Relaxed);
                 Ok(response.into_inner())
@@ -330,6 +346,27 @@ impl EtcdClient {
     fn lease_client(&self) -> LeaseClient<Service> {
         LeaseClient::with_interceptor(self.channel.clone(), self.interceptor())
     }
+}
+
+/// Whether a call failed before any member received it: its connection
+/// could not be made.
+fn never_sent(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotConnected
+            )
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 impl std::fmt::Debug for EtcdClient {
