@@ -163,7 +163,8 @@ impl EtcdCluster {
                     break;
                 }
                 if Instant::now() > deadline {
-                    let tail = self.members.iter().map(ChildProcess::stderr_tail).collect::<Vec<_>>();
+                    let tail =
+                        self.members.iter().map(ChildProcess::stderr_tail).collect::<Vec<_>>();
                     return Err(BenchError::Process {
                         program: "etcd".into(),
                         message: format!(

@@ -84,8 +84,15 @@ impl RegistryTarget {
         let prefix = format!("/sb-bench-{:08x}", rand::random::<u32>());
         let mut args = extra_args.to_vec();
         args.extend(
-            ["--store", "etcd", "--etcd-endpoints", &etcd.endpoints_flag(), "--etcd-prefix", &prefix]
-                .map(String::from),
+            [
+                "--store",
+                "etcd",
+                "--etcd-endpoints",
+                &etcd.endpoints_flag(),
+                "--etcd-prefix",
+                &prefix,
+            ]
+            .map(String::from),
         );
         let mut first = Self::spawn(bin, &args).await?;
         for _ in 1..count.max(1) {
@@ -97,7 +104,9 @@ impl RegistryTarget {
 
     /// Its replicas' addresses (one for a single registry).
     pub fn addrs(&self) -> Vec<String> {
-        std::iter::once(self.addr.clone()).chain(self.others.iter().map(|o| o.addr.clone())).collect()
+        std::iter::once(self.addr.clone())
+            .chain(self.others.iter().map(|o| o.addr.clone()))
+            .collect()
     }
 
     /// How many replicas serve it (1 for a single registry).

@@ -77,13 +77,26 @@ async fn measure(
 ) -> BenchResult<[Row; 2]> {
     let agents = population.ids.len();
     let fleet = &population.fleet;
-    let revision_before = revision(&population.channels[0]).await?;
     // Registration and stream binding (owner claims) are over: from here on
     // only heartbeats flow, so etcd's counters must not move.
     let etcd_before = match target.etcd() {
-        Some(etcd) => Some(etcd.settle(ETCD_QUIET, ETCD_SETTLE).await?),
+        Some(etcd) => {
+            let (start, started) = (etcd.writes().await?, std::time::Instant::now());
+            let settled = etcd.settle(ETCD_QUIET, ETCD_SETTLE).await?;
+            let trailing = settled.since(start);
+            ctx.progress.say(format!(
+                "etcd settled in {:.1} s after the streams opened ({} puts, {} txns meanwhile)",
+                started.elapsed().as_secs_f64(),
+                trailing.puts,
+                trailing.txns
+            ));
+            Some(settled)
+        }
         None => None,
     };
+    // After the settling: a replica applying its peer's registrations from
+    // the feed is not a heartbeat's doing.
+    let revision_before = revision(&population.channels[0]).await?;
     if let (Some(registered), Some(open)) =
         (population.registered_rss_mb, target.stats().and_then(|s| s.rss_mb()))
     {

@@ -42,10 +42,16 @@ struct Round {
 
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let options = ctx.options;
-    let args: Vec<String> =
-        ["--heartbeat-interval", LADDER[0], "--degraded-after", LADDER[1], "--expired-after", LADDER[2]]
-            .map(String::from)
-            .into();
+    let args: Vec<String> = [
+        "--heartbeat-interval",
+        LADDER[0],
+        "--degraded-after",
+        LADDER[1],
+        "--expired-after",
+        LADDER[2],
+    ]
+    .map(String::from)
+    .into();
     let agents = options.sizes(&options.agents, &[1000], &[30])[0];
     let iterations = options.iterations.unwrap_or(if options.smoke { 2 } else { 10 });
     let mut target = ctx.target(&args).await?;
@@ -76,7 +82,8 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         row = row.with("rehome_p50_ms", summary.p50_ms).with("rehome_p99_ms", summary.p99_ms);
     }
     report.rows.push(row);
-    let reconnects = population.fleet.counters.reconnects.load(std::sync::atomic::Ordering::Relaxed);
+    let reconnects =
+        population.fleet.counters.reconnects.load(std::sync::atomic::Ordering::Relaxed);
     population.fleet.stop().await;
     report.note(format!(
         "replica-kill: each round SIGKILLs the replica holding the most streams; time from the \
@@ -106,7 +113,8 @@ async fn kill_one(
     let held: Vec<usize> = (0..homes.len())
         .filter(|&agent| target.replica_of(homes[agent].connection) == victim)
         .collect();
-    let survivor = crate::helpers::connect(&target.addrs()[(victim + 1) % target.replicas()]).await?;
+    let survivor =
+        crate::helpers::connect(&target.addrs()[(victim + 1) % target.replicas()]).await?;
     ctx.progress.say(format!(
         "kill #{}: SIGKILL replica {victim} holding {} of {} streams",
         round + 1,
