@@ -127,7 +127,6 @@ const UNAVAILABLE_RETRIES: u64 = 10;
 /// Registers `requests` with `concurrency` calls in flight, spread over
 /// `channels`; `on_done` is called after each success (progress). A call
 /// refused with `UNAVAILABLE` is sent again, a few times.
-
 pub async fn register_all(
     channels: &[Channel],
     requests: Vec<RegisterAgentRequest>,
