@@ -82,6 +82,15 @@ pub struct BenchArgs {
     /// Tiny sizes and short phases: checks that a scenario works, measures nothing.
     #[arg(long)]
     pub smoke: bool,
+    /// Run against N registry replicas (`switchboard registry --store etcd`) on one etcd
+    /// prefix instead of one registry on sled; connections, agents and watchers are spread over
+    /// them (heartbeat, register, watch-fanout, replica-kill).
+    #[arg(long, value_name = "N", conflicts_with_all = ["registry", "etcd", "mcp_mesh"])]
+    pub replicas: Option<usize>,
+    /// The etcd of --replicas (`host:port,…`) [default: a 3-member etcd started here on free
+    /// loopback ports].
+    #[arg(long, value_delimiter = ',', requires = "replicas")]
+    pub etcd_endpoints: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -180,7 +189,7 @@ pub async fn run(args: BenchArgs) -> BenchResult<()> {
 
 impl ValueEnum for ScenarioArg {
     fn value_variants<'a>() -> &'a [Self] {
-        const VARIANTS: [ScenarioArg; 11] = [
+        const VARIANTS: [ScenarioArg; 12] = [
             ScenarioArg::Run(Scenario::Heartbeat),
             ScenarioArg::Run(Scenario::Register),
             ScenarioArg::Run(Scenario::WatchFanout),
@@ -189,6 +198,7 @@ impl ValueEnum for ScenarioArg {
             ScenarioArg::Run(Scenario::Gateway),
             ScenarioArg::Run(Scenario::Restart),
             ScenarioArg::Run(Scenario::Growth),
+            ScenarioArg::Run(Scenario::ReplicaKill),
             ScenarioArg::All,
             ScenarioArg::Provider,
             ScenarioArg::EchoAgent,
@@ -238,6 +248,8 @@ impl BenchArgs {
         options.iterations = self.iterations;
         options.smoke = self.smoke;
         options.quiet = self.quiet;
+        options.replicas = self.replicas;
+        options.etcd_endpoints = self.etcd_endpoints.clone();
         Ok(options)
     }
 
@@ -245,9 +257,11 @@ impl BenchArgs {
     fn scenarios(&self, peer: Option<&Peer>) -> Vec<Scenario> {
         match self.scenario {
             ScenarioArg::Run(scenario) => vec![scenario],
-            ScenarioArg::All | ScenarioArg::Provider | ScenarioArg::EchoAgent => {
-                peer.map_or(Scenario::ALL.to_vec(), |p| p.scenarios().to_vec())
-            }
+            ScenarioArg::All | ScenarioArg::Provider | ScenarioArg::EchoAgent => match peer {
+                Some(peer) => peer.scenarios().to_vec(),
+                None if self.replicas.is_some() => Scenario::REPLICAS.to_vec(),
+                None => Scenario::ALL.to_vec(),
+            },
         }
     }
 }
@@ -337,5 +351,33 @@ mod tests {
         assert_eq!(args.scenarios(Some(&etcd)), etcd.scenarios());
         let one = parse(&["rewire"]).unwrap();
         assert_eq!(one.scenarios(Some(&etcd)), [Scenario::Rewire]);
+        let replicas = parse(&["all", "--replicas", "2"]).unwrap();
+        assert_eq!(replicas.scenarios(None), Scenario::REPLICAS);
+    }
+
+    #[test]
+    fn replicas_take_etcd_endpoints_and_exclude_other_targets() {
+        let args =
+            parse(&["replica-kill", "--replicas", "3", "--etcd-endpoints", "a:1,b:2"]).unwrap();
+        assert_eq!(args.replicas, Some(3));
+        assert_eq!(args.etcd_endpoints, ["a:1", "b:2"]);
+        assert!(parse(&["heartbeat", "--etcd-endpoints", "a:1"]).is_err());
+        assert!(parse(&["heartbeat", "--replicas", "2", "--registry", "r"]).is_err());
+        assert!(parse(&["heartbeat", "--replicas", "2", "--etcd", "http://e"]).is_err());
+    }
+
+    #[test]
+    fn replica_kill_needs_two_replicas() {
+        let options = |replicas| {
+            let mut args = parse(&["replica-kill"]).unwrap();
+            args.replicas = replicas;
+            let mut options = args.options().unwrap();
+            options.scenario = Scenario::ReplicaKill;
+            options.validate()
+        };
+        for bad in [None, Some(1), Some(0), Some(17)] {
+            assert!(options(bad).is_err(), "{bad:?} replicas should be refused");
+        }
+        assert!(options(Some(2)).is_ok());
     }
 }

@@ -121,8 +121,12 @@ pub struct Registered {
     pub last: Option<RegisterAgentResponse>,
 }
 
+/// Times one bulk registration is retried after `UNAVAILABLE`.
+const UNAVAILABLE_RETRIES: u64 = 10;
+
 /// Registers `requests` with `concurrency` calls in flight, spread over
-/// `channels`; `on_done` is called after each success (progress).
+/// `channels`; `on_done` is called after each success (progress). A call
+/// refused with `UNAVAILABLE` is sent again, a few times.
 pub async fn register_all(
     channels: &[Channel],
     requests: Vec<RegisterAgentRequest>,
@@ -139,10 +143,25 @@ pub async fn register_all(
             async move {
                 let id = request.agent_id.clone();
                 let started = std::time::Instant::now();
-                let response = client
-                    .register_agent(request)
-                    .await
-                    .map_err(|s| BenchError::rpc(format!("registering {id}"), s))?;
+                let mut attempt = 0u64;
+                let response = loop {
+                    match client.register_agent(request.clone()).await {
+                        Ok(response) => break response,
+                        // A replica that lost too many races in a row refuses with
+                        // UNAVAILABLE; an SDK registers again, and so does this.
+                        Err(status)
+                            if status.code() == tonic::Code::Unavailable
+                                && attempt < UNAVAILABLE_RETRIES =>
+                        {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(10 * attempt))
+                                .await;
+                        }
+                        Err(status) => {
+                            return Err(BenchError::rpc(format!("registering {id}"), status));
+                        }
+                    }
+                };
                 on_done();
                 Ok::<_, BenchError>((started.elapsed(), response.into_inner()))
             }

@@ -5,8 +5,12 @@
 //! Each agent keeps one heartbeat in flight: it sends, waits for the ack of
 //! that sequence (recording send → ack), then either sends again at once
 //! ([`Mode::Saturate`]) or at its next tick ([`Mode::Every`], ticks spread
-//! over the interval). Broken streams are reopened with jittered backoff, so
-//! a fleet rides through a registry restart like real agents do.
+//! over the interval). Broken streams are reopened with jittered backoff on
+//! the next connection (with registry replicas: the next replica, as an SDK
+//! given several addresses moves on), so a fleet rides through a registry
+//! restart or a replica's death like real agents do. Where each agent's
+//! stream last got an ack, and when, is kept for scenarios that follow
+//! agents between replicas.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -66,8 +70,27 @@ pub struct Fleet {
     stop: CancellationToken,
     ready: Arc<AtomicUsize>,
     tasks: Vec<JoinHandle<()>>,
+    seen: Arc<[Seen]>,
+    started: Instant,
     /// Lifetime counters.
     pub counters: Arc<FleetCounters>,
+}
+
+/// Where an agent's stream last got an ack, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Home {
+    /// The index of the connection (in the fleet's list) it acked on.
+    pub connection: usize,
+    /// When, since the fleet started (`None`: never acked).
+    pub acked: Option<Duration>,
+}
+
+/// One agent's last ack, shared with the fleet's owner.
+#[derive(Debug, Default)]
+struct Seen {
+    connection: AtomicUsize,
+    /// Microseconds since the fleet started, plus one (0: never).
+    acked_us: AtomicU64,
 }
 
 // === impl Phase ===
@@ -119,6 +142,9 @@ impl Fleet {
         let stop = CancellationToken::new();
         let ready = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(FleetCounters::default());
+        let seen: Arc<[Seen]> = ids.iter().map(|_| Seen::default()).collect();
+        let shared: Arc<[Channel]> = channels.into();
+        let started = Instant::now();
         let tasks = ids
             .into_iter()
             .enumerate()
@@ -126,17 +152,39 @@ impl Fleet {
                 let agent = SimAgent {
                     index,
                     id,
-                    channel: channels[index % channels.len()].clone(),
+                    channels: shared.clone(),
+                    at: index % shared.len(),
                     phases: phases.clone(),
                     stop: stop.clone(),
                     ready: ready.clone(),
                     counters: counters.clone(),
+                    seen: seen.clone(),
+                    started,
                     sequence: 0,
                 };
                 tokio::spawn(agent.run())
             })
             .collect();
-        Ok(Self { phase, stop, ready, tasks, counters })
+        Ok(Self { phase, stop, ready, tasks, seen, started, counters })
+    }
+
+    /// Time since the fleet started: the clock of [`Home::acked`].
+    pub fn clock(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Where each agent (in the order of the ids given) last got an ack.
+    pub fn homes(&self) -> Vec<Home> {
+        self.seen
+            .iter()
+            .map(|seen| {
+                let acked_us = seen.acked_us.load(Ordering::Acquire);
+                Home {
+                    connection: seen.connection.load(Ordering::Relaxed),
+                    acked: acked_us.checked_sub(1).map(Duration::from_micros),
+                }
+            })
+            .collect()
     }
 
     /// Waits until every agent had its first ack.
@@ -161,11 +209,15 @@ impl Fleet {
 struct SimAgent {
     index: usize,
     id: String,
-    channel: Channel,
+    /// Every connection of the fleet; the agent streams on `channels[at]`.
+    channels: Arc<[Channel]>,
+    at: usize,
     phases: watch::Receiver<Phase>,
     stop: CancellationToken,
     ready: Arc<AtomicUsize>,
     counters: Arc<FleetCounters>,
+    seen: Arc<[Seen]>,
+    started: Instant,
     sequence: u64,
 }
 
@@ -180,6 +232,8 @@ impl SimAgent {
             }
             self.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
             failures = if opened { 1 } else { failures.saturating_add(1) };
+            // The next connection: with replicas, the next replica.
+            self.at = (self.at + 1) % self.channels.len();
             // Full jitter, 50 ms doubling up to 1 s.
             let cap = Duration::from_millis(50u64 << failures.min(5)).min(Duration::from_secs(1));
             let delay = cap.mul_f64(rand::random::<f64>());
@@ -194,7 +248,7 @@ impl SimAgent {
     /// One stream's life; returns whether it got at least one ack.
     async fn stream_once(&mut self, first: &mut bool) -> bool {
         let (outbox, requests) = mpsc::channel(4);
-        let mut client = HeartbeatServiceClient::new(self.channel.clone());
+        let mut client = HeartbeatServiceClient::new(self.channels[self.at].clone());
         let opening = client.stream_heartbeats(ReceiverStream::new(requests));
         let mut inbound = tokio::select! {
             () = self.stop.cancelled() => return false,
@@ -223,6 +277,12 @@ impl SimAgent {
                         next_tick = None;
                         continue;
                     }
+                    // A stream that breaks between heartbeats is reopened at
+                    // once, as an SDK reading its stream would.
+                    message = inbound.message() => {
+                        if matches!(self.incoming(message), Incoming::Broken) { return acked; }
+                        continue;
+                    }
                     () = tokio::time::sleep_until(tick) => {}
                 }
                 let now = tokio::time::Instant::now();
@@ -249,6 +309,11 @@ impl SimAgent {
                 AckWait::Stopped => return acked,
             }
             phase.recorder.ok(self.index, sent.elapsed());
+            if let Some(seen) = self.seen.get(self.index) {
+                seen.connection.store(self.at, Ordering::Relaxed);
+                let micros = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                seen.acked_us.store(micros.saturating_add(1), Ordering::Release);
+            }
             acked = true;
             if *first {
                 *first = false;
@@ -271,31 +336,42 @@ impl SimAgent {
                 }
                 message = inbound.message() => message,
             };
-            match message {
-                Ok(Some(response)) => match response.message {
-                    Some(Message::Ack(ack)) if ack.sequence == self.sequence => {
-                        return AckWait::Acked;
-                    }
-                    Some(Message::Resolution(_)) => {
-                        self.counters.pushes.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Some(Message::Control(control))
-                        if control.action == ControlAction::Reregister as i32 =>
-                    {
-                        self.counters.reregister.fetch_add(1, Ordering::Relaxed);
-                        self.counters.broke("told to re-register".to_owned());
-                        return AckWait::Broken;
-                    }
-                    _ => {}
-                },
-                Ok(None) => {
-                    self.counters.broke("ended by the registry".to_owned());
-                    return AckWait::Broken;
+            match self.incoming(message) {
+                Incoming::Ack(sequence) if sequence == self.sequence => return AckWait::Acked,
+                Incoming::Ack(_) | Incoming::Other => {}
+                Incoming::Broken => return AckWait::Broken,
+            }
+        }
+    }
+
+    /// What a message of the stream means to the agent (pushes are counted).
+    fn incoming(
+        &self,
+        message: Result<Option<switchboard_proto::v1::StreamHeartbeatsResponse>, tonic::Status>,
+    ) -> Incoming {
+        match message {
+            Ok(Some(response)) => match response.message {
+                Some(Message::Ack(ack)) => Incoming::Ack(ack.sequence),
+                Some(Message::Resolution(_)) => {
+                    self.counters.pushes.fetch_add(1, Ordering::Relaxed);
+                    Incoming::Other
                 }
-                Err(status) => {
-                    self.counters.broke(format!("broke: {}", described(&status)));
-                    return AckWait::Broken;
+                Some(Message::Control(control))
+                    if control.action == ControlAction::Reregister as i32 =>
+                {
+                    self.counters.reregister.fetch_add(1, Ordering::Relaxed);
+                    self.counters.broke("told to re-register".to_owned());
+                    Incoming::Broken
                 }
+                _ => Incoming::Other,
+            },
+            Ok(None) => {
+                self.counters.broke("ended by the registry".to_owned());
+                Incoming::Broken
+            }
+            Err(status) => {
+                self.counters.broke(format!("broke: {}", described(&status)));
+                Incoming::Broken
             }
         }
     }
@@ -317,4 +393,11 @@ enum AckWait {
     Acked,
     Broken,
     Stopped,
+}
+
+/// A message of the stream, as the agent sees it.
+enum Incoming {
+    Ack(u64),
+    Other,
+    Broken,
 }

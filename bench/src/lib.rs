@@ -14,6 +14,13 @@
 //! | `rewire` | provider joins / leaves / is SIGKILLed → the dependent's pushed wiring |
 //! | `gateway` | `tools/call` through the gateway vs straight to the agent |
 //! | `restart` | a registry holding N agents restarted (SIGTERM, SIGKILL): time to serve, agents expired |
+//! | `replica-kill` | `--replicas N`: one replica `kill -9`ed → every agent it held re-homed and healthy |
+//!
+//! With `--replicas N` the registry is N `switchboard registry --store etcd`
+//! replicas on one etcd prefix (a 3-member etcd started here, or
+//! `--etcd-endpoints`), and connections, hence agents and watchers, are
+//! spread over the replicas; `heartbeat` then also reports etcd's write
+//! counters over its phases.
 //!
 //! With [`Peer`] set, the equivalent scenarios drive etcd or the MCP Mesh
 //! registry instead, with the same flags, phases and report, for the
@@ -41,6 +48,7 @@
 
 pub mod cli;
 mod error;
+pub mod etcd_cluster;
 pub mod fixture;
 pub mod fleet;
 pub mod helpers;
@@ -80,6 +88,8 @@ pub enum Scenario {
     Restart,
     /// How memory, heartbeats and registration latency grow with size.
     Growth,
+    /// A replica killed → its agents re-homed and healthy (`--replicas`).
+    ReplicaKill,
 }
 
 /// A peer system driven instead of Switchboard, by its address.
@@ -130,6 +140,10 @@ pub struct BenchOptions {
     pub smoke: bool,
     /// No progress lines on stderr.
     pub quiet: bool,
+    /// Registry replicas on one etcd prefix instead of one registry on sled.
+    pub replicas: Option<usize>,
+    /// The etcd of the replicas (`host:port`); empty: start a 3-member one.
+    pub etcd_endpoints: Vec<String>,
 }
 
 impl Scenario {
@@ -145,6 +159,11 @@ impl Scenario {
         Scenario::Growth,
     ];
 
+    /// What `all --replicas N` runs: the scenarios that say something about
+    /// replicas.
+    pub const REPLICAS: [Scenario; 4] =
+        [Scenario::Heartbeat, Scenario::Register, Scenario::WatchFanout, Scenario::ReplicaKill];
+
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -156,6 +175,7 @@ impl Scenario {
             Scenario::Gateway => "gateway",
             Scenario::Restart => "restart",
             Scenario::Growth => "growth",
+            Scenario::ReplicaKill => "replica-kill",
         }
     }
 
@@ -178,6 +198,9 @@ impl Scenario {
             Scenario::Growth => {
                 "How costs grow: RSS and heartbeats at 1k-100k agents, registration with \
                  0-10k dependents (table and PNG plot)"
+            }
+            Scenario::ReplicaKill => {
+                "--replicas N: kill -9 one replica → every agent it held re-homed and healthy"
             }
         }
     }
@@ -205,6 +228,8 @@ impl BenchOptions {
             iterations: None,
             smoke: false,
             quiet: false,
+            replicas: None,
+            etcd_endpoints: Vec::new(),
         }
     }
 
@@ -248,6 +273,24 @@ impl BenchOptions {
         if !self.dependents.is_empty() && self.peer.is_some() {
             return Err(BenchError::Option(
                 "--dependents is measured on Switchboard only (no peer pushes wiring)".into(),
+            ));
+        }
+        if let Some(replicas) = self.replicas {
+            if !(1..=16).contains(&replicas) {
+                return Err(BenchError::Option("--replicas must be within 1..16".into()));
+            }
+            if self.registry.is_some() || self.peer.is_some() {
+                return Err(BenchError::Option(
+                    "--replicas spawns its own replicas: not with --registry, --etcd or --mcp-mesh"
+                        .into(),
+                ));
+            }
+        } else if !self.etcd_endpoints.is_empty() {
+            return Err(BenchError::Option("--etcd-endpoints needs --replicas N".into()));
+        }
+        if self.scenario == Scenario::ReplicaKill && self.replicas.unwrap_or(0) < 2 {
+            return Err(BenchError::Option(
+                "replica-kill needs --replicas 2 or more (agents move to another replica)".into(),
             ));
         }
         if self.scenario == Scenario::Restart && self.registry.is_some() {

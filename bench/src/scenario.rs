@@ -6,12 +6,14 @@ mod growth;
 mod heartbeat;
 mod population;
 mod register;
+mod replica_kill;
 mod restart;
 mod rewire;
 mod watch_fanout;
 mod watch_memory;
 
 use crate::error::BenchResult;
+use crate::etcd_cluster::EtcdCluster;
 use crate::phase::PhasePlan;
 use crate::progress::Progress;
 use crate::report::Report;
@@ -28,8 +30,26 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// A registry for one case: a fresh child with `spawn_args` when
-    /// spawning, else the given one.
+    /// spawning (N replicas on a fresh etcd prefix with `--replicas N`), else
+    /// the given one.
     pub async fn target(&self, spawn_args: &[String]) -> BenchResult<RegistryTarget> {
+        if let Some(count) = self.options.replicas {
+            let etcd = if self.options.etcd_endpoints.is_empty() {
+                let etcd = EtcdCluster::start().await?;
+                self.progress.say(format!("started etcd members at {}", etcd.endpoints_flag()));
+                etcd
+            } else {
+                EtcdCluster::external(&self.options.etcd_endpoints)
+            };
+            let bin = self.options.switchboard()?;
+            let target = RegistryTarget::spawn_replicas(bin, spawn_args, count, etcd).await?;
+            self.progress.say(format!(
+                "spawned {count} registry replicas (etcd store) at {}; measured process: pid {}",
+                target.addrs().join(", "),
+                target.pid().unwrap_or(0)
+            ));
+            return Ok(target);
+        }
         match &self.options.registry {
             Some(addr) => RegistryTarget::external(addr).await,
             None => {
@@ -78,6 +98,15 @@ pub(crate) async fn run(options: &BenchOptions) -> BenchResult<Report> {
         Scenario::Gateway => gateway::run(&ctx, &mut report).await?,
         Scenario::Restart => restart::run(&ctx, &mut report).await?,
         Scenario::Growth => growth::run(&ctx, &mut report).await?,
+        Scenario::ReplicaKill => replica_kill::run(&ctx, &mut report).await?,
+    }
+    if let Some(replicas) = options.replicas {
+        report.system = format!("switchboard, {replicas} replicas on etcd");
+        report.note(format!(
+            "{replicas} registry replicas (--store etcd) on one etcd prefix{}; connections \
+             alternate between replicas; registry CPU and RSS figures are replica 0's only",
+            if options.etcd_endpoints.is_empty() { " (3 etcd members started here)" } else { "" }
+        ));
     }
     Ok(report)
 }

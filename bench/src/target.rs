@@ -5,6 +5,10 @@
 //! up as write activity, and its memory is read from `/proc/<pid>`. For an
 //! existing registry the pid is looked up from the listening socket, which
 //! works when it runs on this machine as the same user.
+//!
+//! With `--replicas N` the target is N `switchboard registry --store etcd`
+//! children on one fresh etcd prefix: the first is the one whose process is
+//! measured, and connections are spread over all of them in turn.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use tempfile::TempDir;
 use tonic::transport::Channel;
 
 use crate::error::{BenchError, BenchResult};
+use crate::etcd_cluster::EtcdCluster;
 use crate::process::ChildProcess;
 use crate::procfs::{ProcessStats, listener_pid};
 
@@ -31,6 +36,10 @@ pub struct RegistryTarget {
     external_pid: Option<u32>,
     bin: Option<PathBuf>,
     extra_args: Vec<String>,
+    /// The other replicas of a replica set (empty for one registry).
+    others: Vec<RegistryTarget>,
+    /// The etcd a replica set shares.
+    etcd: Option<EtcdCluster>,
 }
 
 /// How a spawned registry came back after a restart.
@@ -57,9 +66,70 @@ impl RegistryTarget {
             external_pid: None,
             bin: Some(bin.to_owned()),
             extra_args: extra_args.to_vec(),
+            others: Vec::new(),
+            etcd: None,
         };
         target.start("127.0.0.1:0").await?;
         Ok(target)
+    }
+
+    /// Starts `count` replicas of `bin registry --store etcd` on `etcd`,
+    /// under a prefix of their own (so a shared etcd never mixes runs).
+    pub async fn spawn_replicas(
+        bin: &Path,
+        extra_args: &[String],
+        count: usize,
+        etcd: EtcdCluster,
+    ) -> BenchResult<Self> {
+        let prefix = format!("/sb-bench-{:08x}", rand::random::<u32>());
+        let mut args = extra_args.to_vec();
+        args.extend(
+            [
+                "--store",
+                "etcd",
+                "--etcd-endpoints",
+                &etcd.endpoints_flag(),
+                "--etcd-prefix",
+                &prefix,
+            ]
+            .map(String::from),
+        );
+        let mut first = Self::spawn(bin, &args).await?;
+        for _ in 1..count.max(1) {
+            first.others.push(Self::spawn(bin, &args).await?);
+        }
+        first.etcd = Some(etcd);
+        Ok(first)
+    }
+
+    /// Its replicas' addresses (one for a single registry).
+    pub fn addrs(&self) -> Vec<String> {
+        std::iter::once(self.addr.clone())
+            .chain(self.others.iter().map(|o| o.addr.clone()))
+            .collect()
+    }
+
+    /// How many replicas serve it (1 for a single registry).
+    pub fn replicas(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// The replica that connection `index` of [`channels`](Self::channels) goes to.
+    pub fn replica_of(&self, index: usize) -> usize {
+        index % self.replicas()
+    }
+
+    /// Replica `index` (0 is this one), to stop or restart it.
+    pub fn replica_mut(&mut self, index: usize) -> Option<&mut RegistryTarget> {
+        match index {
+            0 => Some(self),
+            n => self.others.get_mut(n - 1),
+        }
+    }
+
+    /// The etcd of a replica set.
+    pub fn etcd(&self) -> Option<&EtcdCluster> {
+        self.etcd.as_ref()
     }
 
     /// An existing registry at `addr` (`host:port`).
@@ -72,6 +142,8 @@ impl RegistryTarget {
             external_pid: parsed.and_then(listener_pid),
             bin: None,
             extra_args: Vec::new(),
+            others: Vec::new(),
+            etcd: None,
         };
         target.wait_serving(Duration::from_secs(10)).await?;
         Ok(target)
@@ -104,11 +176,15 @@ impl RegistryTarget {
         }
     }
 
-    /// `count` separate HTTP/2 connections to it.
+    /// `count` separate HTTP/2 connections to it; with replicas, at least
+    /// one per replica and a multiple of their number, connection `i` going
+    /// to replica `i % replicas` (so the next connection is the next replica).
     pub async fn channels(&self, count: usize) -> BenchResult<Vec<Channel>> {
+        let addrs = self.addrs();
+        let count = count.max(1).next_multiple_of(addrs.len());
         let mut channels = Vec::with_capacity(count);
-        for _ in 0..count.max(1) {
-            channels.push(crate::helpers::connect(&self.addr).await?);
+        for index in 0..count {
+            channels.push(crate::helpers::connect(&addrs[index % addrs.len()]).await?);
         }
         Ok(channels)
     }
@@ -140,11 +216,16 @@ impl RegistryTarget {
         Ok(Restarted { to_listen, to_serving: started.elapsed() })
     }
 
-    /// Kills a spawned registry and removes its data dir.
+    /// Kills a spawned registry (every replica, then the etcd started for
+    /// them) and removes its data dir.
     pub async fn shutdown(mut self) {
+        for other in std::mem::take(&mut self.others) {
+            Box::pin(other.shutdown()).await;
+        }
         if let Some(mut child) = self.child.take() {
             child.kill().await;
         }
+        drop(self.etcd.take());
         drop(self.data_dir.take());
     }
 

@@ -25,6 +25,10 @@ use super::{Ctx, Population};
 
 /// Longest unmeasured ramp before the fixed-rate phase.
 const MAX_RAMP: Duration = Duration::from_secs(5);
+/// etcd's write counters are "settled" when they hold this long...
+const ETCD_QUIET: Duration = Duration::from_millis(500);
+/// ...or after this long at most (claims trailing the streams' binding).
+const ETCD_SETTLE: Duration = Duration::from_secs(15);
 
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
     let options = ctx.options;
@@ -48,6 +52,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
         "registry_revisions = mutations recorded during both phases (0: a heartbeat changes \
          nothing durable)",
     );
+    if options.replicas.is_some() {
+        report.note(
+            "etcd_puts / etcd_txns / etcd_deletes = etcd_mvcc_{put,txn,delete}_total summed over \
+             every etcd member, from after registration and stream binding (counters settled) to \
+             the end of both phases (0: a heartbeat writes nothing to etcd)",
+        );
+    }
     report.note(
         "heartbeat: one stream per agent, one heartbeat in flight per stream; latency = send → ack \
          of the same sequence; registry_disk_bytes = bytes the registry process wrote to the \
@@ -66,6 +77,25 @@ async fn measure(
 ) -> BenchResult<[Row; 2]> {
     let agents = population.ids.len();
     let fleet = &population.fleet;
+    // Registration and stream binding (owner claims) are over: from here on
+    // only heartbeats flow, so etcd's counters must not move.
+    let etcd_before = match target.etcd() {
+        Some(etcd) => {
+            let (start, started) = (etcd.writes().await?, std::time::Instant::now());
+            let settled = etcd.settle(ETCD_QUIET, ETCD_SETTLE).await?;
+            let trailing = settled.since(start);
+            ctx.progress.say(format!(
+                "etcd settled in {:.1} s after the streams opened ({} puts, {} txns meanwhile)",
+                started.elapsed().as_secs_f64(),
+                trailing.puts,
+                trailing.txns
+            ));
+            Some(settled)
+        }
+        None => None,
+    };
+    // After the settling: a replica applying its peer's registrations from
+    // the feed is not a heartbeat's doing.
     let revision_before = revision(&population.channels[0]).await?;
     if let (Some(registered), Some(open)) =
         (population.registered_rss_mb, target.stats().and_then(|s| s.rss_mb()))
@@ -84,6 +114,10 @@ async fn measure(
     let ramp = every.min(MAX_RAMP);
     let fixed = phase(ctx, target, fleet, Mode::Every(every), &label, length, ramp).await;
     let revisions = revision(&population.channels[0]).await?.saturating_sub(revision_before);
+    let etcd_writes = match (target.etcd(), etcd_before) {
+        (Some(etcd), Some(before)) => Some(etcd.writes().await?.since(before)),
+        _ => None,
+    };
 
     let mut saturated_row = Row::phase(format!("heartbeat saturate, {agents} agents"), &saturated)
         .with("connections", population.channels.len() as u64)
@@ -96,6 +130,19 @@ async fn measure(
         // Bytes the registry sent to the block layer over both phases.
         saturated_row =
             saturated_row.with("registry_disk_bytes", WriteDelta::between(start, end).disk_bytes);
+    }
+    if let Some(writes) = etcd_writes {
+        ctx.progress.say(format!(
+            "etcd over both phases ({} acks): {} puts, {} txns, {} deletes",
+            saturated.count() + fixed.count(),
+            writes.puts,
+            writes.txns,
+            writes.deletes
+        ));
+        saturated_row = saturated_row
+            .with("etcd_puts", writes.puts)
+            .with("etcd_txns", writes.txns)
+            .with("etcd_deletes", writes.deletes);
     }
     let reconnects = fleet.counters.reconnects.load(Ordering::Relaxed);
     if reconnects > 0 {

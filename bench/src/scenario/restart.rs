@@ -34,11 +34,12 @@ struct Stored<'a> {
 
 /// Statuses of the agents of one run.
 #[derive(Debug, Default, Clone, Copy)]
-struct Census {
-    total: u64,
-    degraded: u64,
-    expired: u64,
-    revision: u64,
+pub(super) struct Census {
+    pub total: u64,
+    pub healthy: u64,
+    pub degraded: u64,
+    pub expired: u64,
+    pub revision: u64,
 }
 
 pub(crate) async fn run(ctx: &Ctx<'_>, report: &mut Report) -> BenchResult<()> {
@@ -100,7 +101,7 @@ async fn restarts(
         serving.record(restarted.to_serving);
         let restart_at = Instant::now() - restarted.to_serving;
         let channel = crate::helpers::connect(&target.addr).await?;
-        let first = census(&channel, stored.prefix).await?;
+        let first = census(&channel, "bench-rs", stored.prefix).await?;
         ctx.progress.say(format!(
             "serving {:.0} ms after exec; {} agents, {} degraded, {} expired",
             restarted.to_serving.as_secs_f64() * 1000.0,
@@ -111,7 +112,7 @@ async fn restarts(
         lost += (stored.agents as u64).saturating_sub(first.total);
         let window_end = restart_at + stored.expired_after;
         let events = watch_expiries(&channel, first.revision, stored.prefix, window_end).await?;
-        let after = census(&channel, stored.prefix).await?;
+        let after = census(&channel, "bench-rs", stored.prefix).await?;
         expired += (first.expired + events.expired).max(after.expired);
         degraded = degraded.max(first.degraded + events.degraded);
     }
@@ -129,14 +130,15 @@ async fn restarts(
     Ok(row)
 }
 
-/// Statuses of the run's agents, and the revision they reflect.
-async fn census(channel: &Channel, prefix: &str) -> BenchResult<Census> {
+/// Statuses of the run's agents (named `name`, ids starting with `prefix`),
+/// and the revision they reflect.
+pub(super) async fn census(channel: &Channel, name: &str, prefix: &str) -> BenchResult<Census> {
     let mut client = RegistryServiceClient::new(channel.clone());
     let mut census = Census::default();
     let mut page_token = String::new();
     for _ in 0..10_000 {
         let request = ListAgentsRequest {
-            name: "bench-rs".into(),
+            name: name.into(),
             page_size: 1000,
             page_token: page_token.clone(),
             ..ListAgentsRequest::default()
@@ -144,7 +146,7 @@ async fn census(channel: &Channel, prefix: &str) -> BenchResult<Census> {
         let page = client
             .list_agents(request)
             .await
-            .map_err(|s| BenchError::rpc("listing agents after the restart", s))?
+            .map_err(|s| BenchError::rpc("listing the run's agents", s))?
             .into_inner();
         if census.revision == 0 {
             census.revision = page.revision;
@@ -152,6 +154,7 @@ async fn census(channel: &Channel, prefix: &str) -> BenchResult<Census> {
         for agent in page.agents.iter().filter(|a| a.id.starts_with(prefix)) {
             census.total += 1;
             match agent.status() {
+                AgentStatus::Healthy => census.healthy += 1,
                 AgentStatus::Degraded => census.degraded += 1,
                 AgentStatus::Expired => census.expired += 1,
                 _ => {}
