@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     pub replica: Option<String>,
     /// Claims of agents this replica owns, for a shared store (see
     /// `Store::claims`).
-    pub claims: Option<tokio::sync::mpsc::Sender<String>>,
+    pub claims: Option<Arc<crate::store::Claims>>,
     /// Agent id → the replica that owns it, as the store last said (shared
     /// stores only): an agent missing here is tracked by the sweeper alone.
     pub owners: Mutex<HashMap<String, String>>,
@@ -101,10 +101,8 @@ impl Shared {
 
     /// Records that this replica owns `agent_id` (shared stores only).
     pub fn claim(&self, agent_id: &str) {
-        if let Some(claims) = &self.claims
-            && claims.try_send(agent_id.to_owned()).is_err()
-        {
-            tracing::warn!(agent_id, "ownership claims are backed up; this one is dropped");
+        if let Some(claims) = &self.claims {
+            claims.add(agent_id);
         }
     }
 

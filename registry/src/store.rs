@@ -79,6 +79,37 @@ pub enum StoreError {
     },
 }
 
+/// Agents this replica claimed and the store has not recorded yet: a set,
+/// so a claim is never dropped and the set never holds more than one entry
+/// per agent; the store's owner task drains it in batches.
+#[derive(Debug, Default)]
+pub struct Claims {
+    pending: parking_lot::Mutex<std::collections::BTreeSet<String>>,
+    added: tokio::sync::Notify,
+}
+
+// === impl Claims ===
+
+impl Claims {
+    /// Claims `agent_id`.
+    pub fn add(&self, agent_id: &str) {
+        if self.pending.lock().insert(agent_id.to_owned()) {
+            self.added.notify_one();
+        }
+    }
+
+    /// Waits until a claim is pending, then takes every pending one.
+    pub async fn take(&self) -> std::collections::BTreeSet<String> {
+        loop {
+            let taken = std::mem::take(&mut *self.pending.lock());
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.added.notified().await;
+        }
+    }
+}
+
 /// Changes other writers committed to a shared store, in revision order:
 /// the events of one or more of their batches, complete up to `revision`.
 #[derive(Debug, Default)]
@@ -280,7 +311,7 @@ pub trait Store: Send + Sync + 'static {
     /// the agent's stream, or registered it): the store records the claim
     /// in the background, once per claim, never per heartbeat. Call it after
     /// [`feed`](Store::feed); `None` for a store this registry writes alone.
-    fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
+    fn claims(&self) -> Option<Arc<Claims>> {
         None
     }
 

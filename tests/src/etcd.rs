@@ -310,7 +310,7 @@ impl EtcdMember {
 
 /// How long a member may take to answer after a (re)start: a cluster forms
 /// once a majority is up; leader election takes about a second.
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(60);
 
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");

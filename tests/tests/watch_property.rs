@@ -180,10 +180,13 @@ impl Case {
     async fn start() -> Self {
         let server = TestRegistry::builder().config(config()).start().await;
         let client = server.registry_client().await;
+        // Known before any registration: a case may register nothing, and
+        // its watchers still see the store's epoch.
+        let epoch = server.registry().snapshot().epoch.to_string();
         Self {
             server,
             client,
-            epoch: String::new(),
+            epoch,
             states: vec![(0, View::new())],
             sessions: HashMap::new(),
             watchers: Vec::new(),

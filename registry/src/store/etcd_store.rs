@@ -87,7 +87,9 @@ use switchboard_etcd::pb::{Compare, KeyValue, RequestOp, TxnRequest, TxnResponse
 use switchboard_etcd::{EtcdClient, EtcdConfig, ops};
 use switchboard_proto::v1::{Agent, Event, TokenInfo};
 
-use super::{CommitBatch, FeedBatch, LoadedState, Store, StoreError, StoreResult, StoredToken};
+use super::{
+    Claims, CommitBatch, FeedBatch, LoadedState, Store, StoreError, StoreResult, StoredToken,
+};
 
 mod feed;
 mod owners;
@@ -143,7 +145,7 @@ pub struct EtcdStore {
     replica: String,
     known: Arc<Mutex<Known>>,
     /// Claims for the owner task, once the feed started it.
-    claims: Mutex<Option<tokio::sync::mpsc::Sender<String>>>,
+    claims: Mutex<Option<Arc<Claims>>>,
     reachable: tokio::sync::watch::Sender<bool>,
     /// Whether this replica is the sweeper (see `owners`).
     sweeper: tokio::sync::watch::Sender<bool>,
@@ -622,12 +624,12 @@ impl Store for EtcdStore {
         };
         let start = self.known.lock().loaded_at + 1;
         tokio::spawn(task.run(start));
-        let (claims, requests) = tokio::sync::mpsc::channel(owners::CLAIMS);
+        let claims = Arc::new(Claims::default());
         let owner = owners::OwnerTask {
             client: self.client.clone(),
             root: format!("{}/owners/", self.prefix),
             replica: self.replica.clone(),
-            claims: requests,
+            claims: claims.clone(),
             candidates: format!("{}/sweeper/", self.prefix),
             sweeper: self.sweeper.clone(),
             stop: self.stop.clone(),
@@ -641,7 +643,7 @@ impl Store for EtcdStore {
         Some(self.replica.clone())
     }
 
-    fn claims(&self) -> Option<tokio::sync::mpsc::Sender<String>> {
+    fn claims(&self) -> Option<Arc<Claims>> {
         self.claims.lock().clone()
     }
 

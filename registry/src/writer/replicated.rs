@@ -140,6 +140,11 @@ async fn commit_batch_with(
             Err(StoreError::Behind { stored }) if retries < feed::MAX_RETRIES => {
                 retries += 1;
                 tracing::debug!(stored, retries, "another replica committed first; building again");
+                // Two busy replicas retrying at once collide again: a random
+                // pause, growing with the losses, lets one of them through.
+                let ceiling = (1u64 << retries.min(6)).min(50);
+                let pause = rand::random_range(0..=ceiling * 1000);
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                 if let Err(error) = feed.catch_up(shared, stored).await {
                     refuse(shared, replies, outcomes, dirty, &error);
                     return true;

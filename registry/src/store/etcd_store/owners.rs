@@ -4,7 +4,8 @@
 //! One lease per replica, renewed every third of [`OWNER_TTL`]: owning a
 //! thousand agents costs the same renewals as owning one, and a heartbeat
 //! writes nothing. A claim is one put, when a stream binds or an agent
-//! registers. When a replica dies its lease lapses and etcd deletes every
+//! registers; claims waiting together go in one transaction, and a claim is
+//! never dropped (they wait in a set, one entry per agent). When a replica dies its lease lapses and etcd deletes every
 //! key attached to it: the other replicas see the deletions on their feed,
 //! and the agents' streams reconnecting to them claim the agents again.
 //! A replica that loses its lease (etcd unreachable past the TTL) takes a
@@ -22,19 +23,21 @@
 //! never in lease TTLs, which etcd resets on a leader change.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_etcd::pb::TxnRequest;
 use switchboard_etcd::{EtcdClient, LeaseKeeper, ops};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::store::Claims;
 
 /// Seconds a replica's ownerships outlive it.
 pub(super) const OWNER_TTL: i64 = 10;
 
-/// Claims waiting for the owner task; a claim is retried by the next stream
-/// or registration when this is full.
-pub(super) const CLAIMS: usize = 1024;
+/// Claims written per transaction, below etcd's `max-txn-ops` (128).
+const CLAIMS_PER_TXN: usize = 120;
 
 /// How often a replica reads who the sweeper is: the longest a dead
 /// sweeper's successor waits past the lease lapsing.
@@ -46,7 +49,7 @@ pub(super) struct OwnerTask {
     /// `<prefix>/owners/`.
     pub root: String,
     pub replica: String,
-    pub claims: mpsc::Receiver<String>,
+    pub claims: Arc<Claims>,
     /// `<prefix>/sweeper/`.
     pub candidates: String,
     /// Whether this replica is the sweeper now.
@@ -59,13 +62,11 @@ pub(super) struct OwnerTask {
 impl OwnerTask {
     /// Runs until the store is dropped; revokes the lease then, so a replica
     /// that stops cleanly releases its agents at once.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let mut owned: BTreeSet<String> = BTreeSet::new();
         loop {
             let Some((lease, mut keeper)) = self.lease().await else { return };
-            for id in &owned {
-                self.put(id, lease).await;
-            }
+            self.put_all(&owned, lease).await;
             let mut renew = tokio::time::interval(Duration::from_secs((OWNER_TTL / 3) as u64));
             renew.tick().await;
             let mut elect = tokio::time::interval(ELECTION_POLL);
@@ -79,13 +80,10 @@ impl OwnerTask {
                         let _ = tokio::time::timeout(Duration::from_secs(1), revoke).await;
                         return;
                     }
-                    claim = self.claims.recv() => match claim {
-                        Some(id) => {
-                            self.put(&id, lease).await;
-                            owned.insert(id);
-                        }
-                        None => return,
-                    },
+                    claimed = self.claims.take() => {
+                        self.put_all(&claimed, lease).await;
+                        owned.extend(claimed);
+                    }
                     _ = renew.tick() => {
                         if let Err(error) = keeper.keep_alive().await {
                             tracing::warn!(%error, "the ownership lease lapsed; taking a new one");
@@ -155,11 +153,19 @@ impl OwnerTask {
         }
     }
 
-    async fn put(&self, id: &str, lease: i64) {
-        let key = format!("{}{id}", self.root).into_bytes();
-        let value = self.replica.clone().into_bytes();
-        if let Err(error) = self.client.put(key, value, lease).await {
-            tracing::warn!(%error, agent_id = id, "could not record this replica as the owner");
+    /// Records this replica as the owner of `ids`, many per transaction:
+    /// thousands of streams binding at once cost a few writes, not one each.
+    async fn put_all(&self, ids: &BTreeSet<String>, lease: i64) {
+        let ids: Vec<&String> = ids.iter().collect();
+        for chunk in ids.chunks(CLAIMS_PER_TXN) {
+            let puts = chunk.iter().map(|id| {
+                let key = format!("{}{id}", self.root).into_bytes();
+                ops::put_with_lease(key, self.replica.as_str(), lease)
+            });
+            let claims = TxnRequest { compare: vec![], success: puts.collect(), failure: vec![] };
+            if let Err(error) = self.client.txn(claims).await {
+                tracing::warn!(%error, agents = chunk.len(), "could not record this replica as the owner");
+            }
         }
     }
 }
