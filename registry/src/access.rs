@@ -133,35 +133,43 @@ impl Access {
         ))
     }
 
-    /// [`authenticate`](Self::authenticate), after asking the store for a
-    /// bearer token this registry does not know: on a store several
-    /// replicas share, it may have been created through another replica a
-    /// moment ago, before this one's feed brought it. One store read per
-    /// unknown token (an unknown one stays unknown and is refused).
+    /// [`authenticate`](Self::authenticate), asking the store for a bearer
+    /// token this registry does not know before refusing it: on a store
+    /// several replicas share, it may have been created through another
+    /// replica a moment ago, before this one's feed brought it. A known
+    /// token costs nothing more; an unknown one costs one store read.
     pub async fn authenticate_fresh<T: Sync>(
         &self,
         request: &Request<T>,
     ) -> RegistryResult<Caller> {
-        self.fetch_unknown(request.metadata()).await;
-        self.authenticate(request)
+        match self.authenticate(request) {
+            Err(_) if self.fetch_unknown(request.metadata()).await => self.authenticate(request),
+            outcome => outcome,
+        }
     }
 
     /// Learns the token `metadata` carries from the store, when this
-    /// registry does not know it and the store is shared.
-    pub async fn fetch_unknown(&self, metadata: &tonic::metadata::MetadataMap) {
+    /// registry does not know it; whether it learned one.
+    pub async fn fetch_unknown(&self, metadata: &tonic::metadata::MetadataMap) -> bool {
         if !self.enabled {
-            return;
+            return false;
         }
-        let Ok(Some(secret)) = secret::bearer(metadata) else { return };
+        let Ok(Some(secret)) = secret::bearer(metadata) else { return false };
         let hash = secret::hash(&secret);
         if self.tokens.knows(&hash) {
-            return;
+            return false;
         }
-        let Some(store) = self.store.upgrade() else { return };
+        let Some(store) = self.store.upgrade() else { return false };
         match store.token(&hash).await {
-            Ok(Some(token)) => self.learn(token),
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "could not look an unknown token up"),
+            Ok(Some(token)) => {
+                self.learn(token);
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::debug!(%error, "could not look an unknown token up");
+                false
+            }
         }
     }
 

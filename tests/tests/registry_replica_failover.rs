@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -173,12 +175,16 @@ async fn registrations_in_flight_and_the_gateways_watch_survive_a_replica_kill()
     let client = McpClient::new(&gateway.url());
 
     // Registrations keep coming, from before the kill until after it.
+    let done = Arc::new(AtomicUsize::new(0));
+    let counted = done.clone();
     let writer = tokio::spawn(async move {
         let mut acked = Vec::new();
         for i in 0..60 {
             if let Some(id) = register_anywhere(&addrs, &format!("inflight{i}")).await {
                 acked.push(id);
+                counted.fetch_add(1, Ordering::Relaxed);
             }
+            // Paced, so the kill lands in the middle of them.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         acked
@@ -194,7 +200,10 @@ async fn registrations_in_flight_and_the_gateways_watch_survive_a_replica_kill()
     })
     .await;
     let doomed = replicas.remove(watched);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    eventually("some registrations acknowledged before the kill", DEADLINE, || async {
+        (done.load(Ordering::Relaxed) >= 10).then_some(())
+    })
+    .await;
     tokio::task::spawn_blocking(move || doomed.kill()).await.unwrap();
     let acked = writer.await.unwrap();
     assert!(acked.len() >= 50, "registrations went on through the others: {}", acked.len());

@@ -219,9 +219,14 @@ impl HeartbeatApi {
         &self,
         request: Request<Streaming<StreamHeartbeatsRequest>>,
     ) -> Result<Response<ResponseStream>, Status> {
-        // In two steps: a `Streaming` request cannot be held across the wait.
-        self.registry.access().fetch_unknown(request.metadata()).await;
-        let caller = self.registry.access().authenticate(&request)?;
+        // `authenticate_fresh` by hand: a `Streaming` request is not `Sync`.
+        let access = self.registry.access();
+        let caller = match access.authenticate(&request) {
+            Err(_) if access.fetch_unknown(request.metadata()).await => {
+                access.authenticate(&request)?
+            }
+            outcome => outcome?,
+        };
         caller.check_agent_action(AgentAction::Heartbeat)?;
         let (outbox, receiver) = mpsc::channel(SESSION_QUEUE);
         let actor = audit::actor(&request, &caller);

@@ -157,9 +157,16 @@ async fn commit_batch_with(
                     .map(|(reply, mutation)| Command { mutation, reply })
                     .collect();
                 return match halves(commands, dirty) {
-                    Ok([first, second]) => {
-                        Box::pin(commit_parts(shared, store, feed, first)).await
-                            && Box::pin(commit_parts(shared, store, feed, second)).await
+                    Ok([(first, first_dirty), (second, second_dirty)]) => {
+                        Box::pin(commit_batch_with(shared, store, feed, first, first_dirty)).await
+                            && Box::pin(commit_batch_with(
+                                shared,
+                                store,
+                                feed,
+                                second,
+                                second_dirty,
+                            ))
+                            .await
                     }
                     Err((replies, dirty)) => {
                         let error = RegistryError::Store(error);
@@ -192,11 +199,6 @@ async fn commit_batch_with(
 
 /// Commands and status changes committed as one batch.
 type Part = (Vec<Command>, BTreeSet<String>);
-
-async fn commit_parts(shared: &Shared, store: &dyn Store, feed: &mut Feed, part: Part) -> bool {
-    let (commands, dirty) = part;
-    commit_batch_with(shared, store, feed, commands, dirty).await
-}
 
 /// A batch too large for one atomic write, in two halves; a single change
 /// cannot be split (its replies and statuses come back).
